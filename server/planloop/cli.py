@@ -1,0 +1,574 @@
+"""The headless front end: ``planloop plan | run | status | show | diff | revert | ...``.
+
+Thin over the orchestrator (the LSP server is the other front end over the same code).
+Output is terse and honest in Aider's manner: one line per tool call, the condensed
+observation of each check, cost per step and per run. Exit codes (DESIGN §4): 0 done,
+1 error, 2 usage, 3 waiting for the user, 4 stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.panel import Panel
+from rich.status import Status as Spinner
+from rich.table import Table
+
+from .approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
+from .cancel import CancelToken
+from .config import Config, load_config
+from .errors import PlanloopError
+from .orchestrator import Orchestrator, RunResult
+from .plan import render_markdown
+from .session import open_session
+from .store import PlanStore
+
+EXIT = {
+    "done": 0,
+    "idle": 0,
+    "awaiting_approval": 3,
+    "paused": 3,
+    "stopped": 4,
+    "error": 1,
+    "cancelled": 1,
+    "running": 1,
+}
+
+console = Console(highlight=False, stderr=False)
+err = Console(stderr=True, highlight=False)
+
+
+# --- approvals on a terminal ------------------------------------------------------------
+
+
+class TerminalApprover:
+    """Asks at the terminal; with no terminal there is nobody to ask (the run waits)."""
+
+    def __init__(self, spinner: _Progress) -> None:
+        self.spinner = spinner
+
+    def ask(self, req: ApprovalRequest, cancel: CancelToken | None = None) -> Decision | None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return None
+        with self.spinner.paused():
+            show_request(req)
+            while True:
+                choice = (
+                    console.input(
+                        "[bold]Approve?[/] [green]y[/]es / [red]n[/]o"
+                        + (" / [cyan]d[/]iff" if req.proposed_markdown else "")
+                        + " > "
+                    )
+                    .strip()
+                    .lower()
+                )
+                if choice in ("y", "yes"):
+                    return Decision(True, _user())
+                if choice in ("n", "no"):
+                    fb = console.input("Feedback for the planner (empty to just stop) > ").strip()
+                    return Decision(False, _user(), fb or None)
+                if choice in ("d", "diff") and req.proposed_markdown:
+                    print_md_diff(req.current_markdown, req.proposed_markdown)
+
+
+def _user() -> str:
+    return os.environ.get("USER") or os.environ.get("USERNAME") or "terminal"
+
+
+def show_request(req: ApprovalRequest) -> None:
+    title = {
+        "plan": "Review the plan",
+        "revision": f"Re-plan v{req.version} proposed",
+        "pause": "Pause",
+        "budget": "Budget",
+        "command": "Command",
+    }[req.kind]
+    body = escape(req.reason)
+    if req.evidence:
+        body += "\n\n[bold]Evidence[/]\n" + "\n".join(f"• {escape(e)}" for e in req.evidence)
+    if req.command:
+        body += f"\n\n[bold]$ {escape(req.command)}[/]"
+    console.print(Panel(body, title=title, border_style="yellow"))
+    if req.kind == "plan":
+        console.print(Markdown(req.current_markdown))
+    if req.proposed_markdown:
+        print_md_diff(req.current_markdown, req.proposed_markdown)
+
+
+def print_md_diff(old: str, new: str) -> None:
+    for line in difflib.unified_diff(
+        old.splitlines(), new.splitlines(), "current", "proposed", lineterm=""
+    ):
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+        console.print(escape(line), style=style)
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+class _Progress:
+    """A spinner while a model or a check runs, with event lines printed above it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._spin: Spinner | None = None
+
+    def start(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self._spin is None:
+            self._spin = console.status(text, spinner="dots")
+            self._spin.start()
+        else:
+            self._spin.update(text)
+
+    def stop(self) -> None:
+        if self._spin is not None:
+            self._spin.stop()
+            self._spin = None
+
+    class _Paused:
+        def __init__(self, p: _Progress) -> None:
+            self.p = p
+            self.was = False
+
+        def __enter__(self) -> None:
+            self.was = self.p._spin is not None
+            self.p.stop()
+
+        def __exit__(self, *a: object) -> None:
+            if self.was:
+                self.p.start("working…")
+
+    def paused(self) -> _Progress._Paused:
+        return _Progress._Paused(self)
+
+
+def make_printer(progress: _Progress) -> Any:
+    def on_event(ev: dict[str, Any]) -> None:
+        t = ev.get("type")
+        if t == "planning":
+            progress.start("planner is exploring the workspace…")
+        elif t == "tool_call":
+            who = "planner" if ev.get("role") == "planner" else "  "
+            console.print(f"  [dim]{who} · {escape(str(ev.get('line', '')))}[/]")
+        elif t == "step_started":
+            progress.start(f"executor on {ev['step_id']}…")
+            console.print(
+                f"[bold cyan]▶ {escape(ev['step_id'])}[/] {escape(ev.get('title', ''))} "
+                f"[dim](attempt {ev['attempt']})[/]"
+            )
+        elif t == "check":
+            mark = "[green]✓[/]" if ev["passed"] else "[red]✗[/]"
+            obs = ev.get("observation") or ""
+            console.print(f"  {mark} {escape(ev['check'])}")
+            if not ev["passed"] and obs:
+                for line in obs.splitlines()[:12]:
+                    console.print(f"      [red]{escape(line)}[/]")
+        elif t == "step_finished":
+            color = {"passed": "green", "failed": "red", "blocked": "magenta"}.get(
+                ev["status"], "yellow"
+            )
+            files = ", ".join(ev.get("files") or []) or "no files"
+            console.print(
+                f"  [{color}]■ {ev['status']}[/] [dim]{escape(files)} · ${ev.get('cost_usd', 0):.4f}[/]"
+            )
+        elif t == "retry":
+            console.print("  [yellow]↻ retrying once with the failure observation[/]")
+        elif t == "replan_started":
+            progress.start("planner is revising the plan…")
+            console.print(f"[bold yellow]⟳ re-plan ({ev['trigger']})[/]: {escape(ev['reason'])}")
+        elif t == "revision_proposed":
+            console.print(f"  proposed v{ev['version']} [dim](${ev.get('cost_usd', 0):.4f})[/]")
+        elif t == "approval":
+            verdict = "[green]approved[/]" if ev["approve"] else "[red]rejected[/]"
+            console.print(f"  {ev['kind']} {verdict} by {escape(str(ev.get('by')))}")
+        elif t == "recovered":
+            files = ", ".join(ev.get("partial_files") or []) or "none"
+            console.print(
+                f"[yellow]recovered an interrupted step {ev['step_id']}; partial changes: {escape(files)}"
+                " (put back to its before-checkpoint; it runs again)[/]"
+            )
+        elif t == "state":
+            progress.stop()
+        elif t == "baseline":
+            progress.start("workspace checks: recording the baseline…")
+
+    return on_event
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> Config:
+    over: dict[str, Any] = {}
+    if args.planner:
+        over["planner"] = args.planner
+    if args.executor:
+        over["executor"] = args.executor
+    return load_config(Path(args.workspace).resolve(), over)
+
+
+def _session(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Orchestrator:
+    return open_session(Path(args.workspace), config=_config(args), approver=approver, sink=sink)
+
+
+def _approver(args: argparse.Namespace, progress: _Progress) -> Approver:
+    if getattr(args, "yes", False):
+        return AutoApprover(by="--yes")
+    if sys.stdin.isatty():
+        return TerminalApprover(progress)
+    return NoApprover()
+
+
+def _finish(res: RunResult, orch: Orchestrator) -> int:
+    st = orch.status()
+    done, total = st.plan.progress
+    color = {
+        "done": "green",
+        "stopped": "red",
+        "error": "red",
+        "awaiting_approval": "yellow",
+        "paused": "yellow",
+    }.get(res.state, "white")
+    console.print(
+        f"[bold {color}]{res.state}[/]: {escape(res.reason)} "
+        f"[dim]· {done}/{total} steps · ${st.cost_usd:.4f}[/]"
+    )
+    if res.state in ("awaiting_approval", "paused") and st.pending:
+        console.print(
+            "[yellow]waiting for you:[/] `planloop approve` or `planloop reject [--feedback TEXT]`, "
+            "then `planloop run --all`"
+        )
+    return EXIT.get(res.state, 1)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    progress = _Progress(sys.stdout.isatty())
+    orch = _session(args, _approver(args, progress), make_printer(progress))
+    labels(orch)
+    try:
+        plan = orch.create_plan(" ".join(args.goal))
+    finally:
+        progress.stop()
+    console.print(Markdown(render_markdown(plan)))
+    if orch.config.review_plan_first and args.yes:
+        orch.decide_pending(True, by="--yes")
+        console.print("[green]plan v1 approved (--yes)[/]")
+    elif orch.config.review_plan_first:
+        console.print(
+            "[yellow]review it, then[/] `planloop run --all` (asks) or `planloop approve`"
+        )
+    return 0
+
+
+def labels(orch: Orchestrator) -> None:
+    c = orch.config
+    for role, spec in (("planner", c.planner_spec()), ("executor", c.executor_spec())):
+        tag = (
+            " [magenta](scripted: replayed model output, not a live model)[/]"
+            if spec.startswith("scripted:")
+            else ""
+        )
+        console.print(f"[dim]{role}: {escape(spec)}[/]{tag}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    progress = _Progress(sys.stdout.isatty())
+    orch = _session(args, _approver(args, progress), make_printer(progress))
+    labels(orch)
+    cancel = CancelToken()
+    try:
+        res = orch.run(step_id=args.step, all_steps=args.all, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        progress.stop()
+        err.print("[red]interrupted[/]")
+        return 1
+    finally:
+        progress.stop()
+    return _finish(res, orch)
+
+
+def status_json(orch: Orchestrator) -> dict[str, Any]:
+    st = orch.status()
+    return {
+        "plan_id": st.plan.plan_id,
+        "version": st.plan.version,
+        "goal": st.plan.goal,
+        "state": st.state,
+        "reason": st.reason,
+        "steps": [
+            {"id": s.id, "title": s.title, "status": s.status, "attempts": s.attempts}
+            for s in st.plan.steps
+        ],
+        "replans": st.replans_used,
+        "cost_usd": st.cost_usd,
+        "pending": st.pending.kind if st.pending else None,
+        "checkpoints_bytes": orch.cp.disk_usage(),
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    orch = _session(args, NoApprover())
+    data = status_json(orch)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    st = orch.status()
+    console.print(f"[bold]{escape(data['goal'])}[/] [dim]{data['plan_id']} v{data['version']}[/]")
+    t = Table(show_header=True, header_style="bold", box=None)
+    for col in ("#", "step", "status", "tries", "cost"):
+        t.add_column(col)
+    for n, s in enumerate(st.plan.steps, 1):
+        color = {
+            "passed": "green",
+            "failed": "red",
+            "blocked": "magenta",
+            "running": "cyan",
+            "awaiting_approval": "yellow",
+            "reverted": "yellow",
+        }.get(s.status, "white")
+        cost = f"${s.result.cost_usd:.4f}" if s.result else ""
+        t.add_row(
+            str(n),
+            f"{escape(s.title)} [dim]{s.id}[/]",
+            f"[{color}]{s.status}[/]",
+            str(s.attempts),
+            cost,
+        )
+    console.print(t)
+    console.print(f"state: {data['state']} — {escape(data['reason'])}")
+    console.print(
+        f"re-plans: {data['replans']} · cost: ${data['cost_usd']:.4f} · "
+        f"checkpoints on disk: {data['checkpoints_bytes'] / 1e6:.1f} MB"
+    )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    orch = _session(args, NoApprover())
+    st = orch.status()
+    plan = orch.store.read_version(st.plan.plan_id, args.version) if args.version else st.plan
+    if args.json:
+        print(plan.model_dump_json(indent=2))
+    elif args.md:
+        print(render_markdown(plan))
+    else:
+        console.print(Markdown(render_markdown(plan)))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    orch = _session(args, NoApprover())
+    step, diffs = orch.step_diff(args.step)
+    assert step.result is not None
+    console.print(
+        f"[bold]{escape(step.title)}[/] [dim]{step.id} {step.result.checkpoint_before[:10]}"
+        f"..{step.result.checkpoint_after[:10]}[/]"
+    )
+    if not diffs:
+        console.print("[dim]no changes[/]")
+    for d in diffs:
+        name = f"{d.old_path} → {d.path}" if d.old_path and d.old_path != d.path else d.path
+        console.print(
+            f"[bold]{escape(name)}[/] [dim]{d.status}[/] [green]+{d.added}[/] [red]−{d.removed}[/]"
+            + (" [dim](binary)[/]" if d.binary else "")
+        )
+        if args.stat:
+            continue
+        for line in d.patch.splitlines():
+            style = (
+                "green"
+                if line.startswith("+")
+                else "red"
+                if line.startswith("-")
+                else "cyan"
+                if line.startswith("@@")
+                else None
+            )
+            console.print(escape(line), style=style)
+    return 0
+
+
+def cmd_revert(args: argparse.Namespace) -> int:
+    orch = _session(args, NoApprover())
+    res = orch.revert_step(args.step, args.paths or None)
+    for p in res.restored:
+        console.print(f"[green]restored[/] {escape(p)}")
+    for c in res.conflicts:
+        console.print(f"[red]conflict[/] {escape(c.path)}: {escape(c.reason)} (left as it is)")
+    if not res.restored and not res.conflicts:
+        console.print("[dim]nothing to restore[/]")
+    return 0 if not res.conflicts else 4
+
+
+def cmd_replan(args: argparse.Namespace) -> int:
+    progress = _Progress(sys.stdout.isatty())
+    orch = _session(args, _approver(args, progress), make_printer(progress))
+    res = orch.replan(reason=args.reason, goal=args.goal)
+    progress.stop()
+    return _finish(res, orch)
+
+
+def cmd_decide(args: argparse.Namespace, approve: bool) -> int:
+    progress = _Progress(sys.stdout.isatty())
+    orch = _session(args, _approver(args, progress), make_printer(progress))
+    by = getattr(args, "by", None) or _user()
+    res = orch.decide_pending(approve, by=by, feedback=getattr(args, "feedback", None))
+    progress.stop()
+    return _finish(res, orch)
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    orch = _session(args, NoApprover())
+    st = orch.status()
+    events = orch.store.events(st.plan.plan_id)
+    if args.json:
+        for e in events:
+            print(json.dumps(e))
+        return 0
+    for e in events:
+        rest = {k: v for k, v in e.items() if k not in ("at", "type")}
+        console.print(
+            f"[dim]{e.get('at')}[/] [bold]{e.get('type')}[/] {escape(json.dumps(rest)[:200])}"
+        )
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    orch = _session(args, NoApprover())
+    store = PlanStore(Path(args.workspace).resolve())
+    current = store.current_id()
+    keep = []
+    if current:
+        rec = store.load()
+        if rec.state != "done" or args.keep_current:
+            keep.append(f"refs/planloop/{current}/")
+    freed = orch.cp.clean(keep)
+    console.print(
+        f"checkpoints of finished plans dropped; {freed / 1e6:.1f} MB freed, "
+        f"{orch.cp.disk_usage() / 1e6:.1f} MB in use"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .lsp.server import main as serve
+
+    serve()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(example=args.example, keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", default=".", help="workspace root (default: .)")
+    common.add_argument(
+        "--planner",
+        help="planner model spec, e.g. anthropic:claude-opus-4-6 "
+        "or scripted:FILE (env PLANLOOP_PLANNER)",
+    )
+    common.add_argument("--executor", help="executor model spec (env PLANLOOP_EXECUTOR)")
+    p = argparse.ArgumentParser(
+        prog="planloop", description="A plan-then-act coding agent.", parents=[common]
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("plan", parents=[common], help="write a plan for GOAL")
+    s.add_argument("goal", nargs="+")
+    s.add_argument("--yes", action="store_true", help="approve plan v1 without asking")
+    s.set_defaults(fn=cmd_plan)
+
+    s = sub.add_parser("run", parents=[common], help="run the next step, one step, or all")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--all", action="store_true")
+    g.add_argument("--step")
+    s.add_argument("--yes", action="store_true", help="approve plan reviews, re-plans and pauses")
+    s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("status", parents=[common], help="the plan's state")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_status)
+
+    s = sub.add_parser("show", parents=[common], help="the plan document")
+    f = s.add_mutually_exclusive_group()
+    f.add_argument("--md", action="store_true")
+    f.add_argument("--json", action="store_true")
+    s.add_argument("--version", type=int)
+    s.set_defaults(fn=cmd_show)
+
+    s = sub.add_parser("diff", parents=[common], help="what a step changed")
+    s.add_argument("step")
+    s.add_argument("--stat", action="store_true")
+    s.set_defaults(fn=cmd_diff)
+
+    s = sub.add_parser("revert", parents=[common], help="undo a step's changes")
+    s.add_argument("step")
+    s.add_argument("paths", nargs="*")
+    s.set_defaults(fn=cmd_revert)
+
+    s = sub.add_parser("replan", parents=[common], help="ask the planner for a new version")
+    s.add_argument("--reason")
+    s.add_argument("--goal", help="change the goal (a goal_changed revision)")
+    s.add_argument("--yes", action="store_true")
+    s.set_defaults(fn=cmd_replan)
+
+    s = sub.add_parser("approve", parents=[common], help="approve what is pending")
+    s.add_argument("--by")
+    s.set_defaults(fn=lambda a: cmd_decide(a, True))
+
+    s = sub.add_parser("reject", parents=[common], help="reject what is pending")
+    s.add_argument(
+        "--feedback", help="for the planner: a rejected re-plan with feedback is re-proposed"
+    )
+    s.add_argument("--by")
+    s.set_defaults(fn=lambda a: cmd_decide(a, False))
+
+    s = sub.add_parser("log", parents=[common], help="the event log")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_log)
+
+    s = sub.add_parser("clean", parents=[common], help="drop checkpoints of finished plans")
+    s.add_argument("--keep-current", action="store_true")
+    s.set_defaults(fn=cmd_clean)
+
+    s = sub.add_parser("serve", parents=[common], help="the language server on stdio")
+    s.set_defaults(fn=cmd_serve)
+
+    s = sub.add_parser("demo", parents=[common], help="the offline demo on examples/calculator")
+    s.add_argument("--example", help="example folder (default: the bundled calculator)")
+    s.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    s.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except PlanloopError as e:
+        err.print(f"[red]error:[/] {escape(str(e))}")
+        return 1
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

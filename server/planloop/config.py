@@ -1,0 +1,112 @@
+"""Settings: planloop.toml in the workspace, overridden by the front end's own settings.
+
+One pydantic model so the CLI flags, the LSP's initializationOptions/workspace
+configuration and the VS Code settings all land in the same validated shape; keys may
+be snake_case (toml) or camelCase (editor settings).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .errors import PlanloopError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILE = "planloop.toml"
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, validate_assignment=True
+    )
+
+
+class Budgets(_Settings):
+    replans: int = Field(default=3, ge=0, le=50)
+    usd: float = Field(default=5.0, gt=0)
+    executor_turns: int = Field(default=30, ge=1, le=500)
+    planner_turns: int = Field(default=15, ge=1, le=200)
+    plan_attempts: int = Field(default=3, ge=1, le=10)
+
+
+class PolicySettings(_Settings):
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+
+class Config(_Settings):
+    planner: str | None = None
+    executor: str | None = None
+    workspace_checks: list[str] = Field(default_factory=list)
+    check_timeout_s: float = Field(default=300.0, gt=0)
+    command_timeout_s: float = Field(default=120.0, gt=0)
+    #: seconds a model call may stay silent before it fails, and SDK retries (429/529/5xx)
+    model_timeout_s: float = Field(default=120.0, gt=0)
+    model_retries: int = Field(default=2, ge=0, le=10)
+    budgets: Budgets = Field(default_factory=Budgets)
+    command_policy: PolicySettings = Field(default_factory=PolicySettings)
+    review_plan_first: bool = True
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    def planner_spec(self) -> str:
+        from .models.registry import DEFAULT_PLANNER_SPEC
+
+        return self.planner or os.environ.get("PLANLOOP_PLANNER") or DEFAULT_PLANNER_SPEC
+
+    def executor_spec(self) -> str:
+        from .models.registry import DEFAULT_EXECUTOR_SPEC
+
+        return self.executor or os.environ.get("PLANLOOP_EXECUTOR") or DEFAULT_EXECUTOR_SPEC
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if v is None:
+            continue
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _normalise(d: dict[str, Any]) -> dict[str, Any]:
+    """Accept camelCase and snake_case alike by validating each layer on its own."""
+    return Config.model_validate(d).model_dump(exclude_unset=True)
+
+
+def load_config(root: Path, overrides: dict[str, Any] | None = None) -> Config:
+    """planloop.toml (if any) with ``overrides`` on top; errors name the file and the key."""
+    data: dict[str, Any] = {}
+    path = root / CONFIG_FILE
+    if path.is_file():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise PlanloopError(f"{path}: cannot read settings: {e}") from e
+        raw = raw.get("planloop", raw)
+        try:
+            data = _normalise(raw)
+        except ValidationError as e:
+            raise PlanloopError(f"{path}: invalid settings: {_errors(e)}") from e
+    if overrides:
+        try:
+            data = _merge(data, _normalise(overrides))
+        except ValidationError as e:
+            raise PlanloopError(f"invalid settings: {_errors(e)}") from e
+    return Config.model_validate(data)
+
+
+def _errors(e: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())

@@ -1,0 +1,77 @@
+"""Model specs (``anthropic:<model-id>``, ``scripted:<path>``) to ``Model`` objects.
+
+The one place a spec string from the CLI, ``PLANLOOP_PLANNER`` / ``PLANLOOP_EXECUTOR``,
+``planloop.toml`` or the editor's settings becomes a model, so every front end accepts
+the same specs and rejects the same mistakes with the same message. Importing this
+module does not import the anthropic SDK.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from .anthropic_adapter import AnthropicModel
+from .base import Model, ModelConfig, ModelError
+from .pricing import price_table
+from .scripted import ScriptedModel
+
+Role = Literal["planner", "executor"]
+
+#: The planner reasons over the whole goal and codebase, rarely but deeply: the
+#: strongest long-horizon agentic model at a sane price.
+DEFAULT_PLANNER_SPEC = "anthropic:claude-opus-5-5"
+#: The executor makes many short tool turns on one step: fast and cheap, still strong.
+DEFAULT_EXECUTOR_SPEC = "anthropic:claude-sonnet-5-5"
+#: File (inside ``state_dir``) that keeps scripted models' positions between processes.
+SCRIPTED_STATE_FILE = "scripted-state.json"
+
+_ROLES = ("planner", "executor")
+
+
+def default_spec(role: Role) -> str:
+    return DEFAULT_PLANNER_SPEC if role == "planner" else DEFAULT_EXECUTOR_SPEC
+
+
+def make_model(
+    spec: str,
+    role: Role,
+    *,
+    config: ModelConfig | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+) -> Model:
+    """Build the model a spec names, or raise ``ModelError("bad_spec", ...)``.
+
+    ``state_dir`` (e.g. ``<workspace>/.planloop``) is where a scripted model keeps its
+    position, so a run continued by another process resumes the script; without it
+    the position lives in the returned object only. Nothing here touches the network
+    or needs an API key: a missing key is reported on the first call, so the language
+    server can start and show its UI without one.
+    """
+    if role not in _ROLES:
+        raise ModelError("bad_spec", f"role must be 'planner' or 'executor', not {role!r}")
+    config = config or ModelConfig()
+    text = spec.strip() if isinstance(spec, str) else ""
+    scheme, sep, rest = text.partition(":")
+    rest = rest.strip()
+    if sep and scheme == "anthropic" and rest:
+        try:
+            price_table(config.prices)
+        except ValueError as exc:
+            raise ModelError("bad_spec", f"planloop.toml [models.prices]: {exc}") from None
+        return AnthropicModel(
+            rest,
+            role=role,
+            max_retries=config.max_retries,
+            timeout_s=config.timeout_s,
+            price_table=config.prices or None,
+        )
+    if sep and scheme == "scripted" and rest:
+        state_path = Path(state_dir) / SCRIPTED_STATE_FILE if state_dir is not None else None
+        return ScriptedModel(rest, role, state_path=state_path, prices=config.prices or None)
+    raise ModelError(
+        "bad_spec",
+        f"{role} model spec {spec!r} is not recognised. Use anthropic:<model-id> "
+        f"(e.g. {default_spec(role)}) or scripted:<path to a script .json>.",
+    )

@@ -1,0 +1,391 @@
+"""The plan document: the one durable artifact every part of planloop agrees on.
+
+A plan is data, not a conversation. It is validated here (pydantic v2), stored as
+JSON by ``store.py``, rendered as Markdown for people, and its JSON schema is what
+the planner's ``submit_plan`` tool accepts. Field names are the public contract
+(DESIGN.md §2): the CLI's ``--json`` output and the LSP payloads use them as-is.
+
+This module imports nothing else of planloop's, so every other module can use it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+StepKind = Literal["edit", "command", "pause"]
+StepStatus = Literal[
+    "pending",
+    "running",
+    "passed",
+    "failed",
+    "blocked",
+    "skipped",
+    "awaiting_approval",
+    "reverted",
+]
+CheckKind = Literal["command", "file_exists", "file_contains"]
+Trigger = Literal[
+    "check_failed",
+    "repeated_failure",
+    "unexpected_state",
+    "step_unreachable",
+    "goal_changed",
+    "user_requested",
+]
+DecisionAction = Literal["complete", "pause", "replan"]
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def now_iso() -> str:
+    """UTC timestamps, second precision: stable in files people diff."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def new_plan_id() -> str:
+    return "pln_" + secrets.token_hex(4)
+
+
+class _Model(BaseModel):
+    # Unknown keys are an error: a typo in a hand-edited plan or a model's
+    # submit_plan must be reported, not silently dropped.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Check(_Model):
+    """An executable acceptance criterion; passing is decided by code, not a model."""
+
+    kind: CheckKind
+    description: str = ""
+    command: str | None = None
+    path: str | None = None
+    pattern: str | None = None
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> Check:
+        if self.kind == "command" and not (self.command and self.command.strip()):
+            raise ValueError("a 'command' check needs a non-empty 'command'")
+        if self.kind in ("file_exists", "file_contains") and not self.path:
+            raise ValueError(f"a '{self.kind}' check needs a 'path'")
+        if self.kind == "file_contains" and not self.pattern:
+            raise ValueError("a 'file_contains' check needs a 'pattern'")
+        return self
+
+    def label(self) -> str:
+        if self.description:
+            return self.description
+        if self.kind == "command":
+            return f"`{self.command}` exits 0"
+        if self.kind == "file_exists":
+            return f"{self.path} exists"
+        return f"{self.path} contains /{self.pattern}/"
+
+
+class CheckResult(_Model):
+    check: Check
+    passed: bool
+    observation: str = ""
+    workspace_check: bool = False
+
+
+class Outcome(_Model):
+    """What the executor reports for a step: structured, never prose to be parsed."""
+
+    ok: bool
+    summary: str = ""
+    surprising: bool = False
+    surprising_why: str = ""
+    blocked: bool = False
+    blocked_why: str = ""
+    observations: list[str] = Field(default_factory=list)
+
+
+class FileChange(_Model):
+    path: str
+    status: Literal["added", "modified", "deleted", "renamed", "typechange"] = "modified"
+    old_path: str | None = None
+    added: int = 0
+    removed: int = 0
+    binary: bool = False
+
+
+class RoleUsage(_Model):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0
+
+    def add(self, other: RoleUsage) -> RoleUsage:
+        return RoleUsage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 6),
+            calls=self.calls + other.calls,
+        )
+
+
+class StepResult(_Model):
+    outcome: Outcome | None = None
+    checks: list[CheckResult] = Field(default_factory=list)
+    files_changed: list[FileChange] = Field(default_factory=list)
+    checkpoint_before: str | None = None
+    checkpoint_after: str | None = None
+    usage: dict[str, RoleUsage] = Field(default_factory=dict)
+    cost_usd: float = 0.0
+    duration_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def checks_passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+class Step(_Model):
+    id: str
+    title: str
+    kind: StepKind = "edit"
+    instructions: str = ""
+    files: list[str] = Field(default_factory=list)
+    expected_output: str = ""
+    acceptance: list[Check] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    status: StepStatus = "pending"
+    attempts: int = 0
+    result: StepResult | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError(
+                f"step id {v!r} must be a slug: lowercase letters, digits, '-' or '_', "
+                "at most 64 characters"
+            )
+        return v
+
+
+class DecisionPoint(_Model):
+    after_step: str
+    condition: str = ""
+    action: DecisionAction = "pause"
+
+
+class StopConditions(_Model):
+    success: str = "every step passed its acceptance checks"
+    failure: str = "re-plan budget exhausted or a re-plan rejected"
+
+
+class Estimate(_Model):
+    cost_usd: float | None = None
+    duration_s: float | None = None
+
+
+class Revision(_Model):
+    trigger: Trigger
+    reason: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    failing_step: str | None = None
+    proposed_by: str = ""
+    decided: Literal["approved", "rejected"] | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+    feedback: str | None = None
+
+
+class Plan(_Model):
+    plan_id: str = Field(default_factory=new_plan_id)
+    version: int = Field(default=1, ge=1)
+    goal: str
+    steps: list[Step]
+    decision_points: list[DecisionPoint] = Field(default_factory=list)
+    stop_conditions: StopConditions = Field(default_factory=StopConditions)
+    estimate: Estimate = Field(default_factory=Estimate)
+    created_at: str = Field(default_factory=now_iso)
+    parent_version: int | None = None
+    revision: Revision | None = None
+
+    @field_validator("plan_id")
+    @classmethod
+    def _plan_id(cls, v: str) -> str:
+        if not re.fullmatch(r"pln_[0-9a-f]{8}", v):
+            raise ValueError(f"plan_id {v!r} must be 'pln_' + 8 hex digits")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        problems = plan_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def has_step(self, step_id: str) -> bool:
+        return any(s.id == step_id for s in self.steps)
+
+    def dependents(self, step_id: str) -> list[str]:
+        """Every step that depends on ``step_id``, directly or transitively."""
+        out: list[str] = []
+        frontier = {step_id}
+        changed = True
+        while changed:
+            changed = False
+            for s in self.steps:
+                if s.id not in out and frontier.intersection(s.depends_on):
+                    out.append(s.id)
+                    frontier.add(s.id)
+                    changed = True
+        return out
+
+    def next_runnable(self) -> Step | None:
+        """The first step not done whose dependencies have all passed."""
+        done = {s.id for s in self.steps if s.status in ("passed", "skipped")}
+        for s in self.steps:
+            runnable = s.status in ("pending", "failed", "running", "awaiting_approval", "reverted")
+            if runnable and all(d in done for d in s.depends_on):
+                return s
+        return None
+
+    @property
+    def complete(self) -> bool:
+        return all(s.status in ("passed", "skipped") for s in self.steps)
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        return sum(1 for s in self.steps if s.status in ("passed", "skipped")), len(self.steps)
+
+    @property
+    def cost_usd(self) -> float:
+        return round(sum(s.result.cost_usd for s in self.steps if s.result), 6)
+
+
+def plan_problems(plan: Plan) -> list[str]:
+    """Structural problems code can find without a model; the planner gets these back."""
+    problems: list[str] = []
+    if not plan.goal.strip():
+        problems.append("the goal is empty")
+    if not plan.steps:
+        problems.append("a plan needs at least one step")
+    seen: set[str] = set()
+    for s in plan.steps:
+        if s.id in seen:
+            problems.append(f"duplicate step id {s.id!r}")
+        seen.add(s.id)
+    order = {s.id: i for i, s in enumerate(plan.steps)}
+    for i, s in enumerate(plan.steps):
+        for d in s.depends_on:
+            if d not in order:
+                problems.append(f"step {s.id!r} depends on {d!r}, which is not a step of this plan")
+            elif order[d] >= i:
+                problems.append(f"step {s.id!r} depends on {d!r}, which does not come before it")
+        if s.kind == "edit" and not s.acceptance:
+            problems.append(f"edit step {s.id!r} has no acceptance check")
+    for dp in plan.decision_points:
+        if dp.after_step not in order:
+            problems.append(f"decision point after {dp.after_step!r}: no such step")
+    return problems
+
+
+# --- the planner's submit_plan tool ------------------------------------------------
+
+
+class StepDraft(_Model):
+    """A step as the planner writes it: no status or results (the orchestrator owns those)."""
+
+    id: str
+    title: str
+    kind: StepKind = "edit"
+    instructions: str
+    files: list[str] = Field(default_factory=list)
+    expected_output: str = ""
+    acceptance: list[Check] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class PlanDraft(_Model):
+    goal: str
+    steps: list[StepDraft]
+    decision_points: list[DecisionPoint] = Field(default_factory=list)
+    stop_conditions: StopConditions | None = None
+    estimate: Estimate | None = None
+    revision_reason: str | None = None
+
+
+def submit_plan_schema() -> dict[str, Any]:
+    """JSON schema for ``submit_plan``, derived from the model so the two cannot drift."""
+    schema = PlanDraft.model_json_schema()
+    return schema
+
+
+# --- rendering ---------------------------------------------------------------------
+
+_ICON = {
+    "pending": "[ ]",
+    "running": "[~]",
+    "passed": "[x]",
+    "failed": "[!]",
+    "blocked": "[#]",
+    "skipped": "[-]",
+    "awaiting_approval": "[?]",
+    "reverted": "[<]",
+}
+
+
+def render_markdown(plan: Plan) -> str:
+    """A plan a person can review in 30 seconds: goal, steps with checks, rules, cost."""
+    lines = [f"# Plan {plan.plan_id} v{plan.version}", "", f"**Goal:** {plan.goal}", ""]
+    if plan.revision:
+        r = plan.revision
+        lines.append(f"**Revision** ({r.trigger}) from v{plan.parent_version}: {r.reason}")
+        for e in r.evidence:
+            lines.append(f"> {e}")
+        if r.decided:
+            lines.append(f"_{r.decided} by {r.decided_by or '?'} at {r.decided_at or '?'}_")
+        lines.append("")
+    lines.append("## Steps")
+    lines.append("")
+    for n, s in enumerate(plan.steps, 1):
+        deps = f" (after {', '.join(s.depends_on)})" if s.depends_on else ""
+        lines.append(f"{n}. {_ICON[s.status]} **{s.title}** `{s.id}` — {s.kind}{deps}")
+        if s.instructions:
+            lines.append(f"   - {s.instructions.strip().splitlines()[0]}")
+        if s.files:
+            lines.append(f"   - files: {', '.join(s.files)}")
+        for c in s.acceptance:
+            lines.append(f"   - check: {c.label()}")
+    lines.append("")
+    if plan.decision_points:
+        lines.append("## Decision points")
+        lines.append("")
+        for dp in plan.decision_points:
+            lines.append(f"- after `{dp.after_step}`: {dp.condition or 'always'} → {dp.action}")
+        lines.append("")
+    lines.append("## Stop conditions")
+    lines.append("")
+    lines.append(f"- success: {plan.stop_conditions.success}")
+    lines.append(f"- failure: {plan.stop_conditions.failure}")
+    lines.append("")
+    est = plan.estimate
+    if est.cost_usd is not None or est.duration_s is not None:
+        parts = []
+        if est.cost_usd is not None:
+            parts.append(f"${est.cost_usd:.2f}")
+        if est.duration_s is not None:
+            parts.append(f"{est.duration_s:.0f} s")
+        lines.append(f"**Estimate:** {' · '.join(parts)}")
+        lines.append("")
+    return "\n".join(lines)

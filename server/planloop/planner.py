@@ -1,0 +1,278 @@
+"""The planner role: read-only exploration, then a plan submitted through a schema.
+
+The planner's tools are read-only *in code* (a non-writable ToolBox), not by prompt.
+What it submits is validated by pydantic and by :func:`plan.plan_problems`; an invalid
+plan goes back to the model with the error, a bounded number of times. A revision is
+held to two rules the prompt also states but code enforces: the goal stays (unless the
+user changed it) and passed steps stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from .cancel import CancelToken
+from .errors import PlanloopError
+from .models.base import Model, ToolCall, ToolSpec
+from .plan import (
+    Plan,
+    PlanDraft,
+    Revision,
+    RoleUsage,
+    Step,
+    Trigger,
+    render_markdown,
+    submit_plan_schema,
+)
+from .roles import EventFn, TurnBudgetExhausted, tool_loop
+from .tools import PLANNER_TOOLS, ToolBox
+from .workspace import Workspace
+
+SYSTEM = """You are the planner of planloop, a plan-then-act coding agent.
+You turn a coding goal into a plan document that a separate executor model will carry out
+one step at a time, with no memory between steps beyond the plan itself.
+
+Explore the workspace first with the read-only tools (list_files, read_file, search): find
+the files involved, the test command, the conventions. Then call submit_plan exactly once.
+
+A good plan:
+- has 2-8 small, ordered steps; each step is one coherent change a developer could review;
+- gives each step a stable slug id (lowercase, digits, '-' or '_'), a short title, and
+  instructions complete enough for an executor that sees only that step and the goal;
+- lists the files each step expects to touch;
+- gives every edit step at least one executable acceptance check: a command that exits 0
+  when the step is done (prefer the project's own tests, narrowed to what the step
+  affects), or file_exists / file_contains checks;
+- declares depends_on only for steps that must come first;
+- uses kind "pause" for a step where a person must decide or act, "command" for a step that
+  only runs commands.
+You cannot edit files or run commands. Never ask questions; make reasonable assumptions
+and state them in the step instructions."""
+
+REPLAN_RULES = """This is a re-plan. Rules enforced by code:
+- the goal stays exactly: {goal!r};
+- steps that already passed ({passed}) stay exactly as they are; you may omit them from
+  submit_plan (they are kept) or repeat them unchanged;
+- replace or add the remaining steps so the goal can be reached from the current state of
+  the workspace (the failing step's edits are still in it). Explain the change in
+  revision_reason."""
+
+NUDGE = "Call submit_plan with the plan (explore first if you need to)."
+
+
+class PlannerError(PlanloopError):
+    """The planner could not produce a valid plan; the message says why."""
+
+
+def _submit_tool() -> ToolSpec:
+    return ToolSpec(
+        name="submit_plan",
+        description=(
+            "Submit the plan. steps: ordered; each with id, title, kind (edit|command|pause), "
+            "instructions, files, expected_output, acceptance (checks), depends_on. "
+            "On a re-plan, also give revision_reason."
+        ),
+        input_schema=submit_plan_schema(),
+    )
+
+
+def _fmt_errors(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors()[:12]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Planner:
+    def __init__(
+        self,
+        model: Model,
+        ws: Workspace,
+        *,
+        max_turns: int = 15,
+        max_invalid: int = 3,
+        on_event: EventFn | None = None,
+    ) -> None:
+        self.model = model
+        self.ws = ws
+        self.max_turns = max_turns
+        self.max_invalid = max_invalid
+        self.on_event = on_event
+
+    # --- public ------------------------------------------------------------------------
+
+    def plan(self, goal: str, cancel: CancelToken | None = None) -> tuple[Plan, RoleUsage]:
+        goal = goal.strip()
+        if not goal:
+            raise PlannerError("the goal is empty: say what you want done")
+        prompt = f"Goal: {goal}\n\nWorkspace root: {self.ws.root.name}\nExplore, then submit_plan."
+        return self._run(prompt, lambda d: self._build_new(goal, d), cancel)
+
+    def replan(
+        self,
+        current: Plan,
+        *,
+        trigger: Trigger,
+        reason: str,
+        evidence: list[str],
+        failing_step: Step | None = None,
+        feedback: str | None = None,
+        new_goal: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> tuple[Plan, RoleUsage]:
+        """A proposed next version (not yet approved)."""
+        goal = (new_goal or current.goal).strip()
+        passed = [s.id for s in current.steps if s.status in ("passed", "skipped")]
+        parts = [
+            f"Goal: {goal}",
+            "",
+            "The plan so far (status in brackets):",
+            render_markdown(current),
+            f"Why a re-plan is needed ({trigger}): {reason}",
+        ]
+        if new_goal and new_goal.strip() != current.goal:
+            parts.append(f"The user changed the goal from {current.goal!r} to {goal!r}.")
+        if failing_step is not None:
+            shown = failing_step.model_dump(
+                include={"id", "title", "kind", "instructions", "files", "acceptance", "attempts"}
+            )
+            parts += ["", "Failing step:", json.dumps(shown, indent=1)]
+            if failing_step.result and failing_step.result.outcome:
+                parts.append(f"Executor's summary: {failing_step.result.outcome.summary}")
+        if evidence:
+            parts += ["", "Evidence (condensed observations):", *[f"- {e}" for e in evidence]]
+        if feedback:
+            parts += ["", f"User feedback on the last proposal: {feedback}"]
+        parts += ["", REPLAN_RULES.format(goal=goal, passed=", ".join(passed) or "none")]
+
+        def build(draft: PlanDraft) -> Plan:
+            return self._build_revision(
+                current, draft, goal, trigger, reason, evidence, failing_step, feedback
+            )
+
+        return self._run("\n".join(parts), build, cancel)
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _run(self, prompt: str, build: Any, cancel: CancelToken | None) -> tuple[Plan, RoleUsage]:
+        toolbox = ToolBox(self.ws, writable=False, cancel=cancel)
+        invalid: list[str] = []
+
+        def submit(call: ToolCall) -> tuple[str, bool, Any]:
+            try:
+                draft = PlanDraft.model_validate(call.input)
+                plan = build(draft)
+            except ValidationError as e:
+                msg = _fmt_errors(e)
+            except PlannerError as e:
+                msg = str(e)
+            else:
+                return f"Plan accepted: {len(plan.steps)} steps.", False, plan
+            invalid.append(msg)
+            if len(invalid) >= self.max_invalid:
+                raise PlannerError(
+                    f"the planner's plan failed validation {len(invalid)} times; last problem: {msg}"
+                )
+            return (
+                f"The plan is invalid: {msg}. Fix it and call submit_plan again "
+                f"({self.max_invalid - len(invalid)} attempts left).",
+                True,
+                None,
+            )
+
+        def on_tool(line: str) -> None:
+            if self.on_event:
+                self.on_event({"type": "tool_call", "role": "planner", "line": line})
+
+        try:
+            res = tool_loop(
+                model=self.model,
+                system=SYSTEM,
+                first_message=prompt,
+                tools=[*PLANNER_TOOLS, _submit_tool()],
+                toolbox=toolbox,
+                terminal={"submit_plan": submit},
+                max_turns=self.max_turns,
+                nudge=NUDGE,
+                cancel=cancel,
+                on_tool=on_tool,
+            )
+        except TurnBudgetExhausted as e:
+            raise PlannerError(
+                f"the planner used its {e.turns} turns without submitting a valid plan"
+                + (f"; last problem: {invalid[-1]}" if invalid else "")
+            ) from e
+        return res.value, res.usage
+
+    def _steps(self, draft: PlanDraft) -> list[Step]:
+        return [Step(**s.model_dump()) for s in draft.steps]
+
+    def _build_new(self, goal: str, draft: PlanDraft) -> Plan:
+        return self._validated(
+            goal=goal,
+            steps=self._steps(draft),
+            decision_points=draft.decision_points,
+            stop_conditions=draft.stop_conditions,
+            estimate=draft.estimate,
+        )
+
+    def _validated(self, **fields: Any) -> Plan:
+        fields = {k: v for k, v in fields.items() if v is not None}
+        try:
+            return Plan(**fields)
+        except ValidationError as e:
+            raise PlannerError(_fmt_errors(e)) from e
+
+    def _build_revision(
+        self,
+        current: Plan,
+        draft: PlanDraft,
+        goal: str,
+        trigger: Trigger,
+        reason: str,
+        evidence: list[str],
+        failing_step: Step | None,
+        feedback: str | None,
+    ) -> Plan:
+        if draft.goal.strip() != goal:
+            raise PlannerError(f"a revision must keep the goal exactly: {goal!r}")
+        kept = [s for s in current.steps if s.status in ("passed", "skipped")]
+        kept_ids = {s.id for s in kept}
+        new_steps: list[Step] = []
+        for s in draft.steps:
+            if s.id in kept_ids:
+                old = current.step(s.id)
+                if _definition(old) != s.model_dump():
+                    raise PlannerError(
+                        f"step {s.id!r} already passed and must stay exactly as it was"
+                    )
+                continue
+            new_steps.append(Step(**s.model_dump()))
+        if not new_steps:
+            raise PlannerError("the revision has no step left to run")
+        return self._validated(
+            plan_id=current.plan_id,
+            version=current.version + 1,
+            parent_version=current.version,
+            goal=goal,
+            steps=[s.model_copy(deep=True) for s in kept] + new_steps,
+            decision_points=draft.decision_points or current.decision_points,
+            stop_conditions=draft.stop_conditions or current.stop_conditions,
+            estimate=draft.estimate or current.estimate,
+            revision=Revision(
+                trigger=trigger,
+                reason=(draft.revision_reason or reason).strip(),
+                evidence=evidence,
+                failing_step=failing_step.id if failing_step else None,
+                proposed_by=self.model.label,
+                feedback=feedback,
+            ),
+        )
+
+
+def _definition(step: Step) -> dict[str, Any]:
+    return step.model_dump(exclude={"status", "attempts", "result"})

@@ -1,0 +1,121 @@
+"""What the planner and executor share: a bounded tool loop over the model port.
+
+Both roles are "call the model, run the tools it asks for, feed results back, until a
+terminal tool is called or the turn budget runs out". Keeping that loop here means the
+budget, usage accounting, cancellation and the one-line tool events behave the same for
+both roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cancel import Cancelled, CancelToken
+from .models.base import Model, ModelError, ModelReply, ToolCall, ToolSpec
+from .plan import RoleUsage
+from .tools import ToolBox
+
+EventFn = Callable[[dict[str, Any]], None]
+
+#: A terminal tool handler returns (result text, is_error, done value or None).
+TerminalHandler = Callable[[ToolCall], tuple[str, bool, Any]]
+
+
+@dataclass
+class LoopResult:
+    value: Any
+    usage: RoleUsage
+    turns: int
+    request_chars: list[int] = field(default_factory=list)
+
+
+class TurnBudgetExhausted(Exception):
+    def __init__(self, turns: int, usage: RoleUsage) -> None:
+        super().__init__(f"turn budget of {turns} exhausted")
+        self.turns = turns
+        self.usage = usage
+
+
+def usage_of(reply: ModelReply) -> RoleUsage:
+    u = reply.usage
+    return RoleUsage(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        cost_usd=reply.cost_usd,
+        calls=1,
+    )
+
+
+def tool_loop(
+    *,
+    model: Model,
+    system: str,
+    first_message: str,
+    tools: list[ToolSpec],
+    toolbox: ToolBox,
+    terminal: dict[str, TerminalHandler],
+    max_turns: int,
+    nudge: str,
+    cancel: CancelToken | None,
+    on_tool: Callable[[str], None] | None = None,
+    max_tokens: int = 8192,
+) -> LoopResult:
+    """Run the loop; returns the first terminal tool's accepted value.
+
+    Raises ModelError (the model call failed), Cancelled, or TurnBudgetExhausted.
+    """
+    messages: list[dict[str, Any]] = [{"role": "user", "content": first_message}]
+    usage = RoleUsage()
+    sizes: list[int] = []
+    for turn in range(1, max_turns + 1):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        sizes.append(len(system) + sum(len(str(m["content"])) for m in messages))
+        try:
+            reply = model.complete(
+                system=system, messages=messages, tools=tools, max_tokens=max_tokens, cancel=cancel
+            )
+        except ModelError as e:
+            if e.kind == "cancelled":
+                raise Cancelled(e.message) from e
+            e.usage = usage  # type: ignore[attr-defined] - spent so far, for cost accounting
+            raise
+        usage = usage.add(usage_of(reply))
+        messages.append({"role": "assistant", "content": reply.content})
+        calls = reply.tool_calls
+        if not calls:
+            messages.append({"role": "user", "content": nudge})
+            continue
+        results: list[dict[str, Any]] = []
+        done: Any = None
+        finished = False
+        for call in calls:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("cancelled by the user")
+            if call.name in terminal:
+                text, is_error, value = terminal[call.name](call)
+                if on_tool:
+                    on_tool(f"{call.name}" + (" (rejected)" if is_error else ""))
+                if not is_error and not finished:
+                    done, finished = value, True
+            else:
+                out = toolbox.call(call.name, call.input)
+                text, is_error = out.content, out.is_error
+                if on_tool:
+                    on_tool(out.line)
+            results.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": call.id,
+                    "content": text,
+                    "is_error": is_error,
+                }
+            )
+        if finished:
+            return LoopResult(done, usage, turn, sizes)
+        messages.append({"role": "user", "content": results})
+    raise TurnBudgetExhausted(max_turns, usage)

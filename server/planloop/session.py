@@ -1,0 +1,67 @@
+"""Wiring: build an Orchestrator for a workspace from settings.
+
+Both front ends (CLI, LSP) call this, so neither holds wiring the other lacks. Models
+are created lazily: reading a plan or a diff must not need an API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .approvals import Approver
+from .checkpoints import CheckpointStore
+from .config import Config
+from .models.base import Model, ModelConfig
+from .orchestrator import Orchestrator
+from .store import PlanStore
+from .workspace import CommandPolicy, Workspace
+
+
+def open_session(
+    root: Path,
+    *,
+    config: Config,
+    approver: Approver,
+    sink: Callable[[dict[str, Any]], None] | None = None,
+    buffer_text: Callable[[Path], str | None] | None = None,
+) -> Orchestrator:
+    root = root.resolve()
+    if not root.is_dir():
+        from .errors import PlanloopError
+
+        raise PlanloopError(f"workspace {root} is not a directory")
+    store = PlanStore(root)
+    policy = CommandPolicy(
+        allow=config.command_policy.allow or CommandPolicy().allow,
+        deny=[*CommandPolicy().deny, *config.command_policy.deny],
+    )
+    ws = Workspace(root, policy=policy, buffer_text=buffer_text)
+    state_dir = store.dir
+
+    mc = ModelConfig(
+        timeout_s=config.model_timeout_s, max_retries=config.model_retries, prices=config.prices
+    )
+
+    def planner() -> Model:
+        from .models.registry import make_model
+
+        return make_model(config.planner_spec(), "planner", config=mc, state_dir=state_dir)
+
+    def executor() -> Model:
+        from .models.registry import make_model
+
+        return make_model(config.executor_spec(), "executor", config=mc, state_dir=state_dir)
+
+    return Orchestrator(
+        root=root,
+        config=config,
+        store=store,
+        workspace=ws,
+        checkpoints=CheckpointStore(root),
+        planner_model=planner,
+        executor_model=executor,
+        approver=approver,
+        sink=sink,
+    )

@@ -1,0 +1,872 @@
+"""The workspace sandbox: every file access and command a model causes goes through here.
+
+Why one module: the guarantees planloop makes to the user (nothing outside the workspace,
+never the user's ``.git``, never an unsaved editor buffer, no orphaned processes, no API
+key in a child's environment) only hold if there is exactly one place that enforces them.
+The tool layer (``tools.py``) and the acceptance checks (``checks.py``) build on this.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from .cancel import CancelToken
+
+Verdict = Literal["allow", "deny", "ask"]
+
+#: directories never listed or searched when git cannot tell us what is ignored
+JUNK_DIRS = frozenset(
+    {
+        ".git",
+        ".planloop",
+        "node_modules",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".tox",
+        ".nox",
+        ".eggs",
+        ".idea",
+    }
+)
+
+#: reading more than this into a model's context is never useful and may exhaust memory
+MAX_READ_BYTES = 20_000_000
+#: files larger than this are skipped by ``search``
+MAX_SEARCH_BYTES = 2_000_000
+#: a file with a NUL byte in its first block is treated as binary
+_BINARY_PROBE = 8192
+#: how long a process group gets between SIGTERM and SIGKILL
+KILL_GRACE_S = 1.0
+
+
+class WorkspaceError(Exception):
+    """A refused or failed workspace operation; the message is meant for the model and user."""
+
+
+class PathError(WorkspaceError):
+    """A path that escapes the root, points into .git/.planloop, or symlinks out."""
+
+
+class UnsavedBufferError(WorkspaceError):
+    """The editor holds unsaved changes to the file, so writing it would lose them."""
+
+
+# --- commands: result and policy ---------------------------------------------------
+
+
+@dataclass
+class CommandResult:
+    command: str
+    exit_code: int | None
+    output: str
+    timed_out: bool
+    cancelled: bool
+    truncated: bool
+    duration_s: float
+    #: the limit the command ran under, so a timeout can be reported as "after N s"
+    timeout_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+    @property
+    def status(self) -> str:
+        """``exit 1``, ``timed out after 5 s``, ``cancelled``: the first thing anyone asks."""
+        if self.timed_out:
+            limit = self.timeout_s if self.timeout_s is not None else self.duration_s
+            return f"timed out after {limit:g} s"
+        if self.cancelled:
+            return "cancelled"
+        if self.exit_code is not None and self.exit_code < 0:
+            return f"killed by signal {-self.exit_code}"
+        return f"exit {self.exit_code}"
+
+
+DEFAULT_ALLOW: list[str] = [
+    "pytest",
+    "pytest *",
+    "python -m pytest*",
+    "python3 -m pytest*",
+    "python *",
+    "python3 *",
+    "ruff check*",
+    "ruff format --check*",
+    "ruff format --diff*",
+    "mypy *",
+    "make test*",
+    "npm test*",
+    "npm run test*",
+    "cargo test*",
+    "go test*",
+    "ls",
+    "ls *",
+    "cat *",
+    "head",
+    "head *",
+    "tail",
+    "tail *",
+    "wc",
+    "wc *",
+    "grep *",
+    "rg *",
+    "pwd",
+    "cd *",
+    "echo",
+    "echo *",
+    "true",
+    "which *",
+    "git status*",
+    "git diff*",
+    "git log*",
+    "git show*",
+]
+
+DEFAULT_DENY: list[str] = [
+    "rm -rf /*",
+    "rm -rf ~*",
+    "rm -fr /*",
+    "rm -fr ~*",
+    "sudo *",
+    "su *",
+    "doas *",
+    "git push*",
+    "git reset*",
+    "git checkout*",
+    "git stash*",
+    "git clean*",
+    "git commit*",
+    "git add*",
+    "git config*",
+    "git rebase*",
+    "git merge*",
+    "curl *|*sh*",
+    "wget *|*sh*",
+    "mkfs*",
+    "dd *of=/dev/*",
+    "shutdown*",
+    "reboot*",
+    ":(){*",
+    "chmod -R 777 /*",
+]
+
+#: git subcommands that write a repository's index, HEAD, refs, stash, config or hooks
+_GIT_WRITERS = frozenset(
+    {
+        "add",
+        "am",
+        "apply",
+        "checkout",
+        "cherry-pick",
+        "clean",
+        "clone",
+        "commit",
+        "config",
+        "fetch",
+        "filter-branch",
+        "filter-repo",
+        "gc",
+        "init",
+        "merge",
+        "mv",
+        "notes",
+        "prune",
+        "pull",
+        "push",
+        "rebase",
+        "replace",
+        "reset",
+        "restore",
+        "revert",
+        "rm",
+        "stash",
+        "submodule",
+        "switch",
+        "symbolic-ref",
+        "update-index",
+        "update-ref",
+        "worktree",
+    }
+)
+#: git subcommands that only read unless given a name or a modifying flag
+_GIT_LISTERS = frozenset({"branch", "tag", "remote", "reflog"})
+_GIT_LIST_FLAGS = frozenset(
+    {"-a", "-r", "-l", "-v", "-vv", "--all", "--list", "--remotes", "--verbose", "--show-current"}
+)
+#: git global options that take a separate value (``git -C dir status``)
+_GIT_OPTS_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace"})
+#: programs that may name a .git path without writing it
+_GIT_PATH_READERS = frozenset(
+    {"cat", "less", "head", "tail", "ls", "grep", "rg", "stat", "file", "wc", "git", "echo"}
+)
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
+_SEPARATORS = frozenset({"&&", "||", ";", "|", "&", "|&", ";;", "(", ")", "{", "}"})
+_WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
+_SEVERITY: dict[Verdict, int] = {"allow": 0, "ask": 1, "deny": 2}
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    verdict: Verdict
+    reason: str
+
+
+@dataclass
+class CommandPolicy:
+    """Which commands run without asking. Deny wins over allow; anything unmatched asks.
+
+    The protection of the user's git repository is built in and cannot be configured
+    away: planloop never writes the user's repository, whatever the allow list says.
+    """
+
+    allow: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOW))
+    deny: list[str] = field(default_factory=lambda: list(DEFAULT_DENY))
+
+    def classify(self, command: str) -> Verdict:
+        return self.decide(command).verdict
+
+    def decide(self, command: str) -> PolicyDecision:
+        """The verdict plus why, so a refusal can tell the model and the user what to change."""
+        text = command.strip()
+        if not text:
+            return PolicyDecision("deny", "the command is empty")
+        hit = self._deny_match(text)
+        if hit:
+            return PolicyDecision("deny", f"it matches the deny pattern {hit!r}")
+        try:
+            parts, redirects = _split_command(text)
+        except ValueError as exc:
+            return PolicyDecision("ask", f"it could not be parsed ({exc})")
+        worst = PolicyDecision("allow", "every part matches the allow list")
+        for part in parts:
+            decision = self._decide_part(part)
+            if _SEVERITY[decision.verdict] > _SEVERITY[worst.verdict]:
+                worst = decision
+            if worst.verdict == "deny":
+                return worst
+        for target in redirects:
+            if _touches_protected(target):
+                return PolicyDecision("deny", f"it redirects output into {target!r}")
+            if target != "/dev/null" and worst.verdict == "allow":
+                worst = PolicyDecision("ask", f"it writes the file {target!r} by redirection")
+        if worst.verdict == "allow" and ("$(" in text or "`" in text):
+            worst = PolicyDecision("ask", "it uses command substitution")
+        return worst
+
+    def _deny_match(self, text: str) -> str | None:
+        for pattern in self.deny:
+            if fnmatch.fnmatchcase(text, pattern):
+                return pattern
+        return None
+
+    def _decide_part(self, tokens: list[str]) -> PolicyDecision:
+        joined = " ".join(tokens)
+        hit = self._deny_match(joined)
+        if hit:
+            return PolicyDecision("deny", f"{joined!r} matches the deny pattern {hit!r}")
+        git_reason = _git_write_reason(tokens)
+        if git_reason:
+            return PolicyDecision("deny", git_reason)
+        if tokens[0] not in _GIT_PATH_READERS and any(_touches_protected(t) for t in tokens[1:]):
+            return PolicyDecision(
+                "deny", f"{joined!r} names a .git or .planloop path; planloop never writes those"
+            )
+        for pattern in self.allow:
+            if fnmatch.fnmatchcase(joined, pattern):
+                return PolicyDecision("allow", f"{joined!r} matches {pattern!r}")
+        return PolicyDecision("ask", f"{joined!r} is not on the allow list")
+
+
+def _split_command(text: str) -> tuple[list[list[str]], list[str]]:
+    """Split a shell line into simple commands and output-redirect targets.
+
+    Good enough for classification, not a shell: anything it cannot parse asks.
+    Substitutions (``$(...)``, backticks) are lifted out and classified as parts too.
+    """
+    subs = [a or b for a, b in re.findall(r"\$\(([^()]*)\)|`([^`]*)`", text)]
+    # fd plumbing is not a file write: "2>&1" goes, "2>file" becomes ">file"
+    text = re.sub(r"(?<![\w>])\d*>&(\d+|-)", " ", text)
+    text = re.sub(r"(?<![\w>])\d+(>>?)", r" \1", text)
+    lexer = shlex.shlex(text.replace("\n", " ; "), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    tokens = list(lexer)
+    parts: list[list[str]] = []
+    redirects: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok in _SEPARATORS:
+            if current:
+                parts.append(current)
+            current = []
+        elif tok in _WRITE_REDIRECTS:
+            if i + 1 < len(tokens):
+                redirects.append(tokens[i + 1])
+            i += 1
+        elif tok in ("<", "<<", "<<<", "<&", ">&"):
+            i += 1  # input, or a fd duplicate: reads only
+        else:
+            current.append(tok)
+        i += 1
+    if current:
+        parts.append(current)
+    for part in list(parts):
+        # "sh -c '...'" runs a command line of its own: classify what it runs
+        if os.path.basename(part[0]) in _SHELLS and "-c" in part[1:-1]:
+            subs.append(part[part.index("-c", 1) + 1])
+    for sub in subs:
+        sub_parts, sub_redirects = _split_command(sub)
+        parts.extend(sub_parts)
+        redirects.extend(sub_redirects)
+    if not parts:
+        raise ValueError("no command found")
+    return parts, redirects
+
+
+def _touches_protected(token: str) -> bool:
+    parts = [p.lower() for p in PurePosixPath(token).parts]
+    return ".git" in parts or ".planloop" in parts
+
+
+def _git_write_reason(tokens: list[str]) -> str | None:
+    """Why a ``git ...`` invocation writes repository state, or None if it only reads."""
+    # "env X=1 git commit", "time git commit": find git wherever the part runs it
+    at = next((n for n, t in enumerate(tokens) if os.path.basename(t) == "git"), None)
+    if at is None:
+        return None
+    i = at + 1
+    while i < len(tokens) and tokens[i].startswith("-"):
+        i += 2 if tokens[i] in _GIT_OPTS_WITH_VALUE else 1
+    if i >= len(tokens):
+        return None
+    sub, args = tokens[i], tokens[i + 1 :]
+    if sub in _GIT_WRITERS:
+        return f"'git {sub}' changes git state; planloop never writes the user's repository"
+    if sub in _GIT_LISTERS:
+        writes = [a for a in args if not a.startswith("-") or a not in _GIT_LIST_FLAGS]
+        if sub == "reflog" and args and args[0] == "show":
+            writes = []
+        if writes:
+            return (
+                f"'git {sub} {' '.join(args)}' may change git state; "
+                "planloop never writes the user's repository"
+            )
+    return None
+
+
+def child_env() -> dict[str, str]:
+    """The environment for commands: ours minus anything secret, plus PLANLOOP=1.
+
+    Commands run code the model wrote; they must never see the API key. Git's optional
+    locks are off so that a ``git status`` cannot refresh (write) the user's index.
+    """
+    env = {k: v for k, v in os.environ.items() if not _is_secret_name(k)}
+    env["PLANLOOP"] = "1"
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.setdefault("GIT_PAGER", "cat")
+    env.setdefault("PAGER", "cat")
+    return env
+
+
+_SECRET_NAME = re.compile(
+    r"(^|_)(API_?KEY|SECRET|SECRETS|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|PRIVATE_KEY|KEY)($|_)"
+)
+
+
+def _is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    if upper.startswith("ANTHROPIC_") and ("KEY" in upper or "TOKEN" in upper):
+        return True
+    return bool(_SECRET_NAME.search(upper))
+
+
+# --- output capture ----------------------------------------------------------------
+
+
+class _HeadTail:
+    """Keeps the first and last bytes of a stream: the command line and the verdict."""
+
+    def __init__(self, limit: int) -> None:
+        self._head_cap = max(limit // 2, 0)
+        self._tail_cap = max(limit - self._head_cap, 0)
+        self._head = bytearray()
+        self._tail = bytearray()
+        self.total = 0
+        self._lock = threading.Lock()
+
+    def feed(self, chunk: bytes) -> None:
+        with self._lock:
+            self.total += len(chunk)
+            room = self._head_cap - len(self._head)
+            if room > 0:
+                self._head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk and self._tail_cap:
+                self._tail += chunk
+                excess = len(self._tail) - self._tail_cap
+                if excess > 0:
+                    del self._tail[:excess]
+
+    def text(self) -> tuple[str, bool]:
+        with self._lock:
+            kept = len(self._head) + len(self._tail)
+            cut = self.total - kept
+            head = self._head.decode("utf-8", errors="replace")
+            tail = self._tail.decode("utf-8", errors="replace")
+        if cut <= 0:
+            return head + tail, False
+        return f"{head}\n[… {cut} bytes cut …]\n{tail}", True
+
+
+def _pump(fd: int, sink: _HeadTail) -> None:
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            sink.feed(chunk)
+    except OSError:
+        return
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# --- the workspace -----------------------------------------------------------------
+
+
+class Workspace:
+    def __init__(
+        self,
+        root: Path,
+        policy: CommandPolicy | None = None,
+        buffer_text: Callable[[Path], str | None] | None = None,
+    ) -> None:
+        resolved = Path(root).expanduser().resolve()
+        if not resolved.is_dir():
+            raise WorkspaceError(f"workspace root {root} is not a directory")
+        self.root: Path = resolved
+        self.policy: CommandPolicy = policy or CommandPolicy()
+        self.buffer_text = buffer_text
+
+    # -- paths
+
+    def resolve(self, rel: str, *, for_write: bool = False) -> Path:
+        """The real absolute path for ``rel``, or PathError saying why it is refused.
+
+        Checked twice: lexically (``..``) and after following symlinks, so that a link
+        inside the workspace cannot be used to read or write outside it or into ``.git``.
+        """
+        if not isinstance(rel, str) or not rel.strip():
+            raise PathError("empty path: give a path relative to the workspace root")
+        if "\x00" in rel:
+            raise PathError(f"path {rel!r} contains a NUL byte")
+        raw = Path(rel)
+        candidate = raw if raw.is_absolute() else self.root / raw
+        lexical = Path(os.path.normpath(candidate))
+        if not lexical.is_relative_to(self.root):
+            raise PathError(
+                f"{rel!r} is outside the workspace {self.root}; "
+                "use a path relative to the workspace root"
+            )
+        real = Path(os.path.realpath(candidate))
+        if not real.is_relative_to(self.root):
+            raise PathError(
+                f"{rel!r} resolves through a symlink to {real}, outside the workspace {self.root}"
+            )
+        for path in (lexical, real):
+            parts = [p.lower() for p in path.relative_to(self.root).parts]
+            if ".planloop" in parts:
+                raise PathError(
+                    f"{rel!r} is inside .planloop/, planloop's own state; "
+                    "tools may not read or write it"
+                )
+            if for_write and ".git" in parts:
+                raise PathError(
+                    f"{rel!r} is inside a .git directory; planloop never writes a git repository"
+                )
+        return real
+
+    def rel(self, path: Path) -> str:
+        p = Path(path)
+        full = Path(os.path.normpath(p if p.is_absolute() else self.root / p))
+        if not full.is_relative_to(self.root):
+            raise PathError(f"{path} is outside the workspace {self.root}")
+        return full.relative_to(self.root).as_posix() or "."
+
+    # -- files
+
+    def _read_bytes(self, rel: str, path: Path) -> bytes:
+        if path.is_dir():
+            raise WorkspaceError(f"{rel} is a directory, not a file; use list_files to see it")
+        if not path.exists():
+            raise WorkspaceError(f"{rel} does not exist")
+        size = path.stat().st_size
+        if size > MAX_READ_BYTES:
+            raise WorkspaceError(
+                f"{rel} is {size} bytes, too large to read (limit {MAX_READ_BYTES})"
+            )
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read {rel}: {exc.strerror or exc}") from exc
+
+    def read_text(
+        self, rel: str, start_line: int | None = None, end_line: int | None = None
+    ) -> str:
+        """The file's text (lines ``start_line``..``end_line``, 1-based, inclusive)."""
+        path = self.resolve(rel)
+        data = self._read_bytes(rel, path)
+        if b"\x00" in data[:_BINARY_PROBE]:
+            raise WorkspaceError(f"{rel} is a binary file; it cannot be read as text")
+        text = data.decode("utf-8", errors="replace")
+        if start_line is None and end_line is None:
+            return text
+        lines = text.splitlines(keepends=True)
+        start = max(start_line or 1, 1)
+        end = len(lines) if end_line is None else end_line
+        if end < start:
+            raise WorkspaceError(f"end_line {end} is before start_line {start}")
+        return "".join(lines[start - 1 : end])
+
+    def check_buffer(self, path: Path, *also: Path) -> None:
+        """UnsavedBufferError if an editor holds text for ``path`` that differs from the disk.
+
+        Writing such a file would silently discard what the user typed, or be discarded
+        by the editor's next save; either way someone's work is lost.
+        """
+        if self.buffer_text is None:
+            return
+        path = Path(path)
+        rel = self.rel(path)
+        try:
+            on_disk = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
+        except OSError:
+            on_disk = ""
+        for candidate in dict.fromkeys((path, *also)):
+            try:
+                buffered = self.buffer_text(candidate)
+            except Exception as exc:  # the editor link failed: refusing keeps the user's work
+                raise WorkspaceError(
+                    f"cannot check the editor for unsaved changes to {rel} ({exc}); not written"
+                ) from exc
+            if buffered is None:
+                continue
+            if buffered.replace("\r\n", "\n") != on_disk.replace("\r\n", "\n"):
+                raise UnsavedBufferError(
+                    f"{rel} has unsaved changes in the editor; save or revert them first "
+                    "(nothing was written)"
+                )
+
+    def write_text(self, rel: str, content: str) -> None:
+        """Atomic write: a reader (or a crash) sees the old file or the new, never half."""
+        path = self.resolve(rel, for_write=True)
+        lexical = Path(os.path.normpath(self.root / rel))
+        if path.is_dir():
+            raise WorkspaceError(f"{rel} is a directory; cannot write it as a file")
+        self.check_buffer(path, lexical)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise WorkspaceError(
+                f"cannot create the folder for {rel}: a file is in the way ({exc.filename})"
+            ) from exc
+        mode = path.stat().st_mode & 0o7777 if path.exists() else None
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.planloop-tmp")
+        try:
+            # O_EXCL with 0o666 lets the umask decide a new file's mode, as an editor would
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            if mode is not None:
+                os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise WorkspaceError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+
+    def edit(self, rel: str, old: str, new: str) -> None:
+        """Replace the one exact occurrence of ``old``; anything else is an error saying why."""
+        if not old:
+            raise WorkspaceError(
+                f"edit of {rel}: 'old' is empty; give the exact text to replace "
+                "(use write_file to create a file)"
+            )
+        if old == new:
+            raise WorkspaceError(f"edit of {rel}: 'old' and 'new' are identical; nothing to change")
+        path = self.resolve(rel, for_write=True)
+        data = self._read_bytes(rel, path)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WorkspaceError(
+                f"{rel} is not UTF-8 text; refusing to edit it so nothing is corrupted"
+            ) from exc
+        if "\r\n" in text and "\r\n" not in old and old not in text:
+            old, new = old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
+        count = text.count(old)
+        if count == 0:
+            raise WorkspaceError(
+                f"edit of {rel}: 'old' was not found in the file.{_hint(text, old)}"
+            )
+        if count > 1:
+            lines = _match_lines(text, old)
+            raise WorkspaceError(
+                f"edit of {rel}: 'old' matches {count} times (lines {', '.join(lines)}); "
+                "include more surrounding lines so it matches exactly once"
+            )
+        self.write_text(rel, text.replace(old, new, 1))
+
+    # -- listing and search
+
+    def list_files(self, path: str = ".", glob: str | None = None, limit: int = 500) -> list[str]:
+        """Files under ``path`` (posix, relative to the root), sorted, ignored files skipped."""
+        base = self.resolve(path)
+        if not base.exists():
+            raise WorkspaceError(f"{path} does not exist")
+        found = [self.rel(base)] if base.is_file() else sorted(set(self._files_under(base)))
+        if glob:
+            base_rel = self.rel(base)
+            found = [f for f in found if _glob_match(f, glob, base_rel)]
+        return found[: max(limit, 0)]
+
+    def _files_under(self, base: Path) -> Iterator[str]:
+        listed = _git_files(base)
+        if listed is None:
+            yield from (self.rel(p) for p in _walk(base))
+            return
+        for p in listed:
+            parts = [x.lower() for x in p.relative_to(self.root).parts]
+            if ".git" in parts or ".planloop" in parts:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                # untracked nested repositories and submodules: list them on their own terms
+                nested = _git_files(p) if (p / ".git").exists() else None
+                yield from (self.rel(q) for q in (nested if nested is not None else _walk(p)))
+            elif os.path.lexists(p):
+                yield self.rel(p)
+
+    def search(self, pattern: str, path: str | None = None, limit: int = 100) -> list[str]:
+        """``path:line: text`` for each line matching the regex, binary and huge files skipped."""
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise WorkspaceError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        hits: list[str] = []
+        for rel in self.list_files(path or ".", limit=1_000_000):
+            try:
+                file = self.resolve(rel)
+                if not file.is_file() or file.stat().st_size > MAX_SEARCH_BYTES:
+                    continue
+                data = file.read_bytes()
+            except (WorkspaceError, OSError):
+                continue
+            if b"\x00" in data[:_BINARY_PROBE]:
+                continue
+            for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+                if regex.search(line):
+                    shown = line.strip()
+                    if len(shown) > 300:
+                        shown = shown[:300] + "…"
+                    hits.append(f"{rel}:{n}: {shown}")
+                    if len(hits) >= limit:
+                        return hits
+        return hits
+
+    # -- commands
+
+    def run(
+        self,
+        command: str,
+        timeout_s: float = 120,
+        cancel: CancelToken | None = None,
+        max_output: int = 200_000,
+    ) -> CommandResult:
+        """``bash -c command`` in the root, in its own process group, bounded in time and output.
+
+        The whole group is killed on timeout or cancel, and whatever it left running when
+        it finished too: a command the model wrote must not leave processes behind.
+        """
+        if not command.strip():
+            raise WorkspaceError("empty command")
+        start = time.monotonic()
+        if cancel is not None and cancel.cancelled:
+            return CommandResult(command, None, "", False, True, False, 0.0, timeout_s)
+        bash = shutil.which("bash") or "/bin/bash"
+        try:
+            proc = subprocess.Popen(
+                [bash, "-c", command],
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=child_env(),
+            )
+        except OSError as exc:
+            raise WorkspaceError(f"cannot start bash for {command!r}: {exc}") from exc
+        assert proc.stdout is not None
+        pgid = proc.pid
+        sink = _HeadTail(max_output)
+        # the reader owns the pipe's fd from here on (and closes it at EOF)
+        fd = os.dup(proc.stdout.fileno())
+        proc.stdout.close()
+        reader = threading.Thread(target=_pump, args=(fd, sink), daemon=True)
+        reader.start()
+
+        wake = threading.Event()
+        waiter = threading.Thread(target=lambda: (proc.wait(), wake.set()), daemon=True)
+        waiter.start()
+        unregister = cancel.on_cancel(wake.set) if cancel is not None else (lambda: None)
+        try:
+            wake.wait(timeout_s)
+        finally:
+            unregister()
+
+        timed_out = cancelled = False
+        if proc.poll() is None:
+            cancelled = cancel is not None and cancel.cancelled
+            timed_out = not cancelled
+            _signal_group(pgid, signal.SIGTERM)
+            try:
+                proc.wait(KILL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(pgid, signal.SIGKILL)
+            proc.wait()
+        elif _group_alive(pgid):
+            # leftovers of a finished command (``server &``): stop them the same way
+            _signal_group(pgid, signal.SIGTERM)
+            reader.join(KILL_GRACE_S)
+            _signal_group(pgid, signal.SIGKILL)
+        # a child that escaped the group (setsid) may hold the pipe open: do not wait forever
+        reader.join(KILL_GRACE_S)
+        output, truncated = sink.text()
+        exit_code = None if (timed_out or cancelled) else proc.returncode
+        return CommandResult(
+            command=command,
+            exit_code=exit_code,
+            output=output,
+            timed_out=timed_out,
+            cancelled=cancelled,
+            truncated=truncated,
+            duration_s=round(time.monotonic() - start, 3),
+            timeout_s=timeout_s,
+        )
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _git_files(base: Path) -> list[Path] | None:
+    """Tracked and untracked-but-not-ignored files under ``base``, or None without git.
+
+    ``git ls-files`` only reads the index (unlike ``git status``, which may refresh and
+    rewrite it); GIT_OPTIONAL_LOCKS=0 is set as a second guard.
+    """
+    git = shutil.which("git")
+    if git is None:
+        return None
+    env = child_env()
+    try:
+        done = subprocess.run(
+            [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=base,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    names = done.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    return [base / n.rstrip("/") for n in names if n]
+
+
+def _walk(base: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if d not in JUNK_DIRS and not d.endswith(".egg-info")]
+        for name in filenames:
+            yield Path(dirpath) / name
+
+
+def _glob_match(rel: str, pattern: str, base_rel: str) -> bool:
+    """``*.py`` matches by file name anywhere; a pattern with ``/`` matches the path."""
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(PurePosixPath(rel).name, pattern)
+    candidates = [rel]
+    if base_rel not in (".", "") and rel.startswith(base_rel + "/"):
+        candidates.append(rel[len(base_rel) + 1 :])
+    patterns = [pattern]
+    if pattern.startswith("**/"):
+        patterns.append(pattern[3:])
+    return any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns)
+
+
+def _match_lines(text: str, old: str) -> list[str]:
+    lines: list[str] = []
+    at = text.find(old)
+    while at != -1 and len(lines) < 10:
+        lines.append(str(text.count("\n", 0, at) + 1))
+        at = text.find(old, at + 1)
+    return lines
+
+
+def _hint(text: str, old: str) -> str:
+    """A cheap pointer to what the model probably meant: whitespace, or the closest line."""
+    squash = " ".join(old.split())
+    if squash and squash in " ".join(text.split()):
+        return " The text exists with different whitespace or indentation; copy it exactly."
+    first = next((ln.strip() for ln in old.splitlines() if ln.strip()), "")
+    if not first:
+        return ""
+    lines = text.splitlines()
+    stripped = [ln.strip() for ln in lines]
+    close = difflib.get_close_matches(first, stripped, n=1, cutoff=0.6)
+    if not close:
+        return " Read the file again to copy the exact text."
+    n = stripped.index(close[0]) + 1
+    return f" The closest line is line {n}: {lines[n - 1].strip()!r}"

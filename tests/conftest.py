@@ -1,0 +1,41 @@
+"""Shared fixtures: a real copy of examples/calculator and scripted sessions over it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "calculator"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from standin import standin  # noqa: E402, F401 - the Messages API stand-in fixture
+
+
+@pytest.fixture(autouse=True)
+def _python_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks run `python -m pytest`: make `python` this interpreter, as the demo does."""
+    monkeypatch.setenv(
+        "PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    )
+    # the example projects need no pytest plugins; not loading this venv's (asyncio, lsp,
+    # hypothesis…) makes each check run ten times faster
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.delenv("PLANLOOP_PLANNER", raising=False)
+    monkeypatch.delenv("PLANLOOP_EXECUTOR", raising=False)
+
+
+@pytest.fixture
+def calc_ws(tmp_path: Path) -> Path:
+    """A fresh copy of the calculator project (without its demo script)."""
+    ws = tmp_path / "calc"
+    shutil.copytree(
+        EXAMPLE,
+        ws,
+        ignore=shutil.ignore_patterns("demo.json", "__pycache__", ".pytest_cache", ".planloop"),
+    )
+    return ws

@@ -1,0 +1,79 @@
+"""Builders for scripted model turns, so each test states its scenario compactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from planloop.approvals import Approver, AutoApprover
+from planloop.config import load_config
+from planloop.orchestrator import Orchestrator
+from planloop.session import open_session
+
+PYTEST_ALL = {"kind": "command", "command": "python -m pytest -q", "description": "suite passes"}
+
+
+def tool(name: str, **inp: Any) -> dict[str, Any]:
+    return {"type": "tool_use", "name": name, "input": inp}
+
+
+def text(t: str) -> dict[str, Any]:
+    return {"type": "text", "text": t}
+
+
+def step(
+    sid: str,
+    title: str = "",
+    *,
+    kind: str = "edit",
+    checks: list[dict] | None = None,
+    deps: list[str] | None = None,
+    instructions: str = "do it",
+    files: list[str] | None = None,
+) -> dict:
+    return {
+        "id": sid,
+        "title": title or sid,
+        "kind": kind,
+        "instructions": instructions,
+        "files": files or [],
+        "expected_output": "",
+        "depends_on": deps or [],
+        "acceptance": checks if checks is not None else ([PYTEST_ALL] if kind == "edit" else []),
+    }
+
+
+def submit(goal: str, steps: list[dict], **extra: Any) -> list[dict[str, Any]]:
+    return [tool("submit_plan", goal=goal, steps=steps, **extra)]
+
+
+def report(ok: bool = True, summary: str = "done", **extra: Any) -> list[dict[str, Any]]:
+    return [tool("report_outcome", ok=ok, summary=summary, **extra)]
+
+
+def write(path: str, content: str) -> list[dict[str, Any]]:
+    return [tool("write_file", path=path, content=content)]
+
+
+def script(tmp: Path, planner: list[Any], executor: list[Any], name: str = "script.json") -> Path:
+    p = tmp / name
+    p.write_text(json.dumps({"planner": planner, "executor": executor}), encoding="utf-8")
+    return p
+
+
+def session(
+    ws: Path,
+    script_path: Path,
+    approver: Approver | None = None,
+    events: list | None = None,
+    **config: Any,
+) -> Orchestrator:
+    spec = f"scripted:{script_path}"
+    cfg = load_config(ws, {"planner": spec, "executor": spec, **config})
+    return open_session(
+        ws,
+        config=cfg,
+        approver=approver or AutoApprover(),
+        sink=(events.append if events is not None else None),
+    )
