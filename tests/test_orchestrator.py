@@ -542,3 +542,53 @@ def test_text_only_turns_are_nudged(calc_ws: Path, tmp_path: Path) -> None:
         [],
     )
     assert session(calc_ws, s).create_plan(GOAL).steps[0].id == "a"
+
+
+def test_running_from_the_editor_counts_as_the_plan_review(calc_ws: Path, tmp_path: Path) -> None:
+    s = script(
+        tmp_path,
+        [submit(GOAL, [step("square")])],
+        [write("calculator/calc.py", calc_with(calc_ws, SQUARE_OK)), report(True)],
+    )
+    rec = Recorder()
+    orch = session(calc_ws, s, approver=rec)
+    orch.create_plan(GOAL)
+    assert orch.run(all_steps=True, plan_reviewed_by="vscode").state == "done"
+    assert rec.asked == []
+    approvals = [
+        e for e in orch.store.events(orch.status().plan.plan_id) if e["type"] == "approval"
+    ]
+    assert approvals[0]["kind"] == "plan" and approvals[0]["by"] == "vscode"
+
+
+def test_commands_outside_the_allow_list_ask_and_deny_list_refuses(
+    calc_ws: Path, tmp_path: Path
+) -> None:
+    s = script(
+        tmp_path,
+        [submit(GOAL, [step("square")])],
+        [
+            [tool("run_command", command="echo hello > notes.txt")],
+            {
+                "expect": "did not allow",
+                "content": [tool("run_command", command="git commit -am x")],
+            },
+            {
+                "expect": "refused by the command policy",
+                "content": [tool("run_command", command="echo hi > ok.txt")],
+            },
+            write("calculator/calc.py", calc_with(calc_ws, SQUARE_OK)),
+            report(True),
+        ],
+    )
+    rec = Recorder(Decision(True, "t"), Decision(False, "t"), Decision(True, "t"))
+    orch = session(calc_ws, s, approver=rec)
+    orch.create_plan(GOAL)
+    res = orch.run(all_steps=True)
+    assert res.state == "done", res.reason
+    asked = [q for q in rec.asked if q.kind == "command"]
+    assert [q.command for q in asked] == [
+        "echo hello > notes.txt",
+        "echo hi > ok.txt",
+    ]  # git never asked
+    assert not (calc_ws / "notes.txt").exists() and (calc_ws / "ok.txt").read_text() == "hi\n"

@@ -54,7 +54,7 @@ from .plan import (
 )
 from .planner import Planner, PlannerError
 from .store import Pending, PlanStore, RunRecord, RunState
-from .workspace import CommandPolicy, UnsavedBufferError, Workspace
+from .workspace import UnsavedBufferError, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,14 @@ class Orchestrator:
         step_id: str | None = None,
         all_steps: bool = False,
         cancel: CancelToken | None = None,
+        plan_reviewed_by: str | None = None,
     ) -> RunResult:
+        """Run one step (the next runnable, or ``step_id``) or, with ``all_steps``, to the end.
+
+        ``plan_reviewed_by``: the front end showed the plan and the person chose to run
+        it (the editor's Run buttons); that answers a pending plan review, recorded as
+        an approval by that name, instead of asking a second time.
+        """
         cancel = cancel or CancelToken()
         with self.store.run_lock():
             rec = self._load()
@@ -252,6 +259,8 @@ class Orchestrator:
             if rec.state == "running":
                 self._recover(rec)
             try:
+                if plan_reviewed_by and rec.pending is not None and rec.pending.kind == "plan":
+                    self._apply(rec, Decision(True, plan_reviewed_by), cancel)
                 return self._loop(rec, step_id, all_steps, cancel)
             except _Stop as s:
                 return s.result
@@ -799,21 +808,18 @@ class Orchestrator:
             )
 
     def _command_gate(self, command: str) -> str | None:
-        policy = CommandPolicy(
-            allow=self.config.command_policy.allow or CommandPolicy().allow,
-            deny=[*CommandPolicy().deny, *self.config.command_policy.deny],
-        )
-        verdict = policy.classify(command)
-        if verdict == "allow":
+        """The policy of the workspace decides; "ask" goes to a person (None → refused)."""
+        decision = self.ws.policy.decide(command)
+        if decision.verdict == "allow":
             return None
-        if verdict == "deny":
+        if decision.verdict == "deny":
             self._event({"type": "command_refused", "command": command, "by": "policy"})
-            return f"refused by the command policy (deny list): {command}"
+            return f"refused by the command policy: {decision.reason}"
         req = ApprovalRequest(
             kind="command",
             plan_id=self._plan_id or "",
             command=command,
-            reason=f"the executor wants to run a command outside the allow list: {command}",
+            reason=f"the executor wants to run a command that needs your approval: {decision.reason}",
         )
         self._event({"type": "approval_requested", "kind": "command", "command": command})
         d = self.approver.ask(req, None)

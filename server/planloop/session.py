@@ -16,7 +16,7 @@ from .config import Config
 from .models.base import Model, ModelConfig
 from .orchestrator import Orchestrator
 from .store import PlanStore
-from .workspace import CommandPolicy, Workspace
+from .workspace import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy, Workspace
 
 
 def open_session(
@@ -33,9 +33,11 @@ def open_session(
 
         raise PlanloopError(f"workspace {root} is not a directory")
     store = PlanStore(root)
+    # the project's lists extend the built-in ones: adding "npm test*" must not drop
+    # "pytest*", and no setting can lift the built-in protection of the user's git
     policy = CommandPolicy(
-        allow=config.command_policy.allow or CommandPolicy().allow,
-        deny=[*CommandPolicy().deny, *config.command_policy.deny],
+        allow=[*DEFAULT_ALLOW, *config.command_policy.allow],
+        deny=[*DEFAULT_DENY, *config.command_policy.deny],
     )
     ws = Workspace(root, policy=policy, buffer_text=buffer_text)
     state_dir = store.dir
