@@ -574,7 +574,7 @@ def test_commands_outside_the_allow_list_ask_and_deny_list_refuses(
                 "content": [tool("run_command", command="git commit -am x")],
             },
             {
-                "expect": "refused by the command policy",
+                "expect": "the command policy denies it",
                 "content": [tool("run_command", command="echo hi > ok.txt")],
             },
             write("calculator/calc.py", calc_with(calc_ws, SQUARE_OK)),

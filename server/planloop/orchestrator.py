@@ -195,7 +195,7 @@ class Orchestrator:
 
     @staticmethod
     def _cost(rec: RunRecord) -> float:
-        return round(rec.plan.cost_usd + rec.planner_usage.cost_usd + rec.spent_outside_steps, 6)
+        return rec.cost_usd
 
     # --- planning -------------------------------------------------------------------------
 
@@ -461,8 +461,10 @@ class Orchestrator:
         checks: list[CheckResult] = []
         if not outcome.blocked:
             try:
-                checks = run_checks(step, self.ws, self._workspace_checks(), cancel)
+                checks = run_checks(step, self.ws, self._workspace_checks(step), cancel)
             except Cancelled:
+                self._cancelled(rec, step, before, base)
+            if cancel.cancelled:  # a cancelled check is not a failed step
                 self._cancelled(rec, step, before, base)
             for c in checks:
                 self._event(
@@ -531,7 +533,9 @@ class Orchestrator:
 
     # --- workspace checks -------------------------------------------------------------------
 
-    def _workspace_checks(self) -> list[Check]:
+    def _workspace_checks(self, step: Step | None = None) -> list[Check]:
+        """The configured suite, minus commands the step's own checks already ran."""
+        own = {c.command for c in step.acceptance if c.command} if step else set()
         return [
             Check(
                 kind="command",
@@ -540,6 +544,7 @@ class Orchestrator:
                 timeout_s=self.config.check_timeout_s,
             )
             for c in self.config.workspace_checks
+            if c not in own
         ]
 
     def _ensure_baseline(self, rec: RunRecord, cancel: CancelToken) -> None:

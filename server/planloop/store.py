@@ -66,6 +66,11 @@ class RunRecord(BaseModel):
     spent_outside_steps: float = 0.0
     updated_at: str = Field(default_factory=now_iso)
 
+    @property
+    def cost_usd(self) -> float:
+        """Everything the run has spent: steps of the current plan, planner, replaced steps."""
+        return round(self.plan.cost_usd + self.planner_usage.cost_usd + self.spent_outside_steps, 6)
+
 
 def atomic_write(path: Path, data: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,150 @@
+"""Command arguments: one JSON object per command, validated before anything runs.
+
+Why not let pygls structure them: pygls 2 unpacks ``arguments`` over the handler's
+parameters and structures them with the lsprotocol converter, which silently expects
+camelCase for snake_case attrs fields and reports "Expected N arguments, got M" for a
+missing key. Taking ``*args`` and validating here with pydantic gives every client (VS
+Code, Neovim, a hand-written script) one clear message naming each bad key, and the
+models double as the documentation of the wire contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .rpc_errors import BadArguments
+
+
+def _id() -> Any:
+    return Field(min_length=1, max_length=200)
+
+
+def _opt_id() -> Any:
+    return Field(default=None, min_length=1, max_length=200)
+
+
+class _Args(BaseModel):
+    # strict: "3" is not a version and 1 is not a boolean; a client bug should surface
+    # here, not as a surprising run.
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=False, strict=True
+    )
+
+    #: which workspace folder (URI or absolute path, or any path inside it); default:
+    #: the first workspace folder. See ``folders.py`` for the rule.
+    folder: str | None = Field(default=None, min_length=1)
+
+
+class CreatePlanArgs(_Args):
+    goal: str = Field(min_length=1, max_length=20_000)
+
+
+class GetPlanArgs(_Args):
+    plan_id: str | None = _opt_id()
+
+
+class RunStepArgs(_Args):
+    step_id: str | None = _opt_id()
+
+
+class RunAllArgs(_Args):
+    pass
+
+
+class StepDiffArgs(_Args):
+    step_id: str = _id()
+
+
+class FileAtCheckpointArgs(_Args):
+    checkpoint: str = _id()
+    path: str = Field(min_length=1, max_length=4096)
+
+
+class RevertStepArgs(_Args):
+    step_id: str = _id()
+    paths: list[str] | None = None
+
+
+class ReplanArgs(_Args):
+    reason: str | None = Field(default=None, max_length=20_000)
+    goal: str | None = Field(default=None, min_length=1, max_length=20_000)
+
+
+class DecideRevisionArgs(_Args):
+    version: int = Field(ge=1)
+    approve: bool
+    feedback: str | None = Field(default=None, max_length=20_000)
+
+
+class ApprovePauseArgs(_Args):
+    step_id: str = _id()
+
+
+class CancelArgs(_Args):
+    pass
+
+
+def parse_args(command: str, model: type[_Args], raw: tuple[Any, ...]) -> Any:
+    """The one argument object of ``command``, or BadArguments naming what is wrong.
+
+    An omitted or empty arguments list means ``{}`` (the contract), so ``runAll`` and
+    ``cancel`` work from clients that send no arguments at all.
+    """
+    if len(raw) == 0:
+        obj: Any = {}
+    elif len(raw) == 1:
+        obj = raw[0]
+    else:
+        raise BadArguments(
+            f"{command} takes one JSON object as its only argument, got {len(raw)} arguments"
+        )
+    if obj is None:
+        obj = {}
+    if not isinstance(obj, dict):
+        raise BadArguments(
+            f"{command} takes one JSON object as its argument, got {_json_type(obj)}"
+        )
+    try:
+        return model.model_validate(obj)
+    except ValidationError as e:
+        raise BadArguments(f"{command}: {_describe(model, e)}") from None
+
+
+def _describe(model: type[_Args], e: ValidationError) -> str:
+    known = {f.alias or name: name for name, f in model.model_fields.items()}
+    problems: list[str] = []
+    for err in e.errors():
+        key = str(err["loc"][0]) if err["loc"] else "(argument)"
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "missing":
+            problems.append(f"missing argument {key!r}")
+        elif err["type"] == "extra_forbidden":
+            hint = ""
+            camel = to_camel(key)
+            if camel != key and camel in known:
+                hint = f" (did you mean {camel!r}? keys are camelCase)"
+            problems.append(f"unexpected argument {key!r}{hint}")
+        else:
+            problems.append(f"{where!r}: {err['msg']} (got {_json_type(err.get('input'))})")
+    allowed = ", ".join(sorted(known)) or "none"
+    return "; ".join(problems) + f". Accepted keys: {allowed}"
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"boolean {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"number {v}"
+    if isinstance(v, str):
+        shown = v if len(v) <= 40 else v[:37] + "..."
+        return f"string {shown!r}"
+    if isinstance(v, (list, tuple)):
+        return "an array"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__

@@ -1,0 +1,59 @@
+"""Open editor buffers, so a step never overwrites a file the user is still editing.
+
+The workspace asks ``buffer_text(path)`` before it writes a file; it compares the
+answer with the disk and refuses, naming the file, when they differ. The question is
+asked from the orchestrator's worker thread while the event loop applies didChange
+notifications, so the texts are mirrored here under a lock instead of reading pygls's
+document table (a plain dict mutated on the loop thread) from another thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from pygls.uris import to_fs_path
+
+
+class OpenBuffers:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paths: dict[str, str] = {}  # uri -> resolved absolute path
+        self._texts: dict[str, str] = {}  # resolved absolute path -> buffer text
+
+    def opened(self, uri: str, text: str) -> None:
+        path = _path_of(uri)
+        if path is None:  # untitled:, vscode-notebook-cell:, ... have no file on disk
+            return
+        with self._lock:
+            self._paths[uri] = path
+            self._texts[path] = text
+
+    def changed(self, uri: str, text: str) -> None:
+        with self._lock:
+            path = self._paths.get(uri)
+            if path is not None:
+                self._texts[path] = text
+
+    def closed(self, uri: str) -> None:
+        with self._lock:
+            path = self._paths.pop(uri, None)
+            if path is not None and path not in self._paths.values():
+                self._texts.pop(path, None)
+
+    def buffer_text(self, path: Path) -> str | None:
+        """The open buffer's text for ``path``, or None when no editor has it open."""
+        key = str(path.resolve())
+        with self._lock:
+            return self._texts.get(key)
+
+    def open_paths(self) -> list[str]:
+        with self._lock:
+            return sorted(self._texts)
+
+
+def _path_of(uri: str) -> str | None:
+    fs = to_fs_path(uri)
+    if fs is None:
+        return None
+    return str(Path(fs).resolve())

@@ -1,0 +1,172 @@
+"""JSON the client renders without another round trip (the wire contract's payloads).
+
+The plan itself goes out exactly as ``Plan.model_dump(mode="json")`` (snake_case, the
+same document the CLI's ``--json`` prints and ``.planloop/`` stores); the envelope
+around it is camelCase like every other LSP payload. Keeping the plan unconverted means
+one schema for the plan everywhere, and clients never guess which spelling they have.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..orchestrator import RunResult, Status
+from ..plan import Plan, Step, render_markdown
+from ..store import Pending, RunRecord
+
+if TYPE_CHECKING:
+    from ..checkpoints import FileDiff
+
+
+def status_of(rec: RunRecord) -> Status:
+    """A Status from a stored record, for plans other than the orchestrator's current one
+    and for payloads built inside the event sink (where calling the orchestrator back
+    would re-enter it)."""
+    return Status(
+        plan=rec.plan,
+        state=rec.state,
+        reason=rec.reason,
+        pending=rec.pending,
+        cost_usd=rec.cost_usd,
+        replans_used=rec.replans_used,
+        planner_usage=rec.planner_usage,
+    )
+
+
+def plan_payload(status: Status) -> dict[str, Any]:
+    plan = status.plan
+    markdown = render_markdown(plan)
+    done, total = plan.progress
+    return {
+        "plan": plan.model_dump(mode="json"),
+        "markdown": markdown,
+        "state": status.state,
+        "reason": status.reason,
+        "costUsd": status.cost_usd,
+        "progress": {"done": done, "total": total},
+        "pending": pending_payload(status.pending, markdown),
+    }
+
+
+def proposal_payload(proposal: Plan, status: Status) -> dict[str, Any]:
+    """A proposed (not yet current) plan, in the PlanPayload shape."""
+    done, total = proposal.progress
+    return {
+        "plan": proposal.model_dump(mode="json"),
+        "markdown": render_markdown(proposal),
+        "state": status.state,
+        "reason": status.reason,
+        "costUsd": status.cost_usd,
+        "progress": {"done": done, "total": total},
+        "pending": None,
+    }
+
+
+def pending_payload(pending: Pending | None, current_markdown: str) -> dict[str, Any] | None:
+    if pending is None:
+        return None
+    out: dict[str, Any] = {
+        "kind": pending.kind,
+        "reason": pending.reason,
+        "evidence": list(pending.evidence),
+        "currentMarkdown": current_markdown,
+        "askedAt": pending.asked_at,
+    }
+    if pending.version is not None:
+        out["version"] = pending.version
+    if pending.step_id is not None:
+        out["stepId"] = pending.step_id
+    if pending.proposal is not None:
+        out["proposedMarkdown"] = render_markdown(pending.proposal)
+    return out
+
+
+def run_payload(result: RunResult, plan: dict[str, Any], step_id: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"state": result.state, "reason": result.reason, "plan": plan}
+    sid = result.step_id or step_id
+    if sid is not None:
+        out["stepId"] = sid
+    return out
+
+
+def diff_payload(step: Step, diffs: list[FileDiff]) -> dict[str, Any]:
+    result = step.result
+    return {
+        "stepId": step.id,
+        "checkpointBefore": result.checkpoint_before if result else None,
+        "checkpointAfter": result.checkpoint_after if result else None,
+        "files": [
+            {
+                "path": d.path,
+                "status": d.status,
+                "oldPath": d.old_path,
+                "added": d.added,
+                "removed": d.removed,
+                "binary": d.binary,
+                "patch": d.patch,
+            }
+            for d in diffs
+        ],
+    }
+
+
+def file_payload(checkpoint: str, path: str, data: bytes | None) -> dict[str, Any]:
+    """Text when it decodes as UTF-8 without NULs; otherwise flagged binary, no text."""
+    if data is None:
+        return {
+            "path": path,
+            "checkpoint": checkpoint,
+            "exists": False,
+            "text": None,
+            "binary": False,
+        }
+    text: str | None
+    try:
+        text = data.decode("utf-8")
+        binary = "\x00" in text
+    except UnicodeDecodeError:
+        binary = True
+    if binary:
+        text = None
+    return {"path": path, "checkpoint": checkpoint, "exists": True, "text": text, "binary": binary}
+
+
+def step_event(event: dict[str, Any], plan_id: str | None) -> dict[str, Any] | None:
+    """planloop/stepEvent for a core event, or None when it is not a step event."""
+    kind = event.get("type")
+    step_id = event.get("step_id")
+    if step_id is None:  # planner tool calls and run-level events go to progress only
+        return None
+    out: dict[str, Any] = {"planId": plan_id, "stepId": step_id}
+    if kind == "step_started":
+        attempt = event.get("attempt", 1)
+        title = event.get("title") or step_id
+        out.update(event="started", line=f"{title} (attempt {attempt})", status="running")
+    elif kind == "tool_call":
+        out.update(event="tool", line=str(event.get("line", "")))
+    elif kind == "check":
+        mark = "✓" if event.get("passed") else "✗"
+        obs = str(event.get("observation") or "").strip().splitlines()
+        line = f"{mark} {event.get('check', 'check')}" + (f": {obs[0]}" if obs else "")
+        out.update(event="check", line=line, passed=bool(event.get("passed")))
+    elif kind == "step_finished":
+        status = str(event.get("status", ""))
+        out.update(
+            event="finished",
+            line=f"{step_id} {status}",
+            status=status,
+            costUsd=float(event.get("cost_usd") or 0.0),
+        )
+    elif kind == "step_cancelled":
+        out.update(
+            event="finished",
+            line=f"{step_id} cancelled; its edits were rolled back",
+            status="pending",
+        )
+    elif kind == "step_error":
+        out.update(
+            event="finished", line=f"{step_id}: {event.get('error', 'error')}", status="failed"
+        )
+    else:
+        return None
+    return out
