@@ -42,10 +42,12 @@ class Approver(Protocol):
 
 
 class AutoApprover:
-    """``--yes``: approves everything except commands the policy would ask about.
+    """``--yes``: approves plan reviews, re-plans and pauses — not commands, not money.
 
-    Commands stay refused unless ``commands`` is set: a blanket yes to a plan is not a
-    yes to arbitrary shell commands the executor invents later.
+    Commands the policy would ask about stay refused unless ``commands`` is set: a
+    blanket yes to a plan is not a yes to arbitrary shell commands the executor invents
+    later. The dollar budget is not lifted either: it exists to stop an unattended run,
+    which is exactly when ``--yes`` is used (the run stops with exit 4).
     """
 
     def __init__(self, by: str = "--yes", commands: bool = False) -> None:
@@ -55,6 +57,8 @@ class AutoApprover:
     def ask(self, req: ApprovalRequest, cancel: CancelToken | None = None) -> Decision | None:
         if req.kind == "command" and not self.commands:
             return Decision(False, self.by, "commands outside the allow list need a person")
+        if req.kind == "budget":
+            return Decision(False, self.by, "--yes does not raise the dollar budget")
         return Decision(True, self.by)
 
 

@@ -25,12 +25,15 @@ from rich.table import Table
 
 from .approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
 from .cancel import CancelToken
+from .checkpoints import CheckpointError
 from .config import Config, load_config
 from .errors import PlanloopError
+from .models.base import ModelError
 from .orchestrator import Orchestrator, RunResult
 from .plan import render_markdown
 from .session import open_session
 from .store import PlanStore
+from .workspace import WorkspaceError
 
 EXIT = {
     "done": 0,
@@ -476,16 +479,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--workspace", default=".", help="workspace root (default: .)")
-    common.add_argument(
-        "--planner",
-        help="planner model spec, e.g. anthropic:claude-opus-4-6 "
-        "or scripted:FILE (env PLANLOOP_PLANNER)",
-    )
-    common.add_argument("--executor", help="executor model spec (env PLANLOOP_EXECUTOR)")
+    def shared(defaults: bool) -> argparse.ArgumentParser:
+        # the options are accepted before and after the subcommand; only the top level
+        # holds defaults, so a subcommand's unset option cannot overwrite a value given
+        # before it (`planloop --workspace DIR status`)
+        d = (lambda v: v) if defaults else (lambda v: argparse.SUPPRESS)
+        c = argparse.ArgumentParser(add_help=False)
+        c.add_argument("--workspace", default=d("."), help="workspace root (default: .)")
+        c.add_argument(
+            "--planner",
+            default=d(None),
+            help="planner model spec, e.g. anthropic:claude-opus-5-5 "
+            "or scripted:FILE (env PLANLOOP_PLANNER)",
+        )
+        c.add_argument(
+            "--executor", default=d(None), help="executor model spec (env PLANLOOP_EXECUTOR)"
+        )
+        return c
+
+    common = shared(defaults=False)
     p = argparse.ArgumentParser(
-        prog="planloop", description="A plan-then-act coding agent.", parents=[common]
+        prog="planloop", description="A plan-then-act coding agent.", parents=[shared(True)]
     )
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -498,7 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--all", action="store_true")
     g.add_argument("--step")
-    s.add_argument("--yes", action="store_true", help="approve plan reviews, re-plans and pauses")
+    s.add_argument(
+        "--yes",
+        action="store_true",
+        help="approve plan reviews, re-plans and pauses (not unlisted commands, not the dollar budget)",
+    )
     s.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("status", parents=[common], help="the plan's state")
@@ -562,9 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
-    except PlanloopError as e:
+    except (PlanloopError, ModelError, WorkspaceError, CheckpointError) as e:
         err.print(f"[red]error:[/] {escape(str(e))}")
         return 1
+    except BrokenPipeError:  # `planloop log | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         return 1

@@ -53,6 +53,8 @@ class Config(_Settings):
     #: seconds a model call may stay silent before it fails, and SDK retries (429/529/5xx)
     model_timeout_s: float = Field(default=120.0, gt=0)
     model_retries: int = Field(default=2, ge=0, le=10)
+    #: output tokens per model turn; a reply cut off here fails clearly (never half-used)
+    max_tokens: int = Field(default=8192, ge=256, le=128_000)
     budgets: Budgets = Field(default_factory=Budgets)
     command_policy: PolicySettings = Field(default_factory=PolicySettings)
     review_plan_first: bool = True

@@ -72,6 +72,7 @@ class Executor:
         max_turns: int = 30,
         command_gate: Callable[[str], str | None] | None = None,
         command_timeout_s: float = 120.0,
+        max_tokens: int = 8192,
         on_event: EventFn | None = None,
     ) -> None:
         self.model = model
@@ -80,6 +81,7 @@ class Executor:
         self.command_gate = command_gate
         self.command_timeout_s = command_timeout_s
         self.on_event = on_event
+        self.max_tokens = max_tokens
         #: request sizes (characters) of the last step's model calls, for the benchmark
         self.last_request_chars: list[int] = []
 
@@ -128,6 +130,7 @@ class Executor:
                 nudge=NUDGE,
                 cancel=cancel,
                 on_tool=on_tool,
+                max_tokens=self.max_tokens,
             )
         except TurnBudgetExhausted as e:
             self.last_request_chars = []

@@ -126,6 +126,7 @@ class Orchestrator:
                 self.ws,
                 max_turns=self.config.budgets.planner_turns,
                 max_invalid=self.config.budgets.plan_attempts,
+                max_tokens=self.config.max_tokens,
                 on_event=self._event,
             )
         return self._planner
@@ -139,6 +140,7 @@ class Orchestrator:
                 max_turns=self.config.budgets.executor_turns,
                 command_gate=self._command_gate,
                 command_timeout_s=self.config.command_timeout_s,
+                max_tokens=self.config.max_tokens,
                 on_event=self._event,
             )
         return self._executor

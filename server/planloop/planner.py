@@ -95,12 +95,14 @@ class Planner:
         *,
         max_turns: int = 15,
         max_invalid: int = 3,
+        max_tokens: int = 8192,
         on_event: EventFn | None = None,
     ) -> None:
         self.model = model
         self.ws = ws
         self.max_turns = max_turns
         self.max_invalid = max_invalid
+        self.max_tokens = max_tokens
         self.on_event = on_event
 
     # --- public ------------------------------------------------------------------------
@@ -200,6 +202,7 @@ class Planner:
                 nudge=NUDGE,
                 cancel=cancel,
                 on_tool=on_tool,
+                max_tokens=self.max_tokens,
             )
         except TurnBudgetExhausted as e:
             raise PlannerError(

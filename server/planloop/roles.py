@@ -82,6 +82,9 @@ def tool_loop(
         except ModelError as e:
             if e.kind == "cancelled":
                 raise Cancelled(e.message) from e
+            billed = getattr(e, "reply", None)  # a cut-off or refused turn is still paid for
+            if billed is not None:
+                usage = usage.add(usage_of(billed))
             e.usage = usage  # type: ignore[attr-defined] - spent so far, for cost accounting
             raise
         usage = usage.add(usage_of(reply))

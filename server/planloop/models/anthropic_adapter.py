@@ -94,7 +94,7 @@ class AnthropicModel:
         if not self.priced:
             log.warning(
                 "%s has no price in planloop's table; its cost is reported as $0. "
-                "Add it under [models.prices] in planloop.toml.",
+                "Add it under [prices] in planloop.toml.",
                 self.label,
             )
         self._lock = threading.Lock()
@@ -304,8 +304,8 @@ class AnthropicModel:
             return ModelError(
                 "timeout",
                 f"{who}: no response for {self.timeout_s:g}s{after}. The API may be slow "
-                "or the connection stalled; resume later, or raise the model timeout "
-                "(timeout_s) in planloop.toml.",
+                "or the connection stalled; resume later, or raise model_timeout_s "
+                "in planloop.toml.",
                 retryable=True,
             )
         if isinstance(exc, (anthropic.APIConnectionError, httpx2.TransportError)):

@@ -106,7 +106,7 @@ def stop_reason_error(stop_reason: str, label: str, max_tokens: int) -> ModelErr
         return ModelError(
             "max_tokens",
             f"{label}: the reply was cut off at max_tokens={max_tokens}, so it is "
-            "incomplete. Raise max_tokens for this role (or ask for a smaller step).",
+            "incomplete. Raise max_tokens in planloop.toml (or ask for a smaller step).",
         )
     if stop_reason == "refusal":
         return ModelError(

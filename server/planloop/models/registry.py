@@ -59,7 +59,7 @@ def make_model(
         try:
             price_table(config.prices)
         except ValueError as exc:
-            raise ModelError("bad_spec", f"planloop.toml [models.prices]: {exc}") from None
+            raise ModelError("bad_spec", f"planloop.toml [prices]: {exc}") from None
         return AnthropicModel(
             rest,
             role=role,

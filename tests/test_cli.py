@@ -1,0 +1,494 @@
+"""The CLI contract (DESIGN §4), through the real console script in fresh processes.
+
+Every test drives ``planloop`` as a user would: a new process per command, stdin not a
+terminal (so nobody can be asked and questions wait: exit 3), scripted models whose
+position carries over between processes in ``.planloop/scripted-state.json``.
+Checks are file checks and workspace checks are off, so each command costs a process
+start and no test suite run; the demo test covers real pytest checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import report, step, submit, write
+from planloop.models.base import Usage
+from planloop.models.pricing import cost_usd
+from planloop.store import PlanStore, RunRecord
+
+PLANLOOP = str(Path(sys.executable).with_name("planloop"))
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "calculator"
+
+GOAL = "Add a square() function and a notes file"
+SQUARE = "\n\ndef square(x: float) -> float:\n    return x * x\n"
+NO_WORKSPACE_CHECKS = "workspace_checks = []\n"
+
+
+# --- running the real console script ---------------------------------------------------
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment a user's shell would give: no key, no model settings of our own.
+
+    Built explicitly (not inherited from monkeypatch) so module-scoped fixtures, which run
+    before the autouse fixtures, get the same one.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PLANLOOP_"))}
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["COLUMNS"] = "200"  # rich wraps at 80 columns without a terminal
+    env.update(extra)
+    return env
+
+
+def planloop(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PLANLOOP, *args],
+        cwd=cwd,
+        env=env or cli_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def models(script_path: Path) -> list[str]:
+    spec = f"scripted:{script_path}"
+    return ["--planner", spec, "--executor", spec]
+
+
+def write_script(path: Path, planner: list[Any], executor: list[Any], **top: Any) -> Path:
+    path.write_text(json.dumps({**top, "planner": planner, "executor": executor}))
+    return path
+
+
+def contains(path: str, pattern: str) -> dict[str, str]:
+    return {"kind": "file_contains", "path": path, "pattern": pattern}
+
+
+def two_step_plan(goal: str = GOAL) -> list[dict[str, Any]]:
+    return submit(
+        goal,
+        [
+            step(
+                "square",
+                "Add square()",
+                checks=[contains("calculator/calc.py", "def square")],
+                files=["calculator/calc.py"],
+            ),
+            step(
+                "notes",
+                "Write notes",
+                checks=[{"kind": "file_exists", "path": "NOTES.md"}],
+                deps=["square"],
+            ),
+        ],
+    )
+
+
+def two_step_work(ws: Path) -> list[Any]:
+    calc = (ws / "calculator" / "calc.py").read_text() + SQUARE
+    return [
+        write("calculator/calc.py", calc),
+        report(True, "added square()"),
+        write("NOTES.md", "square() added\n"),
+        report(True, "wrote notes"),
+    ]
+
+
+def status(ws: Path) -> dict[str, Any]:
+    res = planloop(ws, "status", "--json")
+    assert res.returncode == 0, res.stderr
+    data: dict[str, Any] = json.loads(res.stdout)
+    return data
+
+
+def record(ws: Path) -> RunRecord:
+    """The live record on disk, read in-process (cheaper than another ``status`` process)."""
+    return PlanStore(ws).load()
+
+
+def plan_dir(ws: Path) -> Path:
+    pid = (ws / ".planloop" / "current").read_text().strip()
+    return ws / ".planloop" / "plans" / pid
+
+
+def fresh_copy(dest: Path) -> Path:
+    shutil.copytree(
+        EXAMPLE,
+        dest,
+        ignore=shutil.ignore_patterns("demo.json", "__pycache__", ".pytest_cache", ".planloop"),
+    )
+    (dest / "planloop.toml").write_text(NO_WORKSPACE_CHECKS)
+    return dest
+
+
+@pytest.fixture
+def ws(calc_ws: Path) -> Path:
+    (calc_ws / "planloop.toml").write_text(NO_WORKSPACE_CHECKS)
+    return calc_ws
+
+
+# --- a finished two-step run, shared by the read-only commands --------------------------
+
+PLANNER_USAGE = {"input_tokens": 2000, "output_tokens": 300}
+EXECUTOR_USAGE = {"input_tokens": 1000, "output_tokens": 100}
+
+
+class Finished:
+    def __init__(self, ws: Path, original_calc: bytes, plan: Any, run: Any) -> None:
+        self.ws = ws
+        self.original_calc = original_calc
+        self.plan = plan
+        self.run = run
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
+    """``plan --yes`` then ``run --all --yes``, with usage priced as real models."""
+    root = tmp_path_factory.mktemp("finished")
+    ws = fresh_copy(root / "calc")
+    original = (ws / "calculator" / "calc.py").read_bytes()
+    planner = [{"content": two_step_plan(), "usage": PLANNER_USAGE}]
+    executor = [{"content": turn, "usage": EXECUTOR_USAGE} for turn in two_step_work(ws)]
+    s = write_script(
+        root / "script.json",
+        planner,
+        executor,
+        price_as={"planner": "claude-opus-5-5", "executor": "claude-sonnet-5-5"},
+    )
+    plan = planloop(ws, "plan", GOAL, "--yes", *models(s))
+    run = planloop(ws, "run", "--all", "--yes", *models(s))
+    return Finished(ws, original, plan, run)
+
+
+def test_plan_with_yes_then_run_all_finishes_and_prints_each_step(finished: Finished) -> None:
+    plan, run = finished.plan, finished.run
+    assert plan.returncode == 0, plan.stderr
+    assert "scripted: replayed model output, not a live model" in plan.stdout
+    assert "Add square()" in plan.stdout and "Write notes" in plan.stdout
+    assert "plan v1 approved (--yes)" in plan.stdout
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert out.index("▶ square") < out.index("■ passed calculator/calc.py") < out.index("▶ notes")
+    assert "✓ calculator/calc.py contains /def square/" in out
+    assert "■ passed NOTES.md" in out
+    assert "done: every step passed · 2/2 steps" in out
+    assert (finished.ws / "NOTES.md").read_text() == "square() added\n"
+
+
+def test_status_json_reports_the_contract_fields(finished: Finished) -> None:
+    data = status(finished.ws)
+    assert data["plan_id"] == plan_dir(finished.ws).name
+    assert data["version"] == 1
+    assert data["goal"] == GOAL
+    assert data["state"] == "done"
+    assert data["replans"] == 0
+    contract = [{k: s[k] for k in ("id", "title", "status", "attempts")} for s in data["steps"]]
+    assert contract == [
+        {"id": "square", "title": "Add square()", "status": "passed", "attempts": 1},
+        {"id": "notes", "title": "Write notes", "status": "passed", "attempts": 1},
+    ]
+    # one planner call priced as opus, four executor calls priced as sonnet
+    expected = cost_usd("claude-opus-5-5", Usage(2000, 300)) + 4 * cost_usd(
+        "claude-sonnet-5-5", Usage(1000, 100)
+    )
+    assert data["cost_usd"] == pytest.approx(expected, abs=1e-6)
+    assert data["cost_usd"] > 0
+
+
+def test_show_md_json_and_an_earlier_version(finished: Finished) -> None:
+    md = planloop(finished.ws, "show", "--md")
+    assert md.returncode == 0, md.stderr
+    assert md.stdout.startswith("# Plan pln_") and " v1" in md.stdout.splitlines()[0]
+    assert f"**Goal:** {GOAL}" in md.stdout
+    assert "1. [x] **Add square()** `square`" in md.stdout
+    as_json = planloop(finished.ws, "show", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    current = json.loads(as_json.stdout)
+    assert [s["status"] for s in current["steps"]] == ["passed", "passed"]
+    assert current["steps"][0]["result"]["files_changed"][0]["path"] == "calculator/calc.py"
+    v1 = planloop(finished.ws, "show", "--json", "--version", "1")
+    assert v1.returncode == 0, v1.stderr
+    first = json.loads(v1.stdout)
+    # the approved version as written: before anything ran
+    assert first["version"] == 1 and [s["status"] for s in first["steps"]] == ["pending"] * 2
+    assert first == json.loads((plan_dir(finished.ws) / "v1.json").read_text())
+
+
+def test_show_unknown_version_exits_1_listing_the_versions(finished: Finished) -> None:
+    res = planloop(finished.ws, "show", "--version", "7")
+    assert res.returncode == 1
+    assert "has no version 7 (versions: v1)" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_diff_shows_the_patch_and_stat_only_the_summary(finished: Finished) -> None:
+    full = planloop(finished.ws, "diff", "square")
+    assert full.returncode == 0, full.stderr
+    assert "calculator/calc.py modified +4 −0" in full.stdout
+    assert "+def square(x: float) -> float:" in full.stdout
+    assert "@@" in full.stdout
+    stat = planloop(finished.ws, "diff", "square", "--stat")
+    assert stat.returncode == 0, stat.stderr
+    assert "calculator/calc.py modified +4 −0" in stat.stdout
+    assert "+def square" not in stat.stdout and "@@" not in stat.stdout
+    assert "NOTES.md" not in full.stdout  # the other step's file is not this step's change
+
+
+def test_log_json_is_one_typed_event_per_line(finished: Finished) -> None:
+    res = planloop(finished.ws, "log", "--json")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert events and all(isinstance(e["type"], str) and e["at"] for e in events)
+    types = [e["type"] for e in events]
+    assert types[0] == "plan_created"
+    for t in ("approval", "step_started", "tool_call", "check", "step_finished"):
+        assert t in types, t
+    assert types.index("step_started") < types.index("check") < types.index("step_finished")
+    assert events[-1] == {**events[-1], "type": "state", "state": "done"}
+    # the same events the file holds, in the same order
+    on_disk = (plan_dir(finished.ws) / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in on_disk] == events
+
+
+def test_unknown_step_exits_1_naming_the_known_steps(finished: Finished) -> None:
+    for args in (("diff", "nope"), ("run", "--step", "nope")):
+        res = planloop(finished.ws, *args)
+        assert res.returncode == 1, args
+        assert "unknown step 'nope'; steps of this plan: square, notes" in res.stderr, args
+        assert "Traceback" not in res.stderr
+
+
+def test_workspace_option_before_the_subcommand_is_honoured(
+    finished: Finished, tmp_path: Path
+) -> None:
+    """``planloop --workspace DIR status`` must not silently use the current directory."""
+    res = planloop(tmp_path, "--workspace", str(finished.ws), "status", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["plan_id"] == plan_dir(finished.ws).name
+
+
+# --- flows -----------------------------------------------------------------------------------
+
+
+def test_plan_without_yes_waits_for_review_then_approve_run_and_revert(
+    ws: Path, tmp_path: Path
+) -> None:
+    s = write_script(tmp_path / "script.json", [two_step_plan()], two_step_work(ws))
+    # the specs come from the environment this time (PLANLOOP_PLANNER / PLANLOOP_EXECUTOR)
+    env = cli_env(PLANLOOP_PLANNER=f"scripted:{s}", PLANLOOP_EXECUTOR=f"scripted:{s}")
+    original = (ws / "calculator" / "calc.py").read_bytes()
+
+    plan = planloop(ws, "plan", GOAL, env=env)
+    assert plan.returncode == 0, plan.stderr
+    assert "review it, then" in plan.stdout
+
+    waiting = planloop(ws, "run", "--all", env=env)
+    assert waiting.returncode == 3, waiting.stdout + waiting.stderr
+    assert "awaiting_approval" in waiting.stdout and "waiting for you" in waiting.stdout
+    rec = record(ws)
+    assert rec.state == "awaiting_approval" and rec.pending and rec.pending.kind == "plan"
+    assert [(x.status, x.attempts) for x in rec.plan.steps] == [("pending", 0)] * 2
+    assert (ws / "calculator" / "calc.py").read_bytes() == original  # nothing ran
+
+    approve = planloop(ws, "approve", "--by", "reviewer", env=env)
+    assert approve.returncode == 0, approve.stdout + approve.stderr
+    assert "plan approved by reviewer" in approve.stdout
+
+    run = planloop(ws, "run", "--all", env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "done: every step passed" in run.stdout
+    assert (ws / "calculator" / "calc.py").read_bytes() != original
+
+    revert = planloop(ws, "revert", "square", "calculator/calc.py")
+    assert revert.returncode == 0, revert.stdout + revert.stderr
+    assert "restored calculator/calc.py" in revert.stdout
+    assert (ws / "calculator" / "calc.py").read_bytes() == original
+    assert (ws / "NOTES.md").exists()  # the other step's file is not this step's to undo
+    steps = {x.id: x.status for x in record(ws).plan.steps}
+    assert steps == {"square": "reverted", "notes": "pending"}
+
+
+def test_replan_with_reason_and_yes_approves_the_next_version(ws: Path, tmp_path: Path) -> None:
+    docs = step("docs", "Document square()", checks=[contains("README.md", "square")])
+    planner = [
+        two_step_plan(),
+        {
+            "expect": "also document square() in the README",
+            "content": submit(
+                GOAL,
+                [*two_step_plan()[0]["input"]["steps"], docs],
+                revision_reason="the user asked for docs",
+            ),
+        },
+    ]
+    s = write_script(tmp_path / "script.json", planner, [])
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    res = planloop(
+        ws, "replan", "--reason", "also document square() in the README", "--yes", *models(s)
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "re-plan (user_requested)" in res.stdout
+    assert "proposed v2" in res.stdout and "revision approved by --yes" in res.stdout
+    rec = record(ws)
+    assert rec.plan.version == 2 and rec.replans_used == 1
+    assert [x.id for x in rec.plan.steps] == ["square", "notes", "docs"]
+    assert sorted(p.name for p in plan_dir(ws).glob("v*.json")) == ["v1.json", "v2.json"]
+    v1 = json.loads((plan_dir(ws) / "v1.json").read_text())
+    assert [x["id"] for x in v1["steps"]] == ["square", "notes"]  # never overwritten
+
+
+def test_reject_with_feedback_reproposes_and_plain_reject_stops(ws: Path, tmp_path: Path) -> None:
+    first_try = submit(GOAL, [step("everything", checks=[contains("NOTES.md", "x")])])
+    planner = [
+        two_step_plan(),
+        first_try,
+        {
+            "expect": "keep the two steps",
+            "content": submit(GOAL, [step("again", checks=[contains("NOTES.md", "y")])]),
+        },
+    ]
+    s = write_script(tmp_path / "script.json", planner, [])
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+
+    proposed = planloop(ws, "replan", "--reason", "merge the steps", *models(s))
+    assert proposed.returncode == 3, proposed.stdout + proposed.stderr
+    assert "waiting for you" in proposed.stdout
+    pending = record(ws).pending
+    assert pending and pending.kind == "revision" and pending.proposal
+    assert [x.id for x in pending.proposal.steps] == ["everything"]
+
+    again = planloop(ws, "reject", "--feedback", "keep the two steps", *models(s))
+    assert again.returncode == 3, again.stdout + again.stderr
+    assert "revision rejected" in again.stdout and "proposed v2" in again.stdout
+    pending = record(ws).pending
+    assert pending and pending.proposal and [x.id for x in pending.proposal.steps] == ["again"]
+
+    stop = planloop(ws, "reject", *models(s))
+    assert stop.returncode == 4, stop.stdout + stop.stderr
+    assert "stopped: re-plan v2 rejected" in stop.stdout
+    rec = record(ws)
+    assert rec.state == "stopped" and rec.pending is None
+    assert rec.plan.version == 1 and rec.replans_used == 2  # nothing rejected became a version
+    assert [x.id for x in rec.plan.steps] == ["square", "notes"]
+    assert not (plan_dir(ws) / "v2.json").exists()
+
+    nothing = planloop(ws, "approve", *models(s))
+    assert nothing.returncode == 1 and "nothing awaits a decision" in nothing.stderr
+
+
+def test_replan_budget_exhausted_exits_4_with_the_partial_result(ws: Path, tmp_path: Path) -> None:
+    (ws / "planloop.toml").write_text(NO_WORKSPACE_CHECKS + "[budgets]\nreplans = 0\n")
+    wrong = write("calculator/calc.py", "def cube(x):\n    return x ** 3\n")
+    s = write_script(
+        tmp_path / "script.json",
+        [two_step_plan()],
+        [wrong, report(True, "added"), wrong, report(True, "added again")],
+    )
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    res = planloop(ws, "run", "--all", "--yes", *models(s))
+    assert res.returncode == 4, res.stdout + res.stderr
+    assert "re-plan budget (0) exhausted" in res.stdout and "0/2 steps passed" in res.stdout
+    assert "✗ calculator/calc.py contains /def square/" in res.stdout
+    assert "↻ retrying once" in res.stdout
+    rec = record(ws)
+    assert rec.state == "stopped"
+    assert [(x.status, x.attempts) for x in rec.plan.steps] == [("failed", 2), ("pending", 0)]
+
+
+def test_dollar_budget_waits_then_reject_stops_with_exit_4(ws: Path, tmp_path: Path) -> None:
+    (ws / "planloop.toml").write_text(NO_WORKSPACE_CHECKS + "[budgets]\nusd = 0.5\n")
+    work = two_step_work(ws)
+    costly = {"content": work[0], "usage": {"input_tokens": 300_000, "output_tokens": 10}}
+    s = write_script(
+        tmp_path / "script.json",
+        [two_step_plan()],
+        [costly, *work[1:]],
+        price_as={"executor": "claude-sonnet-5-5"},
+    )
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    waiting = planloop(ws, "run", "--all", *models(s))
+    assert waiting.returncode == 3, waiting.stdout + waiting.stderr
+    assert "budget awaits approval" in waiting.stdout and "of its $0.50 budget" in waiting.stdout
+    rec = record(ws)
+    assert rec.pending and rec.pending.kind == "budget" and rec.plan.cost_usd > 0.5
+    assert [x.status for x in rec.plan.steps] == ["passed", "pending"]
+
+    stop = planloop(ws, "reject", *models(s))
+    assert stop.returncode == 4, stop.stdout + stop.stderr
+    assert "dollar budget reached" in stop.stdout and "1/2 steps passed" in stop.stdout
+    assert not (ws / "NOTES.md").exists()
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_usage_error_exits_2(ws: Path) -> None:
+    both = planloop(ws, "run", "--all", "--step", "x")
+    assert both.returncode == 2
+    assert "not allowed with argument --all" in both.stderr
+    no_goal = planloop(ws, "plan")
+    assert no_goal.returncode == 2 and "goal" in no_goal.stderr
+    assert not (ws / ".planloop").exists()
+
+
+def test_command_before_any_plan_exits_1_saying_no_plan_yet(ws: Path) -> None:
+    for args in (("status", "--json"), ("run", "--all", "--yes"), ("diff", "square")):
+        res = planloop(ws, *args)
+        assert res.returncode == 1, args
+        assert "no plan yet: create one first (planloop plan GOAL)" in res.stderr, args
+        assert "Traceback" not in res.stderr, args
+    assert not (ws / ".planloop" / "current").exists()
+
+
+def test_missing_workspace_dir_is_a_clear_error(ws: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir"
+    for args in (("status",), ("plan", GOAL, "--yes")):
+        res = planloop(ws, *args, "--workspace", str(missing))
+        assert res.returncode == 1, args
+        assert f"workspace {missing} is not a directory" in res.stderr, args
+        assert "Traceback" not in res.stderr
+    assert not missing.exists()
+
+
+def test_corrupt_run_json_exits_1_naming_the_file_and_leaves_it(ws: Path, tmp_path: Path) -> None:
+    s = write_script(tmp_path / "script.json", [two_step_plan()], two_step_work(ws))
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    run_file = plan_dir(ws) / "run.json"
+    damaged = run_file.read_bytes()[:-40]  # a truncated save, as a crashed editor might leave
+    run_file.write_bytes(damaged)
+    for args in (("status", "--json"), ("run", "--all", "--yes", *models(s))):
+        res = planloop(ws, *args)
+        assert res.returncode == 1, args
+        assert f"{run_file} is corrupt" in res.stderr, args
+        assert "Traceback" not in res.stderr
+    assert run_file.read_bytes() == damaged
+    assert "def square" not in (ws / "calculator" / "calc.py").read_text()  # nothing ran
+
+
+def test_corrupt_log_exits_1_naming_the_file_and_line(ws: Path, tmp_path: Path) -> None:
+    s = write_script(tmp_path / "script.json", [two_step_plan()], [])
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    log = plan_dir(ws) / "log.jsonl"
+    with log.open("a") as f:
+        f.write('{"type": "half an ev\n')
+    damaged = log.read_bytes()
+    n = len(damaged.decode().splitlines())
+    res = planloop(ws, "log", "--json")
+    assert res.returncode == 1
+    assert f"{log}:{n}: not a JSON event" in res.stderr
+    assert log.read_bytes() == damaged
