@@ -492,3 +492,33 @@ def test_corrupt_log_exits_1_naming_the_file_and_line(ws: Path, tmp_path: Path) 
     assert res.returncode == 1
     assert f"{log}:{n}: not a JSON event" in res.stderr
     assert log.read_bytes() == damaged
+
+
+def test_clean_reset_shadow_starts_fresh_after_a_damaged_checkpoint_repo(
+    calc_ws: Path, tmp_path: Path
+) -> None:
+    from planloop.checkpoints import CheckpointStore
+
+    cp = CheckpointStore(calc_ws)
+    cp.snapshot("x")
+    (calc_ws / ".planloop" / "shadow.git" / "HEAD").write_text("garbage\n")
+    before = (calc_ws / "calculator" / "calc.py").read_bytes()
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "planloop.cli",
+            "--workspace",
+            str(calc_ws),
+            "clean",
+            "--reset-shadow",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "moved aside" in res.stdout
+    assert list((calc_ws / ".planloop").glob("shadow.git.broken-*"))
+    assert CheckpointStore(calc_ws).snapshot("fresh")
+    assert (calc_ws / "calculator" / "calc.py").read_bytes() == before

@@ -15,7 +15,8 @@ What a checkpoint holds (a root commit of the whole tree, untracked files includ
 
 - ``.gitignore`` files are honoured, nested ones too, and the user's ``.git/info/exclude``.
   Ignore rules from directories *above* the workspace root are not seen.
-- ``.git/`` (git never adds it) and ``/.planloop/`` are excluded.
+- ``.git/`` (git never adds it) and ``/.planloop/`` are excluded, the latter by an exclude
+  pathspec that outranks every ignore file (a whitelisting ``.gitignore`` cannot undo it).
 - **Nested repositories** (any directory with its own ``.git`` directory or file: embedded
   clones, submodules, worktrees) are *excluded entirely*: their files are neither captured
   nor reverted, and planloop never reads or writes inside them. Why: git can only record
@@ -49,6 +50,9 @@ Damage: when git cannot read the shadow (garbage in HEAD, corrupt or missing obj
 ``.planloop/shadow.git`` or call :meth:`CheckpointStore.reset_shadow`, which moves it aside
 to ``shadow.git.broken-<timestamp>``. The workspace is never touched on that path.
 
+Needs git ≥ 2.32 (GIT_CONFIG_GLOBAL keeps the user's global config, hooks path and
+fsmonitor out of the shadow's processes).
+
 Disk: git shares objects across checkpoints; a first snapshot writes loose objects, and
 ``git gc --auto`` (detached, git's own policy) packs them; it runs after the first snapshot
 and then every ``gc_every`` snapshots. ``clean()`` drops refs and prunes for real.
@@ -73,7 +77,7 @@ from pathlib import Path
 from typing import Any
 
 import git
-from git.exc import GitCommandError, GitCommandNotFound
+from git.exc import GitCommandNotFound
 
 from .plan import FileChange
 
@@ -92,7 +96,13 @@ _SECRET_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 _STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "typechange"}
 _EMBEDDED_RE = re.compile(r"^warning: adding embedded git repository: (.+)$", re.M)
 _UNBORN_RE = re.compile(r"^error: '(.+)/' does not have a commit checked out$", re.M)
-_INDEX_BROKEN = ("index file corrupt", "bad signature", "index file smaller", "bad index")
+_INDEX_BROKEN = (
+    "index file corrupt",
+    "bad signature",
+    "index file smaller",
+    "bad index",
+    "index file open failed",  # a split index whose shared part is gone
+)
 _ATTRIBUTES = "# planloop: store bytes exactly as they are on disk\n* -text -eol -filter -ident -working-tree-encoding\n"
 
 
@@ -323,7 +333,7 @@ class CheckpointStore:
             else:
                 spec = []
             patches = self._patches(b, a, spec, entries)
-            return [_as_diff(e, p) for e, p in zip(entries, patches)]
+            return [_as_diff(e, p) for e, p in zip(entries, patches, strict=True)]
 
     def file_at(self, checkpoint: str, path: str) -> bytes | None:
         """A file's bytes at a checkpoint (a symlink's target text), or None if absent."""
@@ -499,7 +509,12 @@ class CheckpointStore:
         return env
 
     def _run(
-        self, args: list[str], *, istream: Any = None, hold_lock: bool = True
+        self,
+        args: list[str],
+        *,
+        istream: Any = None,
+        hold_lock: bool = True,
+        literal: bool = True,
     ) -> tuple[int, bytes, str]:
         """Run git on the shadow; (exit code, stdout bytes, stderr text)."""
         cmd = [
@@ -509,10 +524,13 @@ class CheckpointStore:
             *args,
         ]
         pass_fds = (self._lock_fd,) if hold_lock and self._lock_fd is not None else ()
+        env = self._env()
+        if not literal:  # pathspec magic wanted: callers give it explicitly, paths stay literal
+            env["GIT_LITERAL_PATHSPECS"] = "0"
         try:
             rc, out, err = self._git.execute(
                 cmd,
-                env=self._env(),
+                env=env,
                 istream=istream,
                 with_extended_output=True,
                 with_exceptions=False,
@@ -570,11 +588,12 @@ class CheckpointStore:
                     f"no checkpoints yet: {self.shadow_dir} does not exist (a snapshot creates it)"
                 )
             self._create()
-        rc, out, err = self._run(["config", "--file", str(self.shadow_dir / "config"), "--get",
-                                  "planloop.configVersion"])
-        if rc not in (0, 1):
-            self._fail("reading the configuration", err)
-        if out.decode().strip() != _CONFIG_VERSION:
+        try:
+            cfg = git.GitConfigParser(str(self.shadow_dir / "config"), read_only=True)
+            version = str(cfg.get_value("planloop", "configVersion", default=""))
+        except Exception as e:
+            self._fail("reading the configuration", str(e))
+        if version != _CONFIG_VERSION:
             self._configure(self.shadow_dir)
         rc, _, err = self._run(["rev-parse", "--git-dir"])
         if rc != 0:
@@ -621,6 +640,7 @@ class CheckpointStore:
             "core.commitGraph": "false",
             "index.version": "4",
             "index.threads": "true",
+            "index.skipHash": "true",  # git ≥ 2.40: no SHA-1 over the whole index per write
             "splitIndex.sharedIndexExpire": "now",
             "gc.autoDetach": "true",
             "gc.writeCommitGraph": "false",
@@ -631,13 +651,16 @@ class CheckpointStore:
             "user.email": "planloop@localhost",
             "planloop.configVersion": _CONFIG_VERSION,
         }
-        cfg = str(gitdir / "config")
-        with git.GitConfigParser(cfg, read_only=False) as w:
-            if w.has_option("core", "worktree"):
-                w.remove_option("core", "worktree")
-            for key, value in settings.items():
-                section, option = key.split(".", 1)
-                w.set_value(section, option, value)
+        # The shadow's config is ours alone: write it whole (one write, no core.worktree left
+        # over from `git init`), rather than key by key.
+        sections: dict[str, list[str]] = {"core": ["\trepositoryformatversion = 0"]}
+        for key, value in settings.items():
+            section, option = key.split(".", 1)
+            sections.setdefault(section, []).append(f"\t{option} = {value}")
+        text = "".join(f"[{name}]\n" + "\n".join(lines) + "\n" for name, lines in sections.items())
+        tmp = gitdir / "config.planloop-tmp"
+        tmp.write_text(text)
+        os.replace(tmp, gitdir / "config")
         info = gitdir / "info"
         info.mkdir(exist_ok=True)
         (info / "attributes").write_text(_ATTRIBUTES)
@@ -687,7 +710,9 @@ class CheckpointStore:
         index_lock = self.shadow_dir / "index.lock"
         candidates = [index_lock] if index_lock.exists() else []
         candidates += [p for p in self.shadow_dir.glob("refs/**/*.lock")]
-        candidates += [self.shadow_dir / n for n in ("packed-refs.lock", "config.lock", "HEAD.lock")]
+        candidates += [
+            self.shadow_dir / n for n in ("packed-refs.lock", "config.lock", "HEAD.lock")
+        ]
         now = time.time()
         for lock in candidates:
             try:
@@ -769,8 +794,15 @@ class CheckpointStore:
         self._write_excludes(alive)
 
     def _write_excludes(self, nested: list[str]) -> None:
-        lines = ["# written by planloop on every snapshot; edit the workspace's ignores instead",
-                 "/.planloop/"]
+        # The user's patterns first: in one exclude file the last match wins, so a stray
+        # "!.planloop" there cannot re-include our own directories.
+        lines = [
+            "# written by planloop on every snapshot; edit the workspace's ignores instead",
+            "# the user's .git/info/exclude:",
+            self._user_exclude(),
+            "# planloop's own, and nested repositories:",
+            "/.planloop/",
+        ]
         try:
             rel = self.shadow_dir.relative_to(self.root).as_posix()
             if not rel.startswith(".planloop/"):
@@ -778,7 +810,6 @@ class CheckpointStore:
         except ValueError:
             pass
         lines += [_exclude_line(n) for n in nested]
-        lines += ["# the user's .git/info/exclude:", self._user_exclude()]
         text = "\n".join(lines) + "\n"
         path = self.shadow_dir / "info" / "exclude"
         try:
@@ -789,8 +820,21 @@ class CheckpointStore:
         path.parent.mkdir(exist_ok=True)
         path.write_text(text, errors="surrogateescape")
 
+    def _own_dirs(self) -> list[str]:
+        """planloop's directories inside the workspace, as exclude pathspecs."""
+        own = [".planloop"]
+        with contextlib.suppress(ValueError):
+            rel = self.shadow_dir.relative_to(self.root).as_posix()
+            if not rel.startswith(".planloop/"):
+                own.append(rel)
+        return [f":(exclude,top,literal){d}" for d in own]
+
     def _add_all(self, retried: bool = False) -> None:
-        rc, _, err = self._run(["add", "-A", "--ignore-errors"])
+        # The exclude pathspecs outrank every ignore file: even a whitelisting .gitignore
+        # ("*", "!*/") cannot pull the shadow repository into its own checkpoints.
+        rc, _, err = self._run(
+            ["add", "-A", "--ignore-errors", "--", ":(top)", *self._own_dirs()], literal=False
+        )
         if any(s in err for s in _INDEX_BROKEN) and not retried:
             log.warning("the checkpoint index was damaged; rebuilding it (%s)", err.strip())
             (self.shadow_dir / "index").unlink(missing_ok=True)
@@ -808,8 +852,9 @@ class CheckpointStore:
             nested = sorted(set(state.get("nested", [])) | set(found))
             self._write_state(nested=nested)
             self._write_excludes(nested)
-            log.warning("nested repositories are not checkpointed (left untouched): %s",
-                        ", ".join(found))
+            log.warning(
+                "nested repositories are not checkpointed (left untouched): %s", ", ".join(found)
+            )
         if rc != 0:
             if "fatal:" in err:
                 self._fail("git add", err)
@@ -837,8 +882,9 @@ class CheckpointStore:
         first = not state.get("gc_checked")
         if first or n >= self.gc_every:
             detach = "true" if self.gc_detach else "false"
-            rc, _, err = self._run(["-c", f"gc.autoDetach={detach}", "gc", "--auto", "--quiet"],
-                                   hold_lock=False)
+            rc, _, err = self._run(
+                ["-c", f"gc.autoDetach={detach}", "gc", "--auto", "--quiet"], hold_lock=False
+            )
             if rc != 0:
                 log.warning("git gc --auto on %s failed: %s", self.shadow_dir, err.strip())
             n = 0
@@ -852,13 +898,14 @@ class CheckpointStore:
             raise CheckpointError(f"bad path {path!r}")
         p = Path(path)
         if p.is_absolute():
-            try:
-                p = p.relative_to(self.root)
-            except ValueError:
-                try:
-                    p = Path(os.path.abspath(p)).relative_to(self.root)
-                except ValueError:
-                    raise CheckpointError(f"path {path!r} is outside the workspace") from None
+            # Resolve the directories (a symlinked root), never the file itself.
+            real = Path(os.path.realpath(p.parent)) / p.name
+            for candidate in (p, real):
+                with contextlib.suppress(ValueError):
+                    p = candidate.relative_to(self.root)
+                    break
+            else:
+                raise CheckpointError(f"path {path!r} is outside the workspace")
         parts = [x for x in p.as_posix().split("/") if x not in ("", ".")]
         if any(x == ".." for x in parts):
             raise CheckpointError(f"path {path!r} is outside the workspace")
@@ -902,8 +949,20 @@ class CheckpointStore:
         if len(sections) != need:  # never expected; fall back to one diff per file
             log.warning("diff sections (%d) do not line up with files (%d)", len(sections), need)
             return [
-                self._out(["diff-tree", "-r", "-M", "-p", "--no-ext-diff", "--no-color", b, a,
-                           "--", *{e.path, e.old_path}]).decode("utf-8", "replace")
+                self._out(
+                    [
+                        "diff-tree",
+                        "-r",
+                        "-M",
+                        "-p",
+                        "--no-ext-diff",
+                        "--no-color",
+                        b,
+                        a,
+                        "--",
+                        *{e.path, e.old_path},
+                    ]
+                ).decode("utf-8", "replace")
                 for e in entries
             ]
         patches, i = [], 0
@@ -992,7 +1051,8 @@ class CheckpointStore:
                 os.symlink(os.fsdecode(data), tmp)
             else:
                 perm = 0o777 if mode == "100755" else 0o666
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, perm)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                fd = os.open(tmp, flags, perm)
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
             os.replace(tmp, path)

@@ -450,6 +450,14 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     orch = _session(args, NoApprover())
+    if args.reset_shadow:
+        moved = orch.cp.reset_shadow()
+        where = f"moved aside to {moved}" if moved else "there was none"
+        console.print(
+            f"checkpoint repository {where}; the next step starts a fresh one. "
+            "Your files were not touched; diffs and reverts of earlier steps are gone."
+        )
+        return 0
     store = PlanStore(Path(args.workspace).resolve())
     current = store.current_id()
     keep = []
@@ -563,6 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("clean", parents=[common], help="drop checkpoints of finished plans")
     s.add_argument("--keep-current", action="store_true")
+    s.add_argument(
+        "--reset-shadow",
+        action="store_true",
+        help="start the checkpoint repository afresh (after a 'damaged' error); moves it aside",
+    )
     s.set_defaults(fn=cmd_clean)
 
     s = sub.add_parser("serve", parents=[common], help="the language server on stdio")
