@@ -11,7 +11,8 @@ import pytest
 from planloop.cancel import CancelToken
 from planloop.checks import condense, run_checks
 from planloop.plan import Check, Step
-from planloop.workspace import CommandPolicy, CommandResult, Workspace
+from planloop.policy import CommandPolicy
+from planloop.workspace import CommandResult, Workspace
 
 PY = shlex.quote(sys.executable)
 # the project's own plugins are not needed in the tiny project, and loading them costs a second

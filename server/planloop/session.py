@@ -16,7 +16,8 @@ from .config import Config
 from .models.base import Model, ModelConfig
 from .orchestrator import Orchestrator
 from .store import PlanStore
-from .workspace import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy, Workspace
+from .policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
+from .workspace import Workspace
 
 
 def open_session(
