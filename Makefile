@@ -7,7 +7,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test setup lint pytest bench clean-venv
+E2E_ENV := .cache/e2e/env.sh
+
+.PHONY: demo test setup lint pytest provision-e2e client-test bench clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,11 +25,21 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check server tests bench
+	$(VENV)/bin/ruff format --check server tests bench
 
-pytest: $(STAMP)
-	$(VENV)/bin/pytest -q
+# Node 24, code-server, Chromium and the extension's npm packages (idempotent; ~2.5 min once)
+provision-e2e: $(STAMP)
+	bash scripts/provision-e2e.sh
 
-test: $(STAMP) lint pytest
+# the extension's unit tests (node --test), with the provisioned Node 24
+client-test: provision-e2e
+	. ./$(E2E_ENV) && cd client-vscode && npm test
+
+# every Python test, including the VS Code end to end (PLANLOOP_E2E=1: never skipped here)
+pytest: provision-e2e
+	PLANLOOP_E2E=1 $(VENV)/bin/pytest -q
+
+test: $(STAMP) lint client-test pytest
 
 bench: $(STAMP)
 	$(PY) bench/context_growth.py

@@ -15,8 +15,8 @@ from .checkpoints import CheckpointStore
 from .config import Config
 from .models.base import Model, ModelConfig
 from .orchestrator import Orchestrator
-from .store import PlanStore
 from .policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
+from .store import PlanStore
 from .workspace import Workspace
 
 
@@ -27,6 +27,7 @@ def open_session(
     approver: Approver,
     sink: Callable[[dict[str, Any]], None] | None = None,
     buffer_text: Callable[[Path], str | None] | None = None,
+    on_write: Callable[[Path, str, str], None] | None = None,
 ) -> Orchestrator:
     root = root.resolve()
     if not root.is_dir():
@@ -40,7 +41,7 @@ def open_session(
         allow=[*DEFAULT_ALLOW, *config.command_policy.allow],
         deny=[*DEFAULT_DENY, *config.command_policy.deny],
     )
-    ws = Workspace(root, policy=policy, buffer_text=buffer_text)
+    ws = Workspace(root, policy=policy, buffer_text=buffer_text, on_write=on_write)
     state_dir = store.dir
 
     mc = ModelConfig(

@@ -204,6 +204,7 @@ class Workspace:
         root: Path,
         policy: CommandPolicy | None = None,
         buffer_text: Callable[[Path], str | None] | None = None,
+        on_write: Callable[[Path, str, str], None] | None = None,
     ) -> None:
         resolved = Path(root).expanduser().resolve()
         if not resolved.is_dir():
@@ -211,6 +212,9 @@ class Workspace:
         self.root: Path = resolved
         self.policy: CommandPolicy = policy or CommandPolicy()
         self.buffer_text = buffer_text
+        #: told (path, old disk text, new text) after each write, so an editor mirror
+        #: that still holds the old, clean text follows the file instead of looking dirty
+        self.on_write = on_write
 
     # -- paths
 
@@ -302,10 +306,7 @@ class Workspace:
             return
         path = Path(path)
         rel = self.rel(path)
-        try:
-            on_disk = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
-        except OSError:
-            on_disk = ""
+        on_disk = self._disk_text(path)
         for candidate in dict.fromkeys((path, *also)):
             try:
                 buffered = self.buffer_text(candidate)
@@ -335,6 +336,7 @@ class Workspace:
                 f"cannot create the folder for {rel}: a file is in the way ({exc.filename})"
             ) from exc
         mode = path.stat().st_mode & 0o7777 if path.exists() else None
+        old = self._disk_text(path) if self.on_write is not None else ""
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.planloop-tmp")
         try:
             # O_EXCL with 0o666 lets the umask decide a new file's mode, as an editor would
@@ -349,6 +351,15 @@ class Workspace:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise WorkspaceError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+        if self.on_write is not None:
+            self.on_write(path, old, content)
+
+    @staticmethod
+    def _disk_text(path: Path) -> str:
+        try:
+            return path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
+        except OSError:
+            return ""
 
     def edit(self, rel: str, old: str, new: str) -> None:
         """Replace the one exact occurrence of ``old``; anything else is an error saying why."""

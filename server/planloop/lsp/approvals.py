@@ -20,6 +20,7 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -104,12 +105,16 @@ class LspApprover:
         timeout_s: float,
         client_name: str,
         custom_request: bool,
+        before_ask: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.server = server
         self.loop = loop
         self.timeout_s = timeout_s
         self.client_name = client_name
         self.custom_request = custom_request
+        #: flushes queued notifications first, so the client's view (the failing step,
+        #: the pending question) is current when the question arrives
+        self.before_ask = before_ask
 
     # --- the Approver port ---------------------------------------------------------
 
@@ -146,6 +151,8 @@ class LspApprover:
         """Send on the loop thread; returns the future pygls resolves with the answer."""
 
         async def send() -> Future[Any]:
+            if self.before_ask is not None:
+                await self.before_ask()
             return self.server.protocol.send_request(
                 method, params, msg_id=f"approval-{uuid.uuid4()}"
             )

@@ -83,6 +83,11 @@ class ApprovePauseArgs(_Args):
     step_id: str = _id()
 
 
+class DecidePendingArgs(_Args):
+    approve: bool
+    feedback: str | None = Field(default=None, max_length=20_000)
+
+
 class CancelArgs(_Args):
     pass
 

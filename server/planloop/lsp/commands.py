@@ -145,6 +145,16 @@ def approve_pause(o: Orchestrator, a: A.ApprovePauseArgs, s: FolderSession, c: C
     return _payload(s)
 
 
+def decide_pending(o: Orchestrator, a: A.DecidePendingArgs, s: FolderSession, c: Call) -> Any:
+    """Answer whatever question waits (plan review, pause, budget, re-plan), either way.
+
+    approvePause can only say yes and decideRevision only answers re-plans; a client
+    also needs to say no to a plan, a pause or a budget question.
+    """
+    o.decide_pending(a.approve, by=s.server.client_name, feedback=a.feedback, cancel=c.cancel)
+    return _payload(s)
+
+
 COMMANDS: dict[str, Spec] = {
     "planloop.createPlan": Spec(A.CreatePlanArgs, create_plan, long=True),
     "planloop.getPlan": Spec(A.GetPlanArgs, get_plan, long=False, needs_orchestrator=False),
@@ -156,6 +166,7 @@ COMMANDS: dict[str, Spec] = {
     "planloop.replan": Spec(A.ReplanArgs, replan, long=True),
     "planloop.decideRevision": Spec(A.DecideRevisionArgs, decide_revision, long=True),
     "planloop.approvePause": Spec(A.ApprovePauseArgs, approve_pause, long=True),
+    "planloop.decidePending": Spec(A.DecidePendingArgs, decide_pending, long=True),
 }
 CANCEL = "planloop.cancel"
 

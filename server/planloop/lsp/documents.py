@@ -41,6 +41,19 @@ class OpenBuffers:
             if path is not None and path not in self._paths.values():
                 self._texts.pop(path, None)
 
+    def written(self, path: Path, old: str, new: str) -> None:
+        """The server wrote ``path``: a clean buffer (equal to the old disk text) follows.
+
+        The editor reloads a clean buffer from disk and reports it with didChange a
+        moment later; until then the mirror would hold stale text and the next write to
+        the file would be refused as if the user had unsaved changes. A buffer that
+        differed from the disk (the user's typing) is left alone and still protects.
+        """
+        key = str(path.resolve())
+        with self._lock:
+            if self._texts.get(key, None) is not None and _same(self._texts[key], old):
+                self._texts[key] = new
+
     def buffer_text(self, path: Path) -> str | None:
         """The open buffer's text for ``path``, or None when no editor has it open."""
         key = str(path.resolve())
@@ -50,6 +63,10 @@ class OpenBuffers:
     def open_paths(self) -> list[str]:
         with self._lock:
             return sorted(self._texts)
+
+
+def _same(a: str, b: str) -> bool:
+    return a.replace("\r\n", "\n") == b.replace("\r\n", "\n")
 
 
 def _path_of(uri: str) -> str | None:

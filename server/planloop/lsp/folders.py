@@ -106,6 +106,7 @@ class FolderSession:
             timeout_s=lsp.approval_timeout_s,
             client_name=server.client_name,
             custom_request=server.custom_approvals,
+            before_ask=self.pump.drain,
         )
         runner = open_session(
             self.root,
@@ -113,6 +114,7 @@ class FolderSession:
             approver=self.approver,
             sink=self.pump.sink,
             buffer_text=server.buffers.buffer_text,
+            on_write=server.buffers.written,
         )
         reader = open_session(self.root, config=cfg, approver=NoApprover())
         return runner, reader

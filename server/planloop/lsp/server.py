@@ -49,6 +49,7 @@ COMMAND_NAMES = (
     "planloop.replan",
     "planloop.decideRevision",
     "planloop.approvePause",
+    "planloop.decidePending",
     "planloop.cancel",
 )
 #: how long a disconnect waits for a running step to stop and save before exiting

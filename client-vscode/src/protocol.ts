@@ -1,0 +1,224 @@
+/**
+ * The LSP wire contract with planloop's server (DESIGN.md §7, the team brief's table), as types.
+ *
+ * Kept free of any `vscode` import so the pure modules that use it run under plain node tests.
+ * Plan fields are snake_case because they are plan.py's `model_dump(mode="json")` verbatim;
+ * the envelope around them is camelCase because that is what the server's LSP layer sends.
+ */
+
+export type StepStatus =
+  | 'pending'
+  | 'running'
+  | 'passed'
+  | 'failed'
+  | 'blocked'
+  | 'skipped'
+  | 'awaiting_approval'
+  | 'reverted';
+
+export type RunState =
+  | 'idle'
+  | 'running'
+  | 'done'
+  | 'awaiting_approval'
+  | 'paused'
+  | 'stopped'
+  | 'cancelled'
+  | 'error';
+
+export interface Check {
+  kind: 'command' | 'file_exists' | 'file_contains';
+  description?: string;
+  command?: string | null;
+  path?: string | null;
+  pattern?: string | null;
+  timeout_s?: number;
+}
+
+export interface CheckResult {
+  check: Check;
+  passed: boolean;
+  observation: string;
+  workspace_check: boolean;
+}
+
+export interface FileChange {
+  path: string;
+  status: 'added' | 'modified' | 'deleted' | 'renamed' | 'typechange';
+  old_path?: string | null;
+  added: number;
+  removed: number;
+  binary: boolean;
+}
+
+export interface Outcome {
+  ok: boolean;
+  summary: string;
+  surprising?: boolean;
+  surprising_why?: string;
+  blocked?: boolean;
+  blocked_why?: string;
+  observations?: string[];
+}
+
+export interface StepResult {
+  outcome: Outcome | null;
+  checks: CheckResult[];
+  files_changed: FileChange[];
+  checkpoint_before: string | null;
+  checkpoint_after: string | null;
+  usage?: Record<string, unknown>;
+  cost_usd: number;
+  duration_s: number;
+  error: string | null;
+}
+
+export interface Step {
+  id: string;
+  title: string;
+  kind: 'edit' | 'command' | 'pause';
+  instructions: string;
+  files: string[];
+  expected_output: string;
+  acceptance: Check[];
+  depends_on: string[];
+  status: StepStatus;
+  attempts: number;
+  result: StepResult | null;
+}
+
+export interface Revision {
+  trigger: string;
+  reason: string;
+  evidence: string[];
+  decided?: 'approved' | 'rejected' | null;
+}
+
+export interface Plan {
+  plan_id: string;
+  version: number;
+  goal: string;
+  steps: Step[];
+  parent_version?: number | null;
+  revision?: Revision | null;
+  created_at?: string;
+}
+
+export interface Pending {
+  kind: ApprovalKind;
+  version?: number;
+  stepId?: string;
+  reason: string;
+  evidence: string[];
+  currentMarkdown: string;
+  proposedMarkdown?: string;
+  command?: string;
+}
+
+export interface PlanPayload {
+  plan: Plan;
+  markdown: string;
+  state: RunState;
+  costUsd: number;
+  progress: { done: number; total: number };
+  pending: Pending | null;
+}
+
+export interface RunPayload {
+  state: RunState;
+  reason: string;
+  stepId?: string;
+  plan: PlanPayload;
+}
+
+export interface DiffFile {
+  path: string;
+  status: FileChange['status'];
+  oldPath?: string | null;
+  added: number;
+  removed: number;
+  binary: boolean;
+  patch: string;
+}
+
+export interface StepDiffPayload {
+  stepId: string;
+  checkpointBefore: string | null;
+  checkpointAfter: string | null;
+  files: DiffFile[];
+}
+
+export interface FileAtCheckpointPayload {
+  path: string;
+  checkpoint: string;
+  exists: boolean;
+  text: string | null;
+  binary: boolean;
+}
+
+export interface RevertPayload {
+  stepId: string;
+  restored: string[];
+  conflicts: { path: string; reason: string }[];
+  plan: PlanPayload;
+}
+
+export interface ReplanPayload {
+  proposal: PlanPayload;
+  decision: 'approved' | 'rejected' | 'pending';
+  plan: PlanPayload;
+}
+
+export interface StepEvent {
+  planId: string;
+  stepId: string;
+  event: 'started' | 'tool' | 'check' | 'finished';
+  line: string;
+  status?: string;
+  costUsd?: number;
+}
+
+/** What the server may ask about (approvals.py's ApprovalKind). */
+export type ApprovalKind = 'plan' | 'revision' | 'pause' | 'budget' | 'command';
+
+export interface ApprovalRequest {
+  kind: ApprovalKind;
+  planId: string;
+  version?: number;
+  stepId?: string;
+  reason: string;
+  evidence: string[];
+  currentMarkdown: string;
+  proposedMarkdown?: string;
+  /** For kind "command": the shell command the executor wants to run. */
+  command?: string;
+}
+
+export interface ApprovalAnswer {
+  approve: boolean;
+  feedback?: string;
+  by?: string;
+}
+
+/** Server command ids. The extension's own command ids are `planloop.ui.*`, never these. */
+export const ServerCommand = {
+  createPlan: 'planloop.createPlan',
+  getPlan: 'planloop.getPlan',
+  runStep: 'planloop.runStep',
+  runAll: 'planloop.runAll',
+  stepDiff: 'planloop.stepDiff',
+  fileAtCheckpoint: 'planloop.fileAtCheckpoint',
+  revertStep: 'planloop.revertStep',
+  replan: 'planloop.replan',
+  decideRevision: 'planloop.decideRevision',
+  approvePause: 'planloop.approvePause',
+  decidePending: 'planloop.decidePending',
+  cancel: 'planloop.cancel',
+} as const;
+export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
+
+export const Method = {
+  planChanged: 'planloop/planChanged',
+  stepEvent: 'planloop/stepEvent',
+  requestApproval: 'planloop/requestApproval',
+} as const;
