@@ -592,3 +592,38 @@ def test_commands_outside_the_allow_list_ask_and_deny_list_refuses(
         "echo hi > ok.txt",
     ]  # git never asked
     assert not (calc_ws / "notes.txt").exists() and (calc_ws / "ok.txt").read_text() == "hi\n"
+
+
+def test_revert_marks_the_step_and_its_dependents_and_reports_conflicts(
+    calc_ws: Path, tmp_path: Path
+) -> None:
+    notes = {"kind": "file_exists", "path": "NOTES.md"}
+    todo = {"kind": "file_exists", "path": "TODO.md"}
+    s = script(
+        tmp_path,
+        [
+            submit(
+                GOAL, [step("notes", checks=[notes]), step("todo", checks=[todo], deps=["notes"])]
+            )
+        ],
+        [write("NOTES.md", "notes\n"), report(True), write("TODO.md", "todo\n"), report(True)],
+    )
+    orch = session(calc_ws, s)
+    plan = orch.create_plan(GOAL)
+    assert orch.run(all_steps=True).state == "done"
+
+    (calc_ws / "TODO.md").write_text("the user's own edit\n")
+    clash = orch.revert_step("todo")
+    assert clash.restored == [] and [c.path for c in clash.conflicts] == ["TODO.md"]
+    assert (calc_ws / "TODO.md").read_text() == "the user's own edit\n"
+    assert orch.status().plan.step("todo").status == "passed"  # nothing was undone
+
+    res = orch.revert_step("notes")
+    assert res.restored == ["NOTES.md"] and not (calc_ws / "NOTES.md").exists()
+    st = orch.status()
+    assert st.plan.step("notes").status == "reverted"
+    assert st.plan.step("todo").status == "pending"  # built on a step that is undone
+    assert st.state == "idle"
+    reverts = [e for e in orch.store.events(plan.plan_id) if e["type"] == "revert"]
+    assert [e["step_id"] for e in reverts] == ["todo", "notes"]
+    assert reverts[0]["conflicts"][0]["path"] == "TODO.md"
