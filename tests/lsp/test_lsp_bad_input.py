@@ -14,22 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsp_harness import Session, fixture_script, make_workspace, open_session, options
 
+from planloop.lsp.server import COMMAND_NAMES
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 INVALID_PARAMS = -32602
-ALL_COMMANDS = [
-    "planloop.createPlan",
-    "planloop.getPlan",
-    "planloop.runStep",
-    "planloop.runAll",
-    "planloop.stepDiff",
-    "planloop.fileAtCheckpoint",
-    "planloop.revertStep",
-    "planloop.replan",
-    "planloop.decideRevision",
-    "planloop.approvePause",
-    "planloop.cancel",
-]
+# every advertised command, new ones included (test_lsp_workspace checks the count)
+ALL_COMMANDS = list(COMMAND_NAMES)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
