@@ -592,6 +592,9 @@ def test_commands_outside_the_allow_list_ask_and_deny_list_refuses(
         "echo hi > ok.txt",
     ]  # git never asked
     assert not (calc_ws / "notes.txt").exists() and (calc_ws / "ok.txt").read_text() == "hi\n"
+    # the step's checkpoint caught what its shell command wrote, not only its file tools
+    changed = {f.path for f in orch.status().plan.step("square").result.files_changed}
+    assert changed == {"ok.txt", "calculator/calc.py"}
 
 
 def test_revert_marks_the_step_and_its_dependents_and_reports_conflicts(
