@@ -768,7 +768,7 @@ def test_corrupt_shadow_garbage_head_clear_error_workspace_untouched_and_reset(w
         store.snapshot("two")
     msg = str(err.value)
     assert "shadow.git" in msg and "damaged" in msg
-    assert "reset_shadow()" in msg and "delete" in msg
+    assert "planloop clean --reset-shadow" in msg and "delete" in msg
     with pytest.raises(CheckpointError, match="damaged"):
         store.diff(c1, c1)
     assert tree_state(ws) == state

@@ -562,8 +562,8 @@ class CheckpointStore:
         raise CheckpointError(
             f"{what} failed: planloop's checkpoint repository {self.shadow_dir} is damaged or "
             f"unreadable ({detail}). Your workspace files were not touched. To start fresh, "
-            f"delete {self.shadow_dir} (or call CheckpointStore.reset_shadow(), which moves it "
-            f"aside); existing checkpoints of this workspace are lost."
+            f"run `planloop clean --reset-shadow` (it moves {self.shadow_dir} aside) or delete "
+            f"it; existing checkpoints of this workspace are lost."
         )
 
     def _gitpython(self) -> git.Repo:
