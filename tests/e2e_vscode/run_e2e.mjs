@@ -6,14 +6,19 @@
 //   examples/calculator with the scripted models from its demo.json → New Plan (palette, goal)
 //   → the tree shows the steps → Run All → the re-plan modal → Review shows the plan diff →
 //   Approve → every step passes → Show Step Changes opens the multi-diff → Revert Step puts the
-//   files back on disk.
+//   files back on disk. Then a first run with planloop.python set to a fresh venv without
+//   planloop: the extension builds its private venv from the wheel in the vsix (pip fetches the
+//   dependencies from PyPI) behind a progress notification, and New Plan works.
 // It asserts on the DOM (tree rows' aria-labels, dialogs, editors) and on files on disk, and
 // saves a screenshot of each stage in artifacts/e2e/. Every process it starts is stopped.
 //
 // Needs: scripts/provision-e2e.sh done (Node 24, code-server, playwright-core, chromium).
 // Env: PLANLOOP_E2E_CACHE (default .cache/e2e), PLANLOOP_E2E_PYTHON (default .venv/bin/python),
 //      PLANLOOP_E2E_VSIX (skip the build and use this vsix), PLANLOOP_E2E_ARTIFACTS,
-//      PLANLOOP_E2E_KEEP=1 (keep the temp folder for debugging).
+//      PLANLOOP_E2E_KEEP=1 (keep the temp folder for debugging),
+//      PLANLOOP_E2E_ONLY=main,crash,bad,firstrun (a subset of the scenarios; default all),
+//      PLANLOOP_E2E_BASE_PYTHON (the python3 the "first run" scenario makes its bare venv with;
+//      default python3 on the caller's PATH).
 
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,6 +36,15 @@ const EXAMPLE = path.join(REPO, 'examples', 'calculator');
 const DEMO = path.join(EXAMPLE, 'demo.json');
 const CLIENT = path.join(REPO, 'client-vscode');
 const CHROMIUM = process.env.PLANLOOP_E2E_CHROMIUM || '/usr/bin/chromium';
+const SCENARIOS = ['main', 'crash', 'bad', 'firstrun'];
+// PLANLOOP_E2E_ONLY=main,crash,bad,firstrun runs a subset (for debugging one flow).
+const ONLY = new Set((process.env.PLANLOOP_E2E_ONLY || SCENARIOS.join(',')).split(',').map((x) => x.trim()));
+for (const name of ONLY) {
+  if (!SCENARIOS.includes(name)) {
+    console.error(`e2e: unknown scenario "${name}" in PLANLOOP_E2E_ONLY (known: ${SCENARIOS.join(', ')})`);
+    process.exit(2);
+  }
+}
 const GOAL =
   'Make division by zero raise a clear CalculatorError instead of a bare ZeroDivisionError, and add a mean() function';
 
@@ -662,7 +676,89 @@ async function badInputFlow(browser, wsBadPython) {
   await page.close();
 }
 
-async function scenario(workspaces, tmp) {
+/**
+ * A Python ≥ 3.10 without planloop, as on a machine that never installed it: a fresh venv.
+ * Without pip (faster): the extension needs only the venv and ensurepip modules of the base.
+ */
+function makeBarePython(dir) {
+  const base = process.env.PLANLOOP_E2E_BASE_PYTHON || 'python3';
+  // The caller's PATH, not ENV's (that puts the planloop dev venv first).
+  const env = { ...ENV, PATH: process.env.PATH };
+  execFileSync(base, ['-m', 'venv', '--without-pip', dir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const python = path.join(dir, 'bin', 'python');
+  const version = run(python, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { cwd: dir }).trim();
+  const [major, minor] = version.split('.').map(Number);
+  assert(major > 3 || (major === 3 && minor >= 10), `the bare Python is 3.10+ (it is ${version}; set PLANLOOP_E2E_BASE_PYTHON)`);
+  assert(!importsPlanloop(python), `planloop must not be importable in the bare venv ${dir}`);
+  say(`bare Python ${version} without planloop: ${python}`);
+  return { python, version };
+}
+
+/** Where `python` imports planloop from, or '' when it cannot (cwd outside the repo: only its own site). */
+function importsPlanloop(python) {
+  try {
+    return run(python, ['-c', 'import planloop.lsp, planloop; print(planloop.__file__)'], { cwd: os.tmpdir() }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * First run: planloop.python is a Python without planloop → the extension builds its private
+ * venv in global storage from the vsix's wheel (progress notification), the server starts in it.
+ */
+async function firstRunFlow(browser, ws, bare, userDir) {
+  const storage = path.join(userDir, 'User', 'globalStorage', 'planloop.planloop');
+  const venv = path.join(storage, `venv-py${bare.version}`);
+  const venvPy = path.join(venv, 'bin', 'python');
+  assert(!fs.existsSync(venv), `no private venv before the first run (${venv})`);
+  const since = Date.now();
+  page = await openWindow(browser, folderUrl(ws));
+  await openPlanView();
+  const toast = page.locator('.notification-toast', { hasText: 'setting up its Python environment' });
+  await toast.waitFor({ timeout: 60_000 });
+  const failed = page.locator('.notification-toast', { hasText: /could not (create|install)|could not be run|did not start/ });
+  const seen = new Set();
+  const installing = await waitFor('the "installing the wheel" progress message', async () => {
+    if (await failed.count()) throw new Error(`setting up failed: ${plain(await failed.first().innerText())}`);
+    const t = plain(await toast.innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
+    if (t) seen.add(t);
+    return /installing planloop-[\d.]+-py3-none-any\.whl and its dependencies/.test(t) ? t : null;
+  }, 180_000);
+  assert(/planloop: setting up its Python environment/.test(installing), `progress title: ${installing}`);
+  say(`progress notification: ${[...seen].join(' → ')}`);
+  // Expand it, so the screenshot shows the whole message (the toast is one line wide).
+  await toast.hover();
+  await toast.locator('.action-label[aria-label^="Expand"]').click({ timeout: 5_000 }).catch(() => undefined);
+  await mouseAway();
+  await shot('first-run-install');
+  // pip fetches pygls, pydantic, anthropic, gitpython, rich from PyPI: minutes on a loaded machine.
+  await waitFor('the private venv to be installed', async () => {
+    if (await failed.count()) throw new Error(`setting up failed: ${plain(await failed.first().innerText())}`);
+    // Done = the notification closed and the marker written after pip succeeded.
+    return ((await toast.count()) === 0 && fs.existsSync(path.join(venv, 'planloop-wheel.txt'))) || null;
+  }, 600_000, 1000);
+  say(`private venv installed in ${((Date.now() - since) / 1000).toFixed(0)} s`);
+
+  // On disk: the venv in global storage, planloop importable there from its own site-packages.
+  assert(fs.existsSync(venvPy), `the private venv's python exists: ${venvPy}`);
+  const where = importsPlanloop(venvPy);
+  assert(where && fs.realpathSync(where).startsWith(fs.realpathSync(venv)), `planloop imports from the private venv: ${where || 'import failed'}`);
+  assert(/^planloop-[\d.]+-py3-none-any\.whl$/.test(fs.readFileSync(path.join(venv, 'planloop-wheel.txt'), 'utf8').trim()), 'the wheel marker');
+  assert(!importsPlanloop(bare.python), "nothing was installed into the user's own Python");
+
+  // The server runs from the private venv, and New Plan works.
+  const v1 = await newPlan(GOAL);
+  assert(v1[0] === 'step 1. Add a CalculatorError exception, pending', `first step row: ${v1[0]}`);
+  assert(v1.every((l) => l.endsWith(', pending')), `all steps pending: ${v1.join(' | ')}`);
+  const pid = serverPidFor(ws);
+  assert(pid, 'found the language server process of this window');
+  const argv0 = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+  assert(argv0 === venvPy, `the server runs with the private venv's python: ${argv0}`);
+  await page.close();
+}
+
+async function scenario(workspaces, bare, tmp) {
   // The browser's profile, crash database and caches stay in the temp folder, not in ~/.config.
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -670,14 +766,16 @@ async function scenario(workspaces, tmp) {
     env: { ...ENV, HOME: path.join(tmp, 'home'), XDG_CONFIG_HOME: path.join(tmp, 'xdg'), XDG_CACHE_HOME: path.join(tmp, 'cache') },
   });
   try {
-    // PLANLOOP_E2E_ONLY=main,crash,bad runs a subset (for debugging one flow).
-    const only = new Set((process.env.PLANLOOP_E2E_ONLY || 'main,crash,bad').split(','));
-    if (only.has('main')) {
+    if (ONLY.has('main')) {
       await mainFlow(browser, workspaces.main);
       say('main flow passed');
     }
-    if (only.has('crash')) await crashFlow(browser, workspaces.crash);
-    if (only.has('bad')) await badInputFlow(browser, workspaces.badPython);
+    if (ONLY.has('crash')) await crashFlow(browser, workspaces.crash);
+    if (ONLY.has('bad')) await badInputFlow(browser, workspaces.badPython);
+    if (ONLY.has('firstrun')) {
+      await firstRunFlow(browser, workspaces.firstRun, bare, path.join(tmp, 'user'));
+      say('first-run flow passed');
+    }
     if (consoleErrors.length) say(`browser console errors (informational): ${consoleErrors.length}`);
   } catch (e) {
     await page?.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
@@ -698,14 +796,18 @@ async function main() {
     main: path.join(tmp, 'calculator'),
     crash: path.join(tmp, 'crash', 'calculator'),
     badPython: path.join(tmp, 'no-python', 'calculator'),
+    firstRun: path.join(tmp, 'first-run', 'calculator'),
   };
   let ok = false;
+  let bare;
   try {
+    if (ONLY.has('firstrun')) bare = makeBarePython(path.join(tmp, 'bare-py'));
     const vsix = buildVsix();
     say(`vsix ${path.relative(REPO, vsix)}`);
     copyWorkspace(workspaces.main);
     copyWorkspace(workspaces.crash);
     copyWorkspace(workspaces.badPython, { 'planloop.python': '/nonexistent/python3' });
+    if (bare) copyWorkspace(workspaces.firstRun, { 'planloop.python': bare.python });
     writeUserSettings(path.join(tmp, 'user'));
     run('code-server', ['--install-extension', vsix, '--user-data-dir', path.join(tmp, 'user'), '--extensions-dir', path.join(tmp, 'ext')], {
       env: { ...ENV, XDG_CONFIG_HOME: path.join(tmp, 'xdg'), XDG_DATA_HOME: path.join(tmp, 'xdg-data'), XDG_CACHE_HOME: path.join(tmp, 'cache') },
@@ -714,7 +816,7 @@ async function main() {
     port = await freePort();
     await startCodeServer(tmp, workspaces.main, port);
     say(`code-server on 127.0.0.1:${port}`);
-    await scenario(workspaces, tmp);
+    await scenario(workspaces, bare, tmp);
     ok = true;
   } catch (e) {
     console.error(`e2e FAILED: ${e.stack || e}`);
