@@ -190,14 +190,10 @@ class Orchestrator:
             state=rec.state,
             reason=rec.reason,
             pending=rec.pending,
-            cost_usd=self._cost(rec),
+            cost_usd=rec.cost_usd,
             replans_used=rec.replans_used,
             planner_usage=rec.planner_usage,
         )
-
-    @staticmethod
-    def _cost(rec: RunRecord) -> float:
-        return rec.cost_usd
 
     # --- planning -------------------------------------------------------------------------
 
@@ -327,7 +323,7 @@ class Orchestrator:
 
     def _over_budget(self, rec: RunRecord) -> bool:
         allowed = rec.usd_allowed if rec.usd_allowed is not None else self.config.budgets.usd
-        spent = self._cost(rec)
+        spent = rec.cost_usd
         if spent < allowed:
             return False
         self._event({"type": "budget", "spent_usd": spent, "allowed_usd": allowed})
@@ -801,7 +797,7 @@ class Orchestrator:
             )
         if p.kind == "budget":
             if d.approve:
-                rec.usd_allowed = self._cost(rec) + self.config.budgets.usd
+                rec.usd_allowed = rec.cost_usd + self.config.budgets.usd
                 rec.state, rec.reason = "idle", f"budget raised to ${rec.usd_allowed:.2f} by {d.by}"
                 self._save(rec)
                 return
@@ -809,7 +805,7 @@ class Orchestrator:
                 self._set_state(
                     rec,
                     "stopped",
-                    f"dollar budget reached (${self._cost(rec):.2f}); "
+                    f"dollar budget reached (${rec.cost_usd:.2f}); "
                     f"{rec.plan.progress[0]}/{rec.plan.progress[1]} steps passed",
                 )
             )

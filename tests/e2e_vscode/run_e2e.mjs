@@ -205,8 +205,8 @@ function copyWorkspace(dest, overrides = {}) {
         'planloop.planner': spec,
         'planloop.executor': spec,
         'planloop.python': PYTHON,
-        // The flow: Run All starts at once; the re-plan is the approval under test.
-        'planloop.reviewPlanFirst': false,
+        // planloop.reviewPlanFirst stays at its default (on): pressing Run All on the plan
+        // the tree shows is the review, so the first dialog is the re-plan under test.
         ...overrides,
       },
       null,
