@@ -21,6 +21,7 @@ import {
   type ProbeOutcome,
   venvPython,
 } from './pythonLogic';
+import { SetupLockTimeout, withSetupLock } from './setupLock';
 
 export class PythonError extends Error {
   constructor(
@@ -178,11 +179,42 @@ async function ensurePrivateVenv(
   const py = venvPython(dir);
   const marker = path.join(dir, 'planloop-wheel.txt');
   const wheelName = path.basename(wheel);
-  if (fs.existsSync(py) && readText(marker) === wheelName) {
+  const ready = async (): Promise<boolean> => {
+    if (!fs.existsSync(py) || readText(marker) !== wheelName) return false;
     const again = await probe(py, log);
-    if (again.ok && again.probe.planloop) return py;
+    if (again.ok && again.probe.planloop) return true;
     log.warn(`the private venv at ${dir} is broken; rebuilding it`);
+    return false;
+  };
+  if (await ready()) return py;
+  fs.mkdirSync(storage, { recursive: true });
+  // another window opening at the same time must not rebuild the venv under this one
+  try {
+    return await withSetupLock(
+      path.join(storage, 'venv-setup.lock'),
+      {
+        waitMs: 15 * 60_000,
+        staleMs: 15 * 60_000,
+        onWait: (holder) => log.info(`waiting for another window (process ${holder}) to set up ${dir}`),
+      },
+      async () => ((await ready()) ? py : buildPrivateVenv(basePython, version, dir, py, marker, wheel, wheelName, log)),
+    );
+  } catch (e) {
+    if (e instanceof SetupLockTimeout) throw new PythonError(`planloop: ${e.message}; try again later.`, 'showLog');
+    throw e;
   }
+}
+
+function buildPrivateVenv(
+  basePython: string,
+  version: string,
+  dir: string,
+  py: string,
+  marker: string,
+  wheel: string,
+  wheelName: string,
+  log: vscode.LogOutputChannel,
+): Thenable<string> {
   return vscode.window.withProgress(
     {
       location: vscode.ProgressLocation.Notification,
@@ -190,7 +222,6 @@ async function ensurePrivateVenv(
       cancellable: false,
     },
     async (progress) => {
-      fs.mkdirSync(storage, { recursive: true });
       fs.rmSync(dir, { recursive: true, force: true });
       progress.report({ message: `creating a virtual environment with Python ${version}…` });
       log.info(`creating venv ${dir} with ${basePython}`);
