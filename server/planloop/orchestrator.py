@@ -221,7 +221,6 @@ class Orchestrator:
                 }
             )
             self.store.write_version(plan)
-            self.store.set_current(plan.plan_id)
             if self.config.review_plan_first:
                 rec.pending = Pending(
                     kind="plan", reason=f"review plan v1 ({len(plan.steps)} steps) before it runs"
@@ -231,6 +230,8 @@ class Orchestrator:
             else:
                 rec.plan_approved = True
             self._save(rec)
+            # only now: "current" must never name a plan without a run record
+            self.store.set_current(plan.plan_id)
             return plan
 
     # --- running --------------------------------------------------------------------------
@@ -429,8 +430,8 @@ class Orchestrator:
             outcome, usage = self.executor.run(
                 rec.plan, step, retry_observation=retry_obs, cancel=cancel
             )
-        except Cancelled:
-            self._cancelled(rec, step, before, base)
+        except Cancelled as e:
+            self._cancelled(rec, step, before, base, getattr(e, "usage", None))
         except ModelError as e:
             spent = prior.add(getattr(e, "usage", None) or RoleUsage())
             after = self.cp.snapshot(
@@ -461,9 +462,9 @@ class Orchestrator:
             try:
                 checks = run_checks(step, self.ws, self._workspace_checks(step), cancel)
             except Cancelled:
-                self._cancelled(rec, step, before, base)
+                self._cancelled(rec, step, before, base, usage)
             if cancel.cancelled:  # a cancelled check is not a failed step
-                self._cancelled(rec, step, before, base)
+                self._cancelled(rec, step, before, base, usage)
             for c in checks:
                 self._event(
                     {
@@ -487,7 +488,15 @@ class Orchestrator:
         )
         return step.result
 
-    def _cancelled(self, rec: RunRecord, step: Step, before: str, base: str) -> None:
+    def _cancelled(
+        self,
+        rec: RunRecord,
+        step: Step,
+        before: str,
+        base: str,
+        usage: RoleUsage | None = None,
+    ) -> None:
+        """``usage``: what this attempt's model calls cost before the cancel (still paid)."""
         after = self.cp.snapshot(f"after {step.id} (cancelled)", ref=f"{base}/after")
         undone = self.cp.revert(before, after)
         self._event(
@@ -500,7 +509,9 @@ class Orchestrator:
         )
         step.status = "pending"
         step.attempts -= 1
-        spent = step.result.usage if step.result else {}
+        spent = dict(step.result.usage) if step.result else {}
+        if usage is not None:
+            spent["executor"] = spent.get("executor", RoleUsage()).add(usage)
         step.result = StepResult(
             checkpoint_before=before,
             checkpoint_after=after,
@@ -550,9 +561,15 @@ class Orchestrator:
         if not self.config.workspace_checks or rec.workspace_baseline:
             return
         self._event({"type": "baseline", "checks": self.config.workspace_checks})
+        baseline: dict[str, bool] = {}
         for check in self._workspace_checks():
             res = self.ws.run(check.command or "", timeout_s=check.timeout_s, cancel=cancel)
-            rec.workspace_baseline[check.command or ""] = res.ok
+            if res.cancelled or cancel.cancelled:
+                # an interrupted run says nothing about the suite; recording it as red
+                # would let a step that breaks a green suite pass
+                raise _Stop(self._set_state(rec, "cancelled", "cancelled before the step started"))
+            baseline[check.command or ""] = res.ok
+        rec.workspace_baseline.update(baseline)
 
     def _counts(self, rec: RunRecord, c: CheckResult) -> bool:
         if not c.workspace_check:
@@ -746,7 +763,6 @@ class Orchestrator:
                     ),
                     6,
                 )
-                self.store.write_version(new)
                 self._event(
                     {
                         "type": "plan_version",
@@ -754,6 +770,7 @@ class Orchestrator:
                         "steps": [s.id for s in new.steps],
                     }
                 )
+                new = self._record_version(new)
                 rec.plan = new
                 rec.plan_approved = True
                 rec.state, rec.reason = "idle", f"plan v{new.version} approved by {d.by}"
@@ -809,6 +826,17 @@ class Orchestrator:
                     f"{rec.plan.progress[0]}/{rec.plan.progress[1]} steps passed",
                 )
             )
+
+    def _record_version(self, new: Plan) -> Plan:
+        """Write vN.json; if an approval of this very proposal was interrupted after
+        writing it (run.json still pending), that recorded version stands."""
+        if new.version in self.store.versions(new.plan_id):
+            existing = self.store.read_version(new.plan_id, new.version)
+            undecided = {"revision": {"decided", "decided_by", "decided_at", "feedback"}}
+            if existing.model_dump(exclude=undecided) == new.model_dump(exclude=undecided):
+                return existing
+        self.store.write_version(new)
+        return new
 
     def _command_gate(self, command: str) -> str | None:
         """The policy of the workspace decides; "ask" goes to a person (None → refused)."""
@@ -1022,7 +1050,17 @@ class Orchestrator:
                 self._event({"type": "recovered", "step_id": step.id, "partial_files": []})
             step.status = "pending"
             step.attempts = max(0, step.attempts - 1)
-            step.result = None
+            # earlier attempts were paid for: keep their usage, drop the rest
+            spent = step.result.usage if step.result else {}
+            step.result = (
+                StepResult(
+                    error="interrupted; runs again",
+                    usage=spent,
+                    cost_usd=round(sum(u.cost_usd for u in spent.values()), 6),
+                )
+                if spent
+                else None
+            )
         rec.state, rec.reason = "idle", "recovered from an interrupted run"
         self._save(rec)
 

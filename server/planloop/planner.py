@@ -257,13 +257,20 @@ class Planner:
             new_steps.append(Step(**s.model_dump()))
         if not new_steps:
             raise PlannerError("the revision has no step left to run")
+        ids = {s.id for s in kept} | {s.id for s in new_steps}
         return self._validated(
             plan_id=current.plan_id,
             version=current.version + 1,
             parent_version=current.version,
             goal=goal,
             steps=[s.model_copy(deep=True) for s in kept] + new_steps,
-            decision_points=draft.decision_points or current.decision_points,
+            # omitted: keep the current ones whose step is still in the plan (one after a
+            # replaced step would make the revision invalid, with no way to fix it)
+            decision_points=(
+                draft.decision_points
+                if "decision_points" in draft.model_fields_set
+                else [dp for dp in current.decision_points if dp.after_step in ids]
+            ),
             stop_conditions=draft.stop_conditions or current.stop_conditions,
             estimate=draft.estimate or current.estimate,
             revision=Revision(

@@ -50,6 +50,13 @@ def usage_of(reply: ModelReply) -> RoleUsage:
     )
 
 
+def _cancelled(usage: RoleUsage, message: str = "cancelled by the user") -> Cancelled:
+    """A cancel still leaves the turns already made paid for: carry their usage out."""
+    exc = Cancelled(message)
+    exc.usage = usage  # type: ignore[attr-defined]
+    return exc
+
+
 def tool_loop(
     *,
     model: Model,
@@ -72,8 +79,8 @@ def tool_loop(
     usage = RoleUsage()
     sizes: list[int] = []
     for turn in range(1, max_turns + 1):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
+        if cancel is not None and cancel.cancelled:
+            raise _cancelled(usage)
         sizes.append(len(system) + sum(len(str(m["content"])) for m in messages))
         try:
             reply = model.complete(
@@ -81,7 +88,7 @@ def tool_loop(
             )
         except ModelError as e:
             if e.kind == "cancelled":
-                raise Cancelled(e.message) from e
+                raise _cancelled(usage, e.message) from e
             billed = getattr(e, "reply", None)  # a cut-off or refused turn is still paid for
             if billed is not None:
                 usage = usage.add(usage_of(billed))
@@ -98,7 +105,7 @@ def tool_loop(
         finished = False
         for call in calls:
             if cancel is not None and cancel.cancelled:
-                raise Cancelled("cancelled by the user")
+                raise _cancelled(usage)
             if call.name in terminal:
                 text, is_error, value = terminal[call.name](call)
                 if on_tool:
