@@ -252,3 +252,61 @@ def test_command_that_hangs_past_its_timeout_does_not_hang_the_run(
     assert took < 15, f"the run took {took:.1f}s"
     survivors = [p for p in os.listdir("/proc") if p.isdigit() and seconds in cmdline(int(p))]
     assert survivors == [], "the timed-out command was left running"
+
+
+def test_ctrl_c_cancels_the_step_rolls_it_back_and_the_run_resumes(
+    calc_ws: Path, tmp_path: Path
+) -> None:
+    """SIGINT (Ctrl-C) is the terminal's Cancel: the command's process group is killed, the
+    attempt's edits are rolled back, the run ends 'cancelled'; the next run does the step."""
+    (calc_ws / "planloop.toml").write_text(SETTINGS)
+    calc = calc_ws / "calculator" / "calc.py"
+    original = calc.read_text()
+    seconds = f"30.{random.randrange(10**6, 10**7)}"
+    planner = [
+        submit(GOAL, [step("square", checks=[contains("calculator/calc.py", "def square")])])
+    ]
+    executor = [
+        [
+            tool("write_file", path="calculator/calc.py", content="PARTIAL = True\n"),
+            tool("run_command", command=f"sleep {seconds}"),
+        ],
+        write("calculator/calc.py", original + SQUARE),
+        report(True, "added square()"),
+    ]
+    s = write_script(tmp_path / "script.json", planner, executor)
+    assert planloop(calc_ws, s, "plan", GOAL, "--yes").returncode == 0
+    proc = subprocess.Popen(
+        args_for(s, "run", "--all", "--yes"),
+        cwd=calc_ws,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(
+            "the slow command",
+            lambda: any(seconds in " ".join(cmdline(p)) for p in descendants(proc.pid)),
+            proc,
+        )
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out
+    assert "cancelling" in out and "cancelled" in out
+    assert calc.read_text() == original  # the attempt's edit was rolled back
+    survivors = [
+        p for p in os.listdir("/proc") if p.isdigit() and seconds in " ".join(cmdline(int(p)))
+    ]
+    assert survivors == []
+    rec = PlanStore(calc_ws).load()
+    assert rec.state == "cancelled"
+    assert rec.plan.step("square").status == "pending" and rec.plan.step("square").attempts == 0
+
+    res = planloop(calc_ws, s, "run", "--all", "--yes")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "def square" in calc.read_text()

@@ -267,3 +267,36 @@ def test_revision_replacing_a_step_with_a_decision_point_is_accepted(
     assert p is not None and p.kind == "revision" and p.proposal is not None
     assert [x.id for x in p.proposal.steps] == ["square", "cube2"]
     assert all(dp.after_step != "cube" for dp in p.proposal.decision_points)
+
+
+def test_a_failed_replan_still_counts_the_planners_paid_turns(
+    calc_ws: Path, tmp_path: Path
+) -> None:
+    """The planner's turns in a re-plan that never produced a valid plan cost money too."""
+    no_check = step("fix", checks=[])  # invalid: an edit step without a check
+    s = tmp_path / "priced.json"
+    s.write_text(
+        json.dumps(
+            {
+                "price_as": {"planner": "claude-opus-5-5"},
+                "planner": [
+                    submit(GOAL, [step("square")]),
+                    *[
+                        {
+                            "content": submit(GOAL, [no_check]),
+                            "usage": {"input_tokens": 10_000, "output_tokens": 1_000},
+                        }
+                    ]
+                    * 3,
+                ],
+                "executor": [],
+            }
+        )
+    )
+    orch = session(calc_ws, s)
+    orch.create_plan(GOAL)
+    before = orch.status().cost_usd
+    res = orch.replan(reason="try another way")
+    assert res.state == "error" and "failed validation 3 times" in res.reason
+    st = orch.status()
+    assert st.cost_usd > before and st.planner_usage.calls == 4

@@ -9,10 +9,14 @@ observation of each check, cost per step and per run. Exit codes (DESIGN §4): 0
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -259,8 +263,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stdout.isatty())
     orch = _session(args, _approver(args, progress), make_printer(progress))
     labels(orch)
+    cancel = CancelToken()
     try:
-        plan = orch.create_plan(" ".join(args.goal))
+        with ctrl_c_cancels(cancel):
+            plan = orch.create_plan(" ".join(args.goal), cancel)
     finally:
         progress.stop()
     console.print(Markdown(render_markdown(plan)))
@@ -291,15 +297,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     labels(orch)
     cancel = CancelToken()
     try:
-        res = orch.run(step_id=args.step, all_steps=args.all, cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        progress.stop()
-        err.print("[red]interrupted[/]")
-        return 1
+        with ctrl_c_cancels(cancel):
+            res = orch.run(step_id=args.step, all_steps=args.all, cancel=cancel)
     finally:
         progress.stop()
     return _finish(res, orch)
+
+
+@contextlib.contextmanager
+def ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
+    """First Ctrl-C cancels like the editor's Cancel: the model call stops, the command's
+    process group is killed, the attempt is rolled back and the run ends resumable.
+    A second Ctrl-C quits at once (the next run recovers the interrupted step)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        err.print("[yellow]cancelling… (Ctrl-C again to quit at once)[/]")
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def status_json(orch: Orchestrator) -> dict[str, Any]:

@@ -641,9 +641,12 @@ class Orchestrator:
                 new_goal=new_goal,
                 cancel=cancel,
             )
-        except Cancelled as e:
-            raise _Stop(self._set_state(rec, "cancelled", "re-planning cancelled")) from e
-        except (ModelError, PlannerError) as e:
+        except (Cancelled, ModelError, PlannerError) as e:
+            spent = getattr(e, "usage", None)  # a failed re-plan's turns were paid for too
+            if isinstance(spent, RoleUsage):
+                rec.planner_usage = rec.planner_usage.add(spent)
+            if isinstance(e, Cancelled):
+                raise _Stop(self._set_state(rec, "cancelled", "re-planning cancelled")) from e
             msg = e.message if isinstance(e, ModelError) else str(e)
             raise _Stop(self._set_state(rec, "error", f"re-planning failed: {msg}")) from e
         rec.planner_usage = rec.planner_usage.add(usage)

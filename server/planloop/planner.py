@@ -205,10 +205,12 @@ class Planner:
                 max_tokens=self.max_tokens,
             )
         except TurnBudgetExhausted as e:
-            raise PlannerError(
+            err = PlannerError(
                 f"the planner used its {e.turns} turns without submitting a valid plan"
                 + (f"; last problem: {invalid[-1]}" if invalid else "")
-            ) from e
+            )
+            err.usage = e.usage  # type: ignore[attr-defined] - paid for all the same
+            raise err from e
         return res.value, res.usage
 
     def _steps(self, draft: PlanDraft) -> list[Step]:

@@ -107,7 +107,11 @@ def tool_loop(
             if cancel is not None and cancel.cancelled:
                 raise _cancelled(usage)
             if call.name in terminal:
-                text, is_error, value = terminal[call.name](call)
+                try:
+                    text, is_error, value = terminal[call.name](call)
+                except Exception as exc:  # e.g. the planner giving up: the turns are paid
+                    exc.usage = usage  # type: ignore[attr-defined]
+                    raise
                 if on_tool:
                     on_tool(f"{call.name}" + (" (rejected)" if is_error else ""))
                 if not is_error and not finished:
