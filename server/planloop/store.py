@@ -1,8 +1,10 @@
 """``.planloop/`` on disk: plan versions, the run record, the event log, the run lock.
 
 Why this shape (DESIGN §5, with one addition):
-- ``plans/<id>/vN.json`` are the approved versions, written once and never overwritten,
-  so the history of a plan is an audit trail rather than whatever the last save left.
+- ``plans/<id>/vN.json`` are the versions the plan has had — v1 as the planner drafted
+  it (before its review), every later one when it was approved — written once and never
+  overwritten, so the history of a plan is an audit trail rather than whatever the last
+  save left. Rejected proposals live only in the event log.
 - ``plans/<id>/run.json`` (the addition) is the live record: the current version with
   step statuses and results, the run state and any question awaiting an answer. It is
   the only file rewritten, always atomically (temp file + ``os.replace``).
