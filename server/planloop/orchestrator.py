@@ -81,6 +81,18 @@ class Status:
     replans_used: int
     planner_usage: RoleUsage
 
+    @classmethod
+    def of(cls, rec: RunRecord) -> Status:
+        return cls(
+            plan=rec.plan,
+            state=rec.state,
+            reason=rec.reason,
+            pending=rec.pending,
+            cost_usd=rec.cost_usd,
+            replans_used=rec.replans_used,
+            planner_usage=rec.planner_usage,
+        )
+
 
 class _Stop(Exception):
     """Internal: end the current run with this result (already persisted)."""
@@ -184,16 +196,7 @@ class Orchestrator:
         return rec
 
     def status(self) -> Status:
-        rec = self._load()
-        return Status(
-            plan=rec.plan,
-            state=rec.state,
-            reason=rec.reason,
-            pending=rec.pending,
-            cost_usd=rec.cost_usd,
-            replans_used=rec.replans_used,
-            planner_usage=rec.planner_usage,
-        )
+        return Status.of(self._load())
 
     # --- planning -------------------------------------------------------------------------
 

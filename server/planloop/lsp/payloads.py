@@ -22,15 +22,7 @@ def status_of(rec: RunRecord) -> Status:
     """A Status from a stored record, for plans other than the orchestrator's current one
     and for payloads built inside the event sink (where calling the orchestrator back
     would re-enter it)."""
-    return Status(
-        plan=rec.plan,
-        state=rec.state,
-        reason=rec.reason,
-        pending=rec.pending,
-        cost_usd=rec.cost_usd,
-        replans_used=rec.replans_used,
-        planner_usage=rec.planner_usage,
-    )
+    return Status.of(rec)
 
 
 def plan_payload(status: Status) -> dict[str, Any]:
