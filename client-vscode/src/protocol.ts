@@ -112,6 +112,7 @@ export interface Pending {
   evidence: string[];
   currentMarkdown: string;
   proposedMarkdown?: string;
+  /** For kind "command": the shell command the executor wants to run. */
   command?: string;
 }
 
@@ -181,17 +182,9 @@ export interface StepEvent {
 /** What the server may ask about (approvals.py's ApprovalKind). */
 export type ApprovalKind = 'plan' | 'revision' | 'pause' | 'budget' | 'command';
 
-export interface ApprovalRequest {
-  kind: ApprovalKind;
+/** The planloop/requestApproval params: the pending question plus the plan it is about. */
+export interface ApprovalRequest extends Pending {
   planId: string;
-  version?: number;
-  stepId?: string;
-  reason: string;
-  evidence: string[];
-  currentMarkdown: string;
-  proposedMarkdown?: string;
-  /** For kind "command": the shell command the executor wants to run. */
-  command?: string;
 }
 
 export interface ApprovalAnswer {
