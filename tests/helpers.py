@@ -9,7 +9,7 @@ from typing import Any
 from planloop.approvals import Approver, AutoApprover
 from planloop.config import load_config
 from planloop.orchestrator import Orchestrator
-from planloop.session import open_session
+from planloop.wiring import build_orchestrator
 
 PYTEST_ALL = {"kind": "command", "command": "python -m pytest -q", "description": "suite passes"}
 
@@ -71,7 +71,7 @@ def session(
 ) -> Orchestrator:
     spec = f"scripted:{script_path}"
     cfg = load_config(ws, {"planner": spec, "executor": spec, **config})
-    return open_session(
+    return build_orchestrator(
         ws,
         config=cfg,
         approver=approver or AutoApprover(),

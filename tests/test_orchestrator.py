@@ -513,7 +513,7 @@ def test_model_error_pauses_cleanly_with_a_consistent_plan(calc_ws: Path, tmp_pa
 
 def test_unsaved_editor_buffer_stops_the_step_before_writing(calc_ws: Path, tmp_path: Path) -> None:
     from planloop.config import load_config
-    from planloop.session import open_session
+    from planloop.wiring import build_orchestrator
 
     s = script(
         tmp_path,
@@ -522,7 +522,7 @@ def test_unsaved_editor_buffer_stops_the_step_before_writing(calc_ws: Path, tmp_
     )
     calc = (calc_ws / "calculator" / "calc.py").resolve()
     cfg = load_config(calc_ws, {"planner": f"scripted:{s}", "executor": f"scripted:{s}"})
-    orch = open_session(
+    orch = build_orchestrator(
         calc_ws,
         config=cfg,
         approver=AutoApprover(),

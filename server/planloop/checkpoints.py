@@ -79,7 +79,9 @@ from typing import Any
 import git
 from git.exc import GitCommandNotFound
 
+from .errors import PlanloopError
 from .plan import FileChange
+from .redaction import is_secret_name
 
 try:  # POSIX; elsewhere stale locks are judged by age only
     import fcntl
@@ -92,7 +94,6 @@ DEFAULT_SHADOW = Path(".planloop") / "shadow.git"
 REF_ROOT = "refs/planloop/"
 DEFAULT_REF_PREFIX = REF_ROOT + "auto/"
 _CONFIG_VERSION = "1"
-_SECRET_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 _STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "typechange"}
 _EMBEDDED_RE = re.compile(r"^warning: adding embedded git repository: (.+)$", re.M)
 _UNBORN_RE = re.compile(r"^error: '(.+)/' does not have a commit checked out$", re.M)
@@ -106,8 +107,10 @@ _INDEX_BROKEN = (
 _ATTRIBUTES = "# planloop: store bytes exactly as they are on disk\n* -text -eol -filter -ident -working-tree-encoding\n"
 
 
-class CheckpointError(Exception):
+class CheckpointError(PlanloopError):
     """A checkpoint operation failed; the message says what and how to recover."""
+
+    default_kind = "checkpoint"
 
 
 @dataclass
@@ -293,6 +296,21 @@ class CheckpointStore:
             self._known.add(commit)
             self._after_snapshot()
             return commit
+
+    # --- step-level names: the one place that knows how checkpoint refs are laid out ---
+
+    @staticmethod
+    def plan_prefix(plan_id: str) -> str:
+        """The ref prefix under which every checkpoint of one plan lives."""
+        return f"{REF_ROOT}{plan_id}/"
+
+    def step_snapshot(self, plan_id: str, step_id: str, label: str, message: str) -> str:
+        """Snapshot kept as a checkpoint of one step; ``label`` is e.g. ``1/before``."""
+        return self.snapshot(message, ref=f"{self.plan_prefix(plan_id)}{step_id}/{label}")
+
+    def clean_plans(self, keep_plan_ids: list[str]) -> int:
+        """Drop the checkpoints of every plan but ``keep_plan_ids``; bytes freed."""
+        return self.clean([self.plan_prefix(p) for p in keep_plan_ids])
 
     def resolve(self, checkpoint: str) -> str:
         """The full commit sha of a checkpoint id, short sha or ref; CheckpointError if unknown."""
@@ -503,8 +521,8 @@ class CheckpointStore:
             "GIT_AUTHOR_DATE": now,
             "GIT_COMMITTER_DATE": now,
         }
-        for k in _SECRET_ENV:
-            if k in os.environ:
+        for k in os.environ:
+            if is_secret_name(k):
                 env[k] = ""
         return env
 

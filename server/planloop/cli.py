@@ -35,8 +35,8 @@ from .errors import PlanloopError
 from .models.base import ModelError
 from .orchestrator import Orchestrator, RunResult
 from .plan import render_markdown
-from .session import open_session
 from .store import PlanStore
+from .wiring import build_orchestrator
 from .workspace import WorkspaceError
 
 EXIT = {
@@ -226,7 +226,9 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _session(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Orchestrator:
-    return open_session(Path(args.workspace), config=_config(args), approver=approver, sink=sink)
+    return build_orchestrator(
+        Path(args.workspace), config=_config(args), approver=approver, sink=sink
+    )
 
 
 def _approver(args: argparse.Namespace, progress: _Progress) -> Approver:

@@ -101,10 +101,10 @@ def _status(common: list[str]) -> dict:
     from .approvals import NoApprover
     from .cli import status_json
     from .config import load_config
-    from .session import open_session
+    from .wiring import build_orchestrator
 
     ws = Path(common[1])
-    orch = open_session(
+    orch = build_orchestrator(
         ws,
         config=load_config(ws, {"planner": common[3], "executor": common[5]}),
         approver=NoApprover(),

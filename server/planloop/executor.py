@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from .cancel import CancelToken
 from .models.base import Model, ToolCall
 from .plan import Outcome, Plan, RoleUsage, Step
-from .roles import EventFn, TurnBudgetExhausted, tool_loop
+from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
 from .tools import EXECUTOR_TOOLS, ToolBox
 from .workspace import Workspace
 

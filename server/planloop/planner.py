@@ -27,7 +27,7 @@ from .plan import (
     render_markdown,
     submit_plan_schema,
 )
-from .roles import EventFn, TurnBudgetExhausted, tool_loop
+from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
 from .tools import PLANNER_TOOLS, ToolBox
 from .workspace import Workspace
 

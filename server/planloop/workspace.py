@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .cancel import CancelToken
+from .errors import PlanloopError
 from .policy import CommandPolicy
+from .redaction import scrubbed_env
 
 #: directories never listed or searched when git cannot tell us what is ignored
 JUNK_DIRS = frozenset(
@@ -55,16 +57,22 @@ _BINARY_PROBE = 8192
 KILL_GRACE_S = 1.0
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(PlanloopError):
     """A refused or failed workspace operation; the message is meant for the model and user."""
+
+    default_kind = "workspace"
 
 
 class PathError(WorkspaceError):
     """A path that escapes the root, points into .git/.planloop, or symlinks out."""
 
+    default_kind = "path"
+
 
 class UnsavedBufferError(WorkspaceError):
     """The editor holds unsaved changes to the file, so writing it would lose them."""
+
+    default_kind = "unsaved_buffer"
 
 
 # --- commands: result ---------------------------------------------------
@@ -105,25 +113,13 @@ def child_env() -> dict[str, str]:
     Commands run code the model wrote; they must never see the API key. Git's optional
     locks are off so that a ``git status`` cannot refresh (write) the user's index.
     """
-    env = {k: v for k, v in os.environ.items() if not _is_secret_name(k)}
+    env = scrubbed_env()
     env["PLANLOOP"] = "1"
     env["GIT_OPTIONAL_LOCKS"] = "0"
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("GIT_PAGER", "cat")
     env.setdefault("PAGER", "cat")
     return env
-
-
-_SECRET_NAME = re.compile(
-    r"(^|_)(API_?KEY|SECRET|SECRETS|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|PRIVATE_KEY|KEY)($|_)"
-)
-
-
-def _is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    if upper.startswith("ANTHROPIC_") and ("KEY" in upper or "TOKEN" in upper):
-        return True
-    return bool(_SECRET_NAME.search(upper))
 
 
 # --- output capture ----------------------------------------------------------------

@@ -7,7 +7,7 @@ loop keeps serving (notifications, approvals, cancel) while a step runs for minu
 ``planloop.cancel``, the progress bar's cancel button, ``$/cancelRequest`` and a
 client disconnect all trip.
 
-Payloads are built from the stored run record (``records.PlanPayloads``), not from
+Payloads are built from the stored run record (``plan_cache.PlanPayloads``), not from
 ``Orchestrator.status()``: reading must not touch the orchestrator another thread may
 be running, and ``getPlan`` then needs no models, settings or git at all.
 """

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ..cancel import CancelToken
 from ..plan import Plan
 from .payloads import step_event
+from .plan_cache import PlanPayloads
 from .progress import WorkProgress
-from .records import PlanPayloads
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer

@@ -28,7 +28,7 @@ from ..errors import BusyError
 from . import config as lsp_config
 from .approvals import LspApprover
 from .events import Call, EventPump
-from .records import PlanPayloads
+from .plan_cache import PlanPayloads
 from .rpc_errors import NoFolderError
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class FolderSession:
 
     def _build(self, section: Any) -> tuple[Orchestrator, Orchestrator]:
         from ..approvals import NoApprover
-        from ..session import open_session
+        from ..wiring import build_orchestrator
 
         server = self.server
         cfg, lsp = lsp_config.build(self.root, server.init_options, section)
@@ -108,7 +108,7 @@ class FolderSession:
             custom_request=server.custom_approvals,
             before_ask=self.pump.drain,
         )
-        runner = open_session(
+        runner = build_orchestrator(
             self.root,
             config=cfg,
             approver=self.approver,
@@ -116,7 +116,7 @@ class FolderSession:
             buffer_text=server.buffers.buffer_text,
             on_write=server.buffers.written,
         )
-        reader = open_session(self.root, config=cfg, approver=NoApprover())
+        reader = build_orchestrator(self.root, config=cfg, approver=NoApprover())
         return runner, reader
 
     async def _workspace_section(self) -> Any:

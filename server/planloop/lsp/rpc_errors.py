@@ -7,20 +7,14 @@ server-defined range are easy to mix up across tools.
 
 from __future__ import annotations
 
-import os
-
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from ..errors import (
-    BusyError,
-    InvalidRequestError,
-    NoPlanError,
-    PlanloopError,
-    StoreError,
-    UnknownStepError,
-)
+from ..errors import ConfigError, PlanloopError
+from ..redaction import redact
 
-#: JSON-RPC server-defined codes (-32099..-32000); ``data.kind`` says the same in words.
+#: JSON-RPC server-defined codes (-32099..-32000) by error kind (``errors.PlanloopError``);
+#: ``data.kind`` says the same in words. A kind not listed falls back to its family's
+#: entry (a model error of kind ``auth`` → ``model``), then to ``error``.
 CODES: dict[str, int] = {
     "no_plan": -32010,
     "busy": -32011,
@@ -28,68 +22,47 @@ CODES: dict[str, int] = {
     "store": -32013,
     "config": -32014,
     "workspace": -32015,
+    "path": -32015,
+    "unsaved_buffer": -32015,
+    "checkpoint": -32015,
+    "model": -32016,
+    "usage": -32602,
+    "unknown_step": -32602,
+    "bad_arguments": -32602,
     "error": -32000,
 }
+#: what ``data.kind`` says for a family whose members keep the family's name on the wire
+_WIRE_KIND = {"path": "workspace", "unsaved_buffer": "workspace", "checkpoint": "workspace"}
 
 
-class BadArguments(ValueError):
+class BadArguments(PlanloopError):
     """Arguments that do not fit the command; the message lists every problem."""
 
+    default_kind = "bad_arguments"
 
-class ConfigProblem(PlanloopError):
+
+class ConfigProblem(ConfigError):
     """Settings (initializationOptions, workspace/configuration, planloop.toml) are invalid."""
 
 
 class NoFolderError(PlanloopError):
     """A command that needs a workspace folder when none is open or the one named is not."""
 
-
-def redact(text: str) -> str:
-    """Belt and braces: no message leaves the server with the API key in it."""
-    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
-        secret = os.environ.get(var)
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "***")
-    return text
+    default_kind = "workspace"
 
 
 def to_rpc_error(exc: BaseException) -> JsonRpcException:
     """The JSON-RPC error a client sees for ``exc``."""
     message = redact(str(exc)) or type(exc).__name__
-    if isinstance(exc, BadArguments):
-        return JsonRpcInvalidParams(message=message, data={"kind": "bad_arguments"})
-    if isinstance(exc, UnknownStepError):
-        return JsonRpcInvalidParams(message=message, data={"kind": "unknown_step"})
-    kind = _kind(exc)
-    if kind is None:
+    if not isinstance(exc, PlanloopError):
         return JsonRpcException(
             message=f"internal error: {type(exc).__name__}: {message}",
             code=-32603,
             data={"kind": "internal"},
         )
-    return JsonRpcException(message=message, code=CODES[kind], data={"kind": kind})
-
-
-def _kind(exc: BaseException) -> str | None:
-    if isinstance(exc, NoPlanError):
-        return "no_plan"
-    if isinstance(exc, BusyError):
-        return "busy"
-    if isinstance(exc, InvalidRequestError):
-        return "invalid_request"
-    if isinstance(exc, StoreError):
-        return "store"
-    if isinstance(exc, ConfigProblem):
-        return "config"
-    if isinstance(exc, NoFolderError):
-        return "workspace"
-    if isinstance(exc, PlanloopError):
-        return "error"
-    name = type(exc).__name__
-    # Workspace and checkpoint errors come from modules owned elsewhere; match by base
-    # name so this module does not import git-backed code at server start.
-    if name in ("WorkspaceError", "PathError", "UnsavedBufferError", "CheckpointError") or any(
-        c.__name__ in ("WorkspaceError", "CheckpointError") for c in type(exc).__mro__
-    ):
-        return "workspace"
-    return None
+    kind = exc.kind if exc.kind in CODES else exc.family if exc.family in CODES else "error"
+    code = CODES[kind]
+    wire = _WIRE_KIND.get(kind, kind)
+    if code == JsonRpcInvalidParams.CODE:
+        return JsonRpcInvalidParams(message=message, data={"kind": wire})
+    return JsonRpcException(message=message, code=code, data={"kind": wire})

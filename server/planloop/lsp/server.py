@@ -1,7 +1,7 @@
 """The planloop language server: wiring only (pygls 2.x over stdio).
 
 What lives where: argument models in ``args``, the commands in ``commands``, payload
-shapes in ``payloads`` (cached reads in ``records``), JSON-RPC errors in
+shapes in ``payloads`` (cached reads in ``plan_cache``), JSON-RPC errors in
 ``rpc_errors``, folder/orchestrator bookkeeping in ``folders``, the event sink in
 ``events``, approvals in ``approvals``, progress in ``progress``, open buffers in
 ``documents``, settings in ``config``, logging in ``logs``.

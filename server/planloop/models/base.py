@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..cancel import CancelToken
+from ..errors import PlanloopError
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class ModelReply:
         ]
 
 
-class ModelError(Exception):
+class ModelError(PlanloopError):
     """A model call that failed, with a message a person can act on.
 
     ``kind`` is one of: auth, billing, rate_limit, overloaded, server, timeout,
@@ -72,10 +73,10 @@ class ModelError(Exception):
     #: its tokens and cost can still be recorded; None when nothing came back.
     reply: ModelReply | None = None
 
+    default_kind = "model"
+
     def __init__(self, kind: str, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+        super().__init__(message, kind=kind)
         self.retryable = retryable
 
 

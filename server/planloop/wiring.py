@@ -1,7 +1,7 @@
-"""Wiring: build an Orchestrator for a workspace from settings.
+"""Wiring: build the core for a workspace from settings.
 
-Both front ends (CLI, LSP) call this, so neither holds wiring the other lacks. Models
-are created lazily: reading a plan or a diff must not need an API key.
+Both front ends (CLI, LSP) call :func:`open_session`, so neither holds wiring the other
+lacks. Models are created lazily: reading a plan or a diff must not need an API key.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .api import Session
 from .approvals import Approver
 from .checkpoints import CheckpointStore
 from .config import Config
@@ -20,7 +21,7 @@ from .store import PlanStore
 from .workspace import Workspace
 
 
-def open_session(
+def build_orchestrator(
     root: Path,
     *,
     config: Config,
@@ -68,4 +69,26 @@ def open_session(
         executor_model=executor,
         approver=approver,
         sink=sink,
+    )
+
+
+def open_session(
+    root: Path,
+    *,
+    config: Config,
+    approver: Approver,
+    sink: Callable[[dict[str, Any]], None] | None = None,
+    buffer_text: Callable[[Path], str | None] | None = None,
+    on_write: Callable[[Path, str, str], None] | None = None,
+) -> Session:
+    """The core API over a workspace: what every front end talks to."""
+    return Session(
+        build_orchestrator(
+            root,
+            config=config,
+            approver=approver,
+            sink=sink,
+            buffer_text=buffer_text,
+            on_write=on_write,
+        )
     )

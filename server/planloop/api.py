@@ -1,0 +1,187 @@
+"""The one core API both front ends call: queries and commands over a workspace's plan.
+
+The CLI and the language server are translations of this class — arguments in,
+results out — so an action exists in both or in neither, and neither reaches into
+the orchestrator, the store, the checkpoint repository or its ref names. Build one
+with :func:`planloop.wiring.open_session`.
+
+Queries read the stored record and need no model, API key or lock; commands that
+change the run take the workspace's run lock (through the orchestrator).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .cancel import CancelToken
+from .checkpoints import FileDiff, RevertResult
+from .config import Config
+from .errors import InvalidRequestError, UnknownStepError
+from .orchestrator import Orchestrator, RunResult, Status
+from .plan import Plan, Step
+from .store import RunRecord
+
+Side = Literal["before", "after"]
+
+
+@dataclass(frozen=True)
+class StepDiff:
+    step: Step
+    files: list[FileDiff]
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    freed_bytes: int
+    in_use_bytes: int
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """What ``status`` shows: the run record's summary plus checkpoint disk use."""
+
+    status: Status
+    checkpoints_bytes: int
+
+
+class Session:
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self._o = orchestrator
+
+    @property
+    def config(self) -> Config:
+        return self._o.config
+
+    @property
+    def root(self) -> Path:
+        return self._o.root
+
+    # --- queries ------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        return self._o.status()
+
+    def status_view(self) -> StatusView:
+        return StatusView(self._o.status(), self._o.cp.disk_usage())
+
+    def record(self, plan_id: str | None = None) -> RunRecord:
+        """The stored run record of ``plan_id`` (default: the current plan)."""
+        return self._o.store.load(plan_id)
+
+    def current_plan_id(self) -> str | None:
+        return self._o.store.current_id()
+
+    def plan_ids(self) -> list[str]:
+        return self._o.store.plan_ids()
+
+    def plan(self, version: int | None = None) -> Plan:
+        """The current plan, or one of its recorded versions."""
+        current = self._o.status().plan
+        if version is None:
+            return current
+        return self._o.store.read_version(current.plan_id, version)
+
+    def versions(self) -> list[int]:
+        return self._o.store.versions(self._o.status().plan.plan_id)
+
+    def diff(self, step_id: str) -> StepDiff:
+        step, files = self._o.step_diff(step_id)
+        assert step.result is not None
+        return StepDiff(
+            step, files, step.result.checkpoint_before or "", step.result.checkpoint_after or ""
+        )
+
+    def file_at(self, checkpoint: str, path: str) -> bytes | None:
+        """A file's bytes at a checkpoint (None: the file did not exist there)."""
+        return self._o.file_at_checkpoint(checkpoint, path)
+
+    def file_at_step(self, step_id: str, path: str, side: Side = "after") -> bytes | None:
+        """A file as it was before or after a step's last attempt."""
+        d = self.diff(step_id)
+        return self._o.file_at_checkpoint(d.before if side == "before" else d.after, path)
+
+    def log(self, plan_id: str | None = None) -> list[dict[str, Any]]:
+        """Every event of a plan (default: the current one), oldest first."""
+        pid = plan_id or self._o.status().plan.plan_id
+        if pid not in self._o.store.plan_ids():
+            raise InvalidRequestError(f"no plan {pid!r}")
+        return self._o.store.events(pid)
+
+    # --- commands -----------------------------------------------------------------------
+
+    def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
+        return self._o.create_plan(goal, cancel)
+
+    def run(
+        self,
+        *,
+        step_id: str | None = None,
+        all_steps: bool = False,
+        cancel: CancelToken | None = None,
+        plan_reviewed_by: str | None = None,
+    ) -> RunResult:
+        return self._o.run(
+            step_id=step_id, all_steps=all_steps, cancel=cancel, plan_reviewed_by=plan_reviewed_by
+        )
+
+    def replan(
+        self,
+        *,
+        reason: str | None = None,
+        goal: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RunResult:
+        return self._o.replan(reason=reason, goal=goal, cancel=cancel)
+
+    def decide_pending(
+        self,
+        approve: bool,
+        *,
+        by: str,
+        feedback: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RunResult:
+        return self._o.decide_pending(approve, by=by, feedback=feedback, cancel=cancel)
+
+    def decide_revision(
+        self,
+        version: int,
+        approve: bool,
+        *,
+        by: str,
+        feedback: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RunResult:
+        return self._o.decide_revision(version, approve, by=by, feedback=feedback, cancel=cancel)
+
+    def approve_pause(self, step_id: str, *, by: str) -> RunResult:
+        return self._o.approve_pause(step_id, by=by)
+
+    def revert(self, step_id: str, paths: list[str] | None = None) -> RevertResult:
+        return self._o.revert_step(step_id, paths)
+
+    def clean(self, *, keep_current: bool = False) -> CleanResult:
+        """Drop the checkpoints of finished plans; the current one is kept unless done."""
+        store = self._o.store
+        keep: list[str] = []
+        current = store.current_id()
+        if current is not None:
+            rec = store.load(current)
+            if rec.state != "done" or keep_current:
+                keep.append(current)
+        freed = self._o.cp.clean_plans(keep)
+        return CleanResult(freed, self._o.cp.disk_usage())
+
+    def reset_checkpoints(self) -> Path | None:
+        """Move the checkpoint repository aside (after a 'damaged' error); where it went."""
+        return self._o.cp.reset_shadow()
+
+    def step(self, step_id: str) -> Step:
+        plan = self._o.status().plan
+        if not plan.has_step(step_id):
+            raise UnknownStepError(step_id, [s.id for s in plan.steps])
+        return plan.step(step_id)
