@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from .errors import PlanloopError
+from .errors import ConfigError
+from .validation import describe
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -96,19 +97,19 @@ def load_config(root: Path, overrides: dict[str, Any] | None = None) -> Config:
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise PlanloopError(f"{path}: cannot read settings: {e}") from e
+            raise ConfigError(f"{path}: cannot read settings: {e}") from e
         raw = raw.get("planloop", raw)
         try:
             data = _normalise(raw)
         except ValidationError as e:
-            raise PlanloopError(f"{path}: invalid settings: {_errors(e)}") from e
+            raise ConfigError(f"{path}: invalid settings: {_errors(e)}") from e
     if overrides:
         try:
             data = _merge(data, _normalise(overrides))
         except ValidationError as e:
-            raise PlanloopError(f"invalid settings: {_errors(e)}") from e
+            raise ConfigError(f"invalid settings: {_errors(e)}") from e
     return Config.model_validate(data)
 
 
 def _errors(e: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+    return describe(e, top="")

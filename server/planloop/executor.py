@@ -19,6 +19,7 @@ from .models.base import Model, ToolCall
 from .plan import Outcome, Plan, RoleUsage, Step
 from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
 from .tools import EXECUTOR_TOOLS, ToolBox
+from .validation import describe
 from .workspace import Workspace
 
 SYSTEM = """You are the executor of planloop. You carry out exactly one step of a plan in
@@ -105,10 +106,7 @@ class Executor:
             try:
                 outcome = Outcome.model_validate(call.input)
             except ValidationError as e:
-                errs = "; ".join(
-                    f"{'.'.join(str(p) for p in x['loc']) or '(top level)'}: {x['msg']}"
-                    for x in e.errors()
-                )
+                errs = describe(e)
                 return f"report_outcome input is invalid: {errs}. Call it again.", True, None
             return "Outcome recorded.", False, outcome
 

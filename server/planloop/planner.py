@@ -29,6 +29,7 @@ from .plan import (
 )
 from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
 from .tools import PLANNER_TOOLS, ToolBox
+from .validation import describe
 from .workspace import Workspace
 
 SYSTEM = """You are the planner of planloop, a plan-then-act coding agent.
@@ -80,11 +81,7 @@ def _submit_tool() -> ToolSpec:
 
 
 def _fmt_errors(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors()[:12]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
+    return describe(e, limit=12)
 
 
 class Planner:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BusyError, NoPlanError, StoreError
 from .plan import Plan, RoleUsage, Trigger, now_iso, render_markdown
+from .validation import describe
 
 RunState = Literal[
     "idle", "running", "done", "awaiting_approval", "paused", "stopped", "cancelled", "error"
@@ -247,9 +248,7 @@ def _read_model(path: Path, model: type[Any]) -> Any:
     try:
         return model.model_validate_json(text)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise StoreError(
-            f"{path} is corrupt or was edited into an invalid shape ({where}: {first['msg']}); "
+            f"{path} is corrupt or was edited into an invalid shape ({describe(e, limit=1)}); "
             "planloop left it as it is — fix it, or move it aside to start that plan afresh"
         ) from e

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .cancel import CancelToken
 from .models.base import ToolSpec
 from .plan import Outcome
+from .validation import problems
 from .workspace import Workspace, WorkspaceError
 
 #: read_file shows at most this much; the rest is paged with start_line/end_line
@@ -161,16 +162,16 @@ EXECUTOR_TOOLS: list[ToolSpec] = [
 def format_validation_error(tool: str, exc: ValidationError, model: type[BaseModel]) -> str:
     """A message that tells the model exactly which fields to fix, and what is expected."""
     lines = [f"Invalid input for {tool}:"]
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(input)"
-        if err["type"] == "missing":
+    for p in problems(exc):
+        where = p.where or "(input)"
+        if p.type == "missing":
             lines.append(f"- {where}: required field is missing")
-        elif err["type"] == "extra_forbidden":
+        elif p.type == "extra_forbidden":
             lines.append(f"- {where}: unexpected field, not part of {tool}'s input")
         else:
-            got = repr(err.get("input"))
+            got = repr(p.input)
             got = got if len(got) <= 60 else got[:57] + "..."
-            lines.append(f"- {where}: {err['msg']} (got {got})")
+            lines.append(f"- {where}: {p.msg} (got {got})")
     lines.append(f"Expected: {_signature(model)}")
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from ..validation import problems
 from .rpc_errors import BadArguments
 
 
@@ -120,22 +121,22 @@ def parse_args(command: str, model: type[_Args], raw: tuple[Any, ...]) -> Any:
 
 def _describe(model: type[_Args], e: ValidationError) -> str:
     known = {f.alias or name: name for name, f in model.model_fields.items()}
-    problems: list[str] = []
-    for err in e.errors():
-        key = str(err["loc"][0]) if err["loc"] else "(argument)"
-        where = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "missing":
-            problems.append(f"missing argument {key!r}")
-        elif err["type"] == "extra_forbidden":
+    found: list[str] = []
+    for p in problems(e):
+        key = p.where.split(".", 1)[0] or "(argument)"
+        where = p.where
+        if p.type == "missing":
+            found.append(f"missing argument {key!r}")
+        elif p.type == "extra_forbidden":
             hint = ""
             camel = to_camel(key)
             if camel != key and camel in known:
                 hint = f" (did you mean {camel!r}? keys are camelCase)"
-            problems.append(f"unexpected argument {key!r}{hint}")
+            found.append(f"unexpected argument {key!r}{hint}")
         else:
-            problems.append(f"{where!r}: {err['msg']} (got {_json_type(err.get('input'))})")
+            found.append(f"{where!r}: {p.msg} (got {_json_type(p.input)})")
     allowed = ", ".join(sorted(known)) or "none"
-    return "; ".join(problems) + f". Accepted keys: {allowed}"
+    return "; ".join(found) + f". Accepted keys: {allowed}"
 
 
 def _json_type(v: Any) -> str:
