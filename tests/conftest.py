@@ -1,4 +1,4 @@
-"""Shared fixtures: a real copy of examples/calculator and scripted sessions over it."""
+"""Shared fixtures: a real copy of the bundled calculator example and scripted sessions over it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "calculator"
+EXAMPLE = ROOT / "server" / "planloop" / "examples" / "calculator"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from standin import standin  # noqa: E402, F401 - the Messages API stand-in fixture

@@ -25,7 +25,7 @@ from planloop.models.pricing import cost_usd
 from planloop.store import PlanStore, RunRecord
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "calculator"
+EXAMPLE = Path(__file__).resolve().parents[1] / "server" / "planloop" / "examples" / "calculator"
 
 GOAL = "Add a square() function and a notes file"
 SQUARE = "\n\ndef square(x: float) -> float:\n    return x * x\n"

@@ -13,8 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "calculator"
+EXAMPLE = Path(__file__).resolve().parents[1] / "server" / "planloop" / "examples" / "calculator"
 CACHES = {"__pycache__", ".pytest_cache"}
 
 
@@ -115,3 +117,52 @@ def test_demo_shows_the_whole_loop_offline_and_leaves_the_example_untouched(
     ws = Path(re.search(r"workspace: (\S+) \(a temporary copy", out).group(1))  # type: ignore[union-attr]
     assert ws.is_relative_to(tmp_path) and not ws.exists()
     assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_the_example_is_found_as_package_data_with_its_recording() -> None:
+    from planloop.demo import bundled_example
+
+    found = bundled_example()
+    assert (found / "demo.json").is_file() and (found / "calculator" / "calc.py").is_file()
+    assert Path(str(found)).resolve() == EXAMPLE.resolve()  # the checkout's copy is the package's
+
+
+def test_a_missing_bundled_example_is_one_clear_error_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from planloop import demo
+    from planloop.errors import UsageError
+
+    monkeypatch.setattr(demo, "EXAMPLE_RESOURCE", ("examples", "no-such-example"))
+    calls: list[list[str]] = []
+
+    def cli_main(argv: list[str]) -> int:
+        calls.append(argv)
+        return 0
+
+    with pytest.raises(
+        UsageError, match=r"planloop/examples/no-such-example/demo\.json.*--example"
+    ):
+        demo.run_demo(cli_main=cli_main)
+    assert calls == []
+
+
+def test_an_example_without_a_recording_is_one_line_on_stderr_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    res = subprocess.run(
+        [PLANLOOP, "demo", "--example", str(tmp_path)],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "400"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"error: --example {tmp_path}: no demo.json in {tmp_path}"
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary copy was made

@@ -509,7 +509,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(example=args.example, keep=args.keep)
+    return run_demo(example=args.example, keep=args.keep, cli_main=main)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,15 @@
-"""``planloop demo``: the whole loop, offline, on a temporary copy of examples/calculator.
+"""``planloop demo``: the whole loop, offline, on a temporary copy of the bundled calculator.
 
 It drives the same CLI commands a person would type, with scripted models (labelled as
 such) so it runs anywhere without a key: plan → a step whose edit breaks an existing
 test → the retry fails too → a re-plan with the failing test as evidence → approved →
 every test passes. The user's files are never touched: everything happens in a copy.
+
+The example project ships inside the package (``planloop/examples/calculator``, found
+with :mod:`importlib.resources`), so ``pip install planloop && planloop demo`` works
+the same as ``make demo`` in a checkout. The CLI's entry point is passed in
+(``cli_main``): this module drives the CLI but does not import it, so ``cli`` → ``demo``
+is the only edge between the two.
 """
 
 from __future__ import annotations
@@ -13,33 +19,81 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
 
+from .approvals import NoApprover
+from .config import load_config
+from .errors import UsageError
+from .wiring import open_session
+
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # pragma: no cover - Python 3.10
+    from importlib.abc import Traversable
+
 console = Console(highlight=False)
 
+CliMain = Callable[[list[str]], int]
+"""The CLI's entry point: arguments in, exit code out (``planloop.cli.main``)."""
 
-def bundled_example() -> Path:
-    """The calculator shipped inside the package, or the repository's copy in a checkout."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "_examples" / "calculator", here.parents[1] / "examples" / "calculator"):
-        if (cand / "demo.json").is_file():
-            return cand
-    raise FileNotFoundError("examples/calculator with demo.json not found; pass --example DIR")
+# where the example lives inside the package, and what a copy of it leaves out
+EXAMPLE_RESOURCE = ("examples", "calculator")
+SCRIPT = "demo.json"
+SKIP = frozenset({".planloop", "__pycache__", ".pytest_cache"})
 
 
-def run_demo(example: str | None = None, keep: bool = False) -> int:
-    from .cli import main
+def bundled_example() -> Traversable:
+    """The calculator shipped as package data; a clear error if this install lacks it."""
+    found = resources.files("planloop")
+    for part in EXAMPLE_RESOURCE:
+        found = found / part
+    if not (found / SCRIPT).is_file():
+        where = "/".join(("planloop", *EXAMPLE_RESOURCE, SCRIPT))
+        raise UsageError(
+            f"the bundled demo project ({where}) is missing from this installation; "
+            "reinstall planloop or pass --example DIR"
+        )
+    return found
 
-    src = Path(example).resolve() if example else bundled_example()
+
+def _example(example: str | None) -> Traversable:
+    if not example:
+        return bundled_example()
+    src = Path(example).resolve()
+    if not (src / SCRIPT).is_file():
+        raise UsageError(f"--example {example}: no {SCRIPT} in {src}")
+    return src
+
+
+def _copy_tree(src: Traversable, dest: Path) -> None:
+    """Copy a package-data folder (a real directory or inside a zip) to ``dest``."""
+    dest.mkdir(parents=True)
+    for entry in src.iterdir():
+        if entry.name in SKIP:
+            continue
+        if entry.is_dir():
+            _copy_tree(entry, dest / entry.name)
+        else:
+            (dest / entry.name).write_bytes(entry.read_bytes())
+
+
+def run_demo(*, cli_main: CliMain, example: str | None = None, keep: bool = False) -> int:
+    """Run the demo on a temporary copy of ``example`` (default: the bundled calculator).
+
+    Raises :class:`UsageError` (one line, no traceback in the CLI) when the example or
+    its ``demo.json`` cannot be found.
+    """
+    main = cli_main
+    src = _example(example)
     tmp = Path(tempfile.mkdtemp(prefix="planloop-demo-"))
     ws = tmp / src.name
-    shutil.copytree(
-        src, ws, ignore=shutil.ignore_patterns(".planloop", "__pycache__", ".pytest_cache")
-    )
-    script = ws / "demo.json"
+    _copy_tree(src, ws)
+    script = ws / SCRIPT
     # checks run `python -m pytest`: make `python` the interpreter planloop runs on
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     # the calculator needs no pytest plugins; skipping those of planloop's own environment
@@ -71,10 +125,9 @@ def run_demo(example: str | None = None, keep: bool = False) -> int:
         console.print(Rule("2. run every step (re-plans approved with --yes)"))
         code = main(["run", *common, "--all", "--yes"])
         console.print(Rule("3. what each step changed"))
-        status = _status(common)
-        for step in status["steps"]:
-            if step["status"] in ("passed", "failed", "reverted"):
-                main(["diff", *common, step["id"], "--stat"])
+        for step_id, step_status in _status(common):
+            if step_status in ("passed", "failed", "reverted"):
+                main(["diff", *common, step_id, "--stat"])
         console.print(Rule("4. plan versions"))
         main(["show", *common, "--md"])
         console.print(Rule("5. final state"))
@@ -95,18 +148,12 @@ def run_demo(example: str | None = None, keep: bool = False) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _status(common: list[str]) -> dict:
-    import json
-
-    from .approvals import NoApprover
-    from .cli import status_json
-    from .config import load_config
-    from .wiring import build_orchestrator
-
+def _status(common: list[str]) -> list[tuple[str, str]]:
+    """(step id, status) for each step of the current plan, read through the core API."""
     ws = Path(common[1])
-    orch = build_orchestrator(
+    session = open_session(
         ws,
         config=load_config(ws, {"planner": common[3], "executor": common[5]}),
         approver=NoApprover(),
     )
-    return json.loads(json.dumps(status_json(orch)))
+    return [(step.id, step.status) for step in session.status().plan.steps]
