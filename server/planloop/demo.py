@@ -14,6 +14,7 @@ is the only edge between the two.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -90,6 +91,12 @@ def run_demo(*, cli_main: CliMain, example: str | None = None, keep: bool = Fals
     """
     main = cli_main
     src = _example(example)
+    if importlib.util.find_spec("pytest") is None:
+        # the example's checks are `python -m pytest` run with this interpreter
+        raise UsageError(
+            f"the demo runs the example's pytest suite with {sys.executable}, "
+            "which has no pytest: install it there (pip install pytest)"
+        )
     tmp = Path(tempfile.mkdtemp(prefix="planloop-demo-"))
     ws = tmp / src.name
     _copy_tree(src, ws)
@@ -139,7 +146,10 @@ def run_demo(*, cli_main: CliMain, example: str | None = None, keep: bool = Fals
             text=True,
             check=False,
         )
-        console.print(f"the calculator's own test suite: {tests.stdout.strip().splitlines()[-1]}")
+        summary = (tests.stdout.strip().splitlines() or [f"no output (exit {tests.returncode})"])[
+            -1
+        ]
+        console.print(f"the calculator's own test suite: {summary}")
         return code
     finally:
         if keep:
