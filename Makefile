@@ -26,6 +26,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check server tests bench
 	$(VENV)/bin/ruff format --check server tests bench
+	$(VENV)/bin/mypy --strict server/planloop
 
 # Node 24, code-server, Chromium and the extension's npm packages (idempotent; ~2.5 min once)
 provision-e2e: $(STAMP)
