@@ -487,7 +487,12 @@ class Workspace:
         reader.start()
 
         wake = threading.Event()
-        waiter = threading.Thread(target=lambda: (proc.wait(), wake.set()), daemon=True)
+
+        def wait_then_wake() -> None:
+            proc.wait()
+            wake.set()
+
+        waiter = threading.Thread(target=wait_then_wake, daemon=True)
         waiter.start()
         unregister = cancel.on_cancel(wake.set) if cancel is not None else (lambda: None)
         try:

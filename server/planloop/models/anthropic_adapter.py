@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ..cancel import CancelToken
 from .base import ModelError, ModelReply, ToolSpec, Usage, stop_reason_error
@@ -36,6 +36,13 @@ _NO_KEY = (
     "https://console.anthropic.com/settings/keys and `export ANTHROPIC_API_KEY=...` "
     "(in VS Code: run 'planloop: Set API Key'), or run offline with a scripted model: "
     "--planner scripted:FILE --executor scripted:FILE."
+)
+
+Credential = tuple[Literal["api_key", "auth_token"], str]
+"""(the SDK argument that carries it, the secret) — e.g. ("api_key", "sk-ant-…")."""
+_CREDENTIAL_VARS: tuple[tuple[str, Literal["api_key", "auth_token"]], ...] = (
+    ("ANTHROPIC_API_KEY", "api_key"),
+    ("ANTHROPIC_AUTH_TOKEN", "auth_token"),
 )
 
 
@@ -190,13 +197,13 @@ class AnthropicModel:
 
     # -- client, call, cancel --------------------------------------------------------
 
-    def _credential(self) -> tuple[str, str]:
+    def _credential(self) -> Credential:
         """(kind, secret) from the environment, read per call so a key set later counts.
 
         Passed to the SDK explicitly, so it never falls back to on-disk profiles the
         user did not choose for planloop.
         """
-        for var, kind in (("ANTHROPIC_API_KEY", "api_key"), ("ANTHROPIC_AUTH_TOKEN", "auth_token")):
+        for var, kind in _CREDENTIAL_VARS:
             value = os.environ.get(var, "").strip()
             if value:
                 if not value.isascii() or not value.isprintable() or " " in value:
@@ -208,7 +215,7 @@ class AnthropicModel:
                 return kind, value
         raise ModelError("auth", _NO_KEY)
 
-    def _client_for(self, secret: tuple[str, str]) -> Any:
+    def _client_for(self, secret: Credential) -> Any:
         import anthropic  # lazy: keeps `import planloop.models` and LSP startup fast
 
         key = (secret[0], secret[1], os.environ.get("ANTHROPIC_BASE_URL"))
@@ -218,11 +225,15 @@ class AnthropicModel:
                 if old is not None:
                     _close_quietly(old)
                 timeout = anthropic.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s))
-                self._client = anthropic.Anthropic(
-                    **{secret[0]: secret[1]},
-                    max_retries=self.max_retries,
-                    timeout=timeout,
-                )
+                kind, value = secret
+                if kind == "api_key":
+                    self._client = anthropic.Anthropic(
+                        api_key=value, max_retries=self.max_retries, timeout=timeout
+                    )
+                else:
+                    self._client = anthropic.Anthropic(
+                        auth_token=value, max_retries=self.max_retries, timeout=timeout
+                    )
                 self._client_key = key
             return self._client
 

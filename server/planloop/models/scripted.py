@@ -206,23 +206,19 @@ class ScriptedModel:
             raise ModelError(
                 "bad_spec", f"cannot read the scripted state file {self.state_path}: {exc}"
             ) from None
-        problem = ""
-        state: Any = None
         try:
-            state = json.loads(text)
+            state: object = json.loads(text)
         except json.JSONDecodeError as exc:
             problem = f"not valid JSON: {exc.msg} at line {exc.lineno}"
-        if not problem and (
-            not isinstance(state, dict) or not isinstance(state.get("scripts", {}), dict)
-        ):
+        else:
+            if isinstance(state, dict) and isinstance(state.get("scripts", {}), dict):
+                return state
             problem = 'not an object with a "scripts" table'
-        if problem:
-            raise ModelError(
-                "bad_spec",
-                f"the scripted state file {self.state_path} is damaged ({problem}); "
-                "delete it to replay the scripts from their first turns.",
-            )
-        return state
+        raise ModelError(
+            "bad_spec",
+            f"the scripted state file {self.state_path} is damaged ({problem}); "
+            "delete it to replay the scripts from their first turns.",
+        )
 
     # -- checks --------------------------------------------------------------------
 
