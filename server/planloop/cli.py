@@ -31,12 +31,11 @@ from rich.status import Status as Spinner
 from rich.table import Table
 
 from . import __version__
-from .api import Session, Side
+from .api import RunResult, Session, Side
 from .approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
 from .cancel import CancelToken
 from .config import Config, load_config
 from .errors import PlanloopError
-from .orchestrator import RunResult
 from .plan import render_markdown
 from .redaction import redact
 from .wiring import open_session
@@ -462,7 +461,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
     data = session.file_at_step(args.step, args.path, side)
     if data is None:
         raise PlanloopError(
-            f"{args.path} did not exist {side} step {args.step!r} (no such file there)",
+            f"{args.path} did not exist {side} step {args.step!r}",
             kind="not_found",
         )
     sys.stdout.flush()
