@@ -64,6 +64,27 @@ def planloop(
     )
 
 
+def planloop_bytes(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """As :func:`planloop`, with stdout as raw bytes (``cat`` must not decode it)."""
+    return subprocess.run(
+        [PLANLOOP, *args],
+        cwd=cwd,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def one_error_line(stderr: str) -> str:
+    """The failure's message, asserting it is exactly one line and no traceback."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
 def models(script_path: Path) -> list[str]:
     spec = f"scripted:{script_path}"
     return ["--planner", spec, "--executor", spec]
@@ -143,6 +164,7 @@ def ws(calc_ws: Path) -> Path:
 
 # --- a finished two-step run, shared by the read-only commands --------------------------
 
+BINARY = bytes(range(256)) + b"\r\n\x00\xff line\r\n"
 PLANNER_USAGE = {"input_tokens": 2000, "output_tokens": 300}
 EXECUTOR_USAGE = {"input_tokens": 1000, "output_tokens": 100}
 
@@ -160,6 +182,8 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
     """``plan --yes`` then ``run --all --yes``, with usage priced as real models."""
     root = tmp_path_factory.mktemp("finished")
     ws = fresh_copy(root / "calc")
+    # a file no step touches, with bytes text handling would mangle: for `cat`
+    (ws / "data.bin").write_bytes(BINARY)
     original = (ws / "calculator" / "calc.py").read_bytes()
     planner = [{"content": two_step_plan(), "usage": PLANNER_USAGE}]
     executor = [{"content": turn, "usage": EXECUTOR_USAGE} for turn in two_step_work(ws)]
@@ -280,6 +304,105 @@ def test_workspace_option_before_the_subcommand_is_honoured(
     res = planloop(tmp_path, "--workspace", str(finished.ws), "status", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["plan_id"] == plan_dir(finished.ws).name
+
+
+def test_cat_prints_a_file_after_or_before_a_step_bytes_exact(finished: Finished) -> None:
+    ws = finished.ws
+    after = planloop_bytes(ws, "cat", "square", "calculator/calc.py")
+    assert after.returncode == 0, after.stderr
+    assert after.stdout == (ws / "calculator" / "calc.py").read_bytes()
+    assert b"def square" in after.stdout
+    before = planloop_bytes(ws, "cat", "square", "calculator/calc.py", "--before")
+    assert before.returncode == 0, before.stderr
+    assert before.stdout == finished.original_calc
+    binary = planloop_bytes(ws, "--workspace", str(ws), "cat", "notes", "data.bin")
+    assert binary.returncode == 0, binary.stderr
+    assert binary.stdout == BINARY
+    notes = planloop_bytes(ws, "cat", "notes", "NOTES.md")
+    assert notes.returncode == 0 and notes.stdout == b"square() added\n"
+
+
+def test_cat_of_a_file_that_did_not_exist_there_exits_1(finished: Finished) -> None:
+    res = planloop(finished.ws, "cat", "notes", "NOTES.md", "--before")
+    assert res.returncode == 1 and res.stdout == ""
+    line = one_error_line(res.stderr)
+    assert "NOTES.md did not exist before step 'notes'" in line
+    missing = planloop(finished.ws, "cat", "square", "no/such/file.py")
+    assert missing.returncode == 1
+    assert "no/such/file.py did not exist after step 'square'" in one_error_line(missing.stderr)
+
+
+def test_cat_of_an_unknown_or_unrun_step_exits_1(
+    finished: Finished, ws: Path, tmp_path: Path
+) -> None:
+    unknown = planloop(finished.ws, "cat", "nope", "calculator/calc.py")
+    assert unknown.returncode == 1
+    line = one_error_line(unknown.stderr)
+    assert "unknown step 'nope'; steps of this plan: square, notes" in line
+    s = write_script(tmp_path / "script.json", [two_step_plan()], [])
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    unrun = planloop(ws, "cat", "square", "calculator/calc.py")
+    assert unrun.returncode == 1 and unrun.stdout == ""
+    assert "step 'square' has not run yet" in one_error_line(unrun.stderr)
+
+
+def test_version_prints_the_package_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    import planloop as package
+
+    res = planloop(tmp_path, "--version")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"planloop {package.__version__}\n"
+    assert package.__version__ == version("planloop")
+
+
+def test_plan_without_an_api_key_exits_1_with_one_line(ws: Path) -> None:
+    """The default models are Anthropic's; with no key the plan fails before any turn."""
+    res = planloop(ws, "plan", GOAL)
+    assert res.returncode == 1, res.stdout + res.stderr
+    line = one_error_line(res.stderr)
+    assert line.startswith("error: planning failed: ANTHROPIC_API_KEY is not set"), line
+    assert "--planner scripted:FILE --executor scripted:FILE." in line  # not wrapped away
+    assert not (ws / ".planloop" / "current").exists()
+
+
+def test_unexpected_exception_is_one_redacted_line_and_debug_shows_the_traceback(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process: a bug cannot be provoked through the console script on purpose."""
+    from planloop import api, cli
+
+    secret = "sk-ant-api03-not-a-real-key-0123456789"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+
+    def broken(self: api.Session) -> api.StatusView:
+        raise RuntimeError(f"boom with {secret}\nsecond line")
+
+    monkeypatch.setattr(api.Session, "status_view", broken)
+    assert cli.main(["--workspace", str(ws), "status"]) == 1
+    out = capsys.readouterr()
+    line = one_error_line(out.err)
+    assert (
+        line
+        == "error: internal error: RuntimeError: boom with *** second line (--debug shows where)"
+    )
+    for argv in (["--debug", "status"], ["status", "--debug"]):
+        assert cli.main(["--workspace", str(ws), *argv]) == 1, argv
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "in broken" in err, argv
+        assert err.rstrip().endswith("(--debug shows where)") and secret not in err, argv
+
+
+def test_exit_codes_come_from_one_table_by_error_kind() -> None:
+    from planloop.cli import ERROR_EXIT, error_exit
+    from planloop.errors import NoPlanError, PlanloopError
+    from planloop.models.base import ModelError
+
+    assert error_exit(NoPlanError()) == ERROR_EXIT["no_plan"] == 1
+    assert error_exit(ModelError("auth", "no key")) == ERROR_EXIT["model"] == 1  # by family
+    assert error_exit(PlanloopError("x", kind="never-heard-of")) == 1
+    assert set(ERROR_EXIT.values()) == {1}  # what every failure exited with before the table
 
 
 # --- flows -----------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from .cancel import CancelToken
 from .checkpoints import FileDiff, RevertResult
 from .config import Config
 from .errors import InvalidRequestError, UnknownStepError
-from .orchestrator import Orchestrator, RunResult, Status
+from .orchestrator import Orchestrator
+from .orchestrator import RunResult as RunResult  # re-exported: results are part of the API
+from .orchestrator import Status as Status  # (front ends import them from here)
 from .plan import Plan, Step
 from .store import RunRecord
 

@@ -1,9 +1,11 @@
-"""The headless front end: ``planloop plan | run | status | show | diff | revert | ...``.
+"""The headless front end: ``planloop plan | run | status | show | diff | cat | ...``.
 
-Thin over the orchestrator (the LSP server is the other front end over the same code).
-Output is terse and honest in Aider's manner: one line per tool call, the condensed
-observation of each check, cost per step and per run. Exit codes (DESIGN §4): 0 done,
-1 error, 2 usage, 3 waiting for the user, 4 stopped.
+A translation of :class:`planloop.api.Session`, arguments in and results out, like the
+language server; so the two cannot drift apart, nothing here touches the orchestrator,
+the store or the checkpoint repository. Output is terse and honest in Aider's manner:
+one line per tool call, the condensed observation of each check, cost per step and per
+run. Exit codes (DESIGN §4): 0 done, 1 error, 2 usage, 3 waiting for the user,
+4 stopped; scripts rely on them, so every failure ends in exactly one of them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,18 +30,17 @@ from rich.panel import Panel
 from rich.status import Status as Spinner
 from rich.table import Table
 
+from . import __version__
+from .api import RunResult, Session, Side
 from .approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
 from .cancel import CancelToken
-from .checkpoints import CheckpointError
 from .config import Config, load_config
 from .errors import PlanloopError
-from .models.base import ModelError
-from .orchestrator import Orchestrator, RunResult
 from .plan import render_markdown
-from .store import PlanStore
-from .wiring import build_orchestrator
-from .workspace import WorkspaceError
+from .redaction import redact
+from .wiring import open_session
 
+#: run state → exit code
 EXIT = {
     "done": 0,
     "idle": 0,
@@ -48,6 +50,26 @@ EXIT = {
     "error": 1,
     "cancelled": 1,
     "running": 1,
+}
+
+#: error kind → exit code: the one place a failure's exit code is decided. A kind not
+#: listed falls back to its class's kind (a model error "auth" to "model"), then to 1.
+#: All are 1 today; 2 is argparse's alone (bad arguments never reach a command).
+ERROR_EXIT = {
+    "error": 1,
+    "usage": 1,
+    "no_plan": 1,
+    "unknown_step": 1,
+    "invalid_request": 1,
+    "not_found": 1,
+    "busy": 1,
+    "config": 1,
+    "store": 1,
+    "model": 1,
+    "workspace": 1,
+    "path": 1,
+    "checkpoint": 1,
+    "internal": 1,
 }
 
 console = Console(highlight=False, stderr=False)
@@ -225,10 +247,8 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(Path(args.workspace).resolve(), over)
 
 
-def _session(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Orchestrator:
-    return build_orchestrator(
-        Path(args.workspace), config=_config(args), approver=approver, sink=sink
-    )
+def _session(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Session:
+    return open_session(Path(args.workspace), config=_config(args), approver=approver, sink=sink)
 
 
 def _approver(args: argparse.Namespace, progress: _Progress) -> Approver:
@@ -239,8 +259,8 @@ def _approver(args: argparse.Namespace, progress: _Progress) -> Approver:
     return NoApprover()
 
 
-def _finish(res: RunResult, orch: Orchestrator) -> int:
-    st = orch.status()
+def _finish(res: RunResult, session: Session) -> int:
+    st = session.status()
     done, total = st.plan.progress
     color = {
         "done": "green",
@@ -262,28 +282,30 @@ def _finish(res: RunResult, orch: Orchestrator) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    """Exit 0 once plan v1 is written, even when it awaits review: writing it was the
+    command's whole job, and the review is the next command's (``run`` exits 3 for it)."""
     progress = _Progress(sys.stdout.isatty())
-    orch = _session(args, _approver(args, progress), make_printer(progress))
-    labels(orch)
+    session = _session(args, _approver(args, progress), make_printer(progress))
+    labels(session)
     cancel = CancelToken()
     try:
         with ctrl_c_cancels(cancel):
-            plan = orch.create_plan(" ".join(args.goal), cancel)
+            plan = session.create_plan(" ".join(args.goal), cancel)
     finally:
         progress.stop()
     console.print(Markdown(render_markdown(plan)))
-    if orch.config.review_plan_first and args.yes:
-        orch.decide_pending(True, by="--yes")
+    if session.config.review_plan_first and args.yes:
+        session.decide_pending(True, by="--yes")
         console.print("[green]plan v1 approved (--yes)[/]")
-    elif orch.config.review_plan_first:
+    elif session.config.review_plan_first:
         console.print(
             "[yellow]review it, then[/] `planloop run --all` (asks) or `planloop approve`"
         )
     return 0
 
 
-def labels(orch: Orchestrator) -> None:
-    c = orch.config
+def labels(session: Session) -> None:
+    c = session.config
     for role, spec in (("planner", c.planner_spec()), ("executor", c.executor_spec())):
         tag = (
             " [magenta](scripted: replayed model output, not a live model)[/]"
@@ -295,15 +317,15 @@ def labels(orch: Orchestrator) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stdout.isatty())
-    orch = _session(args, _approver(args, progress), make_printer(progress))
-    labels(orch)
+    session = _session(args, _approver(args, progress), make_printer(progress))
+    labels(session)
     cancel = CancelToken()
     try:
         with ctrl_c_cancels(cancel):
-            res = orch.run(step_id=args.step, all_steps=args.all, cancel=cancel)
+            res = session.run(step_id=args.step, all_steps=args.all, cancel=cancel)
     finally:
         progress.stop()
-    return _finish(res, orch)
+    return _finish(res, session)
 
 
 @contextlib.contextmanager
@@ -328,8 +350,13 @@ def ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def status_json(orch: Orchestrator) -> dict[str, Any]:
-    st = orch.status()
+def status_json(session: Session) -> dict[str, Any]:
+    if not isinstance(session, Session):
+        # demo.py (another owner) still hands over a bare orchestrator; drop this once
+        # it passes a Session
+        session = Session(session)
+    view = session.status_view()
+    st = view.status
     return {
         "plan_id": st.plan.plan_id,
         "version": st.plan.version,
@@ -343,17 +370,17 @@ def status_json(orch: Orchestrator) -> dict[str, Any]:
         "replans": st.replans_used,
         "cost_usd": st.cost_usd,
         "pending": st.pending.kind if st.pending else None,
-        "checkpoints_bytes": orch.cp.disk_usage(),
+        "checkpoints_bytes": view.checkpoints_bytes,
     }
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    orch = _session(args, NoApprover())
-    data = status_json(orch)
+    session = _session(args, NoApprover())
+    data = status_json(session)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    st = orch.status()
+    st = session.status()
     console.print(f"[bold]{escape(data['goal'])}[/] [dim]{data['plan_id']} v{data['version']}[/]")
     t = Table(show_header=True, header_style="bold", box=None)
     for col in ("#", "step", "status", "tries", "cost"):
@@ -385,9 +412,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    orch = _session(args, NoApprover())
-    st = orch.status()
-    plan = orch.store.read_version(st.plan.plan_id, args.version) if args.version else st.plan
+    session = _session(args, NoApprover())
+    plan = session.plan(args.version or None)
     if args.json:
         print(plan.model_dump_json(indent=2))
     elif args.md:
@@ -398,24 +424,22 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    orch = _session(args, NoApprover())
-    step, diffs = orch.step_diff(args.step)
-    assert step.result is not None
+    session = _session(args, NoApprover())
+    d = session.diff(args.step)
     console.print(
-        f"[bold]{escape(step.title)}[/] [dim]{step.id} {step.result.checkpoint_before[:10]}"
-        f"..{step.result.checkpoint_after[:10]}[/]"
+        f"[bold]{escape(d.step.title)}[/] [dim]{d.step.id} {d.before[:10]}..{d.after[:10]}[/]"
     )
-    if not diffs:
+    if not d.files:
         console.print("[dim]no changes[/]")
-    for d in diffs:
-        name = f"{d.old_path} → {d.path}" if d.old_path and d.old_path != d.path else d.path
+    for f in d.files:
+        name = f"{f.old_path} → {f.path}" if f.old_path and f.old_path != f.path else f.path
         console.print(
-            f"[bold]{escape(name)}[/] [dim]{d.status}[/] [green]+{d.added}[/] [red]−{d.removed}[/]"
-            + (" [dim](binary)[/]" if d.binary else "")
+            f"[bold]{escape(name)}[/] [dim]{f.status}[/] [green]+{f.added}[/] [red]−{f.removed}[/]"
+            + (" [dim](binary)[/]" if f.binary else "")
         )
         if args.stat:
             continue
-        for line in d.patch.splitlines():
+        for line in f.patch.splitlines():
             style = (
                 "green"
                 if line.startswith("+")
@@ -429,9 +453,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cat(args: argparse.Namespace) -> int:
+    """Raw bytes, not rendered text: the point is ``planloop cat STEP PATH > copy`` giving
+    back exactly what the step saw or left, binary files included."""
+    session = _session(args, NoApprover())
+    side: Side = "before" if args.before else "after"
+    data = session.file_at_step(args.step, args.path, side)
+    if data is None:
+        raise PlanloopError(
+            f"{args.path} did not exist {side} step {args.step!r}",
+            kind="not_found",
+        )
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+    return 0
+
+
 def cmd_revert(args: argparse.Namespace) -> int:
-    orch = _session(args, NoApprover())
-    res = orch.revert_step(args.step, args.paths or None)
+    session = _session(args, NoApprover())
+    res = session.revert(args.step, args.paths or None)
     for p in res.restored:
         console.print(f"[green]restored[/] {escape(p)}")
     for c in res.conflicts:
@@ -443,25 +484,23 @@ def cmd_revert(args: argparse.Namespace) -> int:
 
 def cmd_replan(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stdout.isatty())
-    orch = _session(args, _approver(args, progress), make_printer(progress))
-    res = orch.replan(reason=args.reason, goal=args.goal)
+    session = _session(args, _approver(args, progress), make_printer(progress))
+    res = session.replan(reason=args.reason, goal=args.goal)
     progress.stop()
-    return _finish(res, orch)
+    return _finish(res, session)
 
 
 def cmd_decide(args: argparse.Namespace, approve: bool) -> int:
     progress = _Progress(sys.stdout.isatty())
-    orch = _session(args, _approver(args, progress), make_printer(progress))
+    session = _session(args, _approver(args, progress), make_printer(progress))
     by = getattr(args, "by", None) or _user()
-    res = orch.decide_pending(approve, by=by, feedback=getattr(args, "feedback", None))
+    res = session.decide_pending(approve, by=by, feedback=getattr(args, "feedback", None))
     progress.stop()
-    return _finish(res, orch)
+    return _finish(res, session)
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    orch = _session(args, NoApprover())
-    st = orch.status()
-    events = orch.store.events(st.plan.plan_id)
+    events = _session(args, NoApprover()).log()
     if args.json:
         for e in events:
             print(json.dumps(e))
@@ -475,26 +514,19 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    orch = _session(args, NoApprover())
+    session = _session(args, NoApprover())
     if args.reset_shadow:
-        moved = orch.cp.reset_shadow()
+        moved = session.reset_checkpoints()
         where = f"moved aside to {moved}" if moved else "there was none"
         console.print(
             f"checkpoint repository {where}; the next step starts a fresh one. "
             "Your files were not touched; diffs and reverts of earlier steps are gone."
         )
         return 0
-    store = PlanStore(Path(args.workspace).resolve())
-    current = store.current_id()
-    keep = []
-    if current:
-        rec = store.load()
-        if rec.state != "done" or args.keep_current:
-            keep.append(f"refs/planloop/{current}/")
-    freed = orch.cp.clean(keep)
+    res = session.clean(keep_current=args.keep_current)
     console.print(
-        f"checkpoints of finished plans dropped; {freed / 1e6:.1f} MB freed, "
-        f"{orch.cp.disk_usage() / 1e6:.1f} MB in use"
+        f"checkpoints of finished plans dropped; {res.freed_bytes / 1e6:.1f} MB freed, "
+        f"{res.in_use_bytes / 1e6:.1f} MB in use"
     )
     return 0
 
@@ -529,12 +561,20 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument(
             "--executor", default=d(None), help="executor model spec (env PLANLOOP_EXECUTOR)"
         )
+        c.add_argument(
+            "--debug",
+            action="store_true",
+            default=d(False),
+            help="on an error, show the traceback too",
+        )
         return c
 
     common = shared(defaults=False)
     p = argparse.ArgumentParser(
         prog="planloop", description="A plan-then-act coding agent.", parents=[shared(True)]
     )
+    # top level only: `show --version N` is a different option of one subcommand
+    p.add_argument("--version", action="version", version=f"planloop {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("plan", parents=[common], help="write a plan for GOAL")
@@ -568,6 +608,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("step")
     s.add_argument("--stat", action="store_true")
     s.set_defaults(fn=cmd_diff)
+
+    s = sub.add_parser(
+        "cat", parents=[common], help="a file as a step left it (or found it: --before)"
+    )
+    s.add_argument("step")
+    s.add_argument("path")
+    s.add_argument("--before", action="store_true", help="as it was before the step's last attempt")
+    s.set_defaults(fn=cmd_cat)
 
     s = sub.add_parser("revert", parents=[common], help="undo a step's changes")
     s.add_argument("step")
@@ -614,20 +662,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_exit(e: PlanloopError) -> int:
+    return ERROR_EXIT.get(e.kind, ERROR_EXIT.get(e.family, 1))
+
+
+def one_line(text: str) -> str:
+    """A message as one redacted line: scripts read stderr's last line, and a wrapped or
+    multi-line message (git's stderr, a validation list) would be cut in half."""
+    return " ".join(part.strip() for part in redact(text).splitlines() if part.strip())
+
+
+def _fail(message: str, debug: bool) -> None:
+    if debug:
+        sys.stderr.write(redact(traceback.format_exc()))
+    # soft_wrap: rich would otherwise wrap at 80 columns when stderr is not a terminal
+    err.print(f"[red]error:[/] {escape(one_line(message))}", soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     try:
         return int(args.fn(args))
-    except (PlanloopError, ModelError, WorkspaceError, CheckpointError) as e:
-        err.print(f"[red]error:[/] {escape(str(e))}")
-        return 1
+    except PlanloopError as e:
+        _fail(str(e), debug)
+        return error_exit(e)
     except BrokenPipeError:  # `planloop log | head`: the reader left, nothing is wrong
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         return 1
+    except Exception as e:  # a bug: still one line and an exit code, never a traceback
+        _fail(f"internal error: {type(e).__name__}: {e} (--debug shows where)", debug)
+        return ERROR_EXIT["internal"]
 
 
 if __name__ == "__main__":
