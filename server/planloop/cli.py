@@ -351,10 +351,6 @@ def ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
 
 
 def status_json(session: Session) -> dict[str, Any]:
-    if not isinstance(session, Session):
-        # demo.py (another owner) still hands over a bare orchestrator; drop this once
-        # it passes a Session
-        session = Session(session)
     view = session.status_view()
     st = view.status
     return {
@@ -655,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", parents=[common], help="the language server on stdio")
     s.set_defaults(fn=cmd_serve)
 
-    s = sub.add_parser("demo", parents=[common], help="the offline demo on examples/calculator")
+    s = sub.add_parser("demo", parents=[common], help="the offline demo on the bundled calculator example")
     s.add_argument("--example", help="example folder (default: the bundled calculator)")
     s.add_argument("--keep", action="store_true", help="keep the temporary workspace")
     s.set_defaults(fn=cmd_demo)
