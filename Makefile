@@ -23,10 +23,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/planloop demo
 
-lint: $(STAMP)
+# ruff, mypy --strict over the package, and tsc (strict) over the extension
+lint: $(STAMP) provision-e2e
 	$(VENV)/bin/ruff check server tests bench
 	$(VENV)/bin/ruff format --check server tests bench
 	$(VENV)/bin/mypy --strict server/planloop
+	. ./$(E2E_ENV) && cd client-vscode && npm run --silent typecheck
 
 # Node 24, code-server, Chromium and the extension's npm packages (idempotent; ~2.5 min once)
 provision-e2e: $(STAMP)
