@@ -141,10 +141,8 @@ class ShadowRepo:
         self.shadow_dir = shadow_dir
         self.gc_every = gc_every
         self.gc_detach = gc_detach
-        self.lock_timeout_s = lock_timeout_s
-        self.stale_lock_s = stale_lock_s
         self.mutex = threading.RLock()
-        self._lock_fd: int | None = None
+        self._lock = WriterLock(shadow_dir, timeout_s=lock_timeout_s, stale_s=stale_lock_s)
         self._git = git.Git(str(self.root))
         self._repo: git.Repo | None = None
         self._ready = False
@@ -162,51 +160,6 @@ class ShadowRepo:
 
     # --- running git ------------------------------------------------------------------------
 
-    def env(self, gitdir: Path | None = None) -> dict[str, str]:
-        """Every variable that could point git elsewhere is set explicitly: gitpython can only
-        add to os.environ, and a planloop started from a git hook inherits GIT_DIR & co."""
-        s = str(gitdir or self.shadow_dir)
-        now = f"@{int(time.time())} +0000"
-        env = {
-            "GIT_DIR": s,
-            "GIT_COMMON_DIR": s,
-            "GIT_WORK_TREE": str(self.root),
-            "GIT_INDEX_FILE": os.path.join(s, "index"),
-            "GIT_OBJECT_DIRECTORY": os.path.join(s, "objects"),
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
-            "GIT_GRAFT_FILE": os.path.join(s, "info", "grafts"),
-            "GIT_SHALLOW_FILE": os.path.join(s, "shallow"),
-            "GIT_NO_REPLACE_OBJECTS": "1",
-            "GIT_NAMESPACE": "",
-            "GIT_PREFIX": "",
-            "GIT_IMPLICIT_WORK_TREE": "1",
-            "GIT_CONFIG": os.path.join(s, "config"),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_CONFIG_COUNT": "0",
-            "GIT_CONFIG_PARAMETERS": "",
-            "GIT_ATTR_NOSYSTEM": "1",
-            "GIT_LITERAL_PATHSPECS": "1",
-            "GIT_GLOB_PATHSPECS": "0",
-            "GIT_NOGLOB_PATHSPECS": "0",
-            "GIT_ICASE_PATHSPECS": "0",
-            "GIT_INDEX_VERSION": "4",
-            "GIT_DIFF_OPTS": "",
-            "GIT_EXTERNAL_DIFF": "",
-            "GIT_PAGER": "cat",
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_AUTHOR_NAME": "planloop",
-            "GIT_AUTHOR_EMAIL": "planloop@localhost",
-            "GIT_COMMITTER_NAME": "planloop",
-            "GIT_COMMITTER_EMAIL": "planloop@localhost",
-            "GIT_AUTHOR_DATE": now,
-            "GIT_COMMITTER_DATE": now,
-        }
-        for k in os.environ:
-            if is_secret_name(k):
-                env[k] = ""
-        return env
-
     def run(
         self,
         args: list[str],
@@ -223,8 +176,9 @@ class ShadowRepo:
             f"--work-tree={self.root}",
             *args,
         ]
-        pass_fds = (self._lock_fd,) if hold_lock and self._lock_fd is not None else ()
-        env = self.env()
+        fd = self._lock.fd
+        pass_fds = (fd,) if hold_lock and fd is not None else ()
+        env = git_env(self.shadow_dir, self.root)
         if not literal:  # pathspec magic wanted: callers give it explicitly, paths stay literal
             env["GIT_LITERAL_PATHSPECS"] = "0"
         try:
@@ -275,7 +229,7 @@ class ShadowRepo:
                 repo = git.Repo(str(self.shadow_dir))
             except Exception as e:
                 self.fail("opening", str(e))
-            repo.git.update_environment(**self.env())
+            repo.git.update_environment(**git_env(self.shadow_dir, self.root))
             self._repo = repo
         return self._repo
 
@@ -315,7 +269,7 @@ class ShadowRepo:
             # `git init --bare` refuses to run when GIT_WORK_TREE is inherited, and gitpython
             # cannot unset a variable; so init with our own GIT_DIR/GIT_WORK_TREE and make
             # the repository bare in _configure.
-            env = {**self.env(tmp), "GIT_TEMPLATE_DIR": ""}
+            env = {**git_env(tmp, self.root), "GIT_TEMPLATE_DIR": ""}
             git.Repo.init(str(tmp), mkdir=False, quiet=True, env=env).close()
             _configure(tmp)
             try:
@@ -348,68 +302,18 @@ class ShadowRepo:
 
     @contextlib.contextmanager
     def exclusive(self, *, create: bool = False) -> Iterator[None]:
-        """Hold the cross-process writer lock (re-entrant within this store)."""
+        """Hold the cross-process writer lock (re-entrant within this store); creates the
+        shadow first when ``create``, since the lock file lives inside it."""
         with self.mutex:
-            if self._lock_fd is not None:
-                yield
-                return
-            if not self.exists:
+            if self._lock.fd is None and not self.exists:
                 if not create:
                     raise CheckpointError(
                         f"no checkpoints yet: {self.shadow_dir} does not exist "
                         "(a snapshot creates it)"
                     )
                 self.open(create=True)
-            fd = os.open(self.shadow_dir / "planloop.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                if fcntl is not None:
-                    self._flock(fd)
-                self._lock_fd = fd
-                self._clear_stale_locks()
+            with self._lock.hold():
                 yield
-            finally:
-                self._lock_fd = None
-                os.close(fd)
-
-    def _flock(self, fd: int) -> None:
-        deadline = time.monotonic() + self.lock_timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise CheckpointError(
-                        f"the checkpoint repository {self.shadow_dir} is busy: another "
-                        f"planloop process (or a git it started) has held its lock for "
-                        f"{self.lock_timeout_s:g} s"
-                    ) from None
-                time.sleep(0.05)
-
-    def _clear_stale_locks(self) -> None:
-        """Holding the flock means no git process of ours is alive, so an ``index.lock`` is
-        a leftover of a killed run. Ref locks are judged by age: a background gc (which does
-        not hold our flock) may hold them for a moment."""
-        index_lock = self.shadow_dir / "index.lock"
-        candidates = [index_lock] if index_lock.exists() else []
-        candidates += [p for p in self.shadow_dir.glob("refs/**/*.lock")]
-        candidates += [
-            self.shadow_dir / n for n in ("packed-refs.lock", "config.lock", "HEAD.lock")
-        ]
-        now = time.time()
-        for lock in candidates:
-            try:
-                age = now - lock.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            exact = lock == index_lock and fcntl is not None
-            if exact or age > self.stale_lock_s:
-                lock.unlink(missing_ok=True)
-                log.warning(
-                    "removed a stale lock %s (%.0f s old) left by an interrupted checkpoint",
-                    lock,
-                    age,
-                )
 
     # --- gc ---------------------------------------------------------------------------------
 
@@ -613,3 +517,117 @@ def _exclude_line(rel: str) -> str:
     if escaped.endswith(" "):
         escaped = escaped[:-1] + "\\ "
     return "/" + escaped + "/"
+
+
+def git_env(gitdir: Path, work_tree: Path) -> dict[str, str]:
+    """Every variable that could point git elsewhere is set explicitly: gitpython can only
+    add to os.environ, and a planloop started from a git hook inherits GIT_DIR & co."""
+    s = str(gitdir)
+    now = f"@{int(time.time())} +0000"
+    env = {
+        "GIT_DIR": s,
+        "GIT_COMMON_DIR": s,
+        "GIT_WORK_TREE": str(work_tree),
+        "GIT_INDEX_FILE": os.path.join(s, "index"),
+        "GIT_OBJECT_DIRECTORY": os.path.join(s, "objects"),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
+        "GIT_GRAFT_FILE": os.path.join(s, "info", "grafts"),
+        "GIT_SHALLOW_FILE": os.path.join(s, "shallow"),
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_NAMESPACE": "",
+        "GIT_PREFIX": "",
+        "GIT_IMPLICIT_WORK_TREE": "1",
+        "GIT_CONFIG": os.path.join(s, "config"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_COUNT": "0",
+        "GIT_CONFIG_PARAMETERS": "",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_LITERAL_PATHSPECS": "1",
+        "GIT_GLOB_PATHSPECS": "0",
+        "GIT_NOGLOB_PATHSPECS": "0",
+        "GIT_ICASE_PATHSPECS": "0",
+        "GIT_INDEX_VERSION": "4",
+        "GIT_DIFF_OPTS": "",
+        "GIT_EXTERNAL_DIFF": "",
+        "GIT_PAGER": "cat",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": "planloop",
+        "GIT_AUTHOR_EMAIL": "planloop@localhost",
+        "GIT_COMMITTER_NAME": "planloop",
+        "GIT_COMMITTER_EMAIL": "planloop@localhost",
+        "GIT_AUTHOR_DATE": now,
+        "GIT_COMMITTER_DATE": now,
+    }
+    for k in os.environ:
+        if is_secret_name(k):
+            env[k] = ""
+    return env
+
+
+class WriterLock:
+    """The writer ``flock`` of one shadow (see "Concurrency and crashes" above); :attr:`fd`
+    is its descriptor while held, for :meth:`ShadowRepo.run` to pass to git children."""
+
+    def __init__(self, shadow_dir: Path, *, timeout_s: float, stale_s: float) -> None:
+        self._shadow_dir = shadow_dir
+        self.timeout_s = timeout_s
+        self.stale_s = stale_s
+        self.fd: int | None = None
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Take the lock (re-entrant: a nested hold is a no-op); callers serialise threads."""
+        if self.fd is not None:
+            yield
+            return
+        fd = os.open(self._shadow_dir / "planloop.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                self._flock(fd)
+            self.fd = fd
+            self._clear_stale_locks()
+            yield
+        finally:
+            self.fd = None
+            os.close(fd)
+
+    def _flock(self, fd: int) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CheckpointError(
+                        f"the checkpoint repository {self._shadow_dir} is busy: another "
+                        f"planloop process (or a git it started) has held its lock for "
+                        f"{self.timeout_s:g} s"
+                    ) from None
+                time.sleep(0.05)
+
+    def _clear_stale_locks(self) -> None:
+        """Holding the flock means no git process of ours is alive, so an ``index.lock`` is
+        a leftover of a killed run. Ref locks are judged by age: a background gc (which does
+        not hold our flock) may hold them for a moment."""
+        index_lock = self._shadow_dir / "index.lock"
+        candidates = [index_lock] if index_lock.exists() else []
+        candidates += [p for p in self._shadow_dir.glob("refs/**/*.lock")]
+        candidates += [
+            self._shadow_dir / n for n in ("packed-refs.lock", "config.lock", "HEAD.lock")
+        ]
+        now = time.time()
+        for lock in candidates:
+            try:
+                age = now - lock.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            exact = lock == index_lock and fcntl is not None
+            if exact or age > self.stale_s:
+                lock.unlink(missing_ok=True)
+                log.warning(
+                    "removed a stale lock %s (%.0f s old) left by an interrupted checkpoint",
+                    lock,
+                    age,
+                )
