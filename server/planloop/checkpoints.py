@@ -123,7 +123,7 @@ class CheckpointStore:
         shadow = self._shadow
         with self._mutex, shadow.exclusive(create=True):
             shadow.open(create=True)
-            self.last_warnings = []
+            self.last_warnings = []  # cleared first: a failed snapshot leaves none behind
             tree, self.last_warnings = shadow.write_tree()
             args = ["commit-tree", tree, "-m", message or "checkpoint"]
             if parent:
