@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+import planloop.checkpoints
 from planloop.checkpoints import CheckpointError, CheckpointStore, FileDiff
+from planloop.errors import PlanloopError
 from planloop.plan import FileChange
 
 # --- helpers --------------------------------------------------------------------------------
@@ -534,6 +536,28 @@ def test_diff_counts_renames_and_path_filter(ws: Path) -> None:
         assert store.diff(c1, c1) == []
 
 
+def test_diff_falls_back_to_one_diff_per_file_with_the_same_patches(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When one diff's sections cannot be matched to its files (never seen, but guarded),
+    each file is diffed alone; the caller cannot tell the difference."""
+    (ws / "old_name.py").write_text("".join(f"line {i}\n" for i in range(40)))
+    (ws / "keep.py").write_text("a\n")
+    (ws / "link").symlink_to("keep.py")
+    with CheckpointStore(ws) as store:
+        c1 = store.snapshot("one")
+        (ws / "old_name.py").rename(ws / "new_name.py")
+        (ws / "keep.py").write_text("b\n")
+        (ws / "link").unlink()
+        (ws / "link").write_text("a file now\n")  # a typechange: two sections, one file
+        (ws / "added.txt").write_text("new\n")
+        c2 = store.snapshot("two")
+        together = store.diff(c1, c2)
+        monkeypatch.setattr(planloop.checkpoints, "split_patches", lambda out, entries: None)
+        assert store.diff(c1, c2) == together
+    assert {d.status for d in together} == {"renamed", "modified", "typechange", "added"}
+
+
 # --- reverts --------------------------------------------------------------------------------
 
 
@@ -808,6 +832,21 @@ def test_corrupt_shadow_missing_and_garbage_objects_raise_clear_error(ws: Path) 
         with pytest.raises(CheckpointError, match="damaged"):
             store.file_at(c1, "b.txt")
     assert tree_state(ws) == state
+
+
+def test_checkpoints_module_exports_what_callers_import() -> None:
+    """The store is split over several modules; callers still import from one."""
+    for name in (
+        "CheckpointStore",
+        "CheckpointError",
+        "FileDiff",
+        "RevertResult",
+        "Conflict",
+        "CheckpointInfo",
+    ):
+        assert name in planloop.checkpoints.__all__ and hasattr(planloop.checkpoints, name)
+    assert issubclass(CheckpointError, PlanloopError)
+    assert CheckpointError("x").kind == "checkpoint"
 
 
 # --- bad input ------------------------------------------------------------------------------
