@@ -1,15 +1,16 @@
 """The planloop.* commands: argument model, the work, and how it runs.
 
-Each command's work is a plain synchronous function that calls the orchestrator and
-builds the JSON result; ``dispatch`` runs it on the server's worker pool so the event
+Each command's work is a plain synchronous function that calls the core API
+(``api.Session``) and builds the JSON result; ``dispatch`` runs it on the server's worker pool so the event
 loop keeps serving (notifications, approvals, cancel) while a step runs for minutes.
 "Long" commands hold the folder's one-run-at-a-time slot and get a CancelToken that
 ``planloop.cancel``, the progress bar's cancel button, ``$/cancelRequest`` and a
 client disconnect all trip.
 
-Payloads are built from the stored run record (``plan_cache.PlanPayloads``), not from
-``Orchestrator.status()``: reading must not touch the orchestrator another thread may
-be running, and ``getPlan`` then needs no models, settings or git at all.
+Payloads are built from the stored run record (``plan_cache.PlanPayloads``, through a
+query session of its own), not from the running session's ``status()``: reading must
+not touch the orchestrator another thread may be running, and ``getPlan`` then needs
+no models or settings at all.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidRequestError, NoPlanError, PlanloopError
-from ..orchestrator import Orchestrator
-from ..store import RunRecord
+from ..api import Session
+from ..errors import InvalidRequestError, NoPlanError, PlanloopError, StoreError
 from . import args as A
 from .events import Call
 from .folders import FolderSession
@@ -30,6 +30,7 @@ from .payloads import diff_payload, file_payload, proposal_payload, run_payload,
 from .rpc_errors import to_rpc_error
 
 if TYPE_CHECKING:
+    from ..store import RunRecord
     from .server import PlanloopServer
 
 log = logging.getLogger("planloop.lsp")
@@ -42,7 +43,7 @@ class Spec:
     args: type[A._Args]
     work: Work
     long: bool  # holds the folder's run slot, cancellable, may ask for approval
-    needs_orchestrator: bool = True
+    needs_session: bool = True
 
 
 def _current(s: FolderSession) -> tuple[RunRecord, dict[str, Any]]:
@@ -60,47 +61,74 @@ def _payload(s: FolderSession) -> dict[str, Any]:
 # --- the work of each command (runs on a worker thread) ------------------------------
 
 
-def create_plan(o: Orchestrator, a: A.CreatePlanArgs, s: FolderSession, c: Call) -> Any:
-    o.create_plan(a.goal, cancel=c.cancel)
+def create_plan(core: Session, a: A.CreatePlanArgs, s: FolderSession, c: Call) -> Any:
+    core.create_plan(a.goal, cancel=c.cancel)
     return _payload(s)
 
 
-def get_plan(o: None, a: A.GetPlanArgs, s: FolderSession, c: None) -> Any:
+def get_plan(core: None, a: A.GetPlanArgs, s: FolderSession, c: None) -> Any:
     if a.plan_id is None:
         plan_id = s.payloads.current_id()
-        return s.payloads.get(plan_id)[1] if plan_id is not None else None
-    known = s.payloads.store.plan_ids()
-    if a.plan_id not in known:
-        raise InvalidRequestError(
-            f"no plan {a.plan_id!r} in {s.root}; plans there: {', '.join(known) or 'none'}"
-        )
-    return s.payloads.get(a.plan_id)[1]
+        if plan_id is None:
+            if a.version is not None:
+                raise NoPlanError()
+            return None
+    else:
+        plan_id = a.plan_id
+        known = s.payloads.plan_ids()
+        if plan_id not in known:
+            raise InvalidRequestError(
+                f"no plan {plan_id!r} in {s.root}; plans there: {', '.join(known) or 'none'}"
+            )
+    rec, payload = s.payloads.get(plan_id)
+    if a.version is None:
+        return payload
+    try:
+        plan = s.query.plan_version(plan_id, a.version)
+    except StoreError as e:  # no such version: the caller asked for it, not a broken store
+        raise InvalidRequestError(str(e)) from None
+    # a recorded version in the PlanPayload envelope; the run's state is today's
+    return proposal_payload(plan, status_of(rec))
 
 
-def run_step(o: Orchestrator, a: A.RunStepArgs, s: FolderSession, c: Call) -> Any:
+def log_events(core: None, a: A.LogArgs, s: FolderSession, c: None) -> Any:
+    """The plan's event log, as ``planloop log --json`` prints it (one object a line)."""
+    return {"events": s.query.log(a.plan_id)}
+
+
+def clean(core: Session, a: A.CleanArgs, s: FolderSession, c: Call) -> Any:
+    """``planloop clean [--keep-current] [--reset-shadow]``; holds the run slot, so it
+    never drops checkpoints under a step that is being recorded."""
+    if a.reset_shadow:
+        moved = core.reset_checkpoints()
+        s.stale = True  # both sessions held the old repository open: rebuild them
+        return {"movedTo": str(moved) if moved is not None else None}
+    res = core.clean(keep_current=a.keep_current)
+    return {"freedBytes": res.freed_bytes, "inUseBytes": res.in_use_bytes}
+
+
+def run_step(core: Session, a: A.RunStepArgs, s: FolderSession, c: Call) -> Any:
     # the user pressed Run on the plan the editor shows: that is the plan review
-    res = o.run(step_id=a.step_id, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
+    res = core.run(step_id=a.step_id, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
     return run_payload(res, _payload(s), c.last_step or a.step_id)
 
 
-def run_all(o: Orchestrator, a: A.RunAllArgs, s: FolderSession, c: Call) -> Any:
-    res = o.run(all_steps=True, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
+def run_all(core: Session, a: A.RunAllArgs, s: FolderSession, c: Call) -> Any:
+    res = core.run(all_steps=True, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
     return run_payload(res, _payload(s), c.last_step)
 
 
-def step_diff(o: Orchestrator, a: A.StepDiffArgs, s: FolderSession, c: None) -> Any:
-    step, diffs = o.step_diff(a.step_id)
-    return diff_payload(step, diffs)
+def step_diff(core: Session, a: A.StepDiffArgs, s: FolderSession, c: None) -> Any:
+    d = core.diff(a.step_id)
+    return diff_payload(d.step, d.files)
 
 
-def file_at_checkpoint(
-    o: Orchestrator, a: A.FileAtCheckpointArgs, s: FolderSession, c: None
-) -> Any:
-    return file_payload(a.checkpoint, a.path, o.file_at_checkpoint(a.checkpoint, a.path))
+def file_at_checkpoint(core: Session, a: A.FileAtCheckpointArgs, s: FolderSession, c: None) -> Any:
+    return file_payload(a.checkpoint, a.path, core.file_at(a.checkpoint, a.path))
 
 
-def revert_step(o: Orchestrator, a: A.RevertStepArgs, s: FolderSession, c: Call) -> Any:
-    res = o.revert_step(a.step_id, a.paths)
+def revert_step(core: Session, a: A.RevertStepArgs, s: FolderSession, c: Call) -> Any:
+    res = core.revert(a.step_id, a.paths)
     return {
         "stepId": a.step_id,
         "restored": list(res.restored),
@@ -109,8 +137,8 @@ def revert_step(o: Orchestrator, a: A.RevertStepArgs, s: FolderSession, c: Call)
     }
 
 
-def replan(o: Orchestrator, a: A.ReplanArgs, s: FolderSession, c: Call) -> Any:
-    res = o.replan(reason=a.reason, goal=a.goal, cancel=c.cancel)
+def replan(core: Session, a: A.ReplanArgs, s: FolderSession, c: Call) -> Any:
+    res = core.replan(reason=a.reason, goal=a.goal, cancel=c.cancel)
     rec, plan = _current(s)
     proposal = c.proposal
     if proposal is None:
@@ -134,30 +162,30 @@ def replan(o: Orchestrator, a: A.ReplanArgs, s: FolderSession, c: Call) -> Any:
     }
 
 
-def decide_revision(o: Orchestrator, a: A.DecideRevisionArgs, s: FolderSession, c: Call) -> Any:
+def decide_revision(core: Session, a: A.DecideRevisionArgs, s: FolderSession, c: Call) -> Any:
     by = s.server.client_name
-    o.decide_revision(a.version, a.approve, by=by, feedback=a.feedback, cancel=c.cancel)
+    core.decide_revision(a.version, a.approve, by=by, feedback=a.feedback, cancel=c.cancel)
     return _payload(s)
 
 
-def approve_pause(o: Orchestrator, a: A.ApprovePauseArgs, s: FolderSession, c: Call) -> Any:
-    o.approve_pause(a.step_id, by=s.server.client_name)
+def approve_pause(core: Session, a: A.ApprovePauseArgs, s: FolderSession, c: Call) -> Any:
+    core.approve_pause(a.step_id, by=s.server.client_name)
     return _payload(s)
 
 
-def decide_pending(o: Orchestrator, a: A.DecidePendingArgs, s: FolderSession, c: Call) -> Any:
+def decide_pending(core: Session, a: A.DecidePendingArgs, s: FolderSession, c: Call) -> Any:
     """Answer whatever question waits (plan review, pause, budget, re-plan), either way.
 
     approvePause can only say yes and decideRevision only answers re-plans; a client
     also needs to say no to a plan, a pause or a budget question.
     """
-    o.decide_pending(a.approve, by=s.server.client_name, feedback=a.feedback, cancel=c.cancel)
+    core.decide_pending(a.approve, by=s.server.client_name, feedback=a.feedback, cancel=c.cancel)
     return _payload(s)
 
 
 COMMANDS: dict[str, Spec] = {
     "planloop.createPlan": Spec(A.CreatePlanArgs, create_plan, long=True),
-    "planloop.getPlan": Spec(A.GetPlanArgs, get_plan, long=False, needs_orchestrator=False),
+    "planloop.getPlan": Spec(A.GetPlanArgs, get_plan, long=False, needs_session=False),
     "planloop.runStep": Spec(A.RunStepArgs, run_step, long=True),
     "planloop.runAll": Spec(A.RunAllArgs, run_all, long=True),
     "planloop.stepDiff": Spec(A.StepDiffArgs, step_diff, long=False),
@@ -167,6 +195,8 @@ COMMANDS: dict[str, Spec] = {
     "planloop.decideRevision": Spec(A.DecideRevisionArgs, decide_revision, long=True),
     "planloop.approvePause": Spec(A.ApprovePauseArgs, approve_pause, long=True),
     "planloop.decidePending": Spec(A.DecidePendingArgs, decide_pending, long=True),
+    "planloop.log": Spec(A.LogArgs, log_events, long=False, needs_session=False),
+    "planloop.clean": Spec(A.CleanArgs, clean, long=True),
 }
 CANCEL = "planloop.cancel"
 
@@ -184,11 +214,9 @@ async def dispatch(server: PlanloopServer, name: str, raw: tuple[Any, ...]) -> A
         session = server.folders.session(parsed.folder)
         if spec.long:
             return await _long(server, session, name, spec, parsed)
-        orchestrator = (
-            await session.ensure_orchestrator(reader=True) if spec.needs_orchestrator else None
-        )
+        core = await session.ensure_session(reader=True) if spec.needs_session else None
         return await server.loop.run_in_executor(
-            server.executor, spec.work, orchestrator, parsed, session, None
+            server.executor, spec.work, core, parsed, session, None
         )
     except asyncio.CancelledError:
         raise
@@ -208,9 +236,9 @@ async def _long(
     _cancel_with_request(server, call)
     released = False
     try:
-        orchestrator = await session.ensure_orchestrator()
+        core = await session.ensure_session()
         session.pump.start()
-        work = server.executor.submit(spec.work, orchestrator, parsed, session, call)
+        work = server.executor.submit(spec.work, core, parsed, session, call)
         server.track(work)
         fut = asyncio.wrap_future(work)
         try:

@@ -1,4 +1,4 @@
-"""Workspace folders: one orchestrator per folder, one run at a time per folder.
+"""Workspace folders: one core session per folder, one run at a time per folder.
 
 The multi-root rule (documented for every client):
 - every command takes an optional ``folder``: a ``file:`` URI or an absolute path, of
@@ -32,7 +32,7 @@ from .plan_cache import PlanPayloads
 from .rpc_errors import NoFolderError
 
 if TYPE_CHECKING:
-    from ..orchestrator import Orchestrator
+    from ..api import Session
     from .server import PlanloopServer
 
 log = logging.getLogger("planloop.lsp")
@@ -45,10 +45,12 @@ class FolderSession:
         self.server = server
         self.uri = uri
         self.root = root
-        self.payloads = PlanPayloads(root)
+        #: reads the stored record only (getPlan, log, the event sink's payloads)
+        self.query = _query_session(root)
+        self.payloads = PlanPayloads(self.query)
         self.pump = EventPump(server, server.loop, self.payloads)
-        self.orchestrator: Orchestrator | None = None
-        self.reader: Orchestrator | None = None
+        self.runner: Session | None = None
+        self.reader: Session | None = None
         self.approver: LspApprover | None = None
         self.call: Call | None = None
         self.stale = False
@@ -71,32 +73,32 @@ class FolderSession:
             self.call = None
             self.pump.call = None
             if self.stale:  # settings changed during the run: rebuild on next use
-                self.orchestrator = self.reader = None
+                self.runner = self.reader = None
                 self.stale = False
 
     def settings_changed(self) -> None:
         if self.call is None:
-            self.orchestrator = self.reader = None
+            self.runner = self.reader = None
         else:
             self.stale = True
 
-    # --- the orchestrator ---------------------------------------------------------------
+    # --- the core sessions --------------------------------------------------------------
 
-    async def ensure_orchestrator(self, *, reader: bool = False) -> Orchestrator:
-        """The folder's orchestrator; ``reader=True`` gives a second one for read-only
-        queries (diffs, files at checkpoints), so they neither wait for nor disturb
-        the instance a run is using on another thread."""
-        if self.orchestrator is None or self.reader is None:
+    async def ensure_session(self, *, reader: bool = False) -> Session:
+        """The folder's session with the client's settings; ``reader=True`` gives a second
+        one for read-only queries (diffs, files at checkpoints), so they neither wait for
+        nor disturb the instance a run is using on another thread."""
+        if self.runner is None or self.reader is None:
             section = await self._workspace_section()
             loop = asyncio.get_running_loop()
             built = await loop.run_in_executor(self.server.executor, self._build, section)
-            if self.orchestrator is None or self.reader is None:
-                self.orchestrator, self.reader = built
-        return self.reader if reader else self.orchestrator
+            if self.runner is None or self.reader is None:
+                self.runner, self.reader = built
+        return self.reader if reader else self.runner
 
-    def _build(self, section: Any) -> tuple[Orchestrator, Orchestrator]:
+    def _build(self, section: Any) -> tuple[Session, Session]:
         from ..approvals import NoApprover
-        from ..wiring import build_orchestrator
+        from ..wiring import open_session
 
         server = self.server
         cfg, lsp = lsp_config.build(self.root, server.init_options, section)
@@ -108,7 +110,7 @@ class FolderSession:
             custom_request=server.custom_approvals,
             before_ask=self.pump.drain,
         )
-        runner = build_orchestrator(
+        runner = open_session(
             self.root,
             config=cfg,
             approver=self.approver,
@@ -116,7 +118,7 @@ class FolderSession:
             buffer_text=server.buffers.buffer_text,
             on_write=server.buffers.written,
         )
-        reader = build_orchestrator(self.root, config=cfg, approver=NoApprover())
+        reader = open_session(self.root, config=cfg, approver=NoApprover())
         return runner, reader
 
     async def _workspace_section(self) -> Any:
@@ -134,6 +136,17 @@ class FolderSession:
             log.warning("workspace/configuration failed (%s); using initializationOptions", e)
             return None
         return result[0] if result else None
+
+
+def _query_session(root: Path) -> Session:
+    """A session for reading the stored record only: built without the client's settings,
+    because showing a plan must work while the settings are broken (the error shows up
+    on the first command that needs them) and must never wait for workspace/configuration."""
+    from ..approvals import NoApprover
+    from ..config import Config
+    from ..wiring import open_session
+
+    return open_session(root, config=Config(), approver=NoApprover())
 
 
 class Folders:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..orchestrator import RunResult, Status
+from ..api import RunResult, Status
 from ..plan import Plan, Step, render_markdown
 from ..store import Pending, RunRecord
 
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def status_of(rec: RunRecord) -> Status:
-    """A Status from a stored record, for plans other than the orchestrator's current one
-    and for payloads built inside the event sink (where calling the orchestrator back
+    """A Status from a stored record, for plans other than the session's current one and
+    for payloads built inside the event sink (where calling the running session back
     would re-enter it)."""
     return Status.of(rec)
 

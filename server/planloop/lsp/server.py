@@ -50,6 +50,8 @@ COMMAND_NAMES = (
     "planloop.decideRevision",
     "planloop.approvePause",
     "planloop.decidePending",
+    "planloop.log",
+    "planloop.clean",
     "planloop.cancel",
 )
 #: how long a disconnect waits for a running step to stop and save before exiting
@@ -75,7 +77,7 @@ def _version() -> str:
 class _Malformed:
     """A request whose envelope pygls could not structure (e.g. ``arguments: 5``)."""
 
-    def __init__(self, msg_id: Any, method: str, error: Exception) -> None:
+    def __init__(self, msg_id: Any, method: str, error: BaseException) -> None:
         self.id = msg_id
         self.method = method
         self.error = error
@@ -131,7 +133,7 @@ class PlanloopServer(LanguageServer):
         self.init_options: Any = None
         self.client_name = "lsp-client"
         self.custom_approvals = False
-        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment] - set at initialize
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set at initialize
         self.log_handler = WindowLogHandler(self)
         self._folders: Folders | None = None
         self._work: set[concurrent.futures.Future[Any]] = set()
