@@ -19,7 +19,7 @@ from .cancel import CancelToken
 from .checkpoints import FileDiff, RevertResult
 from .config import Config
 from .errors import InvalidRequestError, UnknownStepError
-from .orchestrator import Orchestrator, RunResult, Status
+from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, Step
 from .store import RunRecord
 
@@ -134,7 +134,7 @@ class Session:
         reason: str | None = None,
         goal: str | None = None,
         cancel: CancelToken | None = None,
-    ) -> RunResult:
+    ) -> ReplanResult:
         return self._o.replan(reason=reason, goal=goal, cancel=cancel)
 
     def decide_pending(

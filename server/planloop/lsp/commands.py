@@ -80,12 +80,12 @@ def get_plan(o: None, a: A.GetPlanArgs, s: FolderSession, c: None) -> Any:
 def run_step(o: Orchestrator, a: A.RunStepArgs, s: FolderSession, c: Call) -> Any:
     # the user pressed Run on the plan the editor shows: that is the plan review
     res = o.run(step_id=a.step_id, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
-    return run_payload(res, _payload(s), c.last_step or a.step_id)
+    return run_payload(res, _payload(s), res.step_id)
 
 
 def run_all(o: Orchestrator, a: A.RunAllArgs, s: FolderSession, c: Call) -> Any:
     res = o.run(all_steps=True, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
-    return run_payload(res, _payload(s), c.last_step)
+    return run_payload(res, _payload(s), res.step_id)
 
 
 def step_diff(o: Orchestrator, a: A.StepDiffArgs, s: FolderSession, c: None) -> Any:
@@ -112,22 +112,11 @@ def revert_step(o: Orchestrator, a: A.RevertStepArgs, s: FolderSession, c: Call)
 def replan(o: Orchestrator, a: A.ReplanArgs, s: FolderSession, c: Call) -> Any:
     res = o.replan(reason=a.reason, goal=a.goal, cancel=c.cancel)
     rec, plan = _current(s)
-    proposal = c.proposal
-    if proposal is None:
+    if res.proposal is None:
         raise PlanloopError(f"no revision was proposed: {res.reason}")
-    if rec.pending is not None and rec.pending.kind == "revision":
-        decision = "pending"
-    elif (
-        rec.plan.version == proposal.version
-        and rec.plan.revision is not None
-        and rec.plan.revision.decided == "approved"
-    ):
-        decision = "approved"
-    else:
-        decision = "rejected"
     return {
-        "proposal": proposal_payload(proposal, status_of(rec)),
-        "decision": decision,
+        "proposal": proposal_payload(res.proposal, status_of(rec)),
+        "decision": res.decision,
         "plan": plan,
         "state": res.state,
         "reason": res.reason,
