@@ -20,7 +20,7 @@ from .cancel import CancelToken
 from .checkpoints import FileDiff, RevertResult
 from .config import Config
 from .errors import InvalidRequestError, UnknownStepError
-from .orchestrator import Orchestrator, RunResult, Status
+from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, Step
 from .store import RunRecord
 
@@ -135,7 +135,7 @@ class Session:
         reason: str | None = None,
         goal: str | None = None,
         cancel: CancelToken | None = None,
-    ) -> RunResult:
+    ) -> ReplanResult:
         return self._o.replan(reason=reason, goal=goal, cancel=cancel)
 
     def decide_pending(
@@ -208,4 +208,13 @@ class Session:
 
 
 #: the core's result types, re-exported so a front end imports its vocabulary from here
-__all__ = ["CleanResult", "RunResult", "Session", "Side", "Status", "StatusView", "StepDiff"]
+__all__ = [
+    "CleanResult",
+    "ReplanResult",
+    "RunResult",
+    "Session",
+    "Side",
+    "Status",
+    "StatusView",
+    "StepDiff",
+]

@@ -110,12 +110,12 @@ def clean(core: Session, a: A.CleanArgs, s: FolderSession, c: Call) -> Any:
 def run_step(core: Session, a: A.RunStepArgs, s: FolderSession, c: Call) -> Any:
     # the user pressed Run on the plan the editor shows: that is the plan review
     res = core.run(step_id=a.step_id, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
-    return run_payload(res, _payload(s), c.last_step or a.step_id)
+    return run_payload(res, _payload(s), res.step_id)
 
 
 def run_all(core: Session, a: A.RunAllArgs, s: FolderSession, c: Call) -> Any:
     res = core.run(all_steps=True, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
-    return run_payload(res, _payload(s), c.last_step)
+    return run_payload(res, _payload(s), res.step_id)
 
 
 def step_diff(core: Session, a: A.StepDiffArgs, s: FolderSession, c: None) -> Any:
@@ -140,22 +140,11 @@ def revert_step(core: Session, a: A.RevertStepArgs, s: FolderSession, c: Call) -
 def replan(core: Session, a: A.ReplanArgs, s: FolderSession, c: Call) -> Any:
     res = core.replan(reason=a.reason, goal=a.goal, cancel=c.cancel)
     rec, plan = _current(s)
-    proposal = c.proposal
-    if proposal is None:
+    if res.proposal is None:
         raise PlanloopError(f"no revision was proposed: {res.reason}")
-    if rec.pending is not None and rec.pending.kind == "revision":
-        decision = "pending"
-    elif (
-        rec.plan.version == proposal.version
-        and rec.plan.revision is not None
-        and rec.plan.revision.decided == "approved"
-    ):
-        decision = "approved"
-    else:
-        decision = "rejected"
     return {
-        "proposal": proposal_payload(proposal, status_of(rec)),
-        "decision": decision,
+        "proposal": proposal_payload(res.proposal, status_of(rec)),
+        "decision": res.decision,
         "plan": plan,
         "state": res.state,
         "reason": res.reason,
