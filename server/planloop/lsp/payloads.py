@@ -21,10 +21,10 @@ from ..events import (
     StepStarted,
 )
 from ..plan import Plan, Step, render_markdown
-from ..store import Pending, RunRecord
 
 if TYPE_CHECKING:
     from ..checkpoints import FileDiff
+    from ..store import Pending, RunRecord
 
 
 def status_of(rec: RunRecord) -> Status:

@@ -4,10 +4,10 @@ Each feature registers its own handlers against a small ``Context`` (``context.p
 ``lifecycle`` (initialize, warm-up), ``documents`` (open buffers), ``settings``
 (didChangeConfiguration) and the commands, whose names are advertised from ``names``
 and whose modules (``commands`` → ``plan_commands``, ``step_commands``,
-``maintenance``) load with the first command. Below them: ``folders`` (one core session
-per folder), ``events`` (notifications), ``approvals``, ``progress``, ``payloads`` and
-``plan_cache``, ``config``, ``contract`` (the wire contract; docs/protocol.md is
-generated from it), ``rpc_errors``, ``logs``.
+``decision_commands``, ``maintenance``) load with the first command. Below them:
+``folders`` (one core session per folder), ``events`` (notifications), ``approvals``,
+``progress``, ``payloads`` and ``plan_cache``, ``config``, ``contract`` (the wire
+contract; docs/protocol.md is generated from it), ``rpc_errors``, ``logs``.
 
 Start-up cost matters (an editor waits for ``initialize``): this module imports only
 pygls, lsprotocol, the standard library and those lean feature modules. The core
