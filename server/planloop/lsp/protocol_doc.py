@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import Config
 from . import contract as C
-from .approvals import APPROVE, REJECT, REQUEST_APPROVAL
+from .approvals import APPROVE, REJECT, REQUEST_APPROVAL, ApprovalAnswer
 from .config import LSP_KEYS, SECTION
 from .rpc_errors import _WIRE_KIND, CODES
 
@@ -282,6 +282,8 @@ def render() -> str:
     defs = _all_defs()
     for name in sorted(defs):
         w(interface(name, defs[name]) + "\n")
+    w("// what the client answers to planloop/requestApproval")
+    w(interface("ApprovalAnswer", C.schema(ApprovalAnswer, mode="validation"), inbound=True))
     w("```\n")
     w("## Notifications and server requests\n")
     for m in C.MESSAGES:
