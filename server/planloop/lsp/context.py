@@ -53,10 +53,12 @@ class Context:
     )
     #: created by the first command (it imports the core); None until then
     runs: Runs | None = None
-    _loop: asyncio.AbstractEventLoop | None = None
-    _work: set[concurrent.futures.Future[Any]] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _on_attach: list[Callable[[asyncio.AbstractEventLoop], None]] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    _work: set[concurrent.futures.Future[Any]] = field(default_factory=set, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _on_attach: list[Callable[[asyncio.AbstractEventLoop], None]] = field(
+        default_factory=list, init=False
+    )
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
