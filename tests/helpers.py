@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from planloop.approvals import Approver, AutoApprover
 from planloop.config import load_config
+from planloop.events import Event, EventSink, to_dict
 from planloop.orchestrator import Orchestrator
 from planloop.wiring import build_orchestrator
 
@@ -75,5 +77,14 @@ def session(
         ws,
         config=cfg,
         approver=approver or AutoApprover(),
-        sink=(events.append if events is not None else None),
+        sink=(dict_sink(events.append) if events is not None else None),
     )
+
+
+def dict_sink(fn: Callable[[dict[str, Any]], None]) -> EventSink:
+    """A sink that sees each event as its log line's dict (what tests assert on)."""
+
+    def sink(ev: Event) -> None:
+        fn(to_dict(ev))
+
+    return sink

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from helpers import PYTEST_ALL, report, session, step, submit, write
+from helpers import PYTEST_ALL, dict_sink, report, session, step, submit, write
 from planloop.approvals import ApprovalRequest, Decision, NoApprover
 from planloop.cancel import CancelToken
 
@@ -85,7 +85,7 @@ def test_a_cancel_keeps_the_cancelled_attempts_paid_executor_cost(
             cancel.cancel()
 
     orch = session(calc_ws, s, reviewPlanFirst=False)
-    orch.sink = sink
+    orch.sink = dict_sink(sink)
     orch.create_plan(GOAL)
     res = orch.run(all_steps=True, cancel=cancel)
     assert res.state == "cancelled"
@@ -126,7 +126,7 @@ def test_crash_recovery_keeps_the_cost_of_earlier_attempts(calc_ws: Path, tmp_pa
         if json.loads(run_file.read_text())["plan"]["steps"][0]["attempts"] == 2:
             captured["run"] = run_file.read_bytes()
 
-    orch.sink = sink
+    orch.sink = dict_sink(sink)
     assert orch.run(all_steps=True).state == "done"
     run_file.write_bytes(captured["run"])  # the process died mid attempt 2
     assert orch.status().state == "running"
@@ -162,7 +162,7 @@ def test_cancelled_baseline_is_not_recorded_as_a_red_suite(calc_ws: Path, tmp_pa
         reviewPlanFirst=False,
         workspaceChecks=[PYTEST_ALL["command"]],
     )
-    orch.sink = sink
+    orch.sink = dict_sink(sink)
     orch.create_plan(GOAL)
     assert orch.run(cancel=cancel).state == "cancelled"
     orch.sink = None
@@ -188,7 +188,7 @@ def test_create_plan_failing_to_save_the_run_record_leaves_no_dangling_current(
             blocker.mkdir(parents=True)
             (blocker / "x").write_text("x")
 
-    orch.sink = sink
+    orch.sink = dict_sink(sink)
     with pytest.raises(OSError):
         orch.create_plan(GOAL)
     for d in (calc_ws / ".planloop" / "plans").iterdir():

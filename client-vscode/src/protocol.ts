@@ -1,5 +1,7 @@
 /**
- * The LSP wire contract with planloop's server (DESIGN.md §7, the team brief's table), as types.
+ * The LSP wire contract with planloop's server, as types. The server's contract is
+ * server/planloop/lsp/contract.py (docs/protocol.md is generated from it);
+ * tests/lsp/test_lsp_client_types.py fails when these interfaces and that contract disagree.
  *
  * Kept free of any `vscode` import so the pure modules that use it run under plain node tests.
  * Plan fields are snake_case because they are plan.py's `model_dump(mode="json")` verbatim;
@@ -104,22 +106,29 @@ export interface Plan {
   created_at?: string;
 }
 
-export interface Pending {
-  kind: ApprovalKind;
+/** What a waiting question carries, both in `getPlan`'s `pending` and in planloop/requestApproval. */
+interface Question {
   version?: number;
   stepId?: string;
   reason: string;
   evidence: string[];
   currentMarkdown: string;
   proposedMarkdown?: string;
-  /** For kind "command": the shell command the executor wants to run. */
+  /** For kind "command": the shell command the executor wants to run (only asked live). */
   command?: string;
+}
+
+/** The question a run waits on (`getPlan` → `pending`); command approvals are never persisted. */
+export interface Pending extends Question {
+  kind: PendingKind;
+  askedAt: string;
 }
 
 export interface PlanPayload {
   plan: Plan;
   markdown: string;
   state: RunState;
+  reason: string;
   costUsd: number;
   progress: { done: number; total: number };
   pending: Pending | null;
@@ -135,7 +144,7 @@ export interface RunPayload {
 export interface DiffFile {
   path: string;
   status: FileChange['status'];
-  oldPath?: string | null;
+  oldPath: string | null;
   added: number;
   removed: number;
   binary: boolean;
@@ -168,22 +177,49 @@ export interface ReplanPayload {
   proposal: PlanPayload;
   decision: 'approved' | 'rejected' | 'pending';
   plan: PlanPayload;
+  state: RunState;
+  reason: string;
+}
+
+export interface LogPayload {
+  /** The plan's events, oldest first, as `planloop log --json` prints them. */
+  events: Record<string, unknown>[];
+}
+
+export interface CleanPayload {
+  freedBytes: number;
+  inUseBytes: number;
+}
+
+/** planloop.clean with `resetShadow`: where the checkpoint repository went (null: there was none). */
+export interface ResetShadowPayload {
+  movedTo: string | null;
+}
+
+export interface CancelPayload {
+  cancelled: boolean;
 }
 
 export interface StepEvent {
-  planId: string;
+  /** null only for an event before the run's first save (a client may drop it). */
+  planId: string | null;
   stepId: string;
   event: 'started' | 'tool' | 'check' | 'finished';
   line: string;
   status?: string;
   costUsd?: number;
+  /** On `check` events. */
+  passed?: boolean;
 }
 
 /** What the server may ask about (approvals.py's ApprovalKind). */
 export type ApprovalKind = 'plan' | 'revision' | 'pause' | 'budget' | 'command';
+/** What a run can wait on after the live question went unanswered. */
+export type PendingKind = Exclude<ApprovalKind, 'command'>;
 
-/** The planloop/requestApproval params: the pending question plus the plan it is about. */
-export interface ApprovalRequest extends Pending {
+/** The planloop/requestApproval params: the question plus the plan it is about. */
+export interface ApprovalRequest extends Question {
+  kind: ApprovalKind;
   planId: string;
 }
 
@@ -206,6 +242,8 @@ export const ServerCommand = {
   decideRevision: 'planloop.decideRevision',
   approvePause: 'planloop.approvePause',
   decidePending: 'planloop.decidePending',
+  log: 'planloop.log',
+  clean: 'planloop.clean',
   cancel: 'planloop.cancel',
 } as const;
 export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];

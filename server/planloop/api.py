@@ -11,6 +11,7 @@ change the run take the workspace's run lock (through the orchestrator).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,9 +20,7 @@ from .cancel import CancelToken
 from .checkpoints import FileDiff, RevertResult
 from .config import Config
 from .errors import InvalidRequestError, UnknownStepError
-from .orchestrator import Orchestrator
-from .orchestrator import RunResult as RunResult  # re-exported: results are part of the API
-from .orchestrator import Status as Status  # (front ends import them from here)
+from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, Step
 from .store import RunRecord
 
@@ -136,7 +135,7 @@ class Session:
         reason: str | None = None,
         goal: str | None = None,
         cancel: CancelToken | None = None,
-    ) -> RunResult:
+    ) -> ReplanResult:
         return self._o.replan(reason=reason, goal=goal, cancel=cancel)
 
     def decide_pending(
@@ -187,3 +186,35 @@ class Session:
         if not plan.has_step(step_id):
             raise UnknownStepError(step_id, [s.id for s in plan.steps])
         return plan.step(step_id)
+
+    # --- additions for the language server --------------------------------------------
+
+    def record_stamp(self, plan_id: str) -> tuple[int, int, int] | None:
+        """An identity of the stored record that changes with every save (None: no record).
+
+        The store replaces run.json atomically, so (inode, mtime, size) changes whenever
+        its content does: a front end can cache what it built from a record and check it
+        with one ``stat`` instead of parsing the record on every refresh.
+        """
+        try:
+            st = os.stat(self._o.store.plan_dir(plan_id) / "run.json")
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def plan_version(self, plan_id: str, version: int) -> Plan:
+        """A recorded version of any plan (``plan(version)`` only knows the current one)."""
+        return self._o.store.read_version(plan_id, version)
+
+
+#: the core's result types, re-exported so a front end imports its vocabulary from here
+__all__ = [
+    "CleanResult",
+    "ReplanResult",
+    "RunResult",
+    "Session",
+    "Side",
+    "Status",
+    "StatusView",
+    "StepDiff",
+]

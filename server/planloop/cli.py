@@ -36,6 +36,24 @@ from .approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoAppr
 from .cancel import CancelToken
 from .config import Config, load_config
 from .errors import PlanloopError
+from .events import (
+    ApprovalGiven,
+    BaselineStarted,
+    CheckRan,
+    CommandApproval,
+    Event,
+    EventSink,
+    ExecutorToolCall,
+    PlannerToolCall,
+    Planning,
+    Recovered,
+    ReplanStarted,
+    Retry,
+    RevisionProposed,
+    StateChanged,
+    StepFinished,
+    StepStarted,
+)
 from .plan import render_markdown
 from .redaction import redact
 from .wiring import open_session
@@ -182,55 +200,54 @@ class _Progress:
         return _Progress._Paused(self)
 
 
-def make_printer(progress: _Progress) -> Any:
-    def on_event(ev: dict[str, Any]) -> None:
-        t = ev.get("type")
-        if t == "planning":
-            progress.start("planner is exploring the workspace…")
-        elif t == "tool_call":
-            who = "planner" if ev.get("role") == "planner" else "  "
-            console.print(f"  [dim]{who} · {escape(str(ev.get('line', '')))}[/]")
-        elif t == "step_started":
-            progress.start(f"executor on {ev['step_id']}…")
-            console.print(
-                f"[bold cyan]▶ {escape(ev['step_id'])}[/] {escape(ev.get('title', ''))} "
-                f"[dim](attempt {ev['attempt']})[/]"
-            )
-        elif t == "check":
-            mark = "[green]✓[/]" if ev["passed"] else "[red]✗[/]"
-            obs = ev.get("observation") or ""
-            console.print(f"  {mark} {escape(ev['check'])}")
-            if not ev["passed"] and obs:
-                for line in obs.splitlines()[:12]:
-                    console.print(f"      [red]{escape(line)}[/]")
-        elif t == "step_finished":
-            color = {"passed": "green", "failed": "red", "blocked": "magenta"}.get(
-                ev["status"], "yellow"
-            )
-            files = ", ".join(ev.get("files") or []) or "no files"
-            console.print(
-                f"  [{color}]■ {ev['status']}[/] [dim]{escape(files)} · ${ev.get('cost_usd', 0):.4f}[/]"
-            )
-        elif t == "retry":
-            console.print("  [yellow]↻ retrying once with the failure observation[/]")
-        elif t == "replan_started":
-            progress.start("planner is revising the plan…")
-            console.print(f"[bold yellow]⟳ re-plan ({ev['trigger']})[/]: {escape(ev['reason'])}")
-        elif t == "revision_proposed":
-            console.print(f"  proposed v{ev['version']} [dim](${ev.get('cost_usd', 0):.4f})[/]")
-        elif t == "approval":
-            verdict = "[green]approved[/]" if ev["approve"] else "[red]rejected[/]"
-            console.print(f"  {ev['kind']} {verdict} by {escape(str(ev.get('by')))}")
-        elif t == "recovered":
-            files = ", ".join(ev.get("partial_files") or []) or "none"
-            console.print(
-                f"[yellow]recovered an interrupted step {ev['step_id']}; partial changes: {escape(files)}"
-                " (put back to its before-checkpoint; it runs again)[/]"
-            )
-        elif t == "state":
-            progress.stop()
-        elif t == "baseline":
-            progress.start("workspace checks: recording the baseline…")
+def make_printer(progress: _Progress) -> EventSink:
+    def on_event(ev: Event) -> None:
+        match ev:
+            case Planning():
+                progress.start("planner is exploring the workspace…")
+            case PlannerToolCall() | ExecutorToolCall():
+                who = "planner" if ev.role == "planner" else "  "
+                console.print(f"  [dim]{who} · {escape(ev.line)}[/]")
+            case StepStarted():
+                progress.start(f"executor on {ev.step_id}…")
+                console.print(
+                    f"[bold cyan]▶ {escape(ev.step_id)}[/] {escape(ev.title)} "
+                    f"[dim](attempt {ev.attempt})[/]"
+                )
+            case CheckRan():
+                mark = "[green]✓[/]" if ev.passed else "[red]✗[/]"
+                console.print(f"  {mark} {escape(ev.check)}")
+                if not ev.passed and ev.observation:
+                    for line in ev.observation.splitlines()[:12]:
+                        console.print(f"      [red]{escape(line)}[/]")
+            case StepFinished():
+                color = {"passed": "green", "failed": "red", "blocked": "magenta"}.get(
+                    ev.status, "yellow"
+                )
+                files = ", ".join(ev.files) or "no files"
+                console.print(
+                    f"  [{color}]■ {ev.status}[/] [dim]{escape(files)} · ${ev.cost_usd:.4f}[/]"
+                )
+            case Retry():
+                console.print("  [yellow]↻ retrying once with the failure observation[/]")
+            case ReplanStarted():
+                progress.start("planner is revising the plan…")
+                console.print(f"[bold yellow]⟳ re-plan ({ev.trigger})[/]: {escape(ev.reason)}")
+            case RevisionProposed():
+                console.print(f"  proposed v{ev.version} [dim](${ev.cost_usd:.4f})[/]")
+            case ApprovalGiven() | CommandApproval():
+                verdict = "[green]approved[/]" if ev.approve else "[red]rejected[/]"
+                console.print(f"  {ev.kind} {verdict} by {escape(str(ev.by))}")
+            case Recovered():
+                files = ", ".join(ev.partial_files) or "none"
+                console.print(
+                    f"[yellow]recovered an interrupted step {ev.step_id}; partial changes: {escape(files)}"
+                    " (put back to its before-checkpoint; it runs again)[/]"
+                )
+            case StateChanged():
+                progress.stop()
+            case BaselineStarted():
+                progress.start("workspace checks: recording the baseline…")
 
     return on_event
 
@@ -651,7 +668,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", parents=[common], help="the language server on stdio")
     s.set_defaults(fn=cmd_serve)
 
-    s = sub.add_parser("demo", parents=[common], help="the offline demo on the bundled calculator example")
+    s = sub.add_parser(
+        "demo", parents=[common], help="the offline demo on the bundled calculator example"
+    )
     s.add_argument("--example", help="example folder (default: the bundled calculator)")
     s.add_argument("--keep", action="store_true", help="keep the temporary workspace")
     s.set_defaults(fn=cmd_demo)

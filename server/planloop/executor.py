@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .cancel import CancelToken
+from .events import ExecutorToolCall
 from .models.base import Model, ToolCall
 from .plan import Outcome, Plan, RoleUsage, Step
 from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
@@ -112,9 +113,7 @@ class Executor:
 
         def on_tool(line: str) -> None:
             if self.on_event:
-                self.on_event(
-                    {"type": "tool_call", "role": "executor", "step_id": step.id, "line": line}
-                )
+                self.on_event(ExecutorToolCall(step_id=step.id, line=line))
 
         try:
             res = tool_loop(

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from .approvals import ApprovalRequest, Approver, Decision
 from .cancel import Cancelled, CancelToken
@@ -38,6 +38,38 @@ from .checkpoints import CheckpointStore, FileDiff, RevertResult
 from .checks import run_checks
 from .config import Config
 from .errors import InvalidRequestError, PlanloopError, UnknownStepError
+from .events import (
+    ApprovalGiven,
+    ApprovalRequested,
+    ApprovalWaiting,
+    BaselineStarted,
+    BudgetReached,
+    CheckRan,
+    CommandApproval,
+    CommandApprovalRequested,
+    CommandRefused,
+    DecisionPointReached,
+    Event,
+    EventSink,
+    PauseReached,
+    PlanCreated,
+    Planning,
+    PlanVersionRecorded,
+    Recovered,
+    RecoveredRestore,
+    ReplanStarted,
+    Retry,
+    Reverted,
+    RevertStarted,
+    RevisionProposed,
+    Saved,
+    StateChanged,
+    StepCancelled,
+    StepError,
+    StepFinished,
+    StepStarted,
+    UnsavedBuffer,
+)
 from .executor import Executor
 from .models.base import Model, ModelError
 from .plan import (
@@ -58,7 +90,6 @@ from .workspace import UnsavedBufferError, Workspace
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[dict[str, Any]], None]
 ModelFactory = Callable[[], Model]
 
 MAX_ATTEMPTS = 2  # the first try and one retry with the observation; then re-plan
@@ -66,9 +97,28 @@ MAX_ATTEMPTS = 2  # the first try and one retry with the observation; then re-pl
 
 @dataclass
 class RunResult:
+    """``step_id``: the step a question waits on, else the last step this call ran."""
+
     state: RunState
     reason: str
     step_id: str | None = None
+
+
+ReplanDecision = Literal["pending", "approved", "rejected"]
+
+
+@dataclass
+class ReplanResult(RunResult):
+    """What a requested re-plan came to.
+
+    ``proposal``: the newest revision the call saw (the one it proposed, or one that
+    already waited when the planner could not propose); None when none was proposed.
+    ``decision``: whether that proposal still awaits an answer, became the plan, or
+    was turned down (None with no proposal).
+    """
+
+    proposal: Plan | None = None
+    decision: ReplanDecision | None = None
 
 
 @dataclass
@@ -127,6 +177,10 @@ class Orchestrator:
         self._planner: Planner | None = None
         self._executor: Executor | None = None
         self._plan_id: str | None = None
+        #: the step whose attempt started last in this run() call, for RunResult.step_id
+        self._last_started: str | None = None
+        #: the newest revision proposal seen in this replan() call, for ReplanResult
+        self._proposed: Plan | None = None
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -157,12 +211,13 @@ class Orchestrator:
             )
         return self._executor
 
-    def _event(self, event: dict[str, Any]) -> None:
+    def _event(self, event: Event) -> None:
         """Log first (durable), then tell the front end."""
         if self._plan_id is not None:
-            event = self.store.log(self._plan_id, event)
-        else:
-            event = {"at": now_iso(), **event}
+            self.store.log(self._plan_id, event)
+        self._tell(event)
+
+    def _tell(self, event: Event) -> None:
         if self.sink is not None:
             try:
                 self.sink(event)
@@ -171,14 +226,10 @@ class Orchestrator:
 
     def _save(self, rec: RunRecord) -> None:
         self.store.save(rec)
-        if self.sink is not None:
-            try:
-                self.sink({"type": "saved", "at": now_iso(), "plan_id": rec.plan.plan_id})
-            except Exception:
-                log.exception("event sink failed")
+        self._tell(Saved(plan_id=rec.plan.plan_id))
 
     def _set_state(self, rec: RunRecord, state: RunState, reason: str = "") -> RunResult:
-        self._event({"type": "state", "state": state, "reason": reason})
+        self._event(StateChanged(state=state, reason=reason))
         rec.state = state
         rec.reason = reason
         self._save(rec)
@@ -203,7 +254,7 @@ class Orchestrator:
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         with self.store.run_lock():
             self._plan_id = None
-            self._event({"type": "planning", "goal": goal})
+            self._event(Planning(goal=goal))
             try:
                 plan, usage = self.planner.plan(goal, cancel)
             except ModelError as e:
@@ -214,14 +265,13 @@ class Orchestrator:
             self._plan_id = plan.plan_id
             rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
             self._event(
-                {
-                    "type": "plan_created",
-                    "plan_id": plan.plan_id,
-                    "version": 1,
-                    "goal": plan.goal,
-                    "steps": [s.id for s in plan.steps],
-                    "cost_usd": usage.cost_usd,
-                }
+                PlanCreated(
+                    plan_id=plan.plan_id,
+                    version=1,
+                    goal=plan.goal,
+                    steps=[s.id for s in plan.steps],
+                    cost_usd=usage.cost_usd,
+                )
             )
             self.store.write_version(plan)
             if self.config.review_plan_first:
@@ -258,14 +308,17 @@ class Orchestrator:
             rec = self._load()
             if step_id is not None and not rec.plan.has_step(step_id):
                 raise UnknownStepError(step_id, [s.id for s in rec.plan.steps])
+            self._last_started = None
             if rec.state == "running":
                 self._recover(rec)
             try:
                 if plan_reviewed_by and rec.pending is not None and rec.pending.kind == "plan":
                     self._apply(rec, Decision(True, plan_reviewed_by), cancel)
-                return self._loop(rec, step_id, all_steps, cancel)
+                res = self._loop(rec, step_id, all_steps, cancel)
             except _Stop as s:
-                return s.result
+                res = s.result
+            res.step_id = res.step_id or self._last_started or step_id
+            return res
 
     def _loop(
         self, rec: RunRecord, step_id: str | None, all_steps: bool, cancel: CancelToken
@@ -314,7 +367,7 @@ class Orchestrator:
             if self._over_budget(rec):
                 continue
             if step.kind == "pause":
-                self._event({"type": "pause", "step_id": step.id})
+                self._event(PauseReached(step_id=step.id))
                 step.status = "awaiting_approval"
                 rec.pending = Pending(
                     kind="pause", reason=step.instructions or step.title, step_id=step.id
@@ -330,7 +383,7 @@ class Orchestrator:
         spent = rec.cost_usd
         if spent < allowed:
             return False
-        self._event({"type": "budget", "spent_usd": spent, "allowed_usd": allowed})
+        self._event(BudgetReached(spent_usd=spent, allowed_usd=allowed))
         rec.pending = Pending(
             kind="budget",
             reason=f"the run has spent ${spent:.2f} of its ${allowed:.2f} budget; "
@@ -380,7 +433,7 @@ class Orchestrator:
             self._finish(rec, step)
             if step.attempts < MAX_ATTEMPTS:
                 retry_obs = "\n".join(_evidence(result)) or outcome.summary
-                self._event({"type": "retry", "step_id": step.id, "observation": retry_obs})
+                self._event(Retry(step_id=step.id, observation=retry_obs))
                 continue
             self._propose(
                 rec,
@@ -402,7 +455,7 @@ class Orchestrator:
             try:
                 self.ws.check_buffer(path)
             except UnsavedBufferError as e:
-                self._event({"type": "unsaved_buffer", "step_id": step.id, "path": rel})
+                self._event(UnsavedBuffer(step_id=step.id, path=rel))
                 raise _Stop(self._set_state(rec, "paused", str(e))) from e
 
     def _attempt(
@@ -412,9 +465,8 @@ class Orchestrator:
             self._ensure_baseline(rec, cancel)
         attempt = step.attempts + 1
         prior = (step.result.usage.get("executor") if step.result else None) or RoleUsage()
-        self._event(
-            {"type": "step_started", "step_id": step.id, "attempt": attempt, "title": step.title}
-        )
+        self._event(StepStarted(step_id=step.id, attempt=attempt, title=step.title))
+        self._last_started = step.id
         step.status = "running"
         step.attempts = attempt
         rec.state = "running"
@@ -451,9 +503,7 @@ class Orchestrator:
             )
             step.status = "failed"
             step.attempts -= 1  # the model failed, not the step: the attempt does not count
-            self._event(
-                {"type": "step_error", "step_id": step.id, "error": e.message, "kind": e.kind}
-            )
+            self._event(StepError(step_id=step.id, error=e.message, kind=e.kind))
             state: RunState = "paused" if e.retryable else "error"
             raise _Stop(
                 self._set_state(rec, state, f"the executor's model call failed: {e.message}")
@@ -470,14 +520,13 @@ class Orchestrator:
                 self._cancelled(rec, step, before, base, usage)
             for c in checks:
                 self._event(
-                    {
-                        "type": "check",
-                        "step_id": step.id,
-                        "passed": c.passed,
-                        "check": c.check.label(),
-                        "observation": c.observation,
-                        "workspace_check": c.workspace_check,
-                    }
+                    CheckRan(
+                        step_id=step.id,
+                        passed=c.passed,
+                        check=c.check.label(),
+                        observation=c.observation,
+                        workspace_check=c.workspace_check,
+                    )
                 )
         step.result = StepResult(
             outcome=outcome,
@@ -503,12 +552,11 @@ class Orchestrator:
         after = self.cp.snapshot(f"after {step.id} (cancelled)", ref=f"{base}/after")
         undone = self.cp.revert(before, after)
         self._event(
-            {
-                "type": "step_cancelled",
-                "step_id": step.id,
-                "restored": undone.restored,
-                "conflicts": [c.path for c in undone.conflicts],
-            }
+            StepCancelled(
+                step_id=step.id,
+                restored=list(undone.restored),
+                conflicts=[c.path for c in undone.conflicts],
+            )
         )
         step.status = "pending"
         step.attempts -= 1
@@ -531,14 +579,13 @@ class Orchestrator:
     def _finish(self, rec: RunRecord, step: Step) -> None:
         r = step.result
         self._event(
-            {
-                "type": "step_finished",
-                "step_id": step.id,
-                "status": step.status,
-                "attempt": step.attempts,
-                "cost_usd": r.cost_usd if r else 0.0,
-                "files": [f.path for f in r.files_changed] if r else [],
-            }
+            StepFinished(
+                step_id=step.id,
+                status=step.status,
+                attempt=step.attempts,
+                cost_usd=r.cost_usd if r else 0.0,
+                files=[f.path for f in r.files_changed] if r else [],
+            )
         )
         rec.state = "running"
         self._save(rec)
@@ -563,7 +610,7 @@ class Orchestrator:
         """Whether each workspace check was green before planloop touched anything."""
         if not self.config.workspace_checks or rec.workspace_baseline:
             return
-        self._event({"type": "baseline", "checks": self.config.workspace_checks})
+        self._event(BaselineStarted(checks=list(self.config.workspace_checks)))
         baseline: dict[str, bool] = {}
         for check in self._workspace_checks():
             res = self.ws.run(check.command or "", timeout_s=check.timeout_s, cancel=cancel)
@@ -591,7 +638,7 @@ class Orchestrator:
             if dp.after_step != step.id:
                 continue
             why = f"decision point after {step.id!r}: {dp.condition or 'reached'}"
-            self._event({"type": "decision_point", "step_id": step.id, "action": dp.action})
+            self._event(DecisionPointReached(step_id=step.id, action=dp.action))
             if dp.action == "complete":
                 for s in rec.plan.steps:
                     if s.status not in ("passed", "skipped"):
@@ -627,9 +674,7 @@ class Orchestrator:
                     f"{rec.plan.progress[0]}/{rec.plan.progress[1]} steps passed",
                 )
             )
-        self._event(
-            {"type": "replan_started", "trigger": trigger, "reason": reason, "evidence": evidence}
-        )
+        self._event(ReplanStarted(trigger=trigger, reason=reason, evidence=list(evidence)))
         rec.state = "running"
         rec.reason = f"re-planning ({trigger})"
         self._save(rec)
@@ -654,15 +699,15 @@ class Orchestrator:
             raise _Stop(self._set_state(rec, "error", f"re-planning failed: {msg}")) from e
         rec.planner_usage = rec.planner_usage.add(usage)
         rec.replans_used += 1
+        self._proposed = proposal.model_copy(deep=True)
         self._event(
-            {
-                "type": "revision_proposed",
-                "version": proposal.version,
-                "trigger": trigger,
-                "reason": proposal.revision.reason if proposal.revision else reason,
-                "evidence": evidence,
-                "cost_usd": usage.cost_usd,
-            }
+            RevisionProposed(
+                version=proposal.version,
+                trigger=trigger,
+                reason=proposal.revision.reason if proposal.revision else reason,
+                evidence=list(evidence),
+                cost_usd=usage.cost_usd,
+            )
         )
         rec.pending = Pending(
             kind="revision",
@@ -698,20 +743,16 @@ class Orchestrator:
         assert rec.pending is not None
         req = self._request(rec)
         self._event(
-            {
-                "type": "approval_requested",
-                "kind": req.kind,
-                "reason": req.reason,
-                "version": req.version,
-                "step_id": req.step_id,
-            }
+            ApprovalRequested(
+                kind=req.kind, reason=req.reason, version=req.version, step_id=req.step_id
+            )
         )
         rec.state = "awaiting_approval"
         rec.reason = f"{req.kind} awaits approval: {req.reason}"
         self._save(rec)
         decision = self.approver.ask(req, cancel)
         if decision is None:
-            self._event({"type": "approval_waiting", "kind": req.kind})
+            self._event(ApprovalWaiting(kind=req.kind))
             return RunResult("awaiting_approval", rec.reason, rec.pending.step_id)
         self._apply(rec, decision, cancel)
         return None
@@ -720,15 +761,14 @@ class Orchestrator:
         p = rec.pending
         assert p is not None
         self._event(
-            {
-                "type": "approval",
-                "kind": p.kind,
-                "approve": d.approve,
-                "by": d.by,
-                "feedback": d.feedback,
-                "version": p.version,
-                "step_id": p.step_id,
-            }
+            ApprovalGiven(
+                kind=p.kind,
+                approve=d.approve,
+                by=d.by,
+                feedback=d.feedback,
+                version=p.version,
+                step_id=p.step_id,
+            )
         )
         rec.pending = None
         if p.kind == "plan":
@@ -770,11 +810,7 @@ class Orchestrator:
                     6,
                 )
                 self._event(
-                    {
-                        "type": "plan_version",
-                        "version": new.version,
-                        "steps": [s.id for s in new.steps],
-                    }
+                    PlanVersionRecorded(version=new.version, steps=[s.id for s in new.steps])
                 )
                 new = self._record_version(new)
                 rec.plan = new
@@ -850,7 +886,7 @@ class Orchestrator:
         if decision.verdict == "allow":
             return None
         if decision.verdict == "deny":
-            self._event({"type": "command_refused", "command": command, "by": "policy"})
+            self._event(CommandRefused(command=command))
             return f"refused by the command policy: {decision.reason}"
         req = ApprovalRequest(
             kind="command",
@@ -858,16 +894,10 @@ class Orchestrator:
             command=command,
             reason=f"the executor wants to run a command that needs your approval: {decision.reason}",
         )
-        self._event({"type": "approval_requested", "kind": "command", "command": command})
+        self._event(CommandApprovalRequested(command=command))
         d = self.approver.ask(req, None)
         self._event(
-            {
-                "type": "approval",
-                "kind": "command",
-                "command": command,
-                "approve": bool(d and d.approve),
-                "by": d.by if d else None,
-            }
+            CommandApproval(command=command, approve=bool(d and d.approve), by=d.by if d else None)
         )
         if d is not None and d.approve:
             return None
@@ -883,10 +913,12 @@ class Orchestrator:
         reason: str | None = None,
         goal: str | None = None,
         cancel: CancelToken | None = None,
-    ) -> RunResult:
+    ) -> ReplanResult:
         cancel = cancel or CancelToken()
         with self.store.run_lock():
             rec = self._load()
+            waiting = rec.pending.proposal if rec.pending is not None else None
+            self._proposed = waiting.model_copy(deep=True) if waiting is not None else None
             new_goal = goal.strip() if goal and goal.strip() != rec.plan.goal else None
             trigger: Trigger = "goal_changed" if new_goal else "user_requested"
             why = reason or (
@@ -903,10 +935,26 @@ class Orchestrator:
                     cancel=cancel,
                     new_goal=new_goal,
                 )
-                res = self._answer_pending(rec, cancel)
+                res = self._answer_pending(rec, cancel) or RunResult(rec.state, rec.reason)
             except _Stop as s:
-                return s.result
-            return res or RunResult(rec.state, rec.reason)
+                res = s.result
+            return self._replan_result(rec, res)
+
+    def _replan_result(self, rec: RunRecord, res: RunResult) -> ReplanResult:
+        proposal = self._proposed
+        decision: ReplanDecision | None = None
+        if proposal is not None:
+            if rec.pending is not None and rec.pending.kind == "revision":
+                decision = "pending"
+            elif (
+                rec.plan.version == proposal.version
+                and rec.plan.revision is not None
+                and rec.plan.revision.decided == "approved"
+            ):
+                decision = "approved"
+            else:
+                decision = "rejected"
+        return ReplanResult(res.state, res.reason, res.step_id, proposal, decision)
 
     def decide_revision(
         self,
@@ -1001,15 +1049,14 @@ class Orchestrator:
             step = self._step_with_checkpoints(rec, step_id)
             assert step.result is not None
             before, after = step.result.checkpoint_before or "", step.result.checkpoint_after or ""
-            self._event({"type": "revert_started", "step_id": step_id, "paths": paths})
+            self._event(RevertStarted(step_id=step_id, paths=paths))
             res = self.cp.revert(before, after, paths)
             self._event(
-                {
-                    "type": "revert",
-                    "step_id": step_id,
-                    "restored": res.restored,
-                    "conflicts": [{"path": c.path, "reason": c.reason} for c in res.conflicts],
-                }
+                Reverted(
+                    step_id=step_id,
+                    restored=list(res.restored),
+                    conflicts=[{"path": c.path, "reason": c.reason} for c in res.conflicts],
+                )
             )
             if res.restored:
                 step.status = "reverted"
@@ -1036,24 +1083,17 @@ class Orchestrator:
                     ref=f"refs/planloop/{rec.plan.plan_id}/{step.id}/recovered",
                 )
                 partial = self.cp.changes(before, now)
-                self._event(
-                    {
-                        "type": "recovered",
-                        "step_id": step.id,
-                        "partial_files": [f.path for f in partial],
-                    }
-                )
+                self._event(Recovered(step_id=step.id, partial_files=[f.path for f in partial]))
                 undone = self.cp.revert(before, now)
                 self._event(
-                    {
-                        "type": "recovered_restore",
-                        "step_id": step.id,
-                        "restored": undone.restored,
-                        "conflicts": [c.path for c in undone.conflicts],
-                    }
+                    RecoveredRestore(
+                        step_id=step.id,
+                        restored=list(undone.restored),
+                        conflicts=[c.path for c in undone.conflicts],
+                    )
                 )
             else:
-                self._event({"type": "recovered", "step_id": step.id, "partial_files": []})
+                self._event(Recovered(step_id=step.id, partial_files=[]))
             step.status = "pending"
             step.attempts = max(0, step.attempts - 1)
             # earlier attempts were paid for: keep their usage, drop the rest

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from .cancel import CancelToken
 from .errors import PlanloopError
+from .events import PlannerToolCall
 from .models.base import Model, ToolCall, ToolSpec
 from .plan import (
     Plan,
@@ -185,7 +186,7 @@ class Planner:
 
         def on_tool(line: str) -> None:
             if self.on_event:
-                self.on_event({"type": "tool_call", "role": "planner", "line": line})
+                self.on_event(PlannerToolCall(line=line))
 
         try:
             res = tool_loop(

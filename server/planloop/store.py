@@ -23,11 +23,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BusyError, NoPlanError, StoreError
+from .events import Event, to_dict
 from .plan import Plan, RoleUsage, Trigger, now_iso, render_markdown
 from .validation import describe
 
@@ -36,6 +37,8 @@ RunState = Literal[
 ]
 
 DIRNAME = ".planloop"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Pending(BaseModel):
@@ -178,17 +181,15 @@ class PlanStore:
 
     # --- event log ----------------------------------------------------------------------
 
-    def log(self, plan_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    def log(self, plan_id: str, event: Event) -> None:
         """Append one event, durably, before the transition it describes is acted on."""
-        event = {"at": now_iso(), **event}
-        line = json.dumps(event, ensure_ascii=False, default=str)
+        line = json.dumps(to_dict(event), ensure_ascii=False, default=str)
         path = self.plan_dir(plan_id) / "log.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
-        return event
 
     def events(self, plan_id: str) -> list[dict[str, Any]]:
         path = self.plan_dir(plan_id) / "log.jsonl"
@@ -238,7 +239,7 @@ class PlanStore:
             f.close()
 
 
-def _read_model(path: Path, model: type[Any]) -> Any:
+def _read_model(path: Path, model: type[M]) -> M:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

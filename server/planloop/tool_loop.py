@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cancel import Cancelled, CancelToken
+from .events import Event
 from .models.base import Model, ModelError, ModelReply, ToolCall, ToolSpec
 from .plan import RoleUsage
 from .tools import ToolBox
 
-EventFn = Callable[[dict[str, Any]], None]
+EventFn = Callable[[Event], None]
 
 #: A terminal tool handler returns (result text, is_error, done value or None).
 TerminalHandler = Callable[[ToolCall], tuple[str, bool, Any]]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .api import Session
 from .approvals import Approver
 from .checkpoints import CheckpointStore
 from .config import Config
+from .events import EventSink
 from .models.base import Model, ModelConfig
 from .orchestrator import Orchestrator
 from .policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
@@ -26,7 +26,7 @@ def build_orchestrator(
     *,
     config: Config,
     approver: Approver,
-    sink: Callable[[dict[str, Any]], None] | None = None,
+    sink: EventSink | None = None,
     buffer_text: Callable[[Path], str | None] | None = None,
     on_write: Callable[[Path, str, str], None] | None = None,
 ) -> Orchestrator:
@@ -77,7 +77,7 @@ def open_session(
     *,
     config: Config,
     approver: Approver,
-    sink: Callable[[dict[str, Any]], None] | None = None,
+    sink: EventSink | None = None,
     buffer_text: Callable[[Path], str | None] | None = None,
     on_write: Callable[[Path, str, str], None] | None = None,
 ) -> Session:

@@ -32,6 +32,8 @@ from pygls.protocol import (
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import register_lsp_features
 
+from planloop.lsp import contract
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SERVER = [sys.executable, "-m", "planloop.lsp"]
 TIMEOUT_S = 40.0
@@ -93,7 +95,12 @@ class Session:
         params = types.ExecuteCommandParams(
             command=name, arguments=None if args is None else [args]
         )
-        return await asyncio.wait_for(self.client.workspace_execute_command_async(params), timeout)
+        result = await asyncio.wait_for(
+            self.client.workspace_execute_command_async(params), timeout
+        )
+        if name in contract.BY_NAME:  # every answer the tests see fits the contract
+            contract.check(contract.BY_NAME[name].result, result)
+        return result
 
     async def error(self, name: str, args: Any = None, **kw: Any) -> JsonRpcException:
         try:
@@ -164,14 +171,17 @@ async def open_session(
 
     @client.feature("planloop/planChanged")
     def _plan_changed(params: dict[str, Any]) -> None:
+        contract.check(contract.PlanPayload, params)
         s.plan_changed.append(params)
 
     @client.feature("planloop/stepEvent")
     def _step_event(params: dict[str, Any]) -> None:
+        contract.check(contract.StepEventPayload, params)
         s.step_events.append(params)
 
     @client.feature("planloop/requestApproval")
     async def _request_approval(params: dict[str, Any]) -> Any:
+        contract.check(contract.ApprovalRequestParams, params)
         s.approvals.append(params)
         if answer is None:
             return {"approve": True, "by": "tester"}

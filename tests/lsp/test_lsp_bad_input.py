@@ -202,6 +202,7 @@ WORK_COMMANDS = {
     "planloop.replan",
     "planloop.decideRevision",
     "planloop.approvePause",
+    "planloop.clean",
 }
 _json = st.recursive(
     st.none()

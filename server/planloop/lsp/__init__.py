@@ -1,6 +1,7 @@
 """planloop's language server (pygls 2.x, stdio): ``python -m planloop.lsp``.
 
-See ``server.py`` for the wiring and DESIGN.md §7 / the wire contract for the protocol.
+See ``server.py`` for the wiring, ``contract.py`` for the protocol (docs/protocol.md is
+generated from it).
 Importing this package is cheap; the server and the core load on ``main()``.
 """
 

@@ -121,6 +121,7 @@ class LspApprover:
     def ask(self, req: ApprovalRequest, cancel: CancelToken | None = None) -> Decision | None:
         if cancel is not None and cancel.cancelled:
             return None
+        params: Any
         if self.custom_request:
             method, params = REQUEST_APPROVAL, request_params(req)
         else:

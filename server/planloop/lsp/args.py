@@ -45,6 +45,8 @@ class CreatePlanArgs(_Args):
 
 class GetPlanArgs(_Args):
     plan_id: str | None = _opt_id()
+    #: a recorded version of the plan (``planloop show --version N``)
+    version: int | None = Field(default=None, ge=1)
 
 
 class RunStepArgs(_Args):
@@ -91,6 +93,16 @@ class DecidePendingArgs(_Args):
 
 class CancelArgs(_Args):
     pass
+
+
+class LogArgs(_Args):
+    plan_id: str | None = _opt_id()
+
+
+class CleanArgs(_Args):
+    keep_current: bool = False
+    #: move a damaged checkpoint repository aside instead (``keepCurrent`` is then unused)
+    reset_shadow: bool = False
 
 
 def parse_args(command: str, model: type[_Args], raw: tuple[Any, ...]) -> Any:

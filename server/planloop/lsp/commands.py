@@ -1,195 +1,64 @@
-"""The planloop.* commands: argument model, the work, and how it runs.
+"""Running the planloop.* commands: parse, pick the folder, run the work, map errors.
 
-Each command's work is a plain synchronous function that calls the orchestrator and
-builds the JSON result; ``dispatch`` runs it on the server's worker pool so the event
-loop keeps serving (notifications, approvals, cancel) while a step runs for minutes.
-"Long" commands hold the folder's one-run-at-a-time slot and get a CancelToken that
-``planloop.cancel``, the progress bar's cancel button, ``$/cancelRequest`` and a
-client disconnect all trip.
-
-Payloads are built from the stored run record (``plan_cache.PlanPayloads``), not from
-``Orchestrator.status()``: reading must not touch the orchestrator another thread may
-be running, and ``getPlan`` then needs no models, settings or git at all.
+The commands themselves live in feature modules (``plan_commands``, ``step_commands``,
+``decision_commands``, ``maintenance``), each adding its own to the table; this module
+runs them. "Long" commands hold the folder's one-run-at-a-time slot and get a
+CancelToken that ``planloop.cancel``, the progress bar's cancel button,
+``$/cancelRequest`` and a client disconnect all trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidRequestError, NoPlanError, PlanloopError
-from ..orchestrator import Orchestrator
-from ..store import RunRecord
 from . import args as A
-from .events import Call
-from .folders import FolderSession
-from .payloads import diff_payload, file_payload, proposal_payload, run_payload, status_of
+from . import decision_commands, maintenance, plan_commands, step_commands
+from .folders import Folders, FolderSession
+from .registry import CommandTable, Spec
 from .rpc_errors import to_rpc_error
 
 if TYPE_CHECKING:
-    from .server import PlanloopServer
+    from .context import Context
+    from .events import Call
 
 log = logging.getLogger("planloop.lsp")
 
-Work = Callable[..., Any]
+
+def build_table() -> CommandTable:
+    table: CommandTable = {}
+    for feature in (plan_commands, step_commands, decision_commands, maintenance):
+        feature.register(table)
+    return table
 
 
-@dataclass(frozen=True)
-class Spec:
-    args: type[A._Args]
-    work: Work
-    long: bool  # holds the folder's run slot, cancellable, may ask for approval
-    needs_orchestrator: bool = True
-
-
-def _current(s: FolderSession) -> tuple[RunRecord, dict[str, Any]]:
-    """The current plan's record and PlanPayload (NoPlanError when there is none)."""
-    plan_id = s.payloads.current_id()
-    if plan_id is None:
-        raise NoPlanError()
-    return s.payloads.get(plan_id)
-
-
-def _payload(s: FolderSession) -> dict[str, Any]:
-    return _current(s)[1]
-
-
-# --- the work of each command (runs on a worker thread) ------------------------------
-
-
-def create_plan(o: Orchestrator, a: A.CreatePlanArgs, s: FolderSession, c: Call) -> Any:
-    o.create_plan(a.goal, cancel=c.cancel)
-    return _payload(s)
-
-
-def get_plan(o: None, a: A.GetPlanArgs, s: FolderSession, c: None) -> Any:
-    if a.plan_id is None:
-        plan_id = s.payloads.current_id()
-        return s.payloads.get(plan_id)[1] if plan_id is not None else None
-    known = s.payloads.store.plan_ids()
-    if a.plan_id not in known:
-        raise InvalidRequestError(
-            f"no plan {a.plan_id!r} in {s.root}; plans there: {', '.join(known) or 'none'}"
-        )
-    return s.payloads.get(a.plan_id)[1]
-
-
-def run_step(o: Orchestrator, a: A.RunStepArgs, s: FolderSession, c: Call) -> Any:
-    # the user pressed Run on the plan the editor shows: that is the plan review
-    res = o.run(step_id=a.step_id, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
-    return run_payload(res, _payload(s), c.last_step or a.step_id)
-
-
-def run_all(o: Orchestrator, a: A.RunAllArgs, s: FolderSession, c: Call) -> Any:
-    res = o.run(all_steps=True, cancel=c.cancel, plan_reviewed_by=s.server.client_name)
-    return run_payload(res, _payload(s), c.last_step)
-
-
-def step_diff(o: Orchestrator, a: A.StepDiffArgs, s: FolderSession, c: None) -> Any:
-    step, diffs = o.step_diff(a.step_id)
-    return diff_payload(step, diffs)
-
-
-def file_at_checkpoint(
-    o: Orchestrator, a: A.FileAtCheckpointArgs, s: FolderSession, c: None
-) -> Any:
-    return file_payload(a.checkpoint, a.path, o.file_at_checkpoint(a.checkpoint, a.path))
-
-
-def revert_step(o: Orchestrator, a: A.RevertStepArgs, s: FolderSession, c: Call) -> Any:
-    res = o.revert_step(a.step_id, a.paths)
-    return {
-        "stepId": a.step_id,
-        "restored": list(res.restored),
-        "conflicts": [{"path": x.path, "reason": x.reason} for x in res.conflicts],
-        "plan": _payload(s),
-    }
-
-
-def replan(o: Orchestrator, a: A.ReplanArgs, s: FolderSession, c: Call) -> Any:
-    res = o.replan(reason=a.reason, goal=a.goal, cancel=c.cancel)
-    rec, plan = _current(s)
-    proposal = c.proposal
-    if proposal is None:
-        raise PlanloopError(f"no revision was proposed: {res.reason}")
-    if rec.pending is not None and rec.pending.kind == "revision":
-        decision = "pending"
-    elif (
-        rec.plan.version == proposal.version
-        and rec.plan.revision is not None
-        and rec.plan.revision.decided == "approved"
-    ):
-        decision = "approved"
-    else:
-        decision = "rejected"
-    return {
-        "proposal": proposal_payload(proposal, status_of(rec)),
-        "decision": decision,
-        "plan": plan,
-        "state": res.state,
-        "reason": res.reason,
-    }
-
-
-def decide_revision(o: Orchestrator, a: A.DecideRevisionArgs, s: FolderSession, c: Call) -> Any:
-    by = s.server.client_name
-    o.decide_revision(a.version, a.approve, by=by, feedback=a.feedback, cancel=c.cancel)
-    return _payload(s)
-
-
-def approve_pause(o: Orchestrator, a: A.ApprovePauseArgs, s: FolderSession, c: Call) -> Any:
-    o.approve_pause(a.step_id, by=s.server.client_name)
-    return _payload(s)
-
-
-def decide_pending(o: Orchestrator, a: A.DecidePendingArgs, s: FolderSession, c: Call) -> Any:
-    """Answer whatever question waits (plan review, pause, budget, re-plan), either way.
-
-    approvePause can only say yes and decideRevision only answers re-plans; a client
-    also needs to say no to a plan, a pause or a budget question.
-    """
-    o.decide_pending(a.approve, by=s.server.client_name, feedback=a.feedback, cancel=c.cancel)
-    return _payload(s)
-
-
-COMMANDS: dict[str, Spec] = {
-    "planloop.createPlan": Spec(A.CreatePlanArgs, create_plan, long=True),
-    "planloop.getPlan": Spec(A.GetPlanArgs, get_plan, long=False, needs_orchestrator=False),
-    "planloop.runStep": Spec(A.RunStepArgs, run_step, long=True),
-    "planloop.runAll": Spec(A.RunAllArgs, run_all, long=True),
-    "planloop.stepDiff": Spec(A.StepDiffArgs, step_diff, long=False),
-    "planloop.fileAtCheckpoint": Spec(A.FileAtCheckpointArgs, file_at_checkpoint, long=False),
-    "planloop.revertStep": Spec(A.RevertStepArgs, revert_step, long=True),
-    "planloop.replan": Spec(A.ReplanArgs, replan, long=True),
-    "planloop.decideRevision": Spec(A.DecideRevisionArgs, decide_revision, long=True),
-    "planloop.approvePause": Spec(A.ApprovePauseArgs, approve_pause, long=True),
-    "planloop.decidePending": Spec(A.DecidePendingArgs, decide_pending, long=True),
-}
+COMMANDS: CommandTable = build_table()
 CANCEL = "planloop.cancel"
+
+
+def folders_of(ctx: Context) -> Folders:
+    """The folders' sessions, created with the first command."""
+    if not isinstance(ctx.runs, Folders):
+        ctx.runs = Folders(ctx)
+    return ctx.runs
 
 
 # --- running a command (event loop) -----------------------------------------------------
 
 
-async def dispatch(server: PlanloopServer, name: str, raw: tuple[Any, ...]) -> Any:
+async def dispatch(ctx: Context, name: str, raw: tuple[Any, ...]) -> Any:
     """Run one command; every failure becomes a JSON-RPC error with a clear message."""
     try:
         if name == CANCEL:
-            return cancel(server, A.parse_args(name, A.CancelArgs, raw))
+            return cancel(ctx, A.parse_args(name, A.CancelArgs, raw))
         spec = COMMANDS[name]
         parsed = A.parse_args(name, spec.args, raw)
-        session = server.folders.session(parsed.folder)
+        session = folders_of(ctx).session(parsed.folder)
         if spec.long:
-            return await _long(server, session, name, spec, parsed)
-        orchestrator = (
-            await session.ensure_orchestrator(reader=True) if spec.needs_orchestrator else None
-        )
-        return await server.loop.run_in_executor(
-            server.executor, spec.work, orchestrator, parsed, session, None
-        )
+            return await _long(ctx, session, name, spec, parsed)
+        core = await session.ensure_session(reader=True) if spec.needs_session else None
+        return await ctx.loop.run_in_executor(ctx.executor, spec.work, core, parsed, session, None)
     except asyncio.CancelledError:
         raise
     except Exception as e:
@@ -202,16 +71,16 @@ async def dispatch(server: PlanloopServer, name: str, raw: tuple[Any, ...]) -> A
 
 
 async def _long(
-    server: PlanloopServer, session: FolderSession, name: str, spec: Spec, parsed: A._Args
+    ctx: Context, session: FolderSession, name: str, spec: Spec, parsed: A._Args
 ) -> Any:
     call = session.begin(name)
-    _cancel_with_request(server, call)
+    _cancel_with_request(ctx, call)
     released = False
     try:
-        orchestrator = await session.ensure_orchestrator()
+        core = await session.ensure_session()
         session.pump.start()
-        work = server.executor.submit(spec.work, orchestrator, parsed, session, call)
-        server.track(work)
+        work = ctx.executor.submit(spec.work, core, parsed, session, call)
+        ctx.track(work)
         fut = asyncio.wrap_future(work)
         try:
             result = await asyncio.shield(fut)
@@ -233,7 +102,7 @@ async def _long(
             session.end(call)
 
 
-def _cancel_with_request(server: PlanloopServer, call: Call) -> None:
+def _cancel_with_request(ctx: Context, call: Call) -> None:
     """Make ``$/cancelRequest`` of this command stop the run.
 
     pygls runs executeCommand as a built-in generator that awaits our handler under an
@@ -241,7 +110,7 @@ def _cancel_with_request(server: PlanloopServer, call: Call) -> None:
     cancelled") and leaves our coroutine running. That outer future is found by the
     request id pygls keeps in a context variable, and its cancel is forwarded.
     """
-    proto = server.protocol
+    proto = ctx.server.protocol
     outer = proto._request_futures.get(proto.msg_id) if proto.msg_id is not None else None
     if outer is not None:
         outer.add_done_callback(lambda f: call.cancel.cancel() if f.cancelled() else None)
@@ -254,8 +123,9 @@ async def _finish_quietly(session: FolderSession) -> None:
         pass
 
 
-def cancel(server: PlanloopServer, a: A.CancelArgs) -> dict[str, Any]:
-    sessions = [server.folders.session(a.folder)] if a.folder else server.folders.all()
+def cancel(ctx: Context, a: A.CancelArgs) -> dict[str, Any]:
+    folders = folders_of(ctx)
+    sessions = [folders.session(a.folder)] if a.folder else folders.all()
     cancelled = False
     for s in sessions:
         if s.call is not None and not s.call.cancel.cancelled:

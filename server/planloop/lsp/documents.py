@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Protocol
 
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 
@@ -74,3 +77,26 @@ def _path_of(uri: str) -> str | None:
     if fs is None:
         return None
     return str(Path(fs).resolve())
+
+
+class _WithBuffers(Protocol):
+    buffers: OpenBuffers
+
+
+def register(server: LanguageServer, ctx: _WithBuffers) -> None:
+    """Mirror didOpen/didChange/didClose into ``ctx.buffers``."""
+    buffers = ctx.buffers
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: LanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        buffers.opened(params.text_document.uri, params.text_document.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: LanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        doc = ls.workspace.text_documents.get(params.text_document.uri)
+        if doc is not None:
+            buffers.changed(params.text_document.uri, doc.source)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: LanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        buffers.closed(params.text_document.uri)

@@ -18,7 +18,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..cancel import CancelToken
-from ..plan import Plan
+from ..events import (
+    CheckRan,
+    Event,
+    ExecutorToolCall,
+    PlanCreated,
+    PlannerToolCall,
+    Planning,
+    ReplanStarted,
+    RevisionProposed,
+    Saved,
+    StateChanged,
+    StepCancelled,
+    StepError,
+    StepFinished,
+    StepStarted,
+)
 from .payloads import step_event
 from .plan_cache import PlanPayloads
 from .progress import WorkProgress
@@ -31,18 +46,13 @@ log = logging.getLogger("planloop.lsp")
 PLAN_CHANGED = "planloop/planChanged"
 STEP_EVENT = "planloop/stepEvent"
 
-_STEP_END = ("step_finished", "step_cancelled", "step_error")
-
 
 @dataclass
 class Call:
-    """What one long command learns from the events of its run."""
+    """One long command in flight: what cancels it."""
 
     command: str
     cancel: CancelToken = field(default_factory=CancelToken)
-    last_step: str | None = None
-    proposal: Plan | None = None
-    plan_id: str | None = None
 
 
 class EventPump:
@@ -54,7 +64,7 @@ class EventPump:
         self.payloads = payloads
         self.progress = WorkProgress(server)
         self.call: Call | None = None
-        self._queue: asyncio.Queue[tuple[dict[str, Any], list[tuple[str, Any]]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Event, list[tuple[str, Any]]]] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._step_token: str | None = None
         self._plan_token: str | None = None
@@ -63,27 +73,19 @@ class EventPump:
 
     # --- worker thread -----------------------------------------------------------------
 
-    def sink(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
+    def sink(self, event: Event) -> None:
         out: list[tuple[str, Any]] = []
-        call = self.call
-        if kind == "saved":
-            rec, payload = self.payloads.get(event["plan_id"])
+        if isinstance(event, Saved):
+            rec, payload = self.payloads.get(event.plan_id)
             self._plan_id = rec.plan.plan_id
             self._counts = rec.plan.progress
-            if call is not None:
-                call.plan_id = rec.plan.plan_id
-                if rec.pending is not None and rec.pending.proposal is not None:
-                    call.proposal = rec.pending.proposal.model_copy(deep=True)
             out.append((PLAN_CHANGED, payload))
-        elif kind == "plan_created":
-            self._plan_id = event.get("plan_id")
+        elif isinstance(event, PlanCreated):
+            self._plan_id = event.plan_id
         else:
             step = step_event(event, self._plan_id)
             if step is not None:
                 out.append((STEP_EVENT, step))
-        if call is not None and kind == "step_started":
-            call.last_step = event.get("step_id")
         if self.loop.is_closed():
             return
         try:
@@ -117,7 +119,7 @@ class EventPump:
                     self.server.protocol.notify(method, params)
                 await self._progress(event)
             except Exception:
-                log.exception("could not deliver a %s event", event.get("type"))
+                log.exception("could not deliver a %s event", event.type)
             finally:
                 self._queue.task_done()
 
@@ -127,37 +129,45 @@ class EventPump:
             log.info("cancel requested from the progress bar (%s)", call.command)
             call.cancel.cancel()
 
-    async def _progress(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
+    async def _progress(self, event: Event) -> None:
         p = self.progress
-        if kind in ("planning", "replan_started"):
+        if isinstance(event, (Planning, ReplanStarted)):
             self.progress.end(self._plan_token, "")
-            title = "planloop: planning" if kind == "planning" else "planloop: re-planning"
-            message = str(event.get("goal") or event.get("reason") or "")
+            if isinstance(event, Planning):
+                title, message = "planloop: planning", event.goal
+            else:
+                title, message = "planloop: re-planning", event.reason
             self._plan_token = await p.begin(title, message[:200], self._cancel_current)
-        elif kind in ("plan_created", "revision_proposed"):
-            p.end(self._plan_token, "plan ready" if kind == "plan_created" else "revision proposed")
+        elif isinstance(event, (PlanCreated, RevisionProposed)):
+            p.end(
+                self._plan_token,
+                "plan ready" if isinstance(event, PlanCreated) else "revision proposed",
+            )
             self._plan_token = None
-        elif kind == "step_started":
+        elif isinstance(event, StepStarted):
             p.end(self._step_token, "")
             done, total = self._counts
-            title = f"planloop: {event.get('title') or event.get('step_id')}"
+            title = f"planloop: {event.title or event.step_id}"
             self._step_token = await p.begin(
-                title, f"attempt {event.get('attempt', 1)}", self._cancel_current, _pct(done, total)
+                title, f"attempt {event.attempt}", self._cancel_current, _pct(done, total)
             )
-        elif kind == "tool_call":
-            token = self._step_token if event.get("step_id") else self._plan_token
-            p.report(token, str(event.get("line", ""))[:200])
-        elif kind == "check":
-            mark = "✓" if event.get("passed") else "✗"
-            p.report(self._step_token, f"{mark} {event.get('check', '')}"[:200])
-        elif kind in _STEP_END:
-            status = event.get("status") or ("cancelled" if kind == "step_cancelled" else "error")
-            p.end(self._step_token, f"{event.get('step_id')} {status}")
+        elif isinstance(event, ExecutorToolCall):
+            p.report(self._step_token, event.line[:200])
+        elif isinstance(event, PlannerToolCall):
+            p.report(self._plan_token, event.line[:200])
+        elif isinstance(event, CheckRan):
+            mark = "✓" if event.passed else "✗"
+            p.report(self._step_token, f"{mark} {event.check}"[:200])
+        elif isinstance(event, (StepFinished, StepCancelled, StepError)):
+            if isinstance(event, StepFinished):
+                status: str = event.status
+            else:
+                status = "cancelled" if isinstance(event, StepCancelled) else "error"
+            p.end(self._step_token, f"{event.step_id} {status}")
             self._step_token = None
-        elif kind == "state" and event.get("state") in ("cancelled", "error", "stopped"):
+        elif isinstance(event, StateChanged) and event.state in ("cancelled", "error", "stopped"):
             # a re-plan that was cancelled or failed has no revision_proposed
-            p.end(self._plan_token, str(event.get("reason", "")))
+            p.end(self._plan_token, event.reason)
             self._plan_token = None
 
 

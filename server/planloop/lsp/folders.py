@@ -1,4 +1,4 @@
-"""Workspace folders: one orchestrator per folder, one run at a time per folder.
+"""Workspace folders: one core session per folder, one run at a time per folder.
 
 The multi-root rule (documented for every client):
 - every command takes an optional ``folder``: a ``file:`` URI or an absolute path, of
@@ -32,8 +32,8 @@ from .plan_cache import PlanPayloads
 from .rpc_errors import NoFolderError
 
 if TYPE_CHECKING:
-    from ..orchestrator import Orchestrator
-    from .server import PlanloopServer
+    from ..api import Session
+    from .context import Context
 
 log = logging.getLogger("planloop.lsp")
 
@@ -41,14 +41,16 @@ _CONFIG_TIMEOUT_S = 5.0
 
 
 class FolderSession:
-    def __init__(self, server: PlanloopServer, uri: str, root: Path) -> None:
-        self.server = server
+    def __init__(self, ctx: Context, uri: str, root: Path) -> None:
+        self.ctx = ctx
         self.uri = uri
         self.root = root
-        self.payloads = PlanPayloads(root)
-        self.pump = EventPump(server, server.loop, self.payloads)
-        self.orchestrator: Orchestrator | None = None
-        self.reader: Orchestrator | None = None
+        #: reads the stored record only (getPlan, log, the event sink's payloads)
+        self.query = _query_session(root)
+        self.payloads = PlanPayloads(self.query)
+        self.pump = EventPump(ctx.server, ctx.loop, self.payloads)
+        self.runner: Session | None = None
+        self.reader: Session | None = None
         self.approver: LspApprover | None = None
         self.call: Call | None = None
         self.stale = False
@@ -71,56 +73,56 @@ class FolderSession:
             self.call = None
             self.pump.call = None
             if self.stale:  # settings changed during the run: rebuild on next use
-                self.orchestrator = self.reader = None
+                self.runner = self.reader = None
                 self.stale = False
 
     def settings_changed(self) -> None:
         if self.call is None:
-            self.orchestrator = self.reader = None
+            self.runner = self.reader = None
         else:
             self.stale = True
 
-    # --- the orchestrator ---------------------------------------------------------------
+    # --- the core sessions --------------------------------------------------------------
 
-    async def ensure_orchestrator(self, *, reader: bool = False) -> Orchestrator:
-        """The folder's orchestrator; ``reader=True`` gives a second one for read-only
-        queries (diffs, files at checkpoints), so they neither wait for nor disturb
-        the instance a run is using on another thread."""
-        if self.orchestrator is None or self.reader is None:
+    async def ensure_session(self, *, reader: bool = False) -> Session:
+        """The folder's session with the client's settings; ``reader=True`` gives a second
+        one for read-only queries (diffs, files at checkpoints), so they neither wait for
+        nor disturb the instance a run is using on another thread."""
+        if self.runner is None or self.reader is None:
             section = await self._workspace_section()
             loop = asyncio.get_running_loop()
-            built = await loop.run_in_executor(self.server.executor, self._build, section)
-            if self.orchestrator is None or self.reader is None:
-                self.orchestrator, self.reader = built
-        return self.reader if reader else self.orchestrator
+            built = await loop.run_in_executor(self.ctx.executor, self._build, section)
+            if self.runner is None or self.reader is None:
+                self.runner, self.reader = built
+        return self.reader if reader else self.runner
 
-    def _build(self, section: Any) -> tuple[Orchestrator, Orchestrator]:
+    def _build(self, section: Any) -> tuple[Session, Session]:
         from ..approvals import NoApprover
-        from ..wiring import build_orchestrator
+        from ..wiring import open_session
 
-        server = self.server
-        cfg, lsp = lsp_config.build(self.root, server.init_options, section)
+        ctx = self.ctx
+        cfg, lsp = lsp_config.build(self.root, ctx.client.init_options, section)
         self.approver = LspApprover(
-            server,
-            server.loop,
+            ctx.server,
+            ctx.loop,
             timeout_s=lsp.approval_timeout_s,
-            client_name=server.client_name,
-            custom_request=server.custom_approvals,
+            client_name=ctx.client.name,
+            custom_request=ctx.client.custom_approvals,
             before_ask=self.pump.drain,
         )
-        runner = build_orchestrator(
+        runner = open_session(
             self.root,
             config=cfg,
             approver=self.approver,
             sink=self.pump.sink,
-            buffer_text=server.buffers.buffer_text,
-            on_write=server.buffers.written,
+            buffer_text=ctx.buffers.buffer_text,
+            on_write=ctx.buffers.written,
         )
-        reader = build_orchestrator(self.root, config=cfg, approver=NoApprover())
+        reader = open_session(self.root, config=cfg, approver=NoApprover())
         return runner, reader
 
     async def _workspace_section(self) -> Any:
-        caps = self.server.client_capabilities
+        caps = self.ctx.server.client_capabilities
         if not (caps and caps.workspace and caps.workspace.configuration):
             return None
         params = types.ConfigurationParams(
@@ -128,7 +130,7 @@ class FolderSession:
         )
         try:
             result = await asyncio.wait_for(
-                self.server.workspace_configuration_async(params), _CONFIG_TIMEOUT_S
+                self.ctx.server.workspace_configuration_async(params), _CONFIG_TIMEOUT_S
             )
         except Exception as e:  # the client could not answer: initializationOptions still apply
             log.warning("workspace/configuration failed (%s); using initializationOptions", e)
@@ -136,15 +138,37 @@ class FolderSession:
         return result[0] if result else None
 
 
+def _query_session(root: Path) -> Session:
+    """A session for reading the stored record only: built without the client's settings,
+    because showing a plan must work while the settings are broken (the error shows up
+    on the first command that needs them) and must never wait for workspace/configuration."""
+    from ..approvals import NoApprover
+    from ..config import Config
+    from ..wiring import open_session
+
+    return open_session(root, config=Config(), approver=NoApprover())
+
+
 class Folders:
-    def __init__(self, server: PlanloopServer) -> None:
-        self.server = server
+    """The folders' sessions; the ``context.Runs`` the lean features talk to."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
         self._sessions: dict[str, FolderSession] = {}
+
+    def settings_changed(self) -> None:
+        for s in self.all():
+            s.settings_changed()
+
+    def cancel_all(self) -> None:
+        for s in self.all():
+            if s.call is not None:
+                s.call.cancel.cancel()
 
     def roots(self) -> list[tuple[str, Path]]:
         """(uri, resolved path) of each folder, in the client's order."""
         out: list[tuple[str, Path]] = []
-        ws = self.server.workspace
+        ws = self.ctx.server.workspace
         for uri in ws.folders:
             path = to_fs_path(uri)
             if path is not None:
@@ -181,7 +205,7 @@ class Folders:
         key = str(root)
         s = self._sessions.get(key)
         if s is None:
-            s = FolderSession(self.server, from_fs_path(key) or uri, root)
+            s = FolderSession(self.ctx, from_fs_path(key) or uri, root)
             self._sessions[key] = s
         return s
 

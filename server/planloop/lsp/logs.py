@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from .rpc_errors import redact
+from ..redaction import redact
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..orchestrator import RunResult, Status
+from ..api import RunResult, Status
+from ..events import (
+    CheckRan,
+    Event,
+    ExecutorToolCall,
+    StepCancelled,
+    StepError,
+    StepFinished,
+    StepStarted,
+)
 from ..plan import Plan, Step, render_markdown
-from ..store import Pending, RunRecord
 
 if TYPE_CHECKING:
     from ..checkpoints import FileDiff
+    from ..store import Pending, RunRecord
 
 
 def status_of(rec: RunRecord) -> Status:
-    """A Status from a stored record, for plans other than the orchestrator's current one
-    and for payloads built inside the event sink (where calling the orchestrator back
+    """A Status from a stored record, for plans other than the session's current one and
+    for payloads built inside the event sink (where calling the running session back
     would re-enter it)."""
     return Status.of(rec)
 
@@ -123,42 +132,45 @@ def file_payload(checkpoint: str, path: str, data: bytes | None) -> dict[str, An
     return {"path": path, "checkpoint": checkpoint, "exists": True, "text": text, "binary": binary}
 
 
-def step_event(event: dict[str, Any], plan_id: str | None) -> dict[str, Any] | None:
+def step_event(event: Event, plan_id: str | None) -> dict[str, Any] | None:
     """planloop/stepEvent for a core event, or None when it is not a step event."""
-    kind = event.get("type")
-    step_id = event.get("step_id")
-    if step_id is None:  # planner tool calls and run-level events go to progress only
-        return None
-    out: dict[str, Any] = {"planId": plan_id, "stepId": step_id}
-    if kind == "step_started":
-        attempt = event.get("attempt", 1)
-        title = event.get("title") or step_id
-        out.update(event="started", line=f"{title} (attempt {attempt})", status="running")
-    elif kind == "tool_call":
-        out.update(event="tool", line=str(event.get("line", "")))
-    elif kind == "check":
-        mark = "✓" if event.get("passed") else "✗"
-        obs = str(event.get("observation") or "").strip().splitlines()
-        line = f"{mark} {event.get('check', 'check')}" + (f": {obs[0]}" if obs else "")
-        out.update(event="check", line=line, passed=bool(event.get("passed")))
-    elif kind == "step_finished":
-        status = str(event.get("status", ""))
+    # planner tool calls and run-level events go to progress only
+    out: dict[str, Any]
+    if isinstance(event, StepStarted):
+        out = _step_base(plan_id, event.step_id)
+        title = event.title or event.step_id
+        out.update(event="started", line=f"{title} (attempt {event.attempt})", status="running")
+    elif isinstance(event, ExecutorToolCall):
+        out = _step_base(plan_id, event.step_id)
+        out.update(event="tool", line=event.line)
+    elif isinstance(event, CheckRan):
+        out = _step_base(plan_id, event.step_id)
+        mark = "✓" if event.passed else "✗"
+        obs = event.observation.strip().splitlines()
+        line = f"{mark} {event.check}" + (f": {obs[0]}" if obs else "")
+        out.update(event="check", line=line, passed=event.passed)
+    elif isinstance(event, StepFinished):
+        out = _step_base(plan_id, event.step_id)
         out.update(
             event="finished",
-            line=f"{step_id} {status}",
-            status=status,
-            costUsd=float(event.get("cost_usd") or 0.0),
+            line=f"{event.step_id} {event.status}",
+            status=event.status,
+            costUsd=float(event.cost_usd),
         )
-    elif kind == "step_cancelled":
+    elif isinstance(event, StepCancelled):
+        out = _step_base(plan_id, event.step_id)
         out.update(
             event="finished",
-            line=f"{step_id} cancelled; its edits were rolled back",
+            line=f"{event.step_id} cancelled; its edits were rolled back",
             status="pending",
         )
-    elif kind == "step_error":
-        out.update(
-            event="finished", line=f"{step_id}: {event.get('error', 'error')}", status="failed"
-        )
+    elif isinstance(event, StepError):
+        out = _step_base(plan_id, event.step_id)
+        out.update(event="finished", line=f"{event.step_id}: {event.error}", status="failed")
     else:
         return None
     return out
+
+
+def _step_base(plan_id: str | None, step_id: str) -> dict[str, Any]:
+    return {"planId": plan_id, "stepId": step_id}

@@ -1,57 +1,44 @@
 """The planloop language server: wiring only (pygls 2.x over stdio).
 
-What lives where: argument models in ``args``, the commands in ``commands``, payload
-shapes in ``payloads`` (cached reads in ``plan_cache``), JSON-RPC errors in
-``rpc_errors``, folder/orchestrator bookkeeping in ``folders``, the event sink in
-``events``, approvals in ``approvals``, progress in ``progress``, open buffers in
-``documents``, settings in ``config``, logging in ``logs``.
+Each feature registers its own handlers against a small ``Context`` (``context.py``):
+``lifecycle`` (initialize, warm-up), ``documents`` (open buffers), ``settings``
+(didChangeConfiguration) and the commands, whose names are advertised from ``names``
+and whose modules (``commands`` → ``plan_commands``, ``step_commands``,
+``decision_commands``, ``maintenance``) load with the first command. Below them:
+``folders`` (one core session per folder), ``events`` (notifications), ``approvals``,
+``progress``, ``payloads`` and ``plan_cache``, ``config``, ``contract`` (the wire
+contract; docs/protocol.md is generated from it), ``rpc_errors``, ``logs``.
 
 Start-up cost matters (an editor waits for ``initialize``): this module imports only
-pygls, lsprotocol and the standard library. The core (pydantic models, git, the
-orchestrator) is imported when the first command arrives, warmed up in a background
-thread right after ``initialized``; the anthropic SDK only when a model is first called.
+pygls, lsprotocol, the standard library and those lean feature modules. The core
+(pydantic models, git, the orchestrator) is imported when the first command arrives,
+warmed up in a background thread right after ``initialized``; the anthropic SDK only
+when a model is first called.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 import os
 import sys
-import threading
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
+from . import documents, lifecycle, settings
+from .context import Context
 from .documents import OpenBuffers
 from .logs import WindowLogHandler, configure_stderr_logging
-
-if TYPE_CHECKING:
-    from .folders import Folders
+from .names import COMMAND_NAMES
 
 log = logging.getLogger("planloop.lsp")
 
 NAME = "planloop"
-#: every command of the wire contract (commands.COMMANDS + cancel; a test keeps them equal)
-COMMAND_NAMES = (
-    "planloop.createPlan",
-    "planloop.getPlan",
-    "planloop.runStep",
-    "planloop.runAll",
-    "planloop.stepDiff",
-    "planloop.fileAtCheckpoint",
-    "planloop.revertStep",
-    "planloop.replan",
-    "planloop.decideRevision",
-    "planloop.approvePause",
-    "planloop.decidePending",
-    "planloop.cancel",
-)
+__all__ = ["COMMAND_NAMES", "PlanloopServer", "build_server", "main"]
 #: how long a disconnect waits for a running step to stop and save before exiting
 _EXIT_GRACE_S = 20.0
 
@@ -75,7 +62,7 @@ def _version() -> str:
 class _Malformed:
     """A request whose envelope pygls could not structure (e.g. ``arguments: 5``)."""
 
-    def __init__(self, msg_id: Any, method: str, error: Exception) -> None:
+    def __init__(self, msg_id: Any, method: str, error: BaseException) -> None:
         self.id = msg_id
         self.method = method
         self.error = error
@@ -123,37 +110,9 @@ class PlanloopProtocol(LanguageServerProtocol):
 class PlanloopServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(NAME, _version(), protocol_cls=PlanloopProtocol)
-        self.buffers = OpenBuffers()
-        #: orchestrator work; separate from pygls's pool, which also reads stdin
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=8, thread_name_prefix="planloop"
-        )
-        self.init_options: Any = None
-        self.client_name = "lsp-client"
-        self.custom_approvals = False
-        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment] - set at initialize
+        self.ctx = Context(server=self, buffers=OpenBuffers())
         self.log_handler = WindowLogHandler(self)
-        self._folders: Folders | None = None
-        self._work: set[concurrent.futures.Future[Any]] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def folders(self) -> Folders:
-        if self._folders is None:
-            from .folders import Folders
-
-            self._folders = Folders(self)
-        return self._folders
-
-    def track(self, fut: concurrent.futures.Future[Any]) -> None:
-        """Remember running work, so a disconnect can wait for it to save its state."""
-        with self._lock:
-            self._work.add(fut)
-        fut.add_done_callback(self._untrack)
-
-    def _untrack(self, fut: Any) -> None:
-        with self._lock:
-            self._work.discard(fut)
+        self.ctx.when_attached(self.log_handler.attach)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log only: request errors already reach the client as JSON-RPC errors (and the
@@ -162,105 +121,36 @@ class PlanloopServer(LanguageServer):
         level = logging.DEBUG if name == "FeatureRequestError" else logging.ERROR
         log.log(level, "server error (%s): %s", name, error)
 
-    def cancel_all(self) -> None:
-        if self._folders is None:
-            return
-        for s in self._folders.all():
-            if s.call is not None:
-                s.call.cancel.cancel()
-
     def shutdown(self) -> None:
         """Stop without waiting on the stdin reader thread; runs are cancelled first."""
-        self.cancel_all()
+        self.ctx.cancel_all()
         if self._stop_event is not None:
             self._stop_event.set()
         if self._thread_pool:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
 
-    def wait_for_work(self, timeout: float) -> bool:
-        """After the loop ended: let cancelled steps roll back and save. True if all did."""
-        with self._lock:
-            pending = list(self._work)
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        if not pending:
-            return True
-        _done, not_done = concurrent.futures.wait(pending, timeout=timeout)
-        return not not_done
-
 
 def build_server() -> PlanloopServer:
     server = PlanloopServer()
-
-    @server.feature(types.INITIALIZE)
-    def on_initialize(ls: PlanloopServer, params: types.InitializeParams) -> None:
-        ls.loop = asyncio.get_running_loop()
-        ls.log_handler.attach(ls.loop)
-        ls.init_options = params.initialization_options
-        if params.client_info is not None and params.client_info.name:
-            ls.client_name = params.client_info.name
-        experimental = params.capabilities.experimental
-        ls.custom_approvals = (
-            isinstance(experimental, dict) and experimental.get("planloopApprovals") is True
-        )
-
-    @server.feature(types.INITIALIZED)
-    def on_initialized(ls: PlanloopServer, params: types.InitializedParams) -> None:
-        # Warm the core up off the loop, so the first command does not pay for imports.
-        threading.Thread(target=_warm_up, name="planloop-warmup", daemon=True).start()
-        log.info(
-            "planloop ready for %s (approvals via %s)",
-            ls.client_name,
-            "planloop/requestApproval" if ls.custom_approvals else "window/showMessageRequest",
-        )
-
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: PlanloopServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.buffers.opened(params.text_document.uri, params.text_document.text)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: PlanloopServer, params: types.DidChangeTextDocumentParams) -> None:
-        doc = ls.workspace.text_documents.get(params.text_document.uri)
-        if doc is not None:
-            ls.buffers.changed(params.text_document.uri, doc.source)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: PlanloopServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.buffers.closed(params.text_document.uri)
-
-    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    def did_change_configuration(
-        ls: PlanloopServer, params: types.DidChangeConfigurationParams
-    ) -> None:
-        for s in ls.folders.all():
-            s.settings_changed()
-
-    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
-    def did_change_folders(
-        ls: PlanloopServer, params: types.DidChangeWorkspaceFoldersParams
-    ) -> None:
-        log.info("workspace folders changed; the first folder is now the default")
-
+    ctx = server.ctx
+    lifecycle.register(server, ctx)
+    documents.register(server, ctx)
+    settings.register(server, ctx)
     for name in COMMAND_NAMES:
-        server.command(name)(_handler(name))
+        server.command(name)(_handler(name, ctx))
     return server
 
 
-def _handler(name: str) -> Any:
-    # ``*args``: pygls would otherwise structure and count the arguments itself.
-    async def handler(ls: PlanloopServer, *args: Any) -> Any:
+def _handler(name: str, ctx: Context) -> Any:
+    # ``*args``: pygls would otherwise structure and count the arguments itself. The
+    # command modules import the core, so they load on the first command.
+    async def handler(ls: LanguageServer, *args: Any) -> Any:
         from .commands import dispatch
 
-        return await dispatch(ls, name, args)
+        return await dispatch(ctx, name, args)
 
     handler.__name__ = "cmd_" + name.split(".", 1)[1]
     return handler
-
-
-def _warm_up() -> None:
-    try:
-        from . import commands  # noqa: F401 - the import is the point
-    except Exception:  # a broken install shows up on the first command, with its message
-        log.exception("warm-up import failed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     # The loop has ended (exit notification or stdin closed). Cancelled runs roll back
     # and save on their worker threads; give them a moment, then leave without waiting
     # on pygls's stdin reader thread, which may block forever on an open pipe.
-    clean = server.wait_for_work(_EXIT_GRACE_S)
+    clean = server.ctx.wait_for_work(_EXIT_GRACE_S)
     if not clean:
         log.error("a run did not stop within %s s; exiting anyway", _EXIT_GRACE_S)
     code = 0 if server.protocol._shutdown else 1

@@ -1,0 +1,42 @@
+"""Decision commands: answer the question a run waits on, after the live approval
+request went unanswered (``planloop approve`` / ``reject``). See ``approvals.py`` for the
+request itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import args as A
+from .registry import CommandTable, Spec, current_payload
+
+if TYPE_CHECKING:
+    from ..api import Session
+    from .events import Call
+    from .folders import FolderSession
+
+
+def register(table: CommandTable) -> None:
+    table["planloop.decideRevision"] = Spec(A.DecideRevisionArgs, decide_revision, long=True)
+    table["planloop.approvePause"] = Spec(A.ApprovePauseArgs, approve_pause, long=True)
+    table["planloop.decidePending"] = Spec(A.DecidePendingArgs, decide_pending, long=True)
+
+
+def decide_revision(core: Session, a: A.DecideRevisionArgs, s: FolderSession, c: Call) -> Any:
+    by = s.ctx.client.name
+    core.decide_revision(a.version, a.approve, by=by, feedback=a.feedback, cancel=c.cancel)
+    return current_payload(s)
+
+
+def approve_pause(core: Session, a: A.ApprovePauseArgs, s: FolderSession, c: Call) -> Any:
+    core.approve_pause(a.step_id, by=s.ctx.client.name)
+    return current_payload(s)
+
+
+def decide_pending(core: Session, a: A.DecidePendingArgs, s: FolderSession, c: Call) -> Any:
+    """Answer whatever question waits (plan review, pause, budget, re-plan), either way.
+
+    approvePause can only say yes and decideRevision only answers re-plans; a client
+    also needs to say no to a plan, a pause or a budget question.
+    """
+    core.decide_pending(a.approve, by=s.ctx.client.name, feedback=a.feedback, cancel=c.cancel)
+    return current_payload(s)

@@ -1,0 +1,65 @@
+"""Plan commands: createPlan, getPlan, replan (``planloop plan`` / ``show`` / ``replan``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidRequestError, NoPlanError, PlanloopError, StoreError
+from . import args as A
+from .payloads import proposal_payload, status_of
+from .registry import CommandTable, Spec, current, current_payload
+
+if TYPE_CHECKING:
+    from ..api import Session
+    from .events import Call
+    from .folders import FolderSession
+
+
+def register(table: CommandTable) -> None:
+    table["planloop.createPlan"] = Spec(A.CreatePlanArgs, create_plan, long=True)
+    table["planloop.getPlan"] = Spec(A.GetPlanArgs, get_plan, long=False, needs_session=False)
+    table["planloop.replan"] = Spec(A.ReplanArgs, replan, long=True)
+
+
+def create_plan(core: Session, a: A.CreatePlanArgs, s: FolderSession, c: Call) -> Any:
+    core.create_plan(a.goal, cancel=c.cancel)
+    return current_payload(s)
+
+
+def get_plan(core: None, a: A.GetPlanArgs, s: FolderSession, c: None) -> Any:
+    if a.plan_id is None:
+        plan_id = s.payloads.current_id()
+        if plan_id is None:
+            if a.version is not None:
+                raise NoPlanError()
+            return None
+    else:
+        plan_id = a.plan_id
+        known = s.payloads.plan_ids()
+        if plan_id not in known:
+            raise InvalidRequestError(
+                f"no plan {plan_id!r} in {s.root}; plans there: {', '.join(known) or 'none'}"
+            )
+    rec, payload = s.payloads.get(plan_id)
+    if a.version is None:
+        return payload
+    try:
+        plan = s.query.plan_version(plan_id, a.version)
+    except StoreError as e:  # no such version: the caller asked for it, not a broken store
+        raise InvalidRequestError(str(e)) from None
+    # a recorded version in the PlanPayload envelope; the run's state is today's
+    return proposal_payload(plan, status_of(rec))
+
+
+def replan(core: Session, a: A.ReplanArgs, s: FolderSession, c: Call) -> Any:
+    res = core.replan(reason=a.reason, goal=a.goal, cancel=c.cancel)
+    rec, plan = current(s)
+    if res.proposal is None:
+        raise PlanloopError(f"no revision was proposed: {res.reason}")
+    return {
+        "proposal": proposal_payload(res.proposal, status_of(rec)),
+        "decision": res.decision,
+        "plan": plan,
+        "state": res.state,
+        "reason": res.reason,
+    }

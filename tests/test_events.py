@@ -1,0 +1,136 @@
+"""Each core event becomes exactly the log.jsonl line it always was: keys and their order."""
+
+from __future__ import annotations
+
+import json
+import typing
+
+import pytest
+
+from planloop import events as E
+
+# every event type as the log has always written it: (event, keys after "at" and "type")
+CASES: list[tuple[E.Event, str, list[str]]] = [
+    (E.Saved(plan_id="pln_1"), "saved", ["plan_id"]),
+    (E.StateChanged(state="done", reason="r"), "state", ["state", "reason"]),
+    (E.BudgetReached(spent_usd=1.0, allowed_usd=2.0), "budget", ["spent_usd", "allowed_usd"]),
+    (E.BaselineStarted(checks=["pytest"]), "baseline", ["checks"]),
+    (E.Planning(goal="g"), "planning", ["goal"]),
+    (
+        E.PlanCreated(plan_id="p", version=1, goal="g", steps=["a"], cost_usd=0.1),
+        "plan_created",
+        ["plan_id", "version", "goal", "steps", "cost_usd"],
+    ),
+    (E.PlannerToolCall(line="read_file x"), "tool_call", ["role", "line"]),
+    (
+        E.ReplanStarted(trigger="user_requested", reason="r", evidence=["e"]),
+        "replan_started",
+        ["trigger", "reason", "evidence"],
+    ),
+    (
+        E.RevisionProposed(
+            version=2, trigger="repeated_failure", reason="r", evidence=[], cost_usd=0.2
+        ),
+        "revision_proposed",
+        ["version", "trigger", "reason", "evidence", "cost_usd"],
+    ),
+    (E.PlanVersionRecorded(version=2, steps=["a"]), "plan_version", ["version", "steps"]),
+    (
+        E.StepStarted(step_id="a", attempt=1, title="A"),
+        "step_started",
+        ["step_id", "attempt", "title"],
+    ),
+    (
+        E.ExecutorToolCall(step_id="a", line="write_file x"),
+        "tool_call",
+        ["role", "step_id", "line"],
+    ),
+    (
+        E.CheckRan(step_id="a", passed=True, check="c", observation="o", workspace_check=False),
+        "check",
+        ["step_id", "passed", "check", "observation", "workspace_check"],
+    ),
+    (
+        E.StepFinished(step_id="a", status="passed", attempt=1, cost_usd=0.0, files=["f"]),
+        "step_finished",
+        ["step_id", "status", "attempt", "cost_usd", "files"],
+    ),
+    (E.Retry(step_id="a", observation="o"), "retry", ["step_id", "observation"]),
+    (
+        E.StepCancelled(step_id="a", restored=["f"], conflicts=[]),
+        "step_cancelled",
+        ["step_id", "restored", "conflicts"],
+    ),
+    (
+        E.StepError(step_id="a", error="boom", kind="rate_limit"),
+        "step_error",
+        ["step_id", "error", "kind"],
+    ),
+    (E.UnsavedBuffer(step_id="a", path="f"), "unsaved_buffer", ["step_id", "path"]),
+    (E.PauseReached(step_id="a"), "pause", ["step_id"]),
+    (
+        E.DecisionPointReached(step_id="a", action="pause"),
+        "decision_point",
+        ["step_id", "action"],
+    ),
+    (
+        E.ApprovalRequested(kind="revision", reason="r", version=2, step_id=None),
+        "approval_requested",
+        ["kind", "reason", "version", "step_id"],
+    ),
+    (E.ApprovalWaiting(kind="plan"), "approval_waiting", ["kind"]),
+    (
+        E.ApprovalGiven(
+            kind="plan", approve=True, by="me", feedback=None, version=None, step_id=None
+        ),
+        "approval",
+        ["kind", "approve", "by", "feedback", "version", "step_id"],
+    ),
+    (E.CommandApprovalRequested(command="make"), "approval_requested", ["kind", "command"]),
+    (
+        E.CommandApproval(command="make", approve=False, by=None),
+        "approval",
+        ["kind", "command", "approve", "by"],
+    ),
+    (E.CommandRefused(command="rm -rf /"), "command_refused", ["command", "by"]),
+    (E.RevertStarted(step_id="a", paths=None), "revert_started", ["step_id", "paths"]),
+    (
+        E.Reverted(step_id="a", restored=[], conflicts=[{"path": "f", "reason": "edited"}]),
+        "revert",
+        ["step_id", "restored", "conflicts"],
+    ),
+    (E.Recovered(step_id="a", partial_files=["f"]), "recovered", ["step_id", "partial_files"]),
+    (
+        E.RecoveredRestore(step_id="a", restored=["f"], conflicts=[]),
+        "recovered_restore",
+        ["step_id", "restored", "conflicts"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("event", "type_", "keys"), CASES, ids=lambda c: getattr(c, "type", ""))
+def test_event_becomes_todays_log_line(event: E.Event, type_: str, keys: list[str]) -> None:
+    d = E.to_dict(event)
+    assert list(d) == ["at", "type", *keys]
+    assert d["type"] == type_ == event.type
+    assert json.loads(json.dumps(d)) == d  # plain JSON, nothing to stringify
+
+
+def test_every_event_class_is_covered() -> None:
+    covered = {type(ev) for ev, _, _ in CASES}
+    assert covered == set(typing.get_args(E.Event))
+
+
+def test_the_dict_is_a_copy_of_the_event() -> None:
+    ev = E.Reverted(step_id="a", restored=["f"], conflicts=[{"path": "g", "reason": "x"}])
+    d = E.to_dict(ev)
+    d["restored"].append("h")
+    d["conflicts"][0]["path"] = "changed"
+    assert ev.restored == ["f"] and ev.conflicts == [{"path": "g", "reason": "x"}]
+
+
+def test_command_shapes_fill_in_their_constant_fields() -> None:
+    assert E.to_dict(E.CommandRefused(command="x"))["by"] == "policy"
+    assert E.to_dict(E.CommandApproval(command="x", approve=True, by="me"))["kind"] == "command"
+    assert E.to_dict(E.PlannerToolCall(line="l"))["role"] == "planner"
+    assert E.to_dict(E.ExecutorToolCall(step_id="a", line="l"))["role"] == "executor"
