@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 from .approvals import ApprovalRequest, Approver, Decision
 from .cancel import Cancelled, CancelToken
@@ -71,6 +71,7 @@ from .events import (
     UnsavedBuffer,
 )
 from .executor import Executor
+from .ledger import Ledger
 from .models.base import Model, ModelError
 from .plan import (
     Check,
@@ -174,6 +175,8 @@ class Orchestrator:
         self._executor_model = executor_model
         self.approver = approver
         self.sink = sink
+        #: every model turn's cost, charged as billed; calls read theirs from a tab
+        self.ledger = Ledger()
         self._planner: Planner | None = None
         self._executor: Executor | None = None
         self._plan_id: str | None = None
@@ -194,6 +197,7 @@ class Orchestrator:
                 max_invalid=self.config.budgets.plan_attempts,
                 max_tokens=self.config.max_tokens,
                 on_event=self._event,
+                ledger=self.ledger,
             )
         return self._planner
 
@@ -208,6 +212,7 @@ class Orchestrator:
                 command_timeout_s=self.config.command_timeout_s,
                 max_tokens=self.config.max_tokens,
                 on_event=self._event,
+                ledger=self.ledger,
             )
         return self._executor
 
@@ -255,12 +260,14 @@ class Orchestrator:
         with self.store.run_lock():
             self._plan_id = None
             self._event(Planning(goal=goal))
-            try:
-                plan, usage = self.planner.plan(goal, cancel)
-            except ModelError as e:
-                raise PlanloopError(f"planning failed: {e.message}") from e
-            except Cancelled as e:
-                raise PlanloopError("planning cancelled; no plan was written") from e
+            with self.ledger.tab("planner") as tab:
+                try:
+                    plan = self.planner.plan(goal, cancel)
+                except ModelError as e:
+                    raise PlanloopError(f"planning failed: {e.message}") from e
+                except Cancelled as e:
+                    raise PlanloopError("planning cancelled; no plan was written") from e
+            usage = tab.usage
             self.store.ensure()
             self._plan_id = plan.plan_id
             rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
@@ -325,6 +332,7 @@ class Orchestrator:
     ) -> RunResult:
         ran_one = False
         while True:
+            step: Step | None
             if rec.pending is not None:
                 res = self._answer_pending(rec, cancel)
                 if res is not None:
@@ -480,34 +488,16 @@ class Orchestrator:
         )
         self._save(rec)
         t0 = time.monotonic()
-        usage = RoleUsage()
-        try:
-            outcome, usage = self.executor.run(
-                rec.plan, step, retry_observation=retry_obs, cancel=cancel
-            )
-        except Cancelled as e:
-            self._cancelled(rec, step, before, base, getattr(e, "usage", None))
-        except ModelError as e:
-            spent = prior.add(getattr(e, "usage", None) or RoleUsage())
-            after = self.cp.snapshot(
-                f"after {step.id} attempt {attempt} (model error)", ref=f"{base}/after"
-            )
-            step.result = StepResult(
-                checkpoint_before=before,
-                checkpoint_after=after,
-                error=e.message,
-                files_changed=self.cp.changes(before, after),
-                duration_s=round(time.monotonic() - t0, 3),
-                usage={"executor": spent},
-                cost_usd=spent.cost_usd,
-            )
-            step.status = "failed"
-            step.attempts -= 1  # the model failed, not the step: the attempt does not count
-            self._event(StepError(step_id=step.id, error=e.message, kind=e.kind))
-            state: RunState = "paused" if e.retryable else "error"
-            raise _Stop(
-                self._set_state(rec, state, f"the executor's model call failed: {e.message}")
-            ) from e
+        with self.ledger.tab("executor") as tab:
+            try:
+                outcome = self.executor.run(
+                    rec.plan, step, retry_observation=retry_obs, cancel=cancel
+                )
+            except Cancelled:
+                self._cancelled(rec, step, before, base, tab.usage)
+            except ModelError as e:
+                self._model_failed(rec, step, e, before, base, prior.add(tab.usage), t0)
+        usage = tab.usage  # this attempt's turns
         after = self.cp.snapshot(f"after {step.id} attempt {attempt}", ref=f"{base}/after")
         changes = self.cp.changes(before, after)
         checks: list[CheckResult] = []
@@ -540,6 +530,38 @@ class Orchestrator:
         )
         return step.result
 
+    def _model_failed(
+        self,
+        rec: RunRecord,
+        step: Step,
+        e: ModelError,
+        before: str,
+        base: str,
+        spent: RoleUsage,
+        t0: float,
+    ) -> NoReturn:
+        """The model failed, not the step: the attempt does not count; the run pauses."""
+        attempt = step.attempts
+        after = self.cp.snapshot(
+            f"after {step.id} attempt {attempt} (model error)", ref=f"{base}/after"
+        )
+        step.result = StepResult(
+            checkpoint_before=before,
+            checkpoint_after=after,
+            error=e.message,
+            files_changed=self.cp.changes(before, after),
+            duration_s=round(time.monotonic() - t0, 3),
+            usage={"executor": spent},
+            cost_usd=spent.cost_usd,
+        )
+        step.status = "failed"
+        step.attempts -= 1
+        self._event(StepError(step_id=step.id, error=e.message, kind=e.kind))
+        state: RunState = "paused" if e.retryable else "error"
+        raise _Stop(
+            self._set_state(rec, state, f"the executor's model call failed: {e.message}")
+        ) from e
+
     def _cancelled(
         self,
         rec: RunRecord,
@@ -547,7 +569,7 @@ class Orchestrator:
         before: str,
         base: str,
         usage: RoleUsage | None = None,
-    ) -> None:
+    ) -> NoReturn:
         """``usage``: what this attempt's model calls cost before the cancel (still paid)."""
         after = self.cp.snapshot(f"after {step.id} (cancelled)", ref=f"{base}/after")
         undone = self.cp.revert(before, after)
@@ -679,24 +701,25 @@ class Orchestrator:
         rec.reason = f"re-planning ({trigger})"
         self._save(rec)
         try:
-            proposal, usage = self.planner.replan(
-                rec.plan,
-                trigger=trigger,
-                reason=reason,
-                evidence=evidence,
-                failing_step=failing,
-                feedback=feedback,
-                new_goal=new_goal,
-                cancel=cancel,
-            )
+            with self.ledger.tab("planner") as tab:
+                proposal = self.planner.replan(
+                    rec.plan,
+                    trigger=trigger,
+                    reason=reason,
+                    evidence=evidence,
+                    failing_step=failing,
+                    feedback=feedback,
+                    new_goal=new_goal,
+                    cancel=cancel,
+                )
         except (Cancelled, ModelError, PlannerError) as e:
-            spent = getattr(e, "usage", None)  # a failed re-plan's turns were paid for too
-            if isinstance(spent, RoleUsage):
-                rec.planner_usage = rec.planner_usage.add(spent)
+            # a failed re-plan's turns were paid for too
+            rec.planner_usage = rec.planner_usage.add(tab.usage)
             if isinstance(e, Cancelled):
                 raise _Stop(self._set_state(rec, "cancelled", "re-planning cancelled")) from e
             msg = e.message if isinstance(e, ModelError) else str(e)
             raise _Stop(self._set_state(rec, "error", f"re-planning failed: {msg}")) from e
+        usage = tab.usage
         rec.planner_usage = rec.planner_usage.add(usage)
         rec.replans_used += 1
         self._proposed = proposal.model_copy(deep=True)
