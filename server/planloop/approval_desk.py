@@ -10,7 +10,8 @@ What each answer does:
 - re-plan: approve → the proposal becomes the plan; reject with feedback → another
   proposal (against the re-plan budget); plain reject → the run stops.
 - pause: approve → the pause step passes; reject → the run stops.
-- budget: approve → one more budget's worth of dollars; reject → the run stops.
+- budget: approve → one more budget's worth of dollars; reject → the run stops. The
+  question is raised here too (:meth:`ask_budget`), before a step would spend more.
 
 Commands the workspace policy asks about are asked here too (:meth:`command_gate`),
 but are not persisted: the executor is waiting on the answer mid-step.
@@ -21,16 +22,19 @@ from __future__ import annotations
 from .approvals import ApprovalRequest, Approver, Decision
 from .cancel import CancelToken
 from .config import Config
+from .errors import InvalidRequestError
 from .events import (
     ApprovalGiven,
     ApprovalRequested,
     ApprovalWaiting,
+    BudgetReached,
     CommandApproval,
     CommandApprovalRequested,
     CommandRefused,
+    PauseReached,
 )
 from .journal import Journal, RunResult
-from .plan import Outcome, StepResult, render_markdown
+from .plan import Outcome, Step, StepResult, render_markdown
 from .revisions import RevisionDesk
 from .store import Pending, RunRecord
 from .workspace import Workspace
@@ -51,6 +55,28 @@ class ApprovalDesk:
         self.journal = journal
         self.approver = approver
         self.revisions = revisions
+
+    def ask_budget(self, rec: RunRecord) -> bool:
+        """Leave a budget question pending when the run has spent what it was allowed."""
+        allowed = rec.usd_allowed if rec.usd_allowed is not None else self.config.budgets.usd
+        spent = rec.cost_usd
+        if spent < allowed:
+            return False
+        self.journal.event(BudgetReached(spent_usd=spent, allowed_usd=allowed))
+        rec.pending = Pending(
+            kind="budget",
+            reason=f"the run has spent ${spent:.2f} of its ${allowed:.2f} budget; "
+            f"approve to allow another ${self.config.budgets.usd:.2f}",
+        )
+        self.journal.save(rec)
+        return True
+
+    def ask_pause(self, rec: RunRecord, step: Step) -> None:
+        """A pause step was reached: a person must act or decide before the run goes on."""
+        self.journal.event(PauseReached(step_id=step.id))
+        step.status = "awaiting_approval"
+        rec.pending = Pending(kind="pause", reason=step.instructions or step.title, step_id=step.id)
+        self.journal.save(rec)
 
     def answer_pending(self, rec: RunRecord, cancel: CancelToken) -> RunResult | None:
         """Ask the approver; None means the question was answered and the loop goes on."""
@@ -191,6 +217,28 @@ class ApprovalDesk:
         return "the user did not allow this command" + (
             f": {d.feedback}" if d and d.feedback else ""
         )
+
+
+def check_answerable(
+    p: Pending | None, kind: str | None, *, version: int | None, step_id: str | None
+) -> None:
+    """Refuse an answer to a question that is not the one waiting.
+
+    ``kind``: "revision" (must be re-plan ``version``), "pause" (a pause of ``step_id``;
+    also answers a plan review or a budget question), or None (whatever waits).
+    """
+    if p is None:
+        raise InvalidRequestError("nothing awaits a decision")
+    if kind == "revision" and (p.kind != "revision" or p.version != version):
+        raise InvalidRequestError(
+            f"no re-plan v{version} awaits a decision"
+            + (f" (pending: {p.kind}" + (f" v{p.version})" if p.version else ")"))
+        )
+    if kind == "pause":
+        if p.kind not in ("pause", "budget", "plan"):
+            raise InvalidRequestError(f"no pause awaits approval (pending: {p.kind})")
+        if p.kind == "pause" and p.step_id != step_id:
+            raise InvalidRequestError(f"step {step_id!r} is not the one paused ({p.step_id!r})")
 
 
 def _request(rec: RunRecord) -> ApprovalRequest:

@@ -31,42 +31,31 @@ approver and event sink are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .approval_desk import ApprovalDesk
+from .approval_desk import ApprovalDesk, check_answerable
 from .approvals import Approver, Decision
 from .baseline import WorkspaceBaseline
-from .cancel import Cancelled, CancelToken
+from .cancel import CancelToken
 from .checkpoints import CheckpointStore, FileDiff, RevertResult
 from .config import Config
-from .errors import InvalidRequestError, PlanloopError, UnknownStepError
-from .events import (
-    BudgetReached,
-    DecisionPointReached,
-    EventSink,
-    PauseReached,
-    PlanCreated,
-    Planning,
-    Retry,
-)
+from .errors import InvalidRequestError, UnknownStepError
+from .events import DecisionPointReached, EventSink, Retry
 from .executor import Executor
 from .journal import Journal, RunEnded, RunResult
 from .ledger import Ledger
-from .models.base import Model, ModelError
 from .plan import Plan, RoleUsage, Step, Trigger
 from .planner import Planner
 from .recovery import recover
 from .revisions import ReplanDecision, RevisionDesk, evidence_of, replan_decision
+from .roles import ModelFactory, Roles
 from .step_changes import revert_step, step_with_checkpoints
 from .step_runner import Blocked, Failed, Passed, StepRunner
 from .store import Pending, PlanStore, RunRecord, RunState
 from .workspace import Workspace
 
-__all__ = ["MAX_ATTEMPTS", "Orchestrator", "ReplanResult", "RunResult", "Status"]
-
-ModelFactory = Callable[[], Model]
+__all__ = ["MAX_ATTEMPTS", "ModelFactory", "Orchestrator", "ReplanResult", "RunResult", "Status"]
 
 MAX_ATTEMPTS = 2  # the first try and one retry with the observation; then re-plan
 
@@ -127,28 +116,33 @@ class Orchestrator:
         self.store = store
         self.ws = workspace
         self.cp = checkpoints
-        self._planner_model = planner_model
-        self._executor_model = executor_model
-        self._planner: Planner | None = None
-        self._executor: Executor | None = None
         #: every model turn's cost, charged as billed; calls read theirs from a tab
         self.ledger = Ledger()
         self.journal = Journal(store, sink)
         self.baseline = WorkspaceBaseline(config, workspace, self.journal)
+        self.roles = Roles(
+            config=config,
+            ws=workspace,
+            planner_model=planner_model,
+            executor_model=executor_model,
+            journal=self.journal,
+            ledger=self.ledger,
+            command_gate=lambda command: self.desk.command_gate(command),
+        )
         self.runner = StepRunner(
             ws=workspace,
             checkpoints=checkpoints,
             journal=self.journal,
             ledger=self.ledger,
             baseline=self.baseline,
-            executor=lambda: self.executor,
+            executor=lambda: self.roles.executor,
         )
         self.revisions = RevisionDesk(
             config=config,
             store=store,
             journal=self.journal,
             ledger=self.ledger,
-            planner=lambda: self.planner,
+            planner=lambda: self.roles.planner,
         )
         self.desk = ApprovalDesk(
             config=config,
@@ -179,32 +173,11 @@ class Orchestrator:
 
     @property
     def planner(self) -> Planner:
-        if self._planner is None:
-            self._planner = Planner(
-                self._planner_model(),
-                self.ws,
-                max_turns=self.config.budgets.planner_turns,
-                max_invalid=self.config.budgets.plan_attempts,
-                max_tokens=self.config.max_tokens,
-                on_event=self.journal.event,
-                ledger=self.ledger,
-            )
-        return self._planner
+        return self.roles.planner
 
     @property
     def executor(self) -> Executor:
-        if self._executor is None:
-            self._executor = Executor(
-                self._executor_model(),
-                self.ws,
-                max_turns=self.config.budgets.executor_turns,
-                command_gate=self.desk.command_gate,
-                command_timeout_s=self.config.command_timeout_s,
-                max_tokens=self.config.max_tokens,
-                on_event=self.journal.event,
-                ledger=self.ledger,
-            )
-        return self._executor
+        return self.roles.executor
 
     # --- queries --------------------------------------------------------------------------
 
@@ -224,41 +197,7 @@ class Orchestrator:
 
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         with self.store.run_lock():
-            self.journal.plan_id = None
-            self.journal.event(Planning(goal=goal))
-            with self.ledger.tab("planner") as tab:
-                try:
-                    plan = self.planner.plan(goal, cancel)
-                except ModelError as e:
-                    raise PlanloopError(f"planning failed: {e.message}") from e
-                except Cancelled as e:
-                    raise PlanloopError("planning cancelled; no plan was written") from e
-            usage = tab.usage
-            self.store.ensure()
-            self.journal.plan_id = plan.plan_id
-            rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
-            self.journal.event(
-                PlanCreated(
-                    plan_id=plan.plan_id,
-                    version=1,
-                    goal=plan.goal,
-                    steps=[s.id for s in plan.steps],
-                    cost_usd=usage.cost_usd,
-                )
-            )
-            self.store.write_version(plan)
-            if self.config.review_plan_first:
-                rec.pending = Pending(
-                    kind="plan", reason=f"review plan v1 ({len(plan.steps)} steps) before it runs"
-                )
-                rec.state = "awaiting_approval"
-                rec.reason = "plan v1 awaits review"
-            else:
-                rec.plan_approved = True
-            self.journal.save(rec)
-            # only now: "current" must never name a plan without a run record
-            self.store.set_current(plan.plan_id)
-            return plan
+            return self.revisions.draft(goal, cancel)
 
     # --- running --------------------------------------------------------------------------
 
@@ -327,15 +266,10 @@ class Orchestrator:
                 )
                 self.journal.save(rec)
                 continue
-            if self._over_budget(rec):
+            if self.desk.ask_budget(rec):
                 continue
             if step.kind == "pause":
-                self.journal.event(PauseReached(step_id=step.id))
-                step.status = "awaiting_approval"
-                rec.pending = Pending(
-                    kind="pause", reason=step.instructions or step.title, step_id=step.id
-                )
-                self.journal.save(rec)
+                self.desk.ask_pause(rec, step)
                 ran_one = True
                 continue
             self._run_step(rec, step, cancel)
@@ -354,20 +288,6 @@ class Orchestrator:
         if step.status in ("passed", "skipped"):
             raise InvalidRequestError(f"step {step_id!r} already {step.status}")
         return step
-
-    def _over_budget(self, rec: RunRecord) -> bool:
-        allowed = rec.usd_allowed if rec.usd_allowed is not None else self.config.budgets.usd
-        spent = rec.cost_usd
-        if spent < allowed:
-            return False
-        self.journal.event(BudgetReached(spent_usd=spent, allowed_usd=allowed))
-        rec.pending = Pending(
-            kind="budget",
-            reason=f"the run has spent ${spent:.2f} of its ${allowed:.2f} budget; "
-            f"approve to allow another ${self.config.budgets.usd:.2f}",
-        )
-        self.journal.save(rec)
-        return True
 
     def _run_step(self, rec: RunRecord, step: Step, cancel: CancelToken) -> None:
         """Attempts (first + one retry), then decides; may leave a question pending."""
@@ -493,21 +413,7 @@ class Orchestrator:
         cancel = cancel or CancelToken()
         with self.store.run_lock():
             rec = self._load()
-            p = rec.pending
-            if p is None:
-                raise InvalidRequestError("nothing awaits a decision")
-            if kind == "revision" and (p.kind != "revision" or p.version != version):
-                raise InvalidRequestError(
-                    f"no re-plan v{version} awaits a decision"
-                    + (f" (pending: {p.kind}" + (f" v{p.version})" if p.version else ")"))
-                )
-            if kind == "pause":
-                if p.kind not in ("pause", "budget", "plan"):
-                    raise InvalidRequestError(f"no pause awaits approval (pending: {p.kind})")
-                if p.kind == "pause" and p.step_id != step_id:
-                    raise InvalidRequestError(
-                        f"step {step_id!r} is not the one paused ({p.step_id!r})"
-                    )
+            check_answerable(rec.pending, kind, version=version, step_id=step_id)
             try:
                 self.desk.apply(rec, Decision(approve, by, feedback), cancel)
                 if rec.pending is not None:

@@ -1,4 +1,4 @@
-"""Re-plans: asking the planner for the next version, and making an approved one current.
+"""Versions of the plan: the first draft, re-plans, and making an approved one current.
 
 A proposal is never acted on by itself: :meth:`RevisionDesk.propose` leaves it pending
 in the run record (``Pending(kind="revision")``) for the approval desk to ask about, and
@@ -17,7 +17,8 @@ from typing import Literal
 
 from .cancel import Cancelled, CancelToken
 from .config import Config
-from .events import PlanVersionRecorded, ReplanStarted, RevisionProposed
+from .errors import PlanloopError
+from .events import PlanCreated, Planning, PlanVersionRecorded, ReplanStarted, RevisionProposed
 from .journal import Journal
 from .ledger import Ledger
 from .models.base import ModelError
@@ -45,6 +46,48 @@ class RevisionDesk:
         self._planner = planner  # built on first use: reading a plan needs no model
         #: the newest proposal seen since the last :meth:`watch`
         self.proposed: Plan | None = None
+
+    def draft(self, goal: str, cancel: CancelToken | None) -> Plan:
+        """Version 1: the planner's first plan for ``goal``, recorded and made current.
+
+        Nothing is written unless a plan comes of it, and "current" is set last, so it
+        never names a plan without a run record.
+        """
+        self.journal.plan_id = None
+        self.journal.event(Planning(goal=goal))
+        with self.ledger.tab("planner") as tab:
+            try:
+                plan = self._planner().plan(goal, cancel)
+            except ModelError as e:
+                raise PlanloopError(f"planning failed: {e.message}") from e
+            except Cancelled as e:
+                raise PlanloopError("planning cancelled; no plan was written") from e
+        usage = tab.usage
+        self.store.ensure()
+        self.journal.plan_id = plan.plan_id
+        rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
+        self.journal.event(
+            PlanCreated(
+                plan_id=plan.plan_id,
+                version=1,
+                goal=plan.goal,
+                steps=[s.id for s in plan.steps],
+                cost_usd=usage.cost_usd,
+            )
+        )
+        self.store.write_version(plan)
+        if self.config.review_plan_first:
+            rec.pending = Pending(
+                kind="plan", reason=f"review plan v1 ({len(plan.steps)} steps) before it runs"
+            )
+            rec.state = "awaiting_approval"
+            rec.reason = "plan v1 awaits review"
+        else:
+            rec.plan_approved = True
+        self.journal.save(rec)
+        # only now: "current" must never name a plan without a run record
+        self.store.set_current(plan.plan_id)
+        return plan
 
     def watch(self, rec: RunRecord) -> None:
         """Start remembering proposals, from the one already waiting (if any)."""
