@@ -336,8 +336,6 @@ Event = (
     | RecoveredRestore
 )
 
-ToolCallEvent = PlannerToolCall | ExecutorToolCall
-
 EventSink = Callable[[Event], None]
 
 

@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from .cancel import CancelToken
 from .events import ExecutorToolCall
+from .ledger import Ledger
 from .models.base import Model, ToolCall
-from .plan import Outcome, Plan, RoleUsage, Step
+from .plan import Outcome, Plan, Step
 from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
 from .tools import EXECUTOR_TOOLS, ToolBox
 from .validation import describe
@@ -76,8 +77,11 @@ class Executor:
         command_timeout_s: float = 120.0,
         max_tokens: int = 8192,
         on_event: EventFn | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.model = model
+        #: where each billed turn is charged (``executor``); read it for what a step cost
+        self.ledger = ledger or Ledger()
         self.ws = ws
         self.max_turns = max_turns
         self.command_gate = command_gate
@@ -94,7 +98,12 @@ class Executor:
         *,
         retry_observation: str | None = None,
         cancel: CancelToken | None = None,
-    ) -> tuple[Outcome, RoleUsage]:
+    ) -> Outcome:
+        """The executor's report (or a failed one when its turns ran out).
+
+        What the turns cost is charged to ``self.ledger`` as they are billed, also
+        when the call ends in a ModelError or Cancelled.
+        """
         toolbox = ToolBox(
             self.ws,
             writable=True,
@@ -126,18 +135,17 @@ class Executor:
                 max_turns=self.max_turns,
                 nudge=NUDGE,
                 cancel=cancel,
+                meter=self.ledger.meter("executor"),
                 on_tool=on_tool,
                 max_tokens=self.max_tokens,
             )
         except TurnBudgetExhausted as e:
             self.last_request_chars = []
-            return (
-                Outcome(
-                    ok=False,
-                    summary=f"the executor used its {e.turns} turns without reporting an outcome",
-                    observations=[f"turn budget ({e.turns}) exhausted"],
-                ),
-                e.usage,
+            return Outcome(
+                ok=False,
+                summary=f"the executor used its {e.turns} turns without reporting an outcome",
+                observations=[f"turn budget ({e.turns}) exhausted"],
             )
         self.last_request_chars = res.request_chars
-        return res.value, res.usage
+        outcome: Outcome = res.value
+        return outcome

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 from .cancel import CancelToken
 from .errors import PlanloopError
 from .events import PlannerToolCall
+from .ledger import Ledger
 from .models.base import Model, ToolCall, ToolSpec
 from .plan import (
     Plan,
     PlanDraft,
     Revision,
-    RoleUsage,
     Step,
     Trigger,
     render_markdown,
@@ -95,8 +95,11 @@ class Planner:
         max_invalid: int = 3,
         max_tokens: int = 8192,
         on_event: EventFn | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.model = model
+        #: where each billed turn is charged (``planner``), whether or not a plan comes of it
+        self.ledger = ledger or Ledger()
         self.ws = ws
         self.max_turns = max_turns
         self.max_invalid = max_invalid
@@ -105,7 +108,7 @@ class Planner:
 
     # --- public ------------------------------------------------------------------------
 
-    def plan(self, goal: str, cancel: CancelToken | None = None) -> tuple[Plan, RoleUsage]:
+    def plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         goal = goal.strip()
         if not goal:
             raise PlannerError("the goal is empty: say what you want done")
@@ -123,7 +126,7 @@ class Planner:
         feedback: str | None = None,
         new_goal: str | None = None,
         cancel: CancelToken | None = None,
-    ) -> tuple[Plan, RoleUsage]:
+    ) -> Plan:
         """A proposed next version (not yet approved)."""
         goal = (new_goal or current.goal).strip()
         passed = [s.id for s in current.steps if s.status in ("passed", "skipped")]
@@ -158,7 +161,7 @@ class Planner:
 
     # --- internals ---------------------------------------------------------------------
 
-    def _run(self, prompt: str, build: Any, cancel: CancelToken | None) -> tuple[Plan, RoleUsage]:
+    def _run(self, prompt: str, build: Any, cancel: CancelToken | None) -> Plan:
         toolbox = ToolBox(self.ws, writable=False, cancel=cancel)
         invalid: list[str] = []
 
@@ -199,17 +202,17 @@ class Planner:
                 max_turns=self.max_turns,
                 nudge=NUDGE,
                 cancel=cancel,
+                meter=self.ledger.meter("planner"),
                 on_tool=on_tool,
                 max_tokens=self.max_tokens,
             )
         except TurnBudgetExhausted as e:
-            err = PlannerError(
+            raise PlannerError(
                 f"the planner used its {e.turns} turns without submitting a valid plan"
                 + (f"; last problem: {invalid[-1]}" if invalid else "")
-            )
-            err.usage = e.usage  # type: ignore[attr-defined] - paid for all the same
-            raise err from e
-        return res.value, res.usage
+            ) from e
+        plan: Plan = res.value
+        return plan
 
     def _steps(self, draft: PlanDraft) -> list[Step]:
         return [Step(**s.model_dump()) for s in draft.steps]

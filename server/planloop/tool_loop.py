@@ -3,7 +3,8 @@
 Both roles are "call the model, run the tools it asks for, feed results back, until a
 terminal tool is called or the turn budget runs out". Keeping that loop here means the
 budget, usage accounting, cancellation and the one-line tool events behave the same for
-both roles.
+both roles. Every billed turn is charged to the caller's meter (a :class:`Ledger`'s) as
+soon as it is billed, so however the loop ends, what it spent is already on record.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from .cancel import Cancelled, CancelToken
 from .events import Event
+from .ledger import Meter
 from .models.base import Model, ModelError, ModelReply, ToolCall, ToolSpec
 from .plan import RoleUsage
 from .tools import ToolBox
@@ -27,16 +29,14 @@ TerminalHandler = Callable[[ToolCall], tuple[str, bool, Any]]
 @dataclass
 class LoopResult:
     value: Any
-    usage: RoleUsage
     turns: int
     request_chars: list[int] = field(default_factory=list)
 
 
 class TurnBudgetExhausted(Exception):
-    def __init__(self, turns: int, usage: RoleUsage) -> None:
+    def __init__(self, turns: int) -> None:
         super().__init__(f"turn budget of {turns} exhausted")
         self.turns = turns
-        self.usage = usage
 
 
 def usage_of(reply: ModelReply) -> RoleUsage:
@@ -51,13 +51,6 @@ def usage_of(reply: ModelReply) -> RoleUsage:
     )
 
 
-def _cancelled(usage: RoleUsage, message: str = "cancelled by the user") -> Cancelled:
-    """A cancel still leaves the turns already made paid for: carry their usage out."""
-    exc = Cancelled(message)
-    exc.usage = usage  # type: ignore[attr-defined]
-    return exc
-
-
 def tool_loop(
     *,
     model: Model,
@@ -69,19 +62,20 @@ def tool_loop(
     max_turns: int,
     nudge: str,
     cancel: CancelToken | None,
+    meter: Meter,
     on_tool: Callable[[str], None] | None = None,
     max_tokens: int = 8192,
 ) -> LoopResult:
     """Run the loop; returns the first terminal tool's accepted value.
 
-    Raises ModelError (the model call failed), Cancelled, or TurnBudgetExhausted.
+    Raises ModelError (the model call failed), Cancelled, or TurnBudgetExhausted;
+    a terminal handler's exception passes through. Each billed turn goes to ``meter``.
     """
     messages: list[dict[str, Any]] = [{"role": "user", "content": first_message}]
-    usage = RoleUsage()
     sizes: list[int] = []
     for turn in range(1, max_turns + 1):
         if cancel is not None and cancel.cancelled:
-            raise _cancelled(usage)
+            raise Cancelled("cancelled by the user")
         sizes.append(len(system) + sum(len(str(m["content"])) for m in messages))
         try:
             reply = model.complete(
@@ -89,13 +83,11 @@ def tool_loop(
             )
         except ModelError as e:
             if e.kind == "cancelled":
-                raise _cancelled(usage, e.message) from e
-            billed = getattr(e, "reply", None)  # a cut-off or refused turn is still paid for
-            if billed is not None:
-                usage = usage.add(usage_of(billed))
-            e.usage = usage  # type: ignore[attr-defined] - spent so far, for cost accounting
+                raise Cancelled(e.message) from e
+            if e.reply is not None:  # a cut-off or refused turn is still paid for
+                meter(usage_of(e.reply))
             raise
-        usage = usage.add(usage_of(reply))
+        meter(usage_of(reply))
         messages.append({"role": "assistant", "content": reply.content})
         calls = reply.tool_calls
         if not calls:
@@ -106,13 +98,9 @@ def tool_loop(
         finished = False
         for call in calls:
             if cancel is not None and cancel.cancelled:
-                raise _cancelled(usage)
+                raise Cancelled("cancelled by the user")
             if call.name in terminal:
-                try:
-                    text, is_error, value = terminal[call.name](call)
-                except Exception as exc:  # e.g. the planner giving up: the turns are paid
-                    exc.usage = usage  # type: ignore[attr-defined]
-                    raise
+                text, is_error, value = terminal[call.name](call)
                 if on_tool:
                     on_tool(f"{call.name}" + (" (rejected)" if is_error else ""))
                 if not is_error and not finished:
@@ -131,6 +119,6 @@ def tool_loop(
                 }
             )
         if finished:
-            return LoopResult(done, usage, turn, sizes)
+            return LoopResult(done, turn, sizes)
         messages.append({"role": "user", "content": results})
-    raise TurnBudgetExhausted(max_turns, usage)
+    raise TurnBudgetExhausted(max_turns)

@@ -1,0 +1,230 @@
+"""Versions of the plan: the first draft, re-plans, and making an approved one current.
+
+A proposal is never acted on by itself: :meth:`RevisionDesk.propose` leaves it pending
+in the run record (``Pending(kind="revision")``) for the approval desk to ask about, and
+only :meth:`RevisionDesk.accept` turns it into the plan. Each proposal counts against
+the re-plan budget; when that is spent the run stops with a reason instead of asking
+the planner again, so a plan that keeps failing cannot spend without bound.
+
+The desk remembers the newest proposal it saw (:attr:`proposed`) so a requested re-plan
+can say what came of it (:func:`replan_decision`) without anyone reading events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from .cancel import Cancelled, CancelToken
+from .config import Config
+from .errors import PlanloopError
+from .events import PlanCreated, Planning, PlanVersionRecorded, ReplanStarted, RevisionProposed
+from .journal import Journal
+from .ledger import Ledger
+from .models.base import ModelError
+from .plan import Plan, Step, StepResult, Trigger, now_iso
+from .planner import Planner, PlannerError
+from .store import Pending, PlanStore, RunRecord
+
+ReplanDecision = Literal["pending", "approved", "rejected"]
+
+
+class RevisionDesk:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: PlanStore,
+        journal: Journal,
+        ledger: Ledger,
+        planner: Callable[[], Planner],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.journal = journal
+        self.ledger = ledger
+        self._planner = planner  # built on first use: reading a plan needs no model
+        #: the newest proposal seen since the last :meth:`watch`
+        self.proposed: Plan | None = None
+
+    def draft(self, goal: str, cancel: CancelToken | None) -> Plan:
+        """Version 1: the planner's first plan for ``goal``, recorded and made current.
+
+        Nothing is written unless a plan comes of it, and "current" is set last, so it
+        never names a plan without a run record.
+        """
+        self.journal.plan_id = None
+        self.journal.event(Planning(goal=goal))
+        with self.ledger.tab("planner") as tab:
+            try:
+                plan = self._planner().plan(goal, cancel)
+            except ModelError as e:
+                raise PlanloopError(f"planning failed: {e.message}") from e
+            except Cancelled as e:
+                raise PlanloopError("planning cancelled; no plan was written") from e
+        usage = tab.usage
+        self.store.ensure()
+        self.journal.plan_id = plan.plan_id
+        rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
+        self.journal.event(
+            PlanCreated(
+                plan_id=plan.plan_id,
+                version=1,
+                goal=plan.goal,
+                steps=[s.id for s in plan.steps],
+                cost_usd=usage.cost_usd,
+            )
+        )
+        self.store.write_version(plan)
+        if self.config.review_plan_first:
+            rec.pending = Pending(
+                kind="plan", reason=f"review plan v1 ({len(plan.steps)} steps) before it runs"
+            )
+            rec.state = "awaiting_approval"
+            rec.reason = "plan v1 awaits review"
+        else:
+            rec.plan_approved = True
+        self.journal.save(rec)
+        # only now: "current" must never name a plan without a run record
+        self.store.set_current(plan.plan_id)
+        return plan
+
+    def watch(self, rec: RunRecord) -> None:
+        """Start remembering proposals, from the one already waiting (if any)."""
+        waiting = rec.pending.proposal if rec.pending is not None else None
+        self.proposed = waiting.model_copy(deep=True) if waiting is not None else None
+
+    def propose(
+        self,
+        rec: RunRecord,
+        trigger: Trigger,
+        reason: str,
+        evidence: list[str],
+        *,
+        failing: Step | None,
+        cancel: CancelToken,
+        feedback: str | None = None,
+        new_goal: str | None = None,
+    ) -> None:
+        """Ask the planner for the next version and leave it pending; or end the run."""
+        budget = self.config.budgets.replans
+        if rec.replans_used >= budget:
+            self.journal.end(
+                rec,
+                "stopped",
+                f"re-plan budget ({budget}) exhausted; last trigger: {reason}. "
+                f"{rec.plan.progress[0]}/{rec.plan.progress[1]} steps passed",
+            )
+        self.journal.event(ReplanStarted(trigger=trigger, reason=reason, evidence=list(evidence)))
+        rec.state = "running"
+        rec.reason = f"re-planning ({trigger})"
+        self.journal.save(rec)
+        try:
+            with self.ledger.tab("planner") as tab:
+                proposal = self._planner().replan(
+                    rec.plan,
+                    trigger=trigger,
+                    reason=reason,
+                    evidence=evidence,
+                    failing_step=failing,
+                    feedback=feedback,
+                    new_goal=new_goal,
+                    cancel=cancel,
+                )
+        except (Cancelled, ModelError, PlannerError) as e:
+            # a failed re-plan's turns were paid for too
+            rec.planner_usage = rec.planner_usage.add(tab.usage)
+            if isinstance(e, Cancelled):
+                self.journal.end(rec, "cancelled", "re-planning cancelled")
+            msg = e.message if isinstance(e, ModelError) else str(e)
+            self.journal.end(rec, "error", f"re-planning failed: {msg}")
+        usage = tab.usage
+        rec.planner_usage = rec.planner_usage.add(usage)
+        rec.replans_used += 1
+        self.proposed = proposal.model_copy(deep=True)
+        why = proposal.revision.reason if proposal.revision else reason
+        self.journal.event(
+            RevisionProposed(
+                version=proposal.version,
+                trigger=trigger,
+                reason=why,
+                evidence=list(evidence),
+                cost_usd=usage.cost_usd,
+            )
+        )
+        rec.pending = Pending(
+            kind="revision",
+            reason=why,
+            evidence=evidence,
+            version=proposal.version,
+            trigger=trigger,
+            proposal=proposal,
+            step_id=failing.id if failing else None,
+        )
+        rec.state = "awaiting_approval"
+        rec.reason = f"re-plan v{proposal.version} awaits approval"
+        self.journal.save(rec)
+
+    def accept(self, rec: RunRecord, proposal: Plan, by: str, feedback: str | None) -> None:
+        """Make an approved proposal the current plan, recorded as its vN.json."""
+        new = proposal.model_copy(deep=True)
+        assert new.revision is not None
+        new.revision.decided = "approved"
+        new.revision.decided_by = by
+        new.revision.decided_at = now_iso()
+        new.revision.feedback = feedback or new.revision.feedback
+        kept = {s.id for s in new.steps if s.status in ("passed", "skipped")}
+        # what replaced steps cost stays in the run's total
+        rec.spent_outside_steps = round(
+            rec.spent_outside_steps
+            + sum(s.result.cost_usd for s in rec.plan.steps if s.result and s.id not in kept),
+            6,
+        )
+        self.journal.event(
+            PlanVersionRecorded(version=new.version, steps=[s.id for s in new.steps])
+        )
+        new = self._record_version(new)
+        rec.plan = new
+        rec.plan_approved = True
+        rec.state, rec.reason = "idle", f"plan v{new.version} approved by {by}"
+        self.journal.save(rec)
+
+    def _record_version(self, new: Plan) -> Plan:
+        """Write vN.json; if an approval of this very proposal was interrupted after
+        writing it (run.json still pending), that recorded version stands."""
+        if new.version in self.store.versions(new.plan_id):
+            existing = self.store.read_version(new.plan_id, new.version)
+            undecided = {"revision": {"decided", "decided_by", "decided_at", "feedback"}}
+            if existing.model_dump(exclude=undecided) == new.model_dump(exclude=undecided):
+                return existing
+        self.store.write_version(new)
+        return new
+
+
+def replan_decision(rec: RunRecord, proposal: Plan | None) -> ReplanDecision | None:
+    """What became of ``proposal`` by the time the run record is ``rec``."""
+    if proposal is None:
+        return None
+    if rec.pending is not None and rec.pending.kind == "revision":
+        return "pending"
+    if (
+        rec.plan.version == proposal.version
+        and rec.plan.revision is not None
+        and rec.plan.revision.decided == "approved"
+    ):
+        return "approved"
+    return "rejected"
+
+
+def evidence_of(result: StepResult | None) -> list[str]:
+    """The condensed observations a re-plan (and a retry) is given about a step's attempt."""
+    if result is None:
+        return []
+    out = [f"{c.check.label()}: {c.observation}".strip() for c in result.checks if not c.passed]
+    if result.outcome:
+        if not result.outcome.ok and result.outcome.summary:
+            out.append(f"executor: {result.outcome.summary}")
+        out += [o for o in result.outcome.observations[:5]]
+    if result.error:
+        out.append(result.error)
+    return out

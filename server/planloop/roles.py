@@ -1,0 +1,72 @@
+"""The two model roles of a run, built on first use.
+
+Built lazily because most calls never need them: reading a plan, a diff or the log
+must work without a model, an API key or a network. Both roles log their tool calls
+through the journal and charge their turns to the run's ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .config import Config
+from .executor import Executor
+from .journal import Journal
+from .ledger import Ledger
+from .models.base import Model
+from .planner import Planner
+from .workspace import Workspace
+
+ModelFactory = Callable[[], Model]
+
+
+class Roles:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        ws: Workspace,
+        planner_model: ModelFactory,
+        executor_model: ModelFactory,
+        journal: Journal,
+        ledger: Ledger,
+        command_gate: Callable[[str], str | None],
+    ) -> None:
+        self.config = config
+        self.ws = ws
+        self._planner_model = planner_model
+        self._executor_model = executor_model
+        self.journal = journal
+        self.ledger = ledger
+        self.command_gate = command_gate
+        self._planner: Planner | None = None
+        self._executor: Executor | None = None
+
+    @property
+    def planner(self) -> Planner:
+        if self._planner is None:
+            self._planner = Planner(
+                self._planner_model(),
+                self.ws,
+                max_turns=self.config.budgets.planner_turns,
+                max_invalid=self.config.budgets.plan_attempts,
+                max_tokens=self.config.max_tokens,
+                on_event=self.journal.event,
+                ledger=self.ledger,
+            )
+        return self._planner
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = Executor(
+                self._executor_model(),
+                self.ws,
+                max_turns=self.config.budgets.executor_turns,
+                command_gate=self.command_gate,
+                command_timeout_s=self.config.command_timeout_s,
+                max_tokens=self.config.max_tokens,
+                on_event=self.journal.event,
+                ledger=self.ledger,
+            )
+        return self._executor
