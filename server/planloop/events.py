@@ -22,11 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from .plan import DecisionAction, StepStatus, Trigger, now_iso
+from .plan import DecisionAction, RunState, StepStatus, Trigger, now_iso
 
 if TYPE_CHECKING:
     from .approvals import ApprovalKind
-    from .store import RunState
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from .events import Event, EventSink, Saved, StateChanged
-from .store import PlanStore, RunRecord, RunState
+from .plan import RunState
+from .store import PlanStore, RunRecord
 
 log = logging.getLogger("planloop.orchestrator")
 

@@ -45,14 +45,14 @@ from .events import DecisionPointReached, EventSink, Retry
 from .executor import Executor
 from .journal import Journal, RunEnded, RunResult
 from .ledger import Ledger
-from .plan import Plan, RoleUsage, Step, Trigger
+from .plan import Plan, RoleUsage, RunState, Step, Trigger
 from .planner import Planner
 from .recovery import recover
 from .revisions import ReplanDecision, RevisionDesk, evidence_of, replan_decision
 from .roles import ModelFactory, Roles
 from .step_changes import revert_step, step_with_checkpoints
 from .step_runner import Blocked, Failed, Passed, StepRunner
-from .store import Pending, PlanStore, RunRecord, RunState
+from .store import Pending, PlanStore, RunRecord
 from .workspace import Workspace
 
 __all__ = ["MAX_ATTEMPTS", "ModelFactory", "Orchestrator", "ReplanResult", "RunResult", "Status"]

@@ -18,6 +18,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 StepKind = Literal["edit", "command", "pause"]
+#: the state of a run as a whole (the run record's ``state``)
+RunState = Literal[
+    "idle", "running", "done", "awaiting_approval", "paused", "stopped", "cancelled", "error"
+]
+
 StepStatus = Literal[
     "pending",
     "running",

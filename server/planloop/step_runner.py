@@ -30,8 +30,8 @@ from .executor import Executor
 from .journal import Journal
 from .ledger import Ledger
 from .models.base import ModelError
-from .plan import CheckResult, RoleUsage, Step, StepResult
-from .store import RunRecord, RunState
+from .plan import CheckResult, RoleUsage, RunState, Step, StepResult
+from .store import RunRecord
 from .workspace import UnsavedBufferError, Workspace
 
 

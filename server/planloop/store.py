@@ -29,12 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BusyError, NoPlanError, StoreError
 from .events import Event, to_dict
-from .plan import Plan, RoleUsage, Trigger, now_iso, render_markdown
+from .plan import Plan, RoleUsage, RunState, Trigger, now_iso, render_markdown
 from .validation import describe
-
-RunState = Literal[
-    "idle", "running", "done", "awaiting_approval", "paused", "stopped", "cancelled", "error"
-]
 
 DIRNAME = ".planloop"
 

@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
 from ..approvals import ApprovalKind
-from ..plan import Plan
-from ..store import RunState
+from ..plan import Plan, RunState
 from . import args as A
 from .approvals import ApprovalAnswer
 
