@@ -22,6 +22,7 @@ from .config import Config
 from .errors import InvalidRequestError, UnknownStepError
 from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, Step
+from .step_changes import step_with_checkpoints
 from .store import RunRecord
 
 Side = Literal["before", "after"]
@@ -102,8 +103,9 @@ class Session:
 
     def file_at_step(self, step_id: str, path: str, side: Side = "after") -> bytes | None:
         """A file as it was before or after a step's last attempt."""
-        d = self.diff(step_id)
-        return self._o.file_at_checkpoint(d.before if side == "before" else d.after, path)
+        # the checkpoints alone, not a diff of the whole step: cat on a large step stays cheap
+        _, before, after = step_with_checkpoints(self._o.store.load(), step_id)
+        return self._o.file_at_checkpoint(before if side == "before" else after, path)
 
     def log(self, plan_id: str | None = None) -> list[dict[str, Any]]:
         """Every event of a plan (default: the current one), oldest first."""
