@@ -51,11 +51,16 @@ export interface ServerHandlers {
   workDoneProgress(value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd): boolean;
 }
 
-/** Declares `experimental.planloopApprovals`, so the server sends planloop/requestApproval. */
+/**
+ * Declares `experimental.planloopApprovals`, so the server sends planloop/requestApproval, and
+ * `experimental.planloopNotifications`, without which it sends no planloop/planChanged or
+ * planloop/stepEvent (plain clients do not want them).
+ */
 class ApprovalsCapability implements StaticFeature {
   fillClientCapabilities(capabilities: ClientCapabilities): void {
     const exp = (capabilities.experimental ?? {}) as Record<string, unknown>;
     exp.planloopApprovals = true;
+    exp.planloopNotifications = true;
     capabilities.experimental = exp;
   }
   initialize(): void {}

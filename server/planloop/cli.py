@@ -54,6 +54,7 @@ from .events import (
     StepFinished,
     StepStarted,
 )
+from .lsp.launch import add_serve_arguments, from_namespace
 from .plan import render_markdown
 from .redaction import redact
 from .wiring import open_session
@@ -547,7 +548,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .lsp.server import main as serve
 
-    serve()
+    if isinstance(args.workspace, _Default):  # not given: the client's folders decide
+        args.workspace = None
+    serve(launch=from_namespace(args))
     return 0
 
 
@@ -557,6 +560,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(example=args.example, keep=args.keep, cli_main=main)
 
 
+class _Default(str):
+    """The default ``--workspace``, told apart from an explicit ``--workspace .``: for
+    ``serve`` an unset workspace means "the client's folders"."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     def shared(defaults: bool) -> argparse.ArgumentParser:
         # the options are accepted before and after the subcommand; only the top level
@@ -564,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
         # before it (`planloop --workspace DIR status`)
         d = (lambda v: v) if defaults else (lambda v: argparse.SUPPRESS)
         c = argparse.ArgumentParser(add_help=False)
-        c.add_argument("--workspace", default=d("."), help="workspace root (default: .)")
+        c.add_argument("--workspace", default=d(_Default(".")), help="workspace root (default: .)")
         c.add_argument(
             "--planner",
             default=d(None),
@@ -665,7 +673,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(fn=cmd_clean)
 
-    s = sub.add_parser("serve", parents=[common], help="the language server on stdio")
+    s = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="the language server on stdio (--workspace: its default folder; "
+        "--planner/--executor: its models, overridden by the editor's settings)",
+    )
+    add_serve_arguments(s)
     s.set_defaults(fn=cmd_serve)
 
     s = sub.add_parser(

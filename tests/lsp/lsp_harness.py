@@ -123,6 +123,14 @@ class Session:
         )
         return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
 
+    async def raw_error(self, method: str, params: Any, **kw: Any) -> str:
+        """The error message a raw request is answered with (it must be an error)."""
+        try:
+            result = await self.raw(method, params, **kw)
+        except JsonRpcException as e:
+            return str(e)
+        raise AssertionError(f"{method}({params!r}) answered {result!r}, expected an error")
+
     def events(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.step_events if e["event"] == kind]
 
@@ -156,14 +164,28 @@ async def open_session(
     env: dict[str, str] | None = None,
     progress: bool = True,
     configuration: dict[str, Any] | None = None,
+    server: list[str] | None = None,
+    server_args: list[str] | None = None,
+    stderr_to: Path | None = None,
+    trace: str | None = None,
+    notifications: bool = True,
 ) -> AsyncIterator[Session]:
-    """A started, initialized server with recorders for everything it sends."""
+    """A started, initialized server with recorders for everything it sends.
+
+    ``server`` replaces the command (default ``python -m planloop.lsp``), ``server_args``
+    are appended to it; ``stderr_to`` appends the server's stderr to that file instead
+    of the test's; ``trace`` is initialize's trace value; ``notifications`` declares
+    ``experimental.planloopNotifications`` (what the VS Code client does).
+    """
     server_env = {
         k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
     }
     server_env.update(env or {})
+    command = [*(server or SERVER), *(server_args or [])]
+    if stderr_to is not None:
+        command = ["sh", "-c", 'exec "$@" 2>>"$0"', str(stderr_to), *command]
     config = ClientServerConfig(
-        server_command=SERVER, client_factory=make_client, server_env=server_env
+        server_command=command, client_factory=make_client, server_env=server_env
     )
     client = await config.start()
     assert isinstance(client, LanguageClient)
@@ -208,7 +230,11 @@ async def open_session(
         workspace=types.WorkspaceClientCapabilities(
             configuration=configuration is not None, workspace_folders=True
         ),
-        experimental={"planloopApprovals": True} if custom_approvals else None,
+        experimental={
+            **({"planloopApprovals": True} if custom_approvals else {}),
+            **({"planloopNotifications": True} if notifications else {}),
+        }
+        or None,
     )
     try:
         await asyncio.wait_for(
@@ -221,6 +247,7 @@ async def open_session(
                     root_uri=roots[0].as_uri(),
                     initialization_options=init_options,
                     client_info=types.ClientInfo(name="pytest-lsp-client"),
+                    trace=types.TraceValue(trace) if trace is not None else None,
                 )
             ),
             TIMEOUT_S,

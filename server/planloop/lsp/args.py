@@ -108,8 +108,11 @@ class CleanArgs(_Args):
 def parse_args(command: str, model: type[_Args], raw: tuple[Any, ...]) -> Any:
     """The one argument object of ``command``, or BadArguments naming what is wrong.
 
-    An omitted or empty arguments list means ``{}`` (the contract), so ``runAll`` and
-    ``cancel`` work from clients that send no arguments at all.
+    Plain clients say "no arguments" in many ways, and all of them mean ``{}``: no
+    ``arguments`` at all, ``[]``, ``[{}]``, ``[null]`` and ``[[]]`` — Neovim encodes an
+    empty Lua table as ``[]``, so ``arguments = { {} }`` arrives as ``[[]]``. A bare
+    object (``arguments: {...}``) is wrapped before it gets here (``server.py``).
+    Anything else that is not one object is refused, naming what came.
     """
     if len(raw) == 0:
         obj: Any = {}
@@ -119,7 +122,7 @@ def parse_args(command: str, model: type[_Args], raw: tuple[Any, ...]) -> Any:
         raise BadArguments(
             f"{command} takes one JSON object as its only argument, got {len(raw)} arguments"
         )
-    if obj is None:
+    if obj is None or (isinstance(obj, (list, tuple)) and len(obj) == 0):
         obj = {}
     if not isinstance(obj, dict):
         raise BadArguments(

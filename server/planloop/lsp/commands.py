@@ -55,6 +55,7 @@ async def dispatch(ctx: Context, name: str, raw: tuple[Any, ...]) -> Any:
         spec = COMMANDS[name]
         parsed = A.parse_args(name, spec.args, raw)
         session = folders_of(ctx).session(parsed.folder)
+        log.debug("command %s for %s", name, session.root)
         if spec.long:
             return await _long(ctx, session, name, spec, parsed)
         core = await session.ensure_session(reader=True) if spec.needs_session else None

@@ -1,8 +1,10 @@
-"""Settings from the client: initializationOptions, then workspace/configuration.
+"""Settings from the command line and the client: one precedence order, later wins.
 
-Order (later wins): planloop.toml in the folder < initializationOptions <
-workspace/configuration section "planloop" for that folder. The core's ``load_config``
-validates the result, so a bad value gets the same message as in planloop.toml.
+built-in defaults < environment variables ($PLANLOOP_PLANNER, $PLANLOOP_EXECUTOR,
+$PLANLOOP_APPROVAL_TIMEOUT_S) < planloop.toml in the folder < ``planloop serve`` flags
+(``--planner``, ``--executor``) < initializationOptions < workspace/configuration
+section "planloop" for that folder. The core's ``load_config`` validates the result, so
+a bad value gets the same message as in planloop.toml.
 
 Editors send more than planloop's settings under the "planloop" section (VS Code adds
 ``trace``, extension-only settings such as an interpreter path), so unknown top-level
@@ -30,7 +32,7 @@ SECTION = "planloop"
 DEFAULT_APPROVAL_TIMEOUT_S = 300.0
 
 #: settings only the language server reads (not part of planloop.toml)
-LSP_KEYS = {"approvalTimeoutS"}
+LSP_KEYS = {"approvalTimeoutS", "planloopNotifications"}
 
 
 @dataclass
@@ -102,15 +104,21 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build(root: Path, init_options: Any, workspace_section: Any) -> tuple[Config, LspSettings]:
-    """The folder's Config; ConfigProblem (a clear JSON-RPC error) when invalid."""
+def build(
+    root: Path,
+    init_options: Any,
+    workspace_section: Any,
+    flags: dict[str, Any] | None = None,
+) -> tuple[Config, LspSettings]:
+    """The folder's Config; ConfigProblem (a clear JSON-RPC error) when invalid.
+    ``flags``: the ``planloop serve`` flags that are settings (``LaunchOptions.settings``)."""
     init_raw = unwrap(init_options)
     ws_raw = workspace_section if isinstance(workspace_section, dict) else {}
     init_over = split(init_raw, "initializationOptions")
     ws_over = split(ws_raw, "workspace/configuration")
     lsp = lsp_settings(merge(init_raw, {k: v for k, v in ws_raw.items() if v is not None}))
     try:
-        return load_config(root, merge(init_over, ws_over)), lsp
+        return load_config(root, merge(merge(flags or {}, init_over), ws_over)), lsp
     except PlanloopError as e:
         raise ConfigProblem(str(e)) from e
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .launch import LaunchOptions
+
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
 
@@ -37,6 +39,9 @@ class ClientInfo:
     name: str = "lsp-client"
     #: ``capabilities.experimental.planloopApprovals``: answers planloop/requestApproval
     custom_approvals: bool = False
+    #: ``capabilities.experimental.planloopNotifications`` (or the initialization option
+    #: of that name): wants planloop/planChanged and planloop/stepEvent
+    notifications: bool = False
     init_options: Any = None
 
 
@@ -45,6 +50,8 @@ class Context:
     server: LanguageServer
     buffers: OpenBuffers
     client: ClientInfo = field(default_factory=ClientInfo)
+    #: the ``planloop serve`` flags
+    launch: LaunchOptions = field(default_factory=LaunchOptions)
     #: core work; separate from pygls's pool, which also reads stdin
     executor: concurrent.futures.ThreadPoolExecutor = field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
@@ -59,6 +66,8 @@ class Context:
     _on_attach: list[Callable[[asyncio.AbstractEventLoop], None]] = field(
         default_factory=list, init=False
     )
+    #: told the client's trace value (``initialize``'s ``trace``, then ``$/setTrace``)
+    on_trace: Callable[[str | None], None] = field(default=lambda _value: None)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -366,14 +366,16 @@ MESSAGES: tuple[Message, ...] = (
         "server → client notification",
         PlanPayload,
         None,
-        "After every save of the run record: the whole plan, as `getPlan` returns it.",
+        "After every save of the run record: the whole plan, as `getPlan` returns it. "
+        "Only to clients that declared `experimental.planloopNotifications`.",
     ),
     Message(
         "planloop/stepEvent",
         "server → client notification",
         StepEventPayload,
         None,
-        "A line of a running step's log: started, each tool call, each check, finished.",
+        "A line of a running step's log: started, each tool call, each check, finished. "
+        "Only to clients that declared `experimental.planloopNotifications`.",
     ),
     Message(
         "planloop/requestApproval",

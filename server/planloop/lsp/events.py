@@ -57,9 +57,17 @@ class Call:
 
 class EventPump:
     def __init__(
-        self, server: LanguageServer, loop: asyncio.AbstractEventLoop, payloads: PlanPayloads
+        self,
+        server: LanguageServer,
+        loop: asyncio.AbstractEventLoop,
+        payloads: PlanPayloads,
+        *,
+        notify: bool = True,
     ) -> None:
         self.server = server
+        #: send planChanged / stepEvent (the client declared planloopNotifications);
+        #: without it only $/progress goes out — ~135 KiB a run a plain client ignores
+        self.notify = notify
         self.loop = loop
         self.payloads = payloads
         self.progress = WorkProgress(server)
@@ -79,10 +87,11 @@ class EventPump:
             rec, payload = self.payloads.get(event.plan_id)
             self._plan_id = rec.plan.plan_id
             self._counts = rec.plan.progress
-            out.append((PLAN_CHANGED, payload))
+            if self.notify:
+                out.append((PLAN_CHANGED, payload))
         elif isinstance(event, PlanCreated):
             self._plan_id = event.plan_id
-        else:
+        elif self.notify:
             step = step_event(event, self._plan_id)
             if step is not None:
                 out.append((STEP_EVENT, step))

@@ -5,7 +5,9 @@ The multi-root rule (documented for every client):
   the folder itself or of anything inside it; the deepest workspace folder containing
   it is used, and a path outside every folder is an error naming the folders;
 - without ``folder`` the first workspace folder of ``initialize`` is used (or the
-  ``rootUri`` when the client sent no folders);
+  ``rootUri`` when the client sent no folders); a server started with
+  ``planloop serve --workspace DIR`` puts DIR ahead of the client's folders, so it is
+  the default;
 - ``planloop.cancel`` without ``folder`` cancels the runs of every folder.
 
 Each folder keeps its own ``.planloop/``, settings, event pump and approver. A second
@@ -48,7 +50,7 @@ class FolderSession:
         #: reads the stored record only (getPlan, log, the event sink's payloads)
         self.query = _query_session(root)
         self.payloads = PlanPayloads(self.query)
-        self.pump = EventPump(ctx.server, ctx.loop, self.payloads)
+        self.pump = EventPump(ctx.server, ctx.loop, self.payloads, notify=ctx.client.notifications)
         self.runner: Session | None = None
         self.reader: Session | None = None
         self.approver: LspApprover | None = None
@@ -101,7 +103,9 @@ class FolderSession:
         from ..wiring import open_session
 
         ctx = self.ctx
-        cfg, lsp = lsp_config.build(self.root, ctx.client.init_options, section)
+        cfg, lsp = lsp_config.build(
+            self.root, ctx.client.init_options, section, ctx.launch.settings()
+        )
         self.approver = LspApprover(
             ctx.server,
             ctx.loop,
@@ -168,14 +172,17 @@ class Folders:
     def roots(self) -> list[tuple[str, Path]]:
         """(uri, resolved path) of each folder, in the client's order."""
         out: list[tuple[str, Path]] = []
+        flag = self.ctx.launch.workspace  # `planloop serve --workspace DIR` comes first
+        if flag is not None:
+            out.append((flag.as_uri(), flag))
         ws = self.ctx.server.workspace
         for uri in ws.folders:
             path = to_fs_path(uri)
-            if path is not None:
+            if path is not None and Path(path).resolve() != flag:
                 out.append((uri, Path(path).resolve()))
-        if not out and ws.root_uri:
+        if len(out) == (flag is not None) and ws.root_uri:
             path = to_fs_path(ws.root_uri)
-            if path is not None:
+            if path is not None and Path(path).resolve() != flag:
                 out.append((ws.root_uri, Path(path).resolve()))
         return out
 

@@ -1,8 +1,13 @@
 """Logging: planloop's records to the editor (window/logMessage) and to stderr.
 
-stdout carries JSON-RPC and nothing else, so the root handler writes to stderr. Only
-the ``planloop`` logger is forwarded to the client: pygls logs every message it sends
-at INFO, and forwarding those would send a logMessage about each logMessage.
+stdout carries JSON-RPC and nothing else. stderr carries warnings and errors only:
+Neovim writes every stderr line into lsp.log as ``[ERROR]``, so an INFO line there is a
+false alarm. The editor gets planloop's records as window/logMessage at the level the
+user chose: ``--log-level`` (or ``--debug``, or $PLANLOOP_LOG_LEVEL; default info),
+raised by the client's trace value (``initialize``'s ``trace`` or ``$/setTrace``:
+``messages`` → info, ``verbose`` → debug, ``off`` → back to the launch level). Only the
+``planloop`` logger is forwarded to the client: pygls logs every message it sends at
+INFO, and forwarding those would send a logMessage about each logMessage.
 Records may come from the orchestrator's worker thread; sending is scheduled on the
 event loop, which owns the transport.
 """
@@ -11,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -29,6 +33,13 @@ _LEVELS = {
     logging.WARNING: types.MessageType.Warning,
     logging.INFO: types.MessageType.Info,
 }
+#: the client's trace value → the most verbose level it asks for (None: the launch level)
+TRACE_LEVELS: dict[str, int | None] = {
+    "off": None,
+    "messages": logging.INFO,
+    "verbose": logging.DEBUG,
+}
+STDERR_LEVEL = logging.WARNING
 
 
 class RedactingFormatter(logging.Formatter):
@@ -48,6 +59,14 @@ class WindowLogHandler(logging.Handler):
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+
+    def use_level(self, base: int, trace: str | None = None) -> None:
+        """Send records at ``base`` or above, or more if the trace value asks for more;
+        the ``planloop`` logger follows, so nothing quieter is even formatted."""
+        asked = TRACE_LEVELS.get(trace or "off")
+        level = base if asked is None else min(base, asked)
+        self.setLevel(level)
+        logging.getLogger("planloop").setLevel(min(level, STDERR_LEVEL))
 
     def emit(self, record: logging.LogRecord) -> None:
         loop = self.loop
@@ -90,12 +109,11 @@ class _DropAnsweredErrors(logging.Filter):
 
 
 def configure_stderr_logging() -> None:
-    """planloop at INFO (or PLANLOOP_LOG_LEVEL), libraries at WARNING, all to stderr."""
-    level = os.environ.get("PLANLOOP_LOG_LEVEL", "INFO").upper()
+    """Warnings and errors, planloop's and the libraries', to stderr (and nothing else)."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(STDERR_LEVEL)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_DropAnsweredErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("planloop").setLevel(getattr(logging, level, logging.INFO))
+    root.setLevel(STDERR_LEVEL)

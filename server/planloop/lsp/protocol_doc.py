@@ -86,11 +86,10 @@ def _result_type(tp: Any) -> str:
 
 _CLIENTS = """\
 ```lua
--- Neovim (0.10+)
-vim.lsp.start({ name = "planloop", cmd = { "planloop", "serve" },
-  root_dir = vim.fs.root(0, { ".planloop", ".git" }),
-  init_options = { planner = "anthropic:claude-opus-4-1" } })
-vim.lsp.buf_request(0, "workspace/executeCommand",
+-- Neovim (0.7+; the tested config is in editors/neovim.md)
+local id = vim.lsp.start_client({ name = "planloop", root_dir = vim.fn.getcwd(),
+  cmd = { "planloop", "serve", "--planner", "anthropic:claude-opus-4-1" } })
+vim.lsp.get_client_by_id(id).request("workspace/executeCommand",
   { command = "planloop.getPlan", arguments = { {} } }, function(err, res) print(vim.inspect(res)) end)
 ```
 
@@ -230,30 +229,43 @@ def render() -> str:
     w("## Starting the server\n")
     w(
         "`planloop serve` (or `python -m planloop.lsp`) speaks JSON-RPC over stdio; stdout "
-        "carries nothing else, logs go to stderr and to `window/logMessage`. It needs no "
-        "file type: every action is a `workspace/executeCommand` with **one JSON object** "
-        "as the only argument (`arguments: [{...}]`; an omitted or empty list means `{}`). "
-        "Keys are camelCase; an unknown or mistyped key is an error naming it.\n"
+        "carries nothing else. It needs no file type: every action is a "
+        "`workspace/executeCommand` with **one JSON object** as the only argument "
+        "(`arguments: [{...}]`). No arguments, `[]`, `[{}]`, `[null]`, `[[]]` (Neovim's "
+        "empty Lua table) and `{}` all mean `{}`, and a bare object `arguments: {...}` "
+        "means `[{...}]`. Keys are camelCase; an unknown or mistyped key is an error naming "
+        "it.\n"
+    )
+    w(_flags())
+    w(
+        "Per-editor configurations (Neovim, tested end to end; Helix, Emacs, Zed) are in "
+        "[editors/](editors/index.md). In short:\n"
     )
     w(_CLIENTS)
     w("### initialize\n")
     w(
         "- `capabilities.experimental.planloopApprovals: true` — the client answers "
         f"`{REQUEST_APPROVAL}` (below); otherwise approvals use `window/showMessageRequest`.\n"
+        "- `capabilities.experimental.planloopNotifications: true` (or the "
+        "initialization option `planloopNotifications: true`, for editors whose config "
+        "cannot declare capabilities) — the client wants `planloop/planChanged` and "
+        "`planloop/stepEvent`; without it neither is sent (results and `$/progress` say "
+        "what happened).\n"
+        "- `trace` (and later `$/setTrace`): `messages` sends info logs, `verbose` debug "
+        "logs as `window/logMessage`; `off` goes back to the `--log-level`.\n"
         "- `capabilities.window.workDoneProgress: true` — progress bars for planning and "
         "steps (`$/progress`); without it only `planloop/stepEvent` is sent.\n"
         "- `capabilities.workspace.configuration: true` — the server asks for the "
         f'`"{SECTION}"` section per folder before its first run.\n'
         "- `clientInfo.name` is recorded as who approved a plan you ran.\n"
         "- `initializationOptions`: settings, either flat or under "
-        f'`{{"{SECTION}": {{...}}}}`. Order (later wins): planloop.toml < '
-        "initializationOptions < workspace/configuration. Keys (camelCase, as in "
-        "planloop.toml): "
+        f'`{{"{SECTION}": {{...}}}}`, in the order of *Settings* above. Keys '
+        "(camelCase, as in planloop.toml): "
         + ", ".join(f"`{k}`" for k in _setting_keys())
         + "; only the language server reads "
         + ", ".join(f"`{k}`" for k in sorted(LSP_KEYS))
-        + " (seconds to wait for an approval answer, default 300). Unknown top-level "
-        "keys are ignored with a logged warning.\n"
+        + " (seconds to wait for an approval answer, default 300; the notifications "
+        "opt-in above). Unknown top-level keys are ignored with a logged warning.\n"
     )
     w("## Workspace folders\n")
     w(_folder_rule())
@@ -331,6 +343,33 @@ def render() -> str:
         w(json.dumps(message, indent=2, ensure_ascii=False))
         w("```\n")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _flags() -> str:
+    return (
+        "### Flags\n\n"
+        "| flag | effect |\n|---|---|\n"
+        "| `--planner SPEC`, `--executor SPEC` | the models (`anthropic:<id>` or "
+        "`scripted:<file>`), as settings in the order below |\n"
+        "| `--workspace DIR` | the default folder, ahead of the client's workspace "
+        "folders |\n"
+        "| `--log-level debug`, `info`, `warning`, `error` | what `window/logMessage` "
+        "carries (default `info`, or `$PLANLOOP_LOG_LEVEL`) |\n"
+        "| `--debug` | `--log-level debug`, unless `--log-level` is given |\n"
+        "| `--stdio`, `--clientProcessId N` | accepted and ignored (editors append them; "
+        "stdio is the only transport) |\n\n"
+        "An unknown flag or a bad value exits with status 2 and one `error:` line on "
+        "stderr, before anything is read from stdin.\n\n"
+        "**Logs**: stderr carries warnings and errors only (Neovim files every stderr "
+        "line in lsp.log as `[ERROR]`); the rest goes to `window/logMessage` at the "
+        "level above, raised by the client's trace value (see *initialize*).\n\n"
+        "### Settings\n\n"
+        "One order, later wins: built-in defaults < environment variables "
+        "(`PLANLOOP_PLANNER`, `PLANLOOP_EXECUTOR`, `PLANLOOP_APPROVAL_TIMEOUT_S`) < "
+        "`planloop.toml` in the folder < `planloop serve` flags < `initializationOptions` "
+        "< `workspace/configuration` (section `planloop`, per folder). Each source is "
+        "tested (tests/lsp/test_lsp_plain_clients.py).\n"
+    )
 
 
 def _setting_keys() -> list[str]:

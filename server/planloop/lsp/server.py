@@ -32,6 +32,8 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from . import documents, lifecycle, settings
 from .context import Context
 from .documents import OpenBuffers
+from .launch import LaunchOptions
+from .launch import parse as parse_launch
 from .logs import WindowLogHandler, configure_stderr_logging
 from .names import COMMAND_NAMES
 
@@ -68,6 +70,18 @@ class _Malformed:
         self.error = error
 
 
+def _bare_arguments_as_list(data: dict[str, Any]) -> dict[str, Any]:
+    """``arguments: {...}`` (a bare object, as some hand-written clients send) means
+    ``arguments: [{...}]``. Left alone, the converter would turn the object into the
+    tuple of its keys and the command would see strings."""
+    if data.get("method") != types.WORKSPACE_EXECUTE_COMMAND:
+        return data
+    params = data.get("params")
+    if isinstance(params, dict) and isinstance(params.get("arguments"), dict):
+        return {**data, "params": {**params, "arguments": [params["arguments"]]}}
+    return data
+
+
 class PlanloopProtocol(LanguageServerProtocol):
     """Answers malformed requests with InvalidParams instead of dropping them.
 
@@ -77,6 +91,7 @@ class PlanloopProtocol(LanguageServerProtocol):
     """
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        data = _bare_arguments_as_list(data)
         try:
             return super().structure_message(data)
         except JsonRpcException as e:
@@ -108,11 +123,14 @@ class PlanloopProtocol(LanguageServerProtocol):
 
 
 class PlanloopServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, launch: LaunchOptions | None = None) -> None:
         super().__init__(NAME, _version(), protocol_cls=PlanloopProtocol)
-        self.ctx = Context(server=self, buffers=OpenBuffers())
-        self.log_handler = WindowLogHandler(self)
+        self.ctx = Context(server=self, buffers=OpenBuffers(), launch=launch or LaunchOptions())
+        base = self.ctx.launch.base_log_level()
+        self.log_handler = WindowLogHandler(self, base)
+        self.log_handler.use_level(base)
         self.ctx.when_attached(self.log_handler.attach)
+        self.ctx.on_trace = lambda value: self.log_handler.use_level(base, value)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log only: request errors already reach the client as JSON-RPC errors (and the
@@ -130,8 +148,8 @@ class PlanloopServer(LanguageServer):
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def build_server() -> PlanloopServer:
-    server = PlanloopServer()
+def build_server(launch: LaunchOptions | None = None) -> PlanloopServer:
+    server = PlanloopServer(launch)
     ctx = server.ctx
     lifecycle.register(server, ctx)
     documents.register(server, ctx)
@@ -153,10 +171,13 @@ def _handler(name: str, ctx: Context) -> Any:
     return handler
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m planloop.lsp`` / ``planloop serve``: stdio until the client leaves."""
+def main(argv: list[str] | None = None, *, launch: LaunchOptions | None = None) -> int:
+    """``python -m planloop.lsp [flags]`` / ``planloop serve [flags]``: stdio until the
+    client leaves. ``planloop serve`` parses its flags itself and passes ``launch``."""
+    if launch is None:
+        launch = parse_launch(argv if argv is not None else [])
     configure_stderr_logging()
-    server = build_server()
+    server = build_server(launch)
     logging.getLogger("planloop").addHandler(server.log_handler)
     server.start_io()
     # The loop has ended (exit notification or stdin closed). Cancelled runs roll back
