@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 E2E_ENV := .cache/e2e/env.sh
 
-.PHONY: demo test setup lint pytest provision-e2e client-test bench clean-venv
+.PHONY: demo test setup lint pytest provision-e2e provision-nvim client-test bench clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,12 +34,17 @@ lint: $(STAMP) provision-e2e
 provision-e2e: $(STAMP)
 	bash scripts/provision-e2e.sh
 
+# Neovim for its end-to-end test (tests/e2e_neovim): Debian's package, 0.7 or newer (idempotent)
+provision-nvim:
+	@command -v nvim >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq neovim; }
+	@nvim --version | head -n 1
+
 # the extension's unit tests (node --test), with the provisioned Node 24
 client-test: provision-e2e
 	. ./$(E2E_ENV) && cd client-vscode && npm test
 
-# every Python test, including the VS Code end to end (PLANLOOP_E2E=1: never skipped here)
-pytest: provision-e2e
+# every Python test, including the VS Code and Neovim end to end (PLANLOOP_E2E=1: never skipped)
+pytest: provision-e2e provision-nvim
 	PLANLOOP_E2E=1 $(VENV)/bin/pytest -q
 
 test: $(STAMP) lint client-test pytest
