@@ -87,6 +87,20 @@ export interface Step {
   status: StepStatus;
   attempts: number;
   result: StepResult | null;
+  attempt_log: Attempt[];
+}
+
+/** One attempt at a step, counted or not (see "What ends an attempt" in the README). */
+export interface Attempt {
+  n: number;
+  before: string;
+  after: string | null;
+  partial: string | null;
+  ended: 'running' | 'passed' | 'failed' | 'blocked' | 'model_error' | 'cancelled' | 'interrupted';
+  counted: boolean;
+  files: string[];
+  error: string | null;
+  started_at: string;
 }
 
 export interface Revision {
@@ -132,6 +146,8 @@ export interface PlanPayload {
   costUsd: number;
   progress: { done: number; total: number };
   pending: Pending | null;
+  /** state says running, but no process runs it: the next run resumes it */
+  interrupted: boolean;
 }
 
 export interface RunPayload {

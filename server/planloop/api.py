@@ -22,7 +22,6 @@ from .config import Config
 from .errors import InvalidRequestError, UnknownStepError
 from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, Step
-from .step_changes import step_with_checkpoints
 from .store import RunRecord
 
 Side = Literal["before", "after"]
@@ -70,6 +69,10 @@ class Session:
     def status_view(self) -> StatusView:
         return StatusView(self._o.status(), self._o.cp.disk_usage())
 
+    def run_in_progress(self) -> bool:
+        """Whether a live process holds this workspace's run lock."""
+        return self._o.store.run_in_progress()
+
     def record(self, plan_id: str | None = None) -> RunRecord:
         """The stored run record of ``plan_id`` (default: the current plan)."""
         return self._o.store.load(plan_id)
@@ -91,21 +94,20 @@ class Session:
         return self._o.store.versions(self._o.status().plan.plan_id)
 
     def diff(self, step_id: str) -> StepDiff:
-        step, files = self._o.step_diff(step_id)
-        assert step.result is not None
-        return StepDiff(
-            step, files, step.result.checkpoint_before or "", step.result.checkpoint_after or ""
-        )
+        """Everything the step changed over all its attempts (first before → last after,
+        or the workspace now for an attempt that was killed or is running)."""
+        span, files = self._o.step_diff(step_id)
+        return StepDiff(span.step, files, span.before, span.after)
 
     def file_at(self, checkpoint: str, path: str) -> bytes | None:
         """A file's bytes at a checkpoint (None: the file did not exist there)."""
         return self._o.file_at_checkpoint(checkpoint, path)
 
     def file_at_step(self, step_id: str, path: str, side: Side = "after") -> bytes | None:
-        """A file as it was before or after a step's last attempt."""
+        """A file as it was before the step's first attempt or as its last one left it."""
         # the checkpoints alone, not a diff of the whole step: cat on a large step stays cheap
-        _, before, after = step_with_checkpoints(self._o.store.load(), step_id)
-        return self._o.file_at_checkpoint(before if side == "before" else after, path)
+        span = self._o.step_span(step_id)
+        return self._o.file_at_checkpoint(span.before if side == "before" else span.after, path)
 
     def log(self, plan_id: str | None = None) -> list[dict[str, Any]]:
         """Every event of a plan (default: the current one), oldest first."""

@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import faults
 from .checkpoint_diff import Entry, FileDiff, parse_entries, split_patches
 from .checkpoint_revert import Conflict, RevertResult, revert_entries
 from .plan import FileChange
@@ -130,6 +131,7 @@ class CheckpointStore:
                 args += ["-p", self.resolve(parent)]
             commit = shadow.out(args).decode().strip()
             target = self._ref_name(ref, commit)
+            faults.point("checkpoint")  # the commit exists, its ref does not yet
             rc, _, err = shadow.run(["update-ref", target, commit])
             if rc != 0:
                 if "bad name" in err or "not a valid" in err or "refusing" in err:
@@ -314,6 +316,10 @@ class CheckpointStore:
     def wait_for_gc(self, timeout_s: float = 600.0) -> None:
         """Block until a background ``git gc`` of the shadow has finished (benchmarks, clean)."""
         self._shadow.wait_for_gc(timeout_s)
+
+    def rel(self, path: str) -> str:
+        """``path`` as the workspace-relative posix path checkpoints name it by."""
+        return self._rel(path)
 
     # --- helpers ----------------------------------------------------------------------------
 

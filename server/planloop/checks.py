@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from . import faults
 from .cancel import CancelToken
 from .plan import Check, CheckResult, Step
 from .workspace import CommandResult, Workspace, WorkspaceError
@@ -52,6 +53,7 @@ def run_checks(
         if cancel is not None and cancel.cancelled:
             passed, observation = False, "not run: cancelled by the user"
         else:
+            faults.point("check")
             try:
                 passed, observation = _run_one(check, ws, cancel)
             except WorkspaceError as exc:

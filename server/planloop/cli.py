@@ -377,6 +377,7 @@ def status_json(session: Session) -> dict[str, Any]:
         "goal": st.plan.goal,
         "state": st.state,
         "reason": st.reason,
+        "interrupted": st.interrupted,
         "steps": [
             {"id": s.id, "title": s.title, "status": s.status, "attempts": s.attempts}
             for s in st.plan.steps
@@ -417,7 +418,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             cost,
         )
     console.print(t)
-    console.print(f"state: {data['state']} — {escape(data['reason'])}")
+    if st.interrupted:
+        console.print(
+            f"state: [yellow]interrupted[/] — `planloop run` resumes it "
+            f"[dim](the process ended during: {escape(data['reason'])})[/]"
+        )
+    else:
+        console.print(f"state: {data['state']} — {escape(data['reason'])}")
     console.print(
         f"re-plans: {data['replans']} · cost: ${data['cost_usd']:.4f} · "
         f"checkpoints on disk: {data['checkpoints_bytes'] / 1e6:.1f} MB"

@@ -47,10 +47,10 @@ from .journal import Journal, RunEnded, RunResult
 from .ledger import Ledger
 from .plan import Plan, RoleUsage, RunState, Step, Trigger
 from .planner import Planner
-from .recovery import recover
+from .recovery import close_interrupted, recover
 from .revisions import ReplanDecision, RevisionDesk, evidence_of, replan_decision
 from .roles import ModelFactory, Roles
-from .step_changes import revert_step, step_with_checkpoints
+from .step_changes import StepSpan, revert_step, step_span
 from .step_runner import Blocked, Failed, Passed, StepRunner
 from .store import Pending, PlanStore, RunRecord
 from .workspace import Workspace
@@ -83,9 +83,12 @@ class Status:
     cost_usd: float
     replans_used: int
     planner_usage: RoleUsage
+    #: the record says ``running`` but no live process holds the run lock: a crash or
+    #: ``kill -9`` ended the run, and the next ``planloop run`` resumes it
+    interrupted: bool = False
 
     @classmethod
-    def of(cls, rec: RunRecord) -> Status:
+    def of(cls, rec: RunRecord, *, interrupted: bool = False) -> Status:
         return cls(
             plan=rec.plan,
             state=rec.state,
@@ -94,6 +97,7 @@ class Status:
             cost_usd=rec.cost_usd,
             replans_used=rec.replans_used,
             planner_usage=rec.planner_usage,
+            interrupted=interrupted,
         )
 
 
@@ -191,7 +195,12 @@ class Orchestrator:
         return rec
 
     def status(self) -> Status:
-        return Status.of(self._load())
+        rec = self._load()
+        return Status.of(rec, interrupted=self.interrupted(rec))
+
+    def interrupted(self, rec: RunRecord) -> bool:
+        """``rec`` says a run is in progress, but no process holds the run lock."""
+        return rec.state == "running" and not self.store.run_in_progress()
 
     # --- planning -------------------------------------------------------------------------
 
@@ -426,13 +435,25 @@ class Orchestrator:
 
     # --- diffs and reverts ----------------------------------------------------------------------
 
-    def step_diff(self, step_id: str) -> tuple[Step, list[FileDiff]]:
-        step, before, after = step_with_checkpoints(self._load(), step_id)
-        return step, self.cp.diff(before, after)
+    def step_span(self, step_id: str) -> StepSpan:
+        """Where a step's changes start and end, over all its attempts."""
+        return step_span(self._load(), step_id, self.cp, self.store)
+
+    def step_diff(self, step_id: str) -> tuple[StepSpan, list[FileDiff]]:
+        span = self.step_span(step_id)
+        if span.paths is not None and not span.paths:
+            return span, []
+        return span, self.cp.diff(span.before, span.after, span.paths)
 
     def file_at_checkpoint(self, checkpoint: str, path: str) -> bytes | None:
         return self.cp.file_at(checkpoint, path)
 
     def revert_step(self, step_id: str, paths: list[str] | None = None) -> RevertResult:
         with self.store.run_lock():
-            return revert_step(self._load(), step_id, paths, self.cp, self.journal)
+            rec = self._load()
+            if rec.state == "running":  # we hold the lock: that run was interrupted
+                # close its attempt as it stands (no rollback: this revert is the undo)
+                close_interrupted(rec, self.cp, self.journal, rollback=False)
+                rec.state, rec.reason = "idle", "an interrupted run's step was reverted"
+                self.journal.save(rec)
+            return revert_step(rec, step_id, paths, self.cp, self.journal)

@@ -155,6 +155,34 @@ class StepResult(_Model):
         return all(c.passed for c in self.checks)
 
 
+AttemptEnd = Literal[
+    "running", "passed", "failed", "blocked", "model_error", "cancelled", "interrupted"
+]
+
+
+class Attempt(_Model):
+    """One attempt at a step, recorded before it touches anything (write-ahead).
+
+    ``before`` is saved to the run record before the executor's first tool call, so an
+    attempt killed at any later point still names the state it started from. ``after``
+    is the workspace as the attempt left it — for a rolled-back attempt (cancel, crash
+    recovery) the state after the rollback, with the work it had done kept under
+    ``partial`` for inspection. ``files`` are the paths it changed (or, while it has no
+    ``after``, may have changed). ``counted``: it counts toward the retry limit (a model
+    error, a cancel or a crash does not).
+    """
+
+    n: int = Field(ge=1)
+    before: str
+    after: str | None = None
+    partial: str | None = None
+    ended: AttemptEnd = "running"
+    counted: bool = True
+    files: list[str] = Field(default_factory=list)
+    error: str | None = None
+    started_at: str = Field(default_factory=now_iso)
+
+
 class Step(_Model):
     id: str
     title: str
@@ -167,6 +195,8 @@ class Step(_Model):
     status: StepStatus = "pending"
     attempts: int = 0
     result: StepResult | None = None
+    #: every attempt ever started, counted or not, oldest first: what diff/revert span
+    attempt_log: list[Attempt] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod

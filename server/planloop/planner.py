@@ -288,4 +288,4 @@ class Planner:
 
 
 def _definition(step: Step) -> dict[str, Any]:
-    return step.model_dump(exclude={"status", "attempts", "result"})
+    return step.model_dump(exclude={"status", "attempts", "result", "attempt_log"})

@@ -184,6 +184,14 @@ class RevisionDesk:
             PlanVersionRecorded(version=new.version, steps=[s.id for s in new.steps])
         )
         new = self._record_version(new)
+        # Replaced steps keep their attempts, so what they changed stays diffable and
+        # revertable: a new step of the same id continues its attempt log (and its
+        # checkpoint names, which are per step id), one that is gone stays on the record.
+        replaced = {s.id: s for s in rec.plan.steps if s.id not in kept and s.attempt_log}
+        for s in new.steps:
+            if s.id in replaced and s.id not in kept:
+                s.attempt_log = [a.model_copy() for a in replaced.pop(s.id).attempt_log]
+        rec.replaced_steps += [s.model_copy(deep=True) for s in replaced.values()]
         rec.plan = new
         rec.plan_approved = True
         rec.state, rec.reason = "idle", f"plan v{new.version} approved by {by}"

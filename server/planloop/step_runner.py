@@ -30,7 +30,7 @@ from .executor import Executor
 from .journal import Journal
 from .ledger import Ledger
 from .models.base import ModelError
-from .plan import CheckResult, RoleUsage, RunState, Step, StepResult
+from .plan import Attempt, CheckResult, FileChange, RoleUsage, RunState, Step, StepResult
 from .store import RunRecord
 from .workspace import UnsavedBufferError, Workspace
 
@@ -104,6 +104,8 @@ class StepRunner:
         else:
             step.status = "failed"
             verdict = Failed(result)
+        if step.attempt_log:
+            step.attempt_log[-1].ended = step.status
         self._finish(rec, step)
         return verdict
 
@@ -126,6 +128,7 @@ class StepRunner:
         if step.kind == "edit":
             self.baseline.ensure(rec, cancel)
         attempt = step.attempts + 1
+        n = len(step.attempt_log) + 1  # every attempt's own checkpoints, counted or not
         prior = (step.result.usage.get("executor") if step.result else None) or RoleUsage()
         self.journal.event(StepStarted(step_id=step.id, attempt=attempt, title=step.title))
         self.last_started = step.id
@@ -134,15 +137,22 @@ class StepRunner:
         rec.state = "running"
         rec.reason = f"running {step.id}"
         self.journal.save(rec)
-        before = self._snapshot(
-            rec, step, f"{attempt}/before", f"before {step.id} attempt {attempt}"
-        )
+        before = self._snapshot(rec, step, f"{n}/before", f"before {step.id} attempt {n}")
+        step.attempt_log.append(Attempt(n=n, before=before))
         step.result = StepResult(
             checkpoint_before=before, usage={"executor": prior}, cost_usd=prior.cost_usd
         )
-        self.journal.save(rec)
+        self.journal.save(rec)  # write-ahead: the before-checkpoint is on record first
         t0 = time.monotonic()
+        noted: set[str] = set()
+
+        def note(path: str) -> None:
+            if path not in noted:
+                noted.add(path)
+                self.journal.store.note_touched(rec.plan.plan_id, step.id, n, path)
+
         with self.ledger.tab("executor") as tab:
+            self.ws.write_ahead = note
             try:
                 outcome = self._executor().run(
                     rec.plan, step, retry_observation=retry_obs, cancel=cancel
@@ -151,9 +161,10 @@ class StepRunner:
                 self._cancelled(rec, step, before, tab.usage)
             except ModelError as e:
                 self._model_failed(rec, step, e, before, prior.add(tab.usage), t0)
+            finally:
+                self.ws.write_ahead = None
         usage = tab.usage  # this attempt's turns
-        after = self._snapshot(rec, step, f"{attempt}/after", f"after {step.id} attempt {attempt}")
-        changes = self.cp.changes(before, after)
+        after, changes = self._close(rec, step, "after", f"after {step.id} attempt {n}")
         checks: list[CheckResult] = []
         if not outcome.blocked:
             try:
@@ -187,6 +198,20 @@ class StepRunner:
     def _snapshot(self, rec: RunRecord, step: Step, label: str, message: str) -> str:
         return self.cp.step_snapshot(rec.plan.plan_id, step.id, label, message)
 
+    def _close(
+        self, rec: RunRecord, step: Step, label: str, message: str
+    ) -> tuple[str, list[FileChange]]:
+        """Record the open attempt's after-checkpoint and what it changed, save, and only
+        then drop its write-ahead record of touched paths (the checkpoint supersedes it)."""
+        a = step.attempt_log[-1]
+        after = self._snapshot(rec, step, f"{a.n}/{label}", message)
+        changes = self.cp.changes(a.before, after)
+        a.after = after
+        a.files = sorted({p for c in changes for p in (c.path, c.old_path) if p})
+        self.journal.save(rec)
+        self.journal.store.clear_touched(rec.plan.plan_id)
+        return after, changes
+
     def _model_failed(
         self,
         rec: RunRecord,
@@ -196,15 +221,16 @@ class StepRunner:
         spent: RoleUsage,
         t0: float,
     ) -> NoReturn:
-        attempt = step.attempts
-        after = self._snapshot(
-            rec, step, f"{attempt}/after", f"after {step.id} attempt {attempt} (model error)"
+        after, changes = self._close(
+            rec, step, "after", f"after {step.id} attempt {len(step.attempt_log)} (model error)"
         )
+        a = step.attempt_log[-1]
+        a.ended, a.counted, a.error = "model_error", False, e.message
         step.result = StepResult(
             checkpoint_before=before,
             checkpoint_after=after,
             error=e.message,
-            files_changed=self.cp.changes(before, after),
+            files_changed=changes,
             duration_s=round(time.monotonic() - t0, 3),
             usage={"executor": spent},
             cost_usd=spent.cost_usd,
@@ -217,8 +243,18 @@ class StepRunner:
 
     def _cancelled(self, rec: RunRecord, step: Step, before: str, usage: RoleUsage) -> NoReturn:
         """``usage``: what this attempt's model calls cost before the cancel (still paid)."""
-        after = self._snapshot(rec, step, f"{step.attempts}/after", f"after {step.id} (cancelled)")
-        undone = self.cp.revert(before, after)
+        a = step.attempt_log[-1]
+        partial = self._snapshot(
+            rec, step, f"{a.n}/partial", f"{step.id} attempt {a.n} when cancelled"
+        )
+        undone = self.cp.revert(before, partial)
+        after, _ = self._close(rec, step, "after", f"after {step.id} attempt {a.n} (cancelled)")
+        a.partial, a.ended, a.counted, a.error = (
+            partial,
+            "cancelled",
+            False,
+            "cancelled by the user",
+        )
         self.journal.event(
             StepCancelled(
                 step_id=step.id,

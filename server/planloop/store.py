@@ -27,9 +27,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import faults
 from .errors import BusyError, NoPlanError, StoreError
 from .events import Event, to_dict
-from .plan import Plan, RoleUsage, RunState, Trigger, now_iso, render_markdown
+from .plan import Plan, RoleUsage, RunState, Step, Trigger, now_iso, render_markdown
 from .validation import describe
 
 DIRNAME = ".planloop"
@@ -66,6 +67,8 @@ class RunRecord(BaseModel):
     planner_usage: RoleUsage = Field(default_factory=RoleUsage)
     #: cost of step attempts no longer in the plan (replaced by a revision)
     spent_outside_steps: float = 0.0
+    #: steps a revision replaced, as they were, so their attempts stay diffable/revertable
+    replaced_steps: list[Step] = Field(default_factory=list)
     updated_at: str = Field(default_factory=now_iso)
 
     @property
@@ -82,6 +85,7 @@ def atomic_write(path: Path, data: str) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        faults.write(path.name)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -202,7 +206,73 @@ class PlanStore:
                     raise StoreError(f"{path}:{n}: not a JSON event ({e.msg})") from e
         return out
 
+    # --- write-ahead record of the paths an attempt is about to touch ---------------------
+
+    def touched_path(self, plan_id: str) -> Path:
+        return self.plan_dir(plan_id) / "touched.jsonl"
+
+    def note_touched(self, plan_id: str, step_id: str, attempt: int, path: str) -> None:
+        """Append, durably, a path the running attempt is about to write (``*``: a command,
+        which may write anything) — before the write, so a kill right after it is covered."""
+        line = json.dumps({"step": step_id, "attempt": attempt, "path": path}, ensure_ascii=False)
+        target = self.touched_path(plan_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def touched(self, plan_id: str, step_id: str, attempt: int) -> list[str]:
+        """The paths noted for one attempt, in order; a torn last line (a kill mid-append)
+        is skipped: its write had not started."""
+        target = self.touched_path(plan_id)
+        try:
+            text = target.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        out: list[str] = []
+        for line in text.splitlines():
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if (
+                isinstance(d, dict)
+                and d.get("step") == step_id
+                and d.get("attempt") == attempt
+                and isinstance(d.get("path"), str)
+                and d["path"] not in out
+            ):
+                out.append(d["path"])
+        return out
+
+    def clear_touched(self, plan_id: str) -> None:
+        """Drop the write-ahead record once the attempt's after-checkpoint is saved."""
+        with contextlib.suppress(FileNotFoundError):
+            self.touched_path(plan_id).unlink()
+
     # --- one run at a time ------------------------------------------------------------------
+
+    def run_in_progress(self) -> bool:
+        """Whether a live process holds the run lock (probed, never waited for).
+
+        The lock is ``flock``-based, so it is held exactly as long as its owner lives: a
+        record saying ``running`` with the lock free was left by a process that died.
+        """
+        path = self.dir / "run.lock"
+        try:
+            f = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError:
+            return False
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            f.close()  # closing drops the probe's own lock
+        return False
 
     @contextlib.contextmanager
     def run_lock(self) -> Iterator[None]:

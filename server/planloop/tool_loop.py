@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import faults
 from .cancel import Cancelled, CancelToken
 from .events import Event
 from .ledger import Meter
@@ -106,6 +107,7 @@ def tool_loop(
                 if not is_error and not finished:
                     done, finished = value, True
             else:
+                faults.point("tool")
                 out = toolbox.call(call.name, call.input)
                 text, is_error = out.content, out.is_error
                 if on_tool:

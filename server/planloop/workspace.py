@@ -211,6 +211,10 @@ class Workspace:
         #: told (path, old disk text, new text) after each write, so an editor mirror
         #: that still holds the old, clean text follows the file instead of looking dirty
         self.on_write = on_write
+        #: told a path (or ``*`` for a command, which may write anything) *before* it is
+        #: written, while a step attempt runs: the write-ahead record that lets an attempt
+        #: killed before its after-checkpoint still be diffed and reverted exactly
+        self.write_ahead: Callable[[str], None] | None = None
 
     # -- paths
 
@@ -331,6 +335,8 @@ class Workspace:
             raise WorkspaceError(
                 f"cannot create the folder for {rel}: a file is in the way ({exc.filename})"
             ) from exc
+        if self.write_ahead is not None:
+            self.write_ahead(self.rel(path))
         mode = path.stat().st_mode & 0o7777 if path.exists() else None
         old = self._disk_text(path) if self.on_write is not None else ""
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.planloop-tmp")
@@ -464,6 +470,8 @@ class Workspace:
         start = time.monotonic()
         if cancel is not None and cancel.cancelled:
             return CommandResult(command, None, "", False, True, False, 0.0, timeout_s)
+        if self.write_ahead is not None:
+            self.write_ahead("*")
         bash = shutil.which("bash") or "/bin/bash"
         try:
             proc = subprocess.Popen(

@@ -80,6 +80,9 @@ class PlanPayload(_Wire):
     cost_usd: float
     progress: Progress
     pending: PendingPayload | None
+    #: ``state`` is ``running`` but no process runs it (a crash or ``kill -9``); the
+    #: next run (``planloop run``, ``runStep``, ``runAll``) resumes it
+    interrupted: bool
 
 
 class RunPayload(_Wire):

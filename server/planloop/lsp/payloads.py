@@ -46,6 +46,7 @@ def plan_payload(status: Status) -> dict[str, Any]:
         "costUsd": status.cost_usd,
         "progress": {"done": done, "total": total},
         "pending": pending_payload(status.pending, markdown),
+        "interrupted": status.interrupted,
     }
 
 
@@ -60,6 +61,7 @@ def proposal_payload(proposal: Plan, status: Status) -> dict[str, Any]:
         "costUsd": status.cost_usd,
         "progress": {"done": done, "total": total},
         "pending": None,
+        "interrupted": status.interrupted,
     }
 
 

@@ -36,15 +36,21 @@ class PlanPayloads:
         return self.session.plan_ids()
 
     def get(self, plan_id: str) -> tuple[RunRecord, dict[str, Any]]:
-        """(record, PlanPayload) of ``plan_id``; StoreError when it cannot be read."""
+        """(record, PlanPayload) of ``plan_id``; StoreError when it cannot be read.
+
+        ``interrupted`` is not in the record but in whether its run's process lives, so
+        it is probed on every call (only while the record says ``running``), never cached.
+        """
         key = self.session.record_stamp(plan_id)
         with self._lock:
             hit = self._cache.get(plan_id)
         if hit is not None and key is not None and hit[0] == key:
-            return hit[1], hit[2]
-        rec = self.session.record(plan_id)
-        payload = plan_payload(status_of(rec))
-        if key is not None:
-            with self._lock:
-                self._cache[plan_id] = (key, rec, payload)
-        return rec, payload
+            rec, payload = hit[1], hit[2]
+        else:
+            rec = self.session.record(plan_id)
+            payload = plan_payload(status_of(rec))
+            if key is not None:
+                with self._lock:
+                    self._cache[plan_id] = (key, rec, payload)
+        interrupted = rec.state == "running" and not self.session.run_in_progress()
+        return rec, {**payload, "interrupted": interrupted}

@@ -195,6 +195,7 @@ _EXAMPLE: list[tuple[str, dict[str, Any]]] = [
                     "costUsd": 0.0123,
                     "progress": {"done": 1, "total": 1},
                     "pending": None,
+                    "interrupted": False,
                 },
             },
         },
