@@ -12,6 +12,13 @@ An attempt that cannot give a verdict ends the run instead (:class:`RunEnded`): 
 editor holding unsaved changes to a step file (paused), a cancel (cancelled), a model
 error (paused if retrying may help, else error). A model error is not the step's
 failure, so that attempt does not count.
+
+Whatever ends it, the attempt is on the step's ``attempt_log`` with its checkpoints: the
+before-checkpoint is saved before the executor starts, every path is noted in the
+write-ahead record (``touched.jsonl``) before a tool writes it, and the after-checkpoint
+is saved (then the record dropped) before the checks run. A model error's partial edit
+is kept in the workspace for inspection — the run stops, and ``diff``/``revert`` of the
+step (which span all its attempts) show and undo it; a cancel rolls back at once.
 """
 
 from __future__ import annotations

@@ -20,10 +20,12 @@ step's diff, and reverting every step gives the original workspace back.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +274,61 @@ def test_kill_while_a_plan_version_is_written_leaves_the_revision_to_approve_aga
     # the replaced step's attempts stay reachable: its diff still answers
     assert [s.id for s in rec.replaced_steps] == ["a"]
     assert diff_files(calc_ws, script, "a") == {"out.txt"}
+
+
+def test_kill_9_from_outside_mid_command_status_diff_and_revert_see_the_half_edit(
+    calc_ws: Path, tmp_path: Path
+) -> None:
+    """The finding as a user hit it, without the fault hook: ``kill -9`` of the process
+    group while the executor waits on a command after writing a file."""
+    (calc_ws / "planloop.toml").write_text(SETTINGS + '[command_policy]\nallow = ["sleep*"]\n')
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            {
+                "planner": [
+                    submit(
+                        GOAL, [step("half", checks=[{"kind": "file_exists", "path": "half.txt"}])]
+                    )
+                ],
+                "executor": [
+                    [
+                        tool("write_file", path="half.txt", content="half done\n"),
+                        tool("run_command", command="sleep 4"),
+                    ]
+                ],
+            }
+        )
+    )
+    assert planloop(calc_ws, "plan", GOAL, "--yes", *spec(script)).returncode == 0
+    original = files_of(calc_ws)
+    proc = subprocess.Popen(
+        [PLANLOOP, "run", "--all", "--yes", *spec(script)],
+        cwd=calc_ws,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (calc_ws / "half.txt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # into the command
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    res = planloop(calc_ws, "status")
+    assert "interrupted — `planloop run` resumes it" in flat(res.stdout), res.stdout
+    assert "running — running half" not in flat(res.stdout)
+    assert status_json(calc_ws)["interrupted"] is True
+    assert diff_files(calc_ws, script, "half") == {"half.txt"}  # was: "has not run yet"
+    res = planloop(calc_ws, "revert", "half", *spec(script))
+    assert res.returncode == 0 and "restored half.txt" in flat(res.stdout), res.stdout
+    assert files_of(calc_ws) == original
 
 
 # --- a random kill point in a random short plan ----------------------------------------------

@@ -57,6 +57,7 @@ PLAN_DOC = (
     "Plan",
     "Step",
     "StepResult",
+    "Attempt",
     "Check",
     "CheckResult",
     "FileChange",

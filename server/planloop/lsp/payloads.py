@@ -92,12 +92,13 @@ def run_payload(result: RunResult, plan: dict[str, Any], step_id: str | None) ->
     return out
 
 
-def diff_payload(step: Step, diffs: list[FileDiff]) -> dict[str, Any]:
-    result = step.result
+def diff_payload(step: Step, diffs: list[FileDiff], before: str, after: str) -> dict[str, Any]:
+    """``before``/``after``: the span of all the step's attempts (``Session.diff``), so a
+    client's side-by-side view shows the same change as the patch, not the last attempt's."""
     return {
         "stepId": step.id,
-        "checkpointBefore": result.checkpoint_before if result else None,
-        "checkpointAfter": result.checkpoint_after if result else None,
+        "checkpointBefore": before or None,
+        "checkpointAfter": after or None,
         "files": [
             {
                 "path": d.path,

@@ -38,7 +38,7 @@ def run_all(core: Session, a: A.RunAllArgs, s: FolderSession, c: Call) -> Any:
 
 def step_diff(core: Session, a: A.StepDiffArgs, s: FolderSession, c: None) -> Any:
     d = core.diff(a.step_id)
-    return diff_payload(d.step, d.files)
+    return diff_payload(d.step, d.files, d.before, d.after)
 
 
 def file_at_checkpoint(core: Session, a: A.FileAtCheckpointArgs, s: FolderSession, c: None) -> Any:
