@@ -83,6 +83,7 @@ ERROR_EXIT = {
     "busy": 1,
     "config": 1,
     "store": 1,
+    "log_unreadable": 1,
     "model": 1,
     "workspace": 1,
     "path": 1,
@@ -265,7 +266,15 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _session(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Session:
-    return open_session(Path(args.workspace), config=_config(args), approver=approver, sink=sink)
+    session = open_session(Path(args.workspace), config=_config(args), approver=approver, sink=sink)
+    for problem in session.problems():
+        warn(problem)
+    return session
+
+
+def warn(message: str) -> None:
+    """One line on stderr that does not fail the command (a tolerated fault on disk)."""
+    err.print(f"[yellow]warning:[/] {escape(one_line(message))}", soft_wrap=True)
 
 
 def _approver(args: argparse.Namespace, progress: _Progress) -> Approver:
@@ -513,7 +522,10 @@ def cmd_decide(args: argparse.Namespace, approve: bool) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    events = _session(args, NoApprover()).log()
+    read = _session(args, NoApprover()).event_log()
+    for skipped in read.skipped:
+        warn(skipped)
+    events = read.events
     if args.json:
         for e in events:
             print(json.dumps(e))

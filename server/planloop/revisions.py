@@ -53,6 +53,9 @@ class RevisionDesk:
         Nothing is written unless a plan comes of it, and "current" is set last, so it
         never names a plan without a run record.
         """
+        # a damaged `current` raises here, before anything is spent or written: a new
+        # plan would otherwise replace it and hide which plan it named
+        self.store.current_id()
         self.journal.plan_id = None
         self.journal.event(Planning(goal=goal))
         with self.ledger.tab("planner") as tab:
