@@ -297,12 +297,18 @@ def _finish(res: RunResult, session: Session) -> int:
     }.get(res.state, "white")
     console.print(
         f"[bold {color}]{res.state}[/]: {escape(res.reason)} "
-        f"[dim]· {done}/{total} steps · ${st.cost_usd:.4f}[/]"
+        f"[dim]· {done}/{total} steps · ${st.cost_usd:.4f}[/]",
+        soft_wrap=True,  # one line: scripts read the state from it
     )
     if res.state in ("awaiting_approval", "paused") and st.pending:
         console.print(
             "[yellow]waiting for you:[/] `planloop approve` or `planloop reject [--feedback TEXT]`, "
             "then `planloop run --all`"
+        )
+    elif res.state == "paused":
+        console.print(
+            "[yellow]paused, nothing lost:[/] `planloop run --all` resumes from here",
+            soft_wrap=True,
         )
     return EXIT.get(res.state, 1)
 

@@ -147,6 +147,11 @@ class PlanStore:
                 f"{', '.join(self.plan_ids()) or 'none'}"
             ) from None
         if not pid:
+            if self.plan_ids():
+                raise StoreError(
+                    f"{p} is empty; it should hold the current plan's id, one of "
+                    f"{', '.join(self.plan_ids())}"
+                )
             return None
         if not _PLAN_ID.fullmatch(pid) or not self.plan_dir(pid).is_dir():
             shown = pid if len(pid) <= 60 else pid[:57] + "..."
@@ -168,6 +173,12 @@ class PlanStore:
     def load(self, plan_id: str | None = None) -> RunRecord:
         pid = plan_id or self.current_id()
         if pid is None:
+            if self.plan_ids():
+                raise NoPlanError(
+                    f"no current plan: {self.dir / 'current'} is missing, though "
+                    f"{self.dir / 'plans'} holds {', '.join(self.plan_ids())}; restore it "
+                    f"(echo PLAN_ID > {self.dir / 'current'}) or create a new plan"
+                )
             raise NoPlanError()
         path = self.plan_dir(pid) / "run.json"
         return _read_model(path, RunRecord)
@@ -212,7 +223,9 @@ class PlanStore:
         path = self.plan_dir(plan_id) / f"v{version}.json"
         if not path.exists():
             have = ", ".join(f"v{v}" for v in self.versions(plan_id)) or "none"
-            raise StoreError(f"plan {plan_id} has no version {version} (versions: {have})")
+            raise StoreError(
+                f"plan {plan_id} has no version {version}: {path} is missing (versions: {have})"
+            )
         return _read_model(path, Plan)
 
     # --- event log ----------------------------------------------------------------------
@@ -266,6 +279,9 @@ class PlanStore:
                 continue
             if not isinstance(event, dict):
                 out.skipped.append(f"{path}:{n}: not a JSON object; line skipped")
+                continue
+            if not isinstance(event.get("type"), str):
+                out.skipped.append(f"{path}:{n}: not an event (no type); line skipped")
                 continue
             out.events.append(event)
         return out

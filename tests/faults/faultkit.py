@@ -145,7 +145,9 @@ def build_run(root: Path) -> tuple[Path, Path]:
     """
     ws = fresh_workspace(root / "calc")
     calc = (ws / "calculator" / "calc.py").read_text() + SQUARE
-    spare = [submit(GOAL, two_steps())] * 2
+    # spare turns for `replan` and `plan` in a damaged copy: valid as a re-plan (the
+    # passed steps kept) and as a new plan alike
+    spare = [submit(GOAL, [*two_steps(), docs_step()], revision_reason="asked again")] * 3
     planner = [
         submit(GOAL, two_steps()),
         {
