@@ -23,6 +23,8 @@ import pytest
 from faultkit import GOAL, Result, cli, snapshot_tree
 from pygls.exceptions import JsonRpcException
 
+from planloop.lsp.rpc_errors import CODES
+
 MODES = ["truncated", "emptied", "binary", "wrong_schema", "deleted"]
 BINARY = bytes(range(256))[::-1] * 4
 WRONG_SHAPE = b'{"unexpected": [1, 2, 3], "steps": "none"}\n'
@@ -297,8 +299,14 @@ def test_the_language_server_answers_every_damaged_folder_and_survives(
 
     seen = asyncio.run(drive())
     by_case = {(case, cmd): outcome for case, cmd, outcome in seen}
-    assert by_case[("run.json/binary", "planloop.getPlan")] != "ok"
-    assert by_case[("current/binary", "planloop.getPlan")] != "ok"
+    store, checkpoint = CODES["store"], CODES["checkpoint"]
+    assert by_case[("run.json/binary", "planloop.getPlan")] == store
+    assert by_case[("run.json/wrong_schema", "planloop.stepDiff")] == store
+    assert by_case[("current/binary", "planloop.getPlan")] == store
+    assert by_case[("current/emptied", "planloop.log")] == store
     assert by_case[("log.jsonl/binary", "planloop.log")] == "ok"  # tolerated
+    assert by_case[("v1.json/truncated", "planloop.getPlan")] == "ok"  # v2 is current
     assert by_case[("shadow HEAD/binary", "planloop.getPlan")] == "ok"  # the plan is readable
-    assert by_case[("shadow HEAD/binary", "planloop.stepDiff")] != "ok"
+    assert by_case[("shadow HEAD/binary", "planloop.stepDiff")] == checkpoint
+    # the record holds the commit itself; the ref only keeps it from gc: still readable
+    assert by_case[("checkpoint ref/deleted", "planloop.stepDiff")] == "ok"
