@@ -164,9 +164,14 @@ def reset_reply() -> Reply:
     return Reply(reset=True)
 
 
-def raw_reply(status: int, raw: bytes, content_type: str = "application/json") -> Reply:
+def raw_reply(
+    status: int,
+    raw: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Reply:
     """A body that is not what the API sends (malformed JSON, an HTML proxy page, …)."""
-    return Reply(status=status, raw=raw, headers={"content-type": content_type})
+    return Reply(status=status, raw=raw, headers={"content-type": content_type, **(headers or {})})
 
 
 def cut_stream_reply(body: dict[str, Any], after_events: int = 3) -> Reply:

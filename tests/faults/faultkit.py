@@ -180,17 +180,14 @@ def build_run(root: Path) -> tuple[Path, Path]:
 
 
 def snapshot_tree(ws: Path) -> dict[str, bytes]:
-    """Every file the user owns (all but ``.planloop/``), by relative path."""
+    """Every file the user owns (all but ``.planloop/`` and caches), by relative path."""
     out: dict[str, bytes] = {}
-    for p in ws.rglob("*"):
-        rel = p.relative_to(ws)
-        if (
-            rel.parts[0] in (".planloop", "__pycache__", ".pytest_cache")
-            or "__pycache__" in rel.parts
-        ):
-            continue
-        if p.is_file():
-            out[str(rel)] = p.read_bytes()
+    skip = {".planloop", "__pycache__", ".pytest_cache"}
+    for dirpath, dirnames, filenames in os.walk(ws):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in filenames:
+            p = Path(dirpath) / name
+            out[str(p.relative_to(ws))] = p.read_bytes()
     return out
 
 

@@ -45,6 +45,8 @@ SETTINGS = f"""workspace_checks = []
 model_timeout_s = {TIMEOUT_S}
 model_retries = {RETRIES}
 """
+#: what the API sends with a retryable error; keeps the SDK's retry short in tests
+FAST = {"retry-after-ms": "20"}
 MODELS = ("--planner", "anthropic:claude-opus-5-5", "--executor", "anthropic:claude-sonnet-5-5")
 
 
@@ -71,7 +73,7 @@ def _times(
 FAULTS: dict[str, Fault] = {
     "reset": Fault(_times(reset_reply), True, "could not reach the API"),
     "html_502": Fault(
-        _times(lambda: raw_reply(502, b"<html><h1>502 Bad Gateway</h1></html>", "text/html")),
+        _times(lambda: raw_reply(502, b"<html><h1>502 Bad Gateway</h1></html>", "text/html", FAST)),
         True,
         "HTTP 502",
     ),
@@ -126,10 +128,14 @@ FAULTS: dict[str, Fault] = {
         "retry after",
     ),
     "500": Fault(
-        _times(lambda: error_reply(500, "api_error", "Internal server error")), True, "HTTP 500"
+        _times(lambda: error_reply(500, "api_error", "Internal server error", headers=FAST)),
+        True,
+        "HTTP 500",
     ),
     "529": Fault(
-        _times(lambda: error_reply(529, "overloaded_error", "Overloaded")), True, "overloaded"
+        _times(lambda: error_reply(529, "overloaded_error", "Overloaded", headers=FAST)),
+        True,
+        "overloaded",
     ),
     "timeout": Fault(_times(lambda: Reply(body={}, delay_s=TIMEOUT_S * 3)), True, "no response"),
     "malformed_json": Fault(
