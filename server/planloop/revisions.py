@@ -141,7 +141,7 @@ class RevisionDesk:
                 self.journal.end(rec, "cancelled", "re-planning cancelled")
             if isinstance(e, ModelError) and e.retryable:
                 # a rate limit or an outage: nothing is wrong with the run, so it waits
-                # (exit 3) instead of ending in error; resuming re-plans again
+                # (exit 3) instead of ending in error; resuming retries the step, then re-plans
                 self.journal.end(
                     rec,
                     "paused",
