@@ -224,7 +224,7 @@ class PlanStore:
         if not path.exists():
             have = ", ".join(f"v{v}" for v in self.versions(plan_id)) or "none"
             raise StoreError(
-                f"plan {plan_id} has no version {version} (versions: {have}; {path} is missing)"
+                f"plan {plan_id} has no version {version} (versions: {have}); {path} is missing"
             )
         return _read_model(path, Plan)
 
