@@ -13,7 +13,9 @@ orchestrator, CLI and LSP tests that need a "real" model: point the SDK at this 
 A queued reply is a Messages JSON body (``text_message`` / ``tool_use_message`` /
 ``message``) or a ``Reply`` (an HTTP error via ``error_reply``, an error event inside
 the stream via ``stream_error_reply``, a ``delay_s`` before any byte to provoke a
-timeout, a ``stall_s`` mid-stream). Streaming requests (``"stream": true``, which
+timeout, a ``stall_s`` mid-stream), or a fault of the transport itself (``reset_reply``:
+the connection reset before any byte; ``raw_reply``: these exact bytes as the body;
+``cut_stream_reply``: the stream cut in the middle of an event). Streaming requests (``"stream": true``, which
 the adapter sends) get the reply as server-sent events, others as JSON. Every
 request is recorded with its headers and JSON body. With no reply queued the server
 answers 500 ``api_error`` saying so, so a test that under-queues fails loudly.
@@ -26,6 +28,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
+import struct
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -123,6 +128,12 @@ class Reply:
     stall_s: float = 0.0
     #: streaming only: send this error event after message_start instead of the message.
     stream_error: dict[str, Any] | None = None
+    #: reset the connection (TCP RST) instead of answering
+    reset: bool = False
+    #: send these bytes as the body, as they are (content-type from ``headers``)
+    raw: bytes | None = None
+    #: streaming only: send this many events, then half of the next one, then close
+    cut_after: int | None = None
 
 
 def error_body(error_type: str, text: str) -> dict[str, Any]:
@@ -146,6 +157,26 @@ def error_reply(
 def stream_error_reply(error_type: str, text: str) -> Reply:
     """A 200 stream that breaks off with an ``error`` event (e.g. overloaded mid-reply)."""
     return Reply(body=text_message("(never sent)"), stream_error=error_body(error_type, text))
+
+
+def reset_reply() -> Reply:
+    """The connection is reset (RST) before any byte of a response."""
+    return Reply(reset=True)
+
+
+def raw_reply(
+    status: int,
+    raw: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """A body that is not what the API sends (malformed JSON, an HTML proxy page, …)."""
+    return Reply(status=status, raw=raw, headers={"content-type": content_type, **(headers or {})})
+
+
+def cut_stream_reply(body: dict[str, Any], after_events: int = 3) -> Reply:
+    """A 200 stream that stops mid-event after ``after_events`` whole events (no message_stop)."""
+    return Reply(body=body, cut_after=after_events)
 
 
 # -- the server ----------------------------------------------------------------------------
@@ -178,7 +209,7 @@ class StandIn:
     # lifecycle
     def start(self) -> StandIn:
         handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -245,6 +276,15 @@ class StandIn:
             return self._queue.popleft()
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a timeout, a cancel, a reset) is not the stand-in's error;
+        printing a traceback for it would show up in the output tests read."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -270,9 +310,18 @@ def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if reply.delay_s and standin._stop.wait(reply.delay_s):
                 self.close_connection = True
                 return
+            if reply.reset:
+                # SO_LINGER 0: close() sends RST instead of an orderly FIN
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
+                return
             try:
                 streaming = isinstance(body, dict) and body.get("stream") is True
-                if reply.status == 200 and streaming:
+                if reply.raw is not None:
+                    self._send_raw(reply)
+                elif reply.status == 200 and streaming:
                     self._send_stream(reply)
                 else:
                     self._send_json(reply)
@@ -291,6 +340,16 @@ def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
             self.wfile.flush()
 
+        def _send_raw(self, reply: Reply) -> None:
+            assert reply.raw is not None
+            self.send_response(reply.status)
+            for k, v in reply.headers.items():
+                self.send_header(k, v)
+            self.send_header("content-length", str(len(reply.raw)))
+            self.end_headers()
+            self.wfile.write(reply.raw)
+            self.wfile.flush()
+
         def _send_stream(self, reply: Reply) -> None:
             assert reply.body is not None
             self.send_response(200)
@@ -303,6 +362,14 @@ def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.close_connection = True
             events = _sse_events(reply.body)
+            if reply.cut_after is not None:
+                for name, data in events[: reply.cut_after]:
+                    self._event(name, data)
+                name, data = events[reply.cut_after]
+                whole = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+                self.wfile.write(whole[: len(whole) // 2])
+                self.wfile.flush()
+                return
             self._event(*events[0])
             if reply.stall_s and standin._stop.wait(reply.stall_s):
                 return

@@ -19,10 +19,10 @@ from typing import Any, Literal
 from .cancel import CancelToken
 from .checkpoints import FileDiff, RevertResult
 from .config import Config
-from .errors import InvalidRequestError, UnknownStepError
+from .errors import InvalidRequestError, StoreError, UnknownStepError
 from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, Step
-from .store import RunRecord
+from .store import EventLog, RunRecord
 
 Side = Literal["before", "after"]
 
@@ -110,11 +110,27 @@ class Session:
         return self._o.file_at_checkpoint(span.before if side == "before" else span.after, path)
 
     def log(self, plan_id: str | None = None) -> list[dict[str, Any]]:
-        """Every event of a plan (default: the current one), oldest first."""
-        pid = plan_id or self._o.status().plan.plan_id
+        """Every readable event of a plan (default: the current one), oldest first."""
+        return self.event_log(plan_id).events
+
+    def event_log(self, plan_id: str | None = None) -> EventLog:
+        """As :meth:`log`, with the lines that had to be skipped (torn, not UTF-8)."""
+        pid = plan_id or self._current_plan_id()
         if pid not in self._o.store.plan_ids():
             raise InvalidRequestError(f"no plan {pid!r}")
-        return self._o.store.events(pid)
+        return self._o.store.read_log(pid)
+
+    def _current_plan_id(self) -> str:
+        """The current plan's id, read from ``current`` alone: the log of a plan whose
+        run record is damaged is the first thing a person wants to read."""
+        pid = self._o.store.current_id()
+        if pid is None:
+            return self._o.status().plan.plan_id  # raises "no plan yet"
+        return pid
+
+    def problems(self) -> list[str]:
+        """What is wrong on disk without stopping anything, one line each (e.g. .gitignore)."""
+        return self._o.store.problems()
 
     # --- commands -----------------------------------------------------------------------
 
@@ -174,6 +190,15 @@ class Session:
         store = self._o.store
         keep: list[str] = []
         current = store.current_id()
+        if current is None and store.plan_ids():
+            # without `current` nobody can tell which plan is live: dropping "finished"
+            # plans would drop the checkpoints a running or paused plan still needs
+            newest = max(store.plan_ids(), key=lambda p: _mtime(store.plan_dir(p)))
+            raise StoreError(
+                f"{store.dir / 'current'} is missing, so planloop cannot tell which plan is "
+                f"live; clean refused (nothing dropped). Restore it: echo {newest} > "
+                f"{store.dir / 'current'}"
+            )
         if current is not None:
             rec = store.load(current)
             if rec.state != "done" or keep_current:
@@ -209,6 +234,13 @@ class Session:
     def plan_version(self, plan_id: str, version: int) -> Plan:
         """A recorded version of any plan (``plan(version)`` only knows the current one)."""
         return self._o.store.read_version(plan_id, version)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 #: the core's result types, re-exported so a front end imports its vocabulary from here

@@ -84,6 +84,7 @@ ERROR_EXIT = {
     "busy": 1,
     "config": 1,
     "store": 1,
+    "log_unreadable": 1,
     "model": 1,
     "workspace": 1,
     "path": 1,
@@ -266,7 +267,15 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _session(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Session:
-    return open_session(Path(args.workspace), config=_config(args), approver=approver, sink=sink)
+    session = open_session(Path(args.workspace), config=_config(args), approver=approver, sink=sink)
+    for problem in session.problems():
+        warn(problem)
+    return session
+
+
+def warn(message: str) -> None:
+    """One line on stderr that does not fail the command (a tolerated fault on disk)."""
+    err.print(f"[yellow]warning:[/] {escape(one_line(message))}", soft_wrap=True)
 
 
 def _approver(args: argparse.Namespace, progress: _Progress) -> Approver:
@@ -289,12 +298,18 @@ def _finish(res: RunResult, session: Session) -> int:
     }.get(res.state, "white")
     console.print(
         f"[bold {color}]{res.state}[/]: {escape(res.reason)} "
-        f"[dim]· {done}/{total} steps · ${st.cost_usd:.4f}[/]"
+        f"[dim]· {done}/{total} steps · ${st.cost_usd:.4f}[/]",
+        soft_wrap=True,  # one line: scripts read the state from it
     )
     if res.state in ("awaiting_approval", "paused") and st.pending:
         console.print(
             "[yellow]waiting for you:[/] `planloop approve` or `planloop reject [--feedback TEXT]`, "
             "then `planloop run --all`"
+        )
+    elif res.state == "paused":
+        console.print(
+            "[yellow]paused, nothing lost:[/] `planloop run --all` resumes from here",
+            soft_wrap=True,
         )
     return EXIT.get(res.state, 1)
 
@@ -521,7 +536,10 @@ def cmd_decide(args: argparse.Namespace, approve: bool) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    events = _session(args, NoApprover()).log()
+    read = _session(args, NoApprover()).event_log()
+    for skipped in read.skipped:
+        warn(skipped)
+    events = read.events
     if args.json:
         for e in events:
             print(json.dumps(e))

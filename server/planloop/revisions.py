@@ -53,6 +53,9 @@ class RevisionDesk:
         Nothing is written unless a plan comes of it, and "current" is set last, so it
         never names a plan without a run record.
         """
+        # a damaged `current` raises here, before anything is spent or written: a new
+        # plan would otherwise replace it and hide which plan it named
+        self.store.current_id()
         self.journal.plan_id = None
         self.journal.event(Planning(goal=goal))
         with self.ledger.tab("planner") as tab:
@@ -136,6 +139,15 @@ class RevisionDesk:
             rec.planner_usage = rec.planner_usage.add(tab.usage)
             if isinstance(e, Cancelled):
                 self.journal.end(rec, "cancelled", "re-planning cancelled")
+            if isinstance(e, ModelError) and e.retryable:
+                # a rate limit or an outage: nothing is wrong with the run, so it waits
+                # (exit 3) instead of ending in error; resuming retries the step, then re-plans
+                self.journal.end(
+                    rec,
+                    "paused",
+                    f"re-planning paused: {e.message} Then `planloop run` resumes "
+                    "(it retries the step, then re-plans) or `planloop replan --reason ...`",
+                )
             msg = e.message if isinstance(e, ModelError) else str(e)
             self.journal.end(rec, "error", f"re-planning failed: {msg}")
         usage = tab.usage

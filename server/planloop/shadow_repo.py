@@ -64,6 +64,7 @@ import git
 from git.exc import GitCommandNotFound
 
 from .errors import PlanloopError
+from .fsutil import atomic_write, atomic_write_bytes
 from .redaction import is_secret_name
 
 try:  # POSIX; elsewhere stale locks are judged by age only
@@ -263,7 +264,7 @@ class ShadowRepo:
         parent = self.shadow_dir.parent
         parent.mkdir(parents=True, exist_ok=True)
         if parent == self.root / ".planloop" and not (parent / ".gitignore").exists():
-            (parent / ".gitignore").write_text("*\n")
+            atomic_write(parent / ".gitignore", "*\n")
         tmp = Path(tempfile.mkdtemp(prefix=self.shadow_dir.name + ".init-", dir=parent))
         try:
             # `git init --bare` refuses to run when GIT_WORK_TREE is inherited, and gitpython
@@ -370,9 +371,7 @@ class ShadowRepo:
     def write_state(self, **changes: Any) -> None:
         state = self.read_state()
         state.update(changes)
-        tmp = self._state_path().with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-        os.replace(tmp, self._state_path())
+        atomic_write(self._state_path(), json.dumps(state, indent=1, sort_keys=True))
 
     @property
     def nested_repos(self) -> list[str]:
@@ -421,8 +420,7 @@ class ShadowRepo:
                 return
         except OSError:
             pass
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text, errors="surrogateescape")
+        atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
     def _own_dirs(self) -> list[str]:
         """planloop's directories inside the workspace, as exclude pathspecs."""
@@ -480,12 +478,8 @@ def _configure(gitdir: Path) -> None:
         section, option = key.split(".", 1)
         sections.setdefault(section, []).append(f"\t{option} = {value}")
     text = "".join(f"[{name}]\n" + "\n".join(lines) + "\n" for name, lines in sections.items())
-    tmp = gitdir / "config.planloop-tmp"
-    tmp.write_text(text)
-    os.replace(tmp, gitdir / "config")
-    info = gitdir / "info"
-    info.mkdir(exist_ok=True)
-    (info / "attributes").write_text(_ATTRIBUTES)
+    atomic_write(gitdir / "config", text)
+    atomic_write(gitdir / "info" / "attributes", _ATTRIBUTES)
     (gitdir / "hooks").mkdir(exist_ok=True)
 
 

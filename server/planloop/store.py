@@ -10,6 +10,9 @@ Why this shape (DESIGN §5, with one addition):
   the only file rewritten, always atomically (temp file + ``os.replace``).
 - ``plans/<id>/log.jsonl`` is append-only and written *before* the orchestrator acts on
   a transition, so a crash at any point leaves a log that says what was about to happen.
+  A crash mid-append can leave a torn last line, and an editor or a disk can leave bytes
+  that are not UTF-8: such a line is reported (file and line) and skipped, never fatal,
+  because the log is a record for people and nothing the run decides depends on it.
 - A file that fails to parse or validate raises :class:`StoreError` naming it; nothing
   is rewritten over it, so a hand edit is never silently lost.
 """
@@ -20,20 +23,23 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import faults
 from .errors import BusyError, NoPlanError, StoreError
 from .events import Event, to_dict
+from .fsutil import append_line, atomic_write
 from .plan import Plan, RoleUsage, RunState, Step, Trigger, now_iso, render_markdown
 from .validation import describe
 
 DIRNAME = ".planloop"
+GITIGNORE = "*\n"
+_PLAN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -77,20 +83,13 @@ class RunRecord(BaseModel):
         return round(self.plan.cost_usd + self.planner_usage.cost_usd + self.spent_outside_steps, 6)
 
 
-def atomic_write(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        faults.write(path.name)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+@dataclass
+class EventLog:
+    """A plan's events, and the lines that could not be read (one warning each)."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    #: ``"<file>:<line>: <why>"`` for each line skipped
+    skipped: list[str] = field(default_factory=list)
 
 
 class PlanStore:
@@ -104,20 +103,64 @@ class PlanStore:
         (self.dir / "plans").mkdir(parents=True, exist_ok=True)
         gi = self.dir / ".gitignore"
         if not gi.exists():
-            gi.write_text("*\n", encoding="utf-8")
+            atomic_write(gi, GITIGNORE)
+
+    def problems(self) -> list[str]:
+        """What is wrong with ``.planloop/`` but does not stop a command (one line each).
+
+        A ``.gitignore`` that no longer ignores everything lets ``git add -A`` commit the
+        run record and the checkpoint repository into the user's project; it is
+        reported rather than rewritten, since the user may have edited it on purpose.
+        """
+        if not self.dir.is_dir():
+            return []
+        gi = self.dir / ".gitignore"
+        try:
+            text = gi.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            if self.plan_ids():
+                return [f"{gi} is missing: git may see planloop's files; the next run restores it"]
+            return []
+        except (OSError, UnicodeDecodeError):
+            text = None
+        if text is None or "*" not in [line.strip() for line in text.splitlines()]:
+            return [
+                f"{gi} is damaged (it should hold the line '*'): git may see planloop's "
+                "files; restore it with: echo '*' > " + str(gi)
+            ]
+        return []
 
     def plan_dir(self, plan_id: str) -> Path:
         return self.dir / "plans" / plan_id
 
     def current_id(self) -> str | None:
         p = self.dir / "current"
-        if not p.is_file():
+        if not p.exists():
             return None
-        pid = p.read_text(encoding="utf-8").strip()
+        try:
+            pid = p.read_bytes().decode("utf-8").strip()
+        except IsADirectoryError:
+            raise StoreError(f"{p} is a directory, not the current plan's id") from None
+        except OSError as e:
+            raise StoreError(f"{p}: cannot read ({e.strerror or e})") from e
+        except UnicodeDecodeError:
+            raise StoreError(
+                f"{p} is damaged (not text); it should hold the current plan's id, one of "
+                f"{', '.join(self.plan_ids()) or 'none'}"
+            ) from None
         if not pid:
+            if self.plan_ids():
+                raise StoreError(
+                    f"{p} is empty; it should hold the current plan's id, one of "
+                    f"{', '.join(self.plan_ids())}"
+                )
             return None
-        if not self.plan_dir(pid).is_dir():
-            raise StoreError(f"{p} points to plan {pid!r}, but {self.plan_dir(pid)} is missing")
+        if not _PLAN_ID.fullmatch(pid) or not self.plan_dir(pid).is_dir():
+            shown = pid if len(pid) <= 60 else pid[:57] + "..."
+            raise StoreError(
+                f"{p} points to plan {shown!r}, but {self.dir / 'plans'} has no such plan "
+                f"(plans: {', '.join(self.plan_ids()) or 'none'}); planloop left it as it is"
+            )
         return pid
 
     def set_current(self, plan_id: str) -> None:
@@ -132,6 +175,12 @@ class PlanStore:
     def load(self, plan_id: str | None = None) -> RunRecord:
         pid = plan_id or self.current_id()
         if pid is None:
+            if self.plan_ids():
+                raise NoPlanError(
+                    f"no current plan: {self.dir / 'current'} is missing, though "
+                    f"{self.dir / 'plans'} holds {', '.join(self.plan_ids())}; restore it "
+                    f"(echo PLAN_ID > {self.dir / 'current'}) or create a new plan"
+                )
             raise NoPlanError()
         path = self.plan_dir(pid) / "run.json"
         return _read_model(path, RunRecord)
@@ -176,7 +225,9 @@ class PlanStore:
         path = self.plan_dir(plan_id) / f"v{version}.json"
         if not path.exists():
             have = ", ".join(f"v{v}" for v in self.versions(plan_id)) or "none"
-            raise StoreError(f"plan {plan_id} has no version {version} (versions: {have})")
+            raise StoreError(
+                f"plan {plan_id} has no version {version} (versions: {have}); {path} is missing"
+            )
         return _read_model(path, Plan)
 
     # --- event log ----------------------------------------------------------------------
@@ -185,25 +236,56 @@ class PlanStore:
         """Append one event, durably, before the transition it describes is acted on."""
         line = json.dumps(to_dict(event), ensure_ascii=False, default=str)
         path = self.plan_dir(plan_id) / "log.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            append_line(path, line)
+        except OSError as e:
+            raise StoreError(
+                f"{path}: cannot append to the event log ({e.strerror or e}); the run stops "
+                "before acting on a transition it could not record",
+                kind="log_unreadable",
+            ) from e
 
     def events(self, plan_id: str) -> list[dict[str, Any]]:
+        return self.read_log(plan_id).events
+
+    def read_log(self, plan_id: str) -> EventLog:
+        """Every readable event; a torn or undecodable line is skipped and named.
+
+        Only a log that cannot be read at all (not a file, no permission) stops the
+        reader, as ``StoreError`` of kind ``log_unreadable``.
+        """
         path = self.plan_dir(plan_id) / "log.jsonl"
+        out = EventLog()
         if not path.exists():
-            return []
-        out = []
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise StoreError(f"{path}:{n}: not a JSON event ({e.msg})") from e
+            return out
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise StoreError(
+                f"{path}: cannot read the event log ({e.strerror or e}); planloop left it as it is",
+                kind="log_unreadable",
+            ) from e
+        lines = data.split(b"\n")
+        for n, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            torn = n == len(lines)  # no newline after it: a crash cut the append short
+            try:
+                event = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                out.skipped.append(f"{path}:{n}: not UTF-8 (byte {e.start + 1}); line skipped")
+                continue
+            except json.JSONDecodeError as e:
+                why = "torn last line" if torn else f"not a JSON event ({e.msg})"
+                out.skipped.append(f"{path}:{n}: {why}; line skipped")
+                continue
+            if not isinstance(event, dict):
+                out.skipped.append(f"{path}:{n}: not a JSON object; line skipped")
+                continue
+            if not isinstance(event.get("type"), str):
+                out.skipped.append(f"{path}:{n}: not an event (no type); line skipped")
+                continue
+            out.events.append(event)
         return out
 
     # --- write-ahead record of the paths an attempt is about to touch ---------------------

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import PLANLOOP, cli_env, flat, planloop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from killkit import PLANLOOP, cli_env, flat, planloop
 
 from helpers import report, step, submit, tool
 from planloop.store import PlanStore

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from faultkit import flat, planloop
+from killkit import flat, planloop
 
 from helpers import script, session, step, submit
 from planloop.store import PlanStore

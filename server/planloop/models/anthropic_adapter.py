@@ -9,6 +9,9 @@ an SDK exception, and never with the API key in it.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import json
 import logging
 import os
 import re
@@ -225,14 +228,23 @@ class AnthropicModel:
                 if old is not None:
                     _close_quietly(old)
                 timeout = anthropic.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s))
+                http = anthropic.DefaultHttpxClient(
+                    timeout=timeout, event_hooks={"response": [_no_long_waits]}
+                )
                 kind, value = secret
                 if kind == "api_key":
                     self._client = anthropic.Anthropic(
-                        api_key=value, max_retries=self.max_retries, timeout=timeout
+                        api_key=value,
+                        max_retries=self.max_retries,
+                        timeout=timeout,
+                        http_client=http,
                     )
                 else:
                     self._client = anthropic.Anthropic(
-                        auth_token=value, max_retries=self.max_retries, timeout=timeout
+                        auth_token=value,
+                        max_retries=self.max_retries,
+                        timeout=timeout,
+                        http_client=http,
                     )
                 self._client_key = key
             return self._client
@@ -244,11 +256,33 @@ class AnthropicModel:
         cancel: CancelToken | None,
         holder: dict[str, Any],
     ) -> Any:
+        ended, seen = False, 0
         with client.messages.stream(**request) as stream:
             holder["stream"] = stream
-            for _event in stream:
+            for event in stream:
                 if cancel is not None and cancel.cancelled:
                     return None
+                seen += 1
+                ended = ended or event.type == "message_stop"
+            if not seen:
+                kind = stream.response.headers.get("content-type", "none")
+                raise ModelError(
+                    "server",
+                    f"{self._who}: the API sent a reply planloop could not read (no "
+                    f"message events; content-type {_short(kind, 60)}). Resume later; if "
+                    "it persists, check ANTHROPIC_BASE_URL and any proxy in between.",
+                    retryable=True,
+                )
+            if not ended:
+                # the connection closed before message_stop: what arrived is a fragment
+                # (a tool call may lack half its input), never a reply to act on
+                raise ModelError(
+                    "connection",
+                    f"{self._who}: the reply stream was cut off before the message ended "
+                    "(the connection closed mid-reply); nothing of it was used. Resume "
+                    "later; check the network or proxy if it keeps happening.",
+                    retryable=True,
+                )
             return stream.get_final_message()
 
     def _run_cancellable(self, client: Any, request: dict[str, Any], cancel: CancelToken) -> Any:
@@ -330,7 +364,7 @@ class AnthropicModel:
             )
         if isinstance(exc, anthropic.APIStatusError):
             return self._map_status(exc, after)
-        if isinstance(exc, anthropic.APIResponseValidationError):
+        if isinstance(exc, (anthropic.APIResponseValidationError, json.JSONDecodeError)):
             return ModelError(
                 "server",
                 f"{who}: the API sent a reply planloop could not read ({_short(exc)}). "
@@ -355,6 +389,11 @@ class AnthropicModel:
             "if it persists, report it with the log.",
             retryable=True,
         )
+
+    def _retried(self, exc: Any, after: str) -> str:
+        """ " after N retries", unless a long retry-after stopped the retries at once."""
+        wait = retry_after_seconds(exc.response.headers)
+        return "" if wait is not None and wait > MAX_RETRY_WAIT_S else after
 
     def _map_status(self, exc: Any, after: str) -> ModelError:
         who = self._who
@@ -387,19 +426,19 @@ class AnthropicModel:
                 "or check billing in the Anthropic console, then resume.",
             )
         if status == 429 or err_type == "rate_limit_error":
-            wait = _retry_after(exc)
-            hint = f" The API asks to wait {wait}." if wait else ""
             return ModelError(
                 "rate_limit",
-                f"{who}: rate limited{after} ({detail}).{hint} Wait and resume, or ask "
-                "for higher rate limits.",
+                f"{who}: rate limited{self._retried(exc, after)} ({detail}).{_wait_hint(exc)} "
+                "Wait and resume, or ask for higher rate limits.",
                 retryable=True,
             )
         if status == 529 or err_type == "overloaded_error":
+            hint = _wait_hint(exc) or (
+                " This is temporary on Anthropic's side; wait a minute and resume."
+            )
             return ModelError(
                 "overloaded",
-                f"{who}: the API is overloaded{after} ({detail}). This is temporary on "
-                "Anthropic's side; wait a minute and resume.",
+                f"{who}: the API is overloaded{self._retried(exc, after)} ({detail}).{hint}",
                 retryable=True,
             )
         if (
@@ -464,21 +503,55 @@ def _block(block: Any) -> dict[str, Any]:
     return dumped
 
 
-def _retry_after(exc: Any) -> str | None:
-    headers = exc.response.headers
+#: the longest ``retry-after`` a call waits out; a longer one pauses the run instead, so
+#: a process does not sit silent for an hour (the SDK would sleep whatever it is told)
+MAX_RETRY_WAIT_S = 60.0
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds the API asks to wait: ``retry-after-ms``, ``retry-after`` seconds or HTTP-date."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return f"{float(ms) / 1000:g}s"
+            return float(ms) / 1000
         except ValueError:
             pass
-    seconds = headers.get("retry-after")
-    if seconds:
-        try:
-            return f"{float(seconds):g}s"
-        except ValueError:
-            return f"until {seconds}"
-    return None
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+
+
+def _no_long_waits(response: Any) -> None:
+    """An httpx response hook: a retry-after beyond :data:`MAX_RETRY_WAIT_S` is not slept
+    through by the SDK; the error comes back at once and the run pauses, saying when."""
+    wait = retry_after_seconds(response.headers)
+    if wait is not None and wait > MAX_RETRY_WAIT_S:
+        response.headers["x-should-retry"] = "false"
+
+
+def _wait_hint(exc: Any) -> str:
+    wait = retry_after_seconds(exc.response.headers)
+    if wait is None or wait <= 0:
+        return ""
+    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=wait)
+    when = at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if wait > MAX_RETRY_WAIT_S:
+        return (
+            f" The API asks to wait {wait:.0f}s, longer than planloop waits within a run "
+            f"({MAX_RETRY_WAIT_S:.0f}s): retry after {when}."
+        )
+    return f" The API asks to wait {wait:g}s (until {when})."
 
 
 def _body_text(body: object) -> str:

@@ -37,13 +37,13 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..cancel import CancelToken
+from ..fsutil import atomic_write
 from .base import ModelError, ModelReply, ToolSpec, Usage, stop_reason_error
 from .pricing import cost_usd
 
@@ -206,10 +206,16 @@ class ScriptedModel:
             raise ModelError(
                 "bad_spec", f"cannot read the scripted state file {self.state_path}: {exc}"
             ) from None
+        except UnicodeDecodeError:
+            text = None
         try:
+            if text is None:
+                raise ValueError("not UTF-8 text")
             state: object = json.loads(text)
         except json.JSONDecodeError as exc:
             problem = f"not valid JSON: {exc.msg} at line {exc.lineno}"
+        except ValueError as exc:
+            problem = str(exc)
         else:
             if isinstance(state, dict) and isinstance(state.get("scripts", {}), dict):
                 return state
@@ -416,18 +422,5 @@ def _message_text(message: dict[str, Any]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a crash never leaves half a state file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Temp file, fsync, rename, fsync the directory: a crash never leaves half a state file."""
+    atomic_write(path, text)
