@@ -20,6 +20,7 @@ from .cancel import CancelToken
 from .models.base import ToolSpec
 from .plan import Outcome
 from .validation import problems
+from .search import MAX_SEARCH_BYTES, SEARCH_TIMEOUT_S
 from .workspace import Workspace, WorkspaceError
 
 #: read_file shows at most this much; the rest is paged with start_line/end_line
@@ -51,7 +52,10 @@ class ReadFileInput(_Input):
 
 
 class SearchInput(_Input):
-    pattern: str = Field(min_length=1, description="Python regular expression, matched per line.")
+    pattern: str = Field(
+        min_length=1,
+        description="Regular expression, matched per line (look-around and backreferences work).",
+    )
     path: str | None = Field(None, description="Folder or file to search; default: everything.")
 
 
@@ -97,7 +101,8 @@ _DESCRIPTIONS = {
     "filtered by a glob. Paths are relative to the workspace root.",
     "read_file": "Read a text file with line numbers. Long files are cut; page through them "
     "with start_line and end_line.",
-    "search": "Search file contents with a regular expression; returns 'path:line: text'.",
+    "search": "Search file contents with a regular expression (ripgrep; ignored files, binary "
+    "files and files over 2 MB skipped); returns 'path:line: text', at most 100 lines.",
     "write_file": "Create or overwrite a file with the given content (folders are created).",
     "edit_file": "Replace one exact, unique occurrence of 'old' with 'new' in a file. Copy "
     "'old' exactly from read_file output, without the line numbers.",
@@ -333,13 +338,19 @@ class ToolBox:
         return ToolOutput("\n".join(rows), False, summary)
 
     def _search(self, args: SearchInput) -> ToolOutput:
-        hits = self.ws.search(args.pattern, args.path, limit=SEARCH_LIMIT + 1)
-        more = len(hits) > SEARCH_LIMIT
-        hits = hits[:SEARCH_LIMIT]
+        result = self.ws.search_result(args.pattern, args.path, limit=SEARCH_LIMIT)
+        hits, more = result.hits, result.more
         body = "\n".join(hits) if hits else "(no matches)"
         if more:
             body += "\n… more matches not shown (narrow the pattern or path)"
-        count = f"{len(hits)}{'+' if more else ''} matches"
+        if result.timed_out:
+            body += (
+                f"\n… the search stopped after {SEARCH_TIMEOUT_S:g} s; these are the matches "
+                "found so far (narrow the path or the pattern)"
+            )
+        if not hits:
+            body += f" (binary files and files over {MAX_SEARCH_BYTES // 1_000_000} MB are not searched)"
+        count = f"{len(hits)}{'+' if more or result.timed_out else ''} matches"
         where = f" in {args.path}" if args.path else ""
         return ToolOutput(body, False, f"search /{_short(args.pattern, 40)}/{where} ({count})")
 
