@@ -578,9 +578,16 @@ def _stream(
         raise SearchError(f"cannot start {cmd[0]}: {exc}") from exc
     assert proc.stdout is not None and proc.stderr is not None
     err_chunks: list[bytes] = []
-    err_reader = threading.Thread(
-        target=lambda: err_chunks.append(proc.stderr.read(65536)), daemon=True
-    )  # type: ignore[union-attr]
+    stderr = proc.stderr
+
+    def drain() -> None:  # read all of it (a full pipe would stall the search), keep 64 KB
+        kept = 0
+        for chunk in iter(lambda: os.read(stderr.fileno(), 65536), b""):
+            if kept < 65536:
+                err_chunks.append(chunk)
+                kept += len(chunk)
+
+    err_reader = threading.Thread(target=drain, daemon=True)
     err_reader.start()
     timed_out = threading.Event()
 

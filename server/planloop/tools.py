@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .cancel import CancelToken
 from .models.base import ToolSpec
 from .plan import Outcome
-from .validation import problems
 from .search import MAX_SEARCH_BYTES, SEARCH_TIMEOUT_S
+from .validation import problems
 from .workspace import Workspace, WorkspaceError
 
 #: read_file shows at most this much; the rest is paged with start_line/end_line
