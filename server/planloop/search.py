@@ -26,6 +26,7 @@ resort. No per-file ``stat`` happens in Python on that path.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import os
 import re
@@ -307,6 +308,42 @@ class Searcher:
             args += ["-g", "!*.egg-info/"]
         return args
 
+    def content_ids(self, files: list[str], max_bytes: int) -> dict[str, str]:
+        """Each file's git blob id: read from git's index for a clean tracked file (nothing
+        hashed, nothing read), computed here for the rest; a file over ``max_bytes`` gets
+        an id from its size and mtime instead of being read."""
+        ids: dict[str, str] = {}
+        wanted = set(files)
+        git = self.tools.git
+        if self.in_git and git is not None:
+            staged = _run([git, "ls-files", "-z", "--stage"], self.root, LIST_TIMEOUT_S)
+            modified = _run([git, "ls-files", "-z", "--modified"], self.root, LIST_TIMEOUT_S)
+            if staged and modified and staged[0] == 0 and modified[0] == 0:
+                dirty = set(_names(modified[1]))
+                for entry in staged[1].split(b"\0"):
+                    meta, _, raw = entry.partition(b"\t")
+                    parts = meta.split(b" ")
+                    if len(parts) != 3 or parts[2] != b"0" or parts[0] == b"160000":
+                        continue
+                    name = _display(raw)
+                    if name in wanted and name not in dirty:
+                        ids[name] = parts[1].decode()
+        root = str(self.root) + os.sep
+        for rel in files:
+            if rel in ids:
+                continue
+            try:
+                st = os.stat(root + rel)
+                if st.st_size > max_bytes:
+                    ids[rel] = f"big-{st.st_size}-{st.st_mtime_ns}"
+                    continue
+                with open(root + rel, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            ids[rel] = blob_id(data)
+        return ids
+
     # -- search -------------------------------------------------------------------------
 
     def search(
@@ -494,6 +531,13 @@ def glob_matcher(pattern: str, base_rel: str = "") -> Callable[[str], bool]:
         return any(rx.match(c) for c in cands for rx in rxs)
 
     return match
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives these bytes as a blob, so our ids and git's index agree."""
+    h = hashlib.sha1(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
 
 
 def _names(out: bytes) -> list[str]:
