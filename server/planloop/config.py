@@ -61,7 +61,8 @@ class Config(_Settings):
     review_plan_first: bool = True
     #: the planner's repo map, in tokens (0 turns it off, and its repo_map tool too)
     repo_map_tokens: int = Field(default=3000, ge=0, le=50_000)
-    #: the editor's own ripgrep (VS Code passes its bundled rg); else PATH, then the wheel's
+    #: a ripgrep to search with; else PLANLOOP_RG (VS Code sets it to its bundled rg), then
+    #: rg on PATH, then the ripgrep wheel's
     rg_path: str | None = None
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
 

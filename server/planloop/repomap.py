@@ -22,6 +22,7 @@ read-only planner tool for one directory.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import json
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .repomap_cache import FileTags, TagCache
+from .search import GitState
 from .workspace import Workspace
 
 log = logging.getLogger("planloop.repomap")
@@ -103,6 +105,7 @@ _DEF_NODES = {
     ],
 }
 _DEF_NODES["tsx"] = _DEF_NODES["typescript"]
+_SUFFIXES = tuple(LANGUAGES)
 #: language → (grammar package, its function returning the language)
 _GRAMMARS = {
     "python": ("tree_sitter_python", "language"),
@@ -285,25 +288,23 @@ class RepoMap:
         if not index:
             return ""
         words = _goal_regex(goal)
-        return _fit(_best(index, words, budget), index, budget, words)
+        best = _best(index, words, budget)
+        return _fit(best, self.cache.defs([rel for _, rel in best]), budget, words)
 
-    def index(self) -> dict[str, list[Any]]:
-        """rel → [rank, names, defs as JSON]: the cached index when the tree is unchanged,
+    def index(self) -> dict[str, tuple[float, str]]:
+        """rel → (rank, definition names): the cached index when the tree is unchanged,
         else rebuilt, parsing only contents the tag cache has not seen."""
         start = time.monotonic()
-        files = self.ws.list_files(".", limit=10_000_000)
-        code = [f for f in files if os.path.splitext(f)[1].lower() in LANGUAGES]
-        ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES)
-        h = hashlib.sha1()
-        for rel in files:
-            h.update(f"{rel}\0{ids.get(rel, '')}\n".encode("utf-8", "surrogateescape"))
-        key = h.hexdigest()
+        files, state = self.ws.searcher.files_and_state()
+        code = [f for f in files if f.endswith(_SUFFIXES)]
+        key = self._fingerprint(files, code, state)
         cached = self.cache.index(key)
         if cached is not None:
             self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
             return cached
+        ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
         tags = self._tags(code, ids)
-        all_tags: dict[str, FileTags | None] = {rel: None for rel in files}
+        all_tags: dict[str, FileTags | None] = dict.fromkeys(files)
         all_tags.update(tags)
         ranks = pagerank(all_tags)
         used: dict[str, int] = defaultdict(int)  # how many files use each name
@@ -311,7 +312,8 @@ class RepoMap:
             if t is not None:
                 for name in t.ref_names:
                     used[name] += 1
-        index: dict[str, list[Any]] = {}
+        rows: list[tuple[str, float, str, str]] = []
+        index: dict[str, tuple[float, str]] = {}
         for rel in files:
             t = all_tags[rel]
             defs = (
@@ -320,11 +322,33 @@ class RepoMap:
                 else []
             )
             names = " ".join(d[0] for d in defs)
-            index[rel] = [round(ranks.get(rel, 0.0), 12), names, json.dumps(defs) if defs else ""]
-        self.cache.save_index(key, index)
+            rank = round(ranks.get(rel, 0.0), 12)
+            rows.append((rel, rank, names, json.dumps(defs) if defs else ""))
+            index[rel] = (rank, names)
+        self.cache.save_index(key, rows)
         self.stats.seconds = time.monotonic() - start
         self.stats.files = len(files)
         return index
+
+    def _fingerprint(self, files: list[str], code: list[str], state: GitState | None) -> str:
+        """What the tree is, cheaply: git's own listing (blob ids of clean tracked files)
+        plus the size and mtime of every code file git does not vouch for."""
+        h = hashlib.sha1(b"files\0")
+        for rel in files:
+            h.update(rel.encode("utf-8", "surrogateescape") + b"\0")
+        unsure = code
+        if state is not None:
+            h.update(state.raw)
+            dirty = state.modified | state.deleted
+            unsure = [f for f in code if f not in state.blobs or f in dirty]
+        root = str(self.ws.root) + os.sep
+        for rel in unsure:
+            try:
+                st = os.stat(root + rel)
+            except OSError:
+                continue
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
 
     def _tags(self, code: list[str], ids: dict[str, str]) -> dict[str, FileTags | None]:
         out: dict[str, FileTags | None] = {}
@@ -429,29 +453,37 @@ def _goal_regex(goal: str) -> re.Pattern[str] | None:
 
 
 def _best(
-    index: dict[str, list[Any]], goal: re.Pattern[str] | None, limit: int
+    index: dict[str, tuple[float, str]], goal: re.Pattern[str] | None, limit: int
 ) -> list[tuple[float, str]]:
     """The ``limit`` best files, best first: rank, times 10 when the goal's words are in
-    the path or in the file's definitions (no more can fit: each costs a token)."""
-    search = goal.search if goal is not None else None
-    scored: list[tuple[float, str]] = []
-    for rel, entry in index.items():
-        rank, names = float(entry[0]), str(entry[1])
-        if search is not None:
-            if search(rel):
-                rank *= 10.0
-            if names and search(names):
-                rank *= 10.0
-        scored.append((rank, rel))
+    the path, times 10 when in the file's definitions (no more can fit: each costs a
+    token). One regex pass over all paths and names, not one search per file."""
+    rels = list(index)
+    boost = [1.0] * len(rels)
+    if goal is not None and rels:
+        lines = [f"{rel}\t{index[rel][1]}" for rel in rels]
+        text = "\n".join(lines)
+        starts: list[int] = []
+        at = 0
+        for line in lines:
+            starts.append(at)
+            at += len(line) + 1
+        seen: set[tuple[int, bool]] = set()
+        for m in goal.finditer(text):
+            i = bisect.bisect_right(starts, m.start()) - 1
+            in_path = m.start() < starts[i] + len(rels[i])
+            if (i, in_path) not in seen:
+                seen.add((i, in_path))
+                boost[i] *= 10.0
+    scored = [(index[rel][0] * boost[i], rel) for i, rel in enumerate(rels)]
     return heapq.nlargest(limit, scored)
 
 
-def _file_block(rel: str, entry: list[Any], goal: re.Pattern[str] | None) -> list[str]:
+def _file_block(rel: str, defs: list[list[Any]], goal: re.Pattern[str] | None) -> list[str]:
     """A file's lines: its name, then its definitions, most used (and goal-matching) first,
     shown in file order."""
-    if not entry[2]:
+    if not defs:
         return [rel]
-    defs = json.loads(entry[2])
     search = goal.search if goal is not None else None
 
     def weight(d: list[Any]) -> float:
@@ -465,7 +497,7 @@ def _file_block(rel: str, entry: list[Any], goal: re.Pattern[str] | None) -> lis
 
 def _fit(
     best: list[tuple[float, str]],
-    index: dict[str, list[Any]],
+    defs: dict[str, list[list[Any]]],
     budget: int,
     goal: re.Pattern[str] | None,
 ) -> str:
@@ -477,7 +509,7 @@ def _fit(
     def text(k: int) -> str:
         while len(blocks) < k:
             rel = best[len(blocks)][1]
-            blocks.append(_file_block(rel, index[rel], goal))
+            blocks.append(_file_block(rel, defs.get(rel, []), goal))
         if k not in text_of:
             text_of[k] = "".join("\n".join(b) + "\n" for b in blocks[:k])
         return text_of[k]

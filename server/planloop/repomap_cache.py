@@ -7,20 +7,23 @@ takes seconds; a plan must not wait for either when nothing changed.
 - ``tags.json`` maps a file's *content id* (its git blob id: for a clean tracked file git
   already knows it, so nothing is read) to its definitions and the names it uses. A
   second plan parses only contents it has not seen, whatever their path.
-- ``index.json`` holds, for one fingerprint of the tree (every path with its content id),
-  each file's rank and its definitions in a compact form. When the fingerprint matches,
-  a map is rendered from this file alone.
+- ``index.sqlite`` holds, for one fingerprint of the tree (what git lists, and the stat of
+  every file git does not vouch for), each file's rank, its definition names and its
+  definitions. When the fingerprint matches, a map reads the ranks and names, then the
+  definitions of the few files it shows: no parsing, no per-file hashing.
 
-Both are written atomically; a cache that cannot be read is ignored and rebuilt, never an
+Both are written atomically (JSON by rename, SQLite by transaction); a cache that cannot be read is ignored and rebuilt, never an
 error (it is only a cache).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,13 +108,50 @@ class TagCache:
 
     # -- the ranked index of one tree -------------------------------------------------------
 
-    def index(self, key: str) -> dict[str, list[Any]] | None:
-        """rel → [rank, names joined by spaces, defs as JSON text] for fingerprint ``key``."""
-        data = _read(self.directory / "index.json")
-        files = data.get("files")
-        if data.get("key") != key or not isinstance(files, dict):
-            return None
-        return files
+    def _db(self) -> sqlite3.Connection:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.directory / "index.sqlite")
+        db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS files (rel TEXT PRIMARY KEY, rank REAL, names TEXT, defs TEXT)"
+        )
+        return db
 
-    def save_index(self, key: str, files: dict[str, list[Any]]) -> None:
-        _write(self.directory / "index.json", {"key": key, "files": files})
+    def index(self, key: str) -> dict[str, tuple[float, str]] | None:
+        """rel → (rank, names joined by spaces) for fingerprint ``key``, or None."""
+        if not (self.directory / "index.sqlite").exists():
+            return None
+        try:
+            with contextlib.closing(self._db()) as db:
+                row = db.execute("SELECT v FROM meta WHERE k = 'key'").fetchone()
+                if row is None or row[0] != f"{_VERSION}:{key}":
+                    return None
+                return {r: (k, n) for r, k, n in db.execute("SELECT rel, rank, names FROM files")}
+        except sqlite3.Error as e:
+            log.info("repo map index unreadable (%s); rebuilding it", e)
+            return None
+
+    def defs(self, rels: list[str]) -> dict[str, list[list[Any]]]:
+        """The definitions of a few files (the ones a map shows)."""
+        out: dict[str, list[list[Any]]] = {}
+        try:
+            with contextlib.closing(self._db()) as db:
+                for i in range(0, len(rels), 500):
+                    chunk = rels[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for rel, defs in db.execute(
+                        f"SELECT rel, defs FROM files WHERE rel IN ({marks})", chunk
+                    ):
+                        out[rel] = json.loads(defs) if defs else []
+        except (sqlite3.Error, ValueError) as e:
+            log.info("repo map index unreadable (%s)", e)
+        return out
+
+    def save_index(self, key: str, rows: list[tuple[str, float, str, str]]) -> None:
+        try:
+            with contextlib.closing(self._db()) as db, db:
+                db.execute("DELETE FROM files")
+                db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)", rows)
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('key', ?)", (f"{_VERSION}:{key}",))
+        except sqlite3.Error as e:  # a read-only .planloop costs speed next time, nothing else
+            log.info("cannot write the repo map index (%s)", e)

@@ -122,7 +122,7 @@ def find_ripgrep(
     env_rg = os.environ.get("PLANLOOP_RG", "").strip()
     if env_rg.lower() in ("off", "none", "0"):
         return None, "PLANLOOP_RG=off"
-    for given, where in ((explicit, "the editor's"), (env_rg or None, "PLANLOOP_RG")):
+    for given, where in ((explicit, "rg_path"), (env_rg or None, "PLANLOOP_RG")):
         if given:
             if os.path.isfile(given) and os.access(given, os.X_OK):
                 return given, where
@@ -151,6 +151,19 @@ class Tools:
     def discover(cls, rg: str | None = None) -> Tools:
         path, source = find_ripgrep(rg)
         return cls(rg=path, git=shutil.which("git"), rg_source=source)
+
+
+@dataclass
+class GitState:
+    """Tracked files with their blob ids (as the index has them), untracked files not
+    ignored, and which tracked files are deleted or modified in the work tree."""
+
+    raw: bytes = b""
+    blobs: dict[str, str] = field(default_factory=dict)
+    others: list[str] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
+    modified: set[str] = field(default_factory=set)
+    nested: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -234,34 +247,71 @@ class Searcher:
                 return listed
         return list(self._walk(rel))
 
-    def _git_list(self, rel: str) -> list[str] | None:
+    def git_state(self, rel: str = ".") -> GitState | None:
+        """What git knows of the files under ``rel``, from two ``git ls-files`` run side by
+        side (one walks for untracked files, one stats for deleted and modified ones);
+        None when git cannot answer. Read-only: ls-files never writes the index."""
         git = self.tools.git
-        assert git is not None
+        if git is None:
+            return None
         spec = [] if rel in (".", "") else [rel]
         base = [git, "--literal-pathspecs", "ls-files", "-z"]
-        staged = _run([*base, "--stage", "--", *spec], self.root, LIST_TIMEOUT_S)
-        others = _run(
-            [*base, "--others", "--exclude-standard", "--", *spec], self.root, LIST_TIMEOUT_S
+        listed = _run_all(
+            [
+                [*base, "--stage", "--cached", "--others", "--exclude-standard", "--", *spec],
+                [*base, "-t", "--deleted", "--modified", "--", *spec],
+            ],
+            self.root,
+            LIST_TIMEOUT_S,
         )
-        if staged is None or others is None or staged[0] != 0 or others[0] != 0:
+        if listed is None:
             return None
-        deleted_run = _run([*base, "--deleted", "--", *spec], self.root, LIST_TIMEOUT_S)
-        deleted = set(_names(deleted_run[1])) if deleted_run and deleted_run[0] == 0 else set()
-        out: list[str] = []
-        nested: list[str] = []
-        for entry in _names(staged[1]):
-            meta, _, name = entry.partition("\t")
-            if meta.startswith("160000"):
-                nested.append(name)  # a submodule: list its files on its own terms
-            elif name not in deleted:
-                out.append(name)
-        for name in _names(others[1]):
-            if name.endswith("/"):
-                nested.append(name.rstrip("/"))  # an untracked nested repository
-            else:
-                out.append(name)
+        (rc_a, out_a, _), (rc_b, out_b, _) = listed
+        if rc_a != 0 or rc_b != 0:
+            return None
+        state = GitState(raw=out_a + b"\0\0" + out_b)
+        for entry in out_b.split(b"\0"):
+            if entry[:2] == b"R ":
+                state.deleted.add(_display(entry[2:]))
+            elif entry[:2] == b"C ":
+                state.modified.add(_display(entry[2:]))
+        for entry in out_a.split(b"\0"):
+            if not entry:
+                continue
+            m = _STAGE_RE.match(entry)
+            if m is None:
+                name = _display(entry)
+                if name.endswith("/"):
+                    state.nested.append(name.rstrip("/"))  # an untracked nested repository
+                else:
+                    state.others.append(name)
+                continue
+            name = _display(entry[m.end() :])
+            if m.group(1) == b"160000":
+                state.nested.append(name)  # a submodule: listed on its own terms
+            elif m.group(3) == b"0" or name not in state.blobs:
+                state.blobs[name] = m.group(2).decode()
+        return state
+
+    def files_and_state(self) -> tuple[list[str], GitState | None]:
+        """Every listed file (as :meth:`list_files` gives them) and, in a git repository,
+        the git state they came from, so a caller needs one ``ls-files`` round, not two."""
+        if self.in_git:
+            state = self.git_state(".")
+            if state is not None:
+                listed = self._git_list(".", state)
+                if listed is not None:
+                    return sorted(set(listed)), state
+        return self.list_files("."), None
+
+    def _git_list(self, rel: str, state: GitState | None = None) -> list[str] | None:
+        state = state or self.git_state(rel)
+        if state is None:
+            return None
+        out = [n for n in state.blobs if n not in state.deleted]
+        out += state.others
         out = [n for n in out if not _own_or_git(n)]
-        for n in dict.fromkeys(nested):
+        for n in dict.fromkeys(state.nested):
             if _own_or_git(n) or not (self.root / n).is_dir():
                 continue
             inner = Searcher(self.root / n, Tools(None, self.tools.git))
@@ -282,14 +332,21 @@ class Searcher:
         return [_display(n) for n in done[1].split(b"\0") if n]
 
     def _walk(self, rel: str) -> Iterator[str]:
-        base = self.root / rel
+        for shown, _raw in self._walk_raw(rel):
+            yield shown
+
+    def _walk_raw(self, rel: str) -> Iterator[tuple[str, bytes]]:
+        """(name as shown, the path's bytes): a non-UTF-8 name is shown escaped but must
+        still be opened by its real bytes. Symlinked directories are not followed."""
+        root = os.fsencode(self.root)
+        base = os.path.join(root, os.fsencode(rel))
+        skip = {os.fsencode(d) for d in JUNK_DIRS}
         for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [
-                d for d in dirnames if d not in JUNK_DIRS and not d.endswith(".egg-info")
-            ]
+            dirnames[:] = [d for d in dirnames if d not in skip and not d.endswith(b".egg-info")]
             for name in filenames:
-                p = Path(dirpath) / name
-                yield _display(os.fsencode(p.relative_to(self.root).as_posix()))
+                full = os.path.join(dirpath, name)
+                shown = os.path.relpath(full, root).replace(os.sep.encode(), b"/")
+                yield _display(shown), full
 
     def _rg_filters(self) -> list[str]:
         args = [
@@ -308,26 +365,21 @@ class Searcher:
             args += ["-g", "!*.egg-info/"]
         return args
 
-    def content_ids(self, files: list[str], max_bytes: int) -> dict[str, str]:
+    def content_ids(
+        self, files: list[str], max_bytes: int, state: GitState | None = None
+    ) -> dict[str, str]:
         """Each file's git blob id: read from git's index for a clean tracked file (nothing
         hashed, nothing read), computed here for the rest; a file over ``max_bytes`` gets
         an id from its size and mtime instead of being read."""
         ids: dict[str, str] = {}
-        wanted = set(files)
-        git = self.tools.git
-        if self.in_git and git is not None:
-            staged = _run([git, "ls-files", "-z", "--stage"], self.root, LIST_TIMEOUT_S)
-            modified = _run([git, "ls-files", "-z", "--modified"], self.root, LIST_TIMEOUT_S)
-            if staged and modified and staged[0] == 0 and modified[0] == 0:
-                dirty = set(_names(modified[1]))
-                for entry in staged[1].split(b"\0"):
-                    meta, _, raw = entry.partition(b"\t")
-                    parts = meta.split(b" ")
-                    if len(parts) != 3 or parts[2] != b"0" or parts[0] == b"160000":
-                        continue
-                    name = _display(raw)
-                    if name in wanted and name not in dirty:
-                        ids[name] = parts[1].decode()
+        if state is None and self.in_git:
+            state = self.git_state()
+        if state is not None:
+            blobs, dirty = state.blobs, state.modified | state.deleted
+            for name in files:
+                sha = blobs.get(name)
+                if sha is not None and name not in dirty:
+                    ids[name] = sha
         root = str(self.root) + os.sep
         for rel in files:
             if rel in ids:
@@ -486,19 +538,22 @@ class Searcher:
         base = rel if rel not in (None, "") else "."
         assert base is not None
         target = self.root / base
-        names = [base] if target.is_file() else self.list_files(base)
-        for name in names:
+        if target.is_file():
+            names = [(base, os.fsencode(target))]
+        elif self.in_git:
+            names = [(n, os.fsencode(self.root / n)) for n in self.list_files(base)]
+        else:
+            names = sorted(self._walk_raw(base))
+        for name, path in names:
             if time.monotonic() > deadline:
                 return SearchResult(hits, timed_out=True)
-            file = self.root / name
             try:
-                if (
-                    file.is_symlink()
-                    or not file.is_file()
-                    or file.stat().st_size > MAX_SEARCH_BYTES
-                ):
+                if os.path.islink(path) or not os.path.isfile(path):
                     continue
-                data = file.read_bytes()
+                if os.path.getsize(path) > MAX_SEARCH_BYTES:
+                    continue
+                with open(path, "rb") as fh:
+                    data = fh.read()
             except OSError:
                 continue
             if b"\x00" in data[:BINARY_PROBE]:
@@ -571,6 +626,7 @@ def _hit_key(hit: str) -> tuple[str, int]:
     return hit, 0
 
 
+_STAGE_RE = re.compile(rb"(\d{6}) ([0-9a-f]{40,64}) (\d)\t")
 _RUST_UNSUPPORTED = re.compile(r"look-?around|backreference", re.I)
 _HIT_RE = re.compile(r"(.*?):(\d+): ")
 
@@ -579,6 +635,26 @@ def _squash(err: str) -> str:
     lines = [ln.strip() for ln in err.strip().splitlines() if ln.strip()]
     text = " ".join(lines) or "the search engine rejected it"
     return text if len(text) <= 400 else text[:399] + "…"
+
+
+def _run_all(
+    cmds: list[list[str]], cwd: Path, timeout_s: float
+) -> list[tuple[int, bytes, bytes]] | None:
+    """Run commands side by side (a walk and a stat pass overlap on two cores)."""
+    results: list[tuple[int, bytes, bytes] | None] = [None] * len(cmds)
+
+    def one(i: int) -> None:
+        results[i] = _run(cmds[i], cwd, timeout_s)
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(1, len(cmds))]
+    for t in threads:
+        t.start()
+    one(0)
+    for t in threads:
+        t.join()
+    if any(r is None for r in results):
+        return None
+    return [r for r in results if r is not None]
 
 
 def _run(cmd: list[str], cwd: Path, timeout_s: float) -> tuple[int, bytes, bytes] | None:
