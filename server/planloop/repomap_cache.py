@@ -126,7 +126,9 @@ class TagCache:
                 row = db.execute("SELECT v FROM meta WHERE k = 'key'").fetchone()
                 if row is None or row[0] != f"{_VERSION}:{key}":
                     return None
-                return {r: (k, n) for r, k, n in db.execute("SELECT rel, rank, names FROM files")}
+                row = db.execute("SELECT v FROM meta WHERE k = 'summary'").fetchone()
+                rels, ranks, names = json.loads(row[0]) if row else ([], [], [])
+                return dict(zip(rels, zip(ranks, names, strict=True), strict=True))
         except sqlite3.Error as e:
             log.info("repo map index unreadable (%s); rebuilding it", e)
             return None
@@ -152,6 +154,12 @@ class TagCache:
             with contextlib.closing(self._db()) as db, db:
                 db.execute("DELETE FROM files")
                 db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)", rows)
+                # the ranks and names of every file as one JSON value: a map reads this
+                # whole, and one json.loads beats 100k rows
+                summary = json.dumps(
+                    [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]]
+                )
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('summary', ?)", (summary,))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('key', ?)", (f"{_VERSION}:{key}",))
         except sqlite3.Error as e:  # a read-only .planloop costs speed next time, nothing else
             log.info("cannot write the repo map index (%s)", e)

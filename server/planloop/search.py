@@ -164,6 +164,8 @@ class GitState:
     deleted: set[str] = field(default_factory=set)
     modified: set[str] = field(default_factory=set)
     nested: list[str] = field(default_factory=list)
+    #: some listed path has a .git or .planloop component
+    own_or_git: bool = False
 
 
 @dataclass
@@ -270,27 +272,20 @@ class Searcher:
         if rc_a != 0 or rc_b != 0:
             return None
         state = GitState(raw=out_a + b"\0\0" + out_b)
-        for entry in out_b.split(b"\0"):
-            if entry[:2] == b"R ":
-                state.deleted.add(_display(entry[2:]))
-            elif entry[:2] == b"C ":
-                state.modified.add(_display(entry[2:]))
-        for entry in out_a.split(b"\0"):
-            if not entry:
-                continue
-            m = _STAGE_RE.match(entry)
-            if m is None:
-                name = _display(entry)
+        for tag, name in _TAGGED_RE.findall(out_b.decode("utf-8", "backslashreplace")):
+            (state.deleted if tag == "R" else state.modified).add(name)
+        # one decode and one regex over the whole listing: 100k entries in C, not Python
+        for mode, sha, stage, name in _ENTRY_RE.findall(out_a.decode("utf-8", "backslashreplace")):
+            if not mode:
                 if name.endswith("/"):
                     state.nested.append(name.rstrip("/"))  # an untracked nested repository
                 else:
                     state.others.append(name)
-                continue
-            name = _display(entry[m.end() :])
-            if m.group(1) == b"160000":
+            elif mode == "160000":
                 state.nested.append(name)  # a submodule: listed on its own terms
-            elif m.group(3) == b"0" or name not in state.blobs:
-                state.blobs[name] = m.group(2).decode()
+            elif stage == "0" or name not in state.blobs:
+                state.blobs[name] = sha
+        state.own_or_git = _OWN_RE.search(state.raw) is not None
         return state
 
     def files_and_state(self) -> tuple[list[str], GitState | None]:
@@ -308,9 +303,11 @@ class Searcher:
         state = state or self.git_state(rel)
         if state is None:
             return None
-        out = [n for n in state.blobs if n not in state.deleted]
+        deleted = state.deleted
+        out = [n for n in state.blobs if n not in deleted] if deleted else list(state.blobs)
         out += state.others
-        out = [n for n in out if not _own_or_git(n)]
+        if state.own_or_git:  # rare: only then is each name checked
+            out = [n for n in out if not _own_or_git(n)]
         for n in dict.fromkeys(state.nested):
             if _own_or_git(n) or not (self.root / n).is_dir():
                 continue
@@ -626,7 +623,9 @@ def _hit_key(hit: str) -> tuple[str, int]:
     return hit, 0
 
 
-_STAGE_RE = re.compile(rb"(\d{6}) ([0-9a-f]{40,64}) (\d)\t")
+_ENTRY_RE = re.compile(r"(?:(\d{6}) ([0-9a-f]{40,64}) (\d)\t)?([^\0]+)\0")
+_TAGGED_RE = re.compile(r"([RC]) ([^\0]+)\0")
+_OWN_RE = re.compile(rb"(?:^|[\0/\t])\.(?:git|planloop)(?:/|\0|$)", re.I)
 _RUST_UNSUPPORTED = re.compile(r"look-?around|backreference", re.I)
 _HIT_RE = re.compile(r"(.*?):(\d+): ")
 
