@@ -213,3 +213,16 @@ def test_a_subdirectory_of_a_repository_is_not_seeded(repo: Path) -> None:
     assert not (store.shadow_dir / "planloop-borrow").exists()
     assert store.file_at(sha, "c.py") == b"C = 'unstaged'\n"
     store.close()
+
+
+def test_first_checkpoint_reports_progress(repo: Path) -> None:
+    store = CheckpointStore(repo)
+    seen: list[tuple[str, bool]] = []
+    store.on_progress = lambda message, finished: seen.append((message, finished))
+    store.snapshot("first")
+    assert seen[0] == ("first checkpoint: recording the workspace…", False)
+    assert seen[1][1] and seen[1][0].startswith("first checkpoint in ")
+    assert "borrowing your git's objects and index" in seen[1][0]
+    store.snapshot("second")
+    assert len(seen) == 2  # later snapshots are incremental: no progress to report
+    store.close()
