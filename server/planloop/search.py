@@ -236,7 +236,8 @@ class Searcher:
             base = "" if rel in (".", "") else rel.rstrip("/")
             match = glob_matcher(glob, base)
             files = [f for f in files if match(f)]
-        return sorted(set(files))
+        # git's listing is sorted already, in runs: timsort merges them in linear time
+        return sorted(files)
 
     def _list(self, rel: str) -> list[str]:
         if self.in_git:
@@ -285,7 +286,7 @@ class Searcher:
                 state.nested.append(name)  # a submodule: listed on its own terms
             elif stage == "0" or name not in state.blobs:
                 state.blobs[name] = sha
-        state.own_or_git = _OWN_RE.search(state.raw) is not None
+        state.own_or_git = _mentions_own_or_git(out_a)
         return state
 
     def files_and_state(self) -> tuple[list[str], GitState | None]:
@@ -296,7 +297,7 @@ class Searcher:
             if state is not None:
                 listed = self._git_list(".", state)
                 if listed is not None:
-                    return sorted(set(listed)), state
+                    return sorted(listed), state
         return self.list_files("."), None
 
     def _git_list(self, rel: str, state: GitState | None = None) -> list[str] | None:
@@ -601,6 +602,18 @@ def _display(name: bytes) -> str:
     return name.decode("utf-8", errors="backslashreplace")
 
 
+def _mentions_own_or_git(listing: bytes) -> bool:
+    """Whether any path in a NUL-separated listing may have a .git or .planloop part:
+    substring tests on the whole listing (C speed; a regex with a leading alternation
+    would try every position)."""
+    low = b"\0" + listing.lower()
+    return any(
+        sep + name in low
+        for name in (b".git/", b".planloop/", b".git\0", b".planloop\0")
+        for sep in (b"\0", b"/", b"\t")
+    )
+
+
 def _own_or_git(rel: str) -> bool:
     parts = "/" + rel.lower().rstrip("/") + "/"
     return "/.git/" in parts or "/.planloop/" in parts
@@ -625,7 +638,7 @@ def _hit_key(hit: str) -> tuple[str, int]:
 
 _ENTRY_RE = re.compile(r"(?:(\d{6}) ([0-9a-f]{40,64}) (\d)\t)?([^\0]+)\0")
 _TAGGED_RE = re.compile(r"([RC]) ([^\0]+)\0")
-_OWN_RE = re.compile(rb"(?:^|[\0/\t])\.(?:git|planloop)(?:/|\0|$)", re.I)
+
 _RUST_UNSUPPORTED = re.compile(r"look-?around|backreference", re.I)
 _HIT_RE = re.compile(r"(.*?):(\d+): ")
 
