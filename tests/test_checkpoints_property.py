@@ -130,6 +130,9 @@ def test_random_steps_user_edits_and_reverts(initial: dict[str, State], sequence
             for step_edits, user_edits, revert in sequence:
                 sb = {n: read(root, n) for n in NAMES}
                 before = store.snapshot("before")
+                # the path under test: the shadow reads the user's objects (and started
+                # from a copy of the user's index), yet never writes the user's .git
+                assert (store.shadow_dir / "planloop-borrow").is_file()
                 for name, state in step_edits.items():
                     write(root, name, state)
                 after = store.snapshot("after")
@@ -179,3 +182,37 @@ def check_revert(
             assert got == step.states_before[n], f"{n} not restored byte for byte"
         else:
             assert got == now[n], f"{n} was touched although it was not restored"
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(initial=st.fixed_dictionaries({n: states for n in NAMES}), sequence=rounds)
+def test_reverts_stay_exact_after_the_users_objects_vanish(
+    initial: dict[str, State], sequence: list
+) -> None:
+    """A shadow that borrowed the user's objects, then the user's .git is gone (deleted, or
+    about to be cloned again): every step's revert is still exact, every snapshot works."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "repo"
+        user_repo_copy(root)
+        for name, state in initial.items():
+            write(root, name, state)
+        steps: list[StepRecord] = []
+        with CheckpointStore(root) as store:
+            for i, (step_edits, user_edits, revert) in enumerate(sequence):
+                sb = {n: read(root, n) for n in NAMES}
+                before = store.snapshot("before")
+                for name, state in step_edits.items():
+                    write(root, name, state)
+                after = store.snapshot("after")
+                steps.append(StepRecord(before, after, sb, {n: read(root, n) for n in NAMES}))
+                if i == 0:
+                    shutil.rmtree(root / ".git")
+                for name, state in user_edits.items():
+                    write(root, name, state)
+                if revert is not None:
+                    index, paths = revert
+                    check_revert(store, root, steps[index % len(steps)], paths)

@@ -17,6 +17,11 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
     (E.BaselineStarted(checks=["pytest"]), "baseline", ["checks"]),
     (E.Planning(goal="g"), "planning", ["goal"]),
     (
+        E.Progress(task="repo_map", message="m", done=1, total=2),
+        "progress",
+        ["task", "message", "done", "total", "finished"],
+    ),
+    (
         E.PlanCreated(plan_id="p", version=1, goal="g", steps=["a"], cost_usd=0.1),
         "plan_created",
         ["plan_id", "version", "goal", "steps", "cost_usd"],

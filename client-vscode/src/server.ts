@@ -32,6 +32,7 @@ import { explicitServerSettings } from './messages';
 import { Method, type ApprovalAnswer, type PlanPayload, type StepEvent } from './protocol';
 import { DirtyBufferSync } from './buffers';
 import { PythonError, resolvePython } from './python';
+import { bundledRipgrep } from './ripgrep';
 
 export const API_KEY_SECRET = 'planloop.anthropicApiKey';
 /** How long the server waits for an answer to an approval before the run just waits. */
@@ -132,6 +133,9 @@ export class ServerManager implements vscode.Disposable {
     const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
     const key = await this.context.secrets.get(API_KEY_SECRET);
     if (key) env.ANTHROPIC_API_KEY = key;
+    // the editor's bundled ripgrep for the server's search (PATH or the wheel's otherwise)
+    const rg = env.PLANLOOP_RG ? undefined : bundledRipgrep(vscode.env.appRoot);
+    if (rg) env.PLANLOOP_RG = rg;
     const serverOptions: ServerOptions = {
       command: python,
       args: ['-m', 'planloop.lsp'],

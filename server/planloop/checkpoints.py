@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +96,8 @@ class CheckpointStore:
         )
         self._mutex = self._shadow.mutex
         self._known: set[str] = set()  # commit shas verified to exist
+        #: told (message, finished) around a first snapshot, the one that may take seconds
+        self.on_progress: Callable[[str, bool], None] | None = None
 
     def __enter__(self) -> CheckpointStore:
         return self
@@ -122,6 +126,10 @@ class CheckpointStore:
         alive; without one it is kept under ``refs/planloop/auto/``.
         """
         shadow = self._shadow
+        first = not (self.shadow_dir / "index").exists()
+        started = time.monotonic()
+        if first and self.on_progress is not None:
+            self.on_progress("first checkpoint: recording the workspace…", False)
         with self._mutex, shadow.exclusive(create=True):
             shadow.open(create=True)
             self.last_warnings = []  # cleared first: a failed snapshot leaves none behind
@@ -139,7 +147,11 @@ class CheckpointStore:
                 shadow.fail("update-ref", err)
             self._known.add(commit)
             shadow.note_snapshot()
-            return commit
+        if first and self.on_progress is not None:
+            how = " (borrowing your git's objects and index)" if shadow.borrowed else ""
+            took = time.monotonic() - started
+            self.on_progress(f"first checkpoint in {took:.1f} s{how}", True)
+        return commit
 
     # --- step-level names: the one place that knows how checkpoint refs are laid out ---
 

@@ -46,6 +46,7 @@ from .events import (
     ExecutorToolCall,
     PlannerToolCall,
     Planning,
+    Progress,
     Recovered,
     ReplanStarted,
     Retry,
@@ -250,6 +251,12 @@ def make_printer(progress: _Progress) -> EventSink:
                 progress.stop()
             case BaselineStarted():
                 progress.start("workspace checks: recording the baseline…")
+            case Progress():
+                # the spinner follows along; a line when long work starts and ends, so a
+                # log without a terminal shows where the time went
+                progress.start(ev.message)
+                if ev.done == 0 or ev.finished:
+                    console.print(f"  [dim]… {escape(ev.message)}[/]")
 
     return on_event
 

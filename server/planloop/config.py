@@ -59,6 +59,11 @@ class Config(_Settings):
     budgets: Budgets = Field(default_factory=Budgets)
     command_policy: PolicySettings = Field(default_factory=PolicySettings)
     review_plan_first: bool = True
+    #: the planner's repo map, in tokens (0 turns it off, and its repo_map tool too)
+    repo_map_tokens: int = Field(default=3000, ge=0, le=50_000)
+    #: a ripgrep to search with; else PLANLOOP_RG (VS Code sets it to its bundled rg), then
+    #: rg on PATH, then the ripgrep wheel's
+    rg_path: str | None = None
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     def planner_spec(self) -> str:

@@ -302,6 +302,23 @@ class RecoveredRestore(_Event):
     conflicts: list[str]
 
 
+# --- long work ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress(_Event):
+    """Work that may take more than a second (the first checkpoint of a big workspace,
+    building the repo map): told to the front ends as it goes, never logged (the log is
+    for decisions, and a progress line per 2,000 parsed files would drown them)."""
+
+    type: ClassVar[Literal["progress"]] = "progress"
+    task: Literal["checkpoint", "repo_map"]
+    message: str
+    done: int = 0
+    total: int = 0
+    finished: bool = False
+
+
 Event = (
     Saved
     | StateChanged
@@ -333,6 +350,7 @@ Event = (
     | Reverted
     | Recovered
     | RecoveredRestore
+    | Progress
 )
 
 EventSink = Callable[[Event], None]

@@ -41,7 +41,7 @@ from .cancel import CancelToken
 from .checkpoints import CheckpointStore, FileDiff, RevertResult
 from .config import Config
 from .errors import InvalidRequestError, UnknownStepError
-from .events import DecisionPointReached, EventSink, Retry
+from .events import DecisionPointReached, EventSink, Progress, Retry
 from .executor import Executor
 from .journal import Journal, RunEnded, RunResult
 from .ledger import Ledger
@@ -123,6 +123,11 @@ class Orchestrator:
         #: every model turn's cost, charged as billed; calls read theirs from a tab
         self.ledger = Ledger()
         self.journal = Journal(store, sink)
+        # the first checkpoint of a big workspace may take seconds: say so as it happens
+        journal = self.journal
+        checkpoints.on_progress = lambda message, finished: journal.tell(
+            Progress(task="checkpoint", message=message, finished=finished)
+        )
         self.baseline = WorkspaceBaseline(config, workspace, self.journal)
         self.roles = Roles(
             config=config,

@@ -10,6 +10,8 @@ user changed it) and passed steps stay exactly as they were.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,7 +31,7 @@ from .plan import (
     submit_plan_schema,
 )
 from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
-from .tools import PLANNER_TOOLS, ToolBox
+from .tools import PLANNER_TOOLS, REPO_MAP_TOOL, ToolBox
 from .validation import describe
 from .workspace import Workspace
 
@@ -62,7 +64,16 @@ REPLAN_RULES = """This is a re-plan. Rules enforced by code:
   the workspace (the failing step's edits are still in it). Explain the change in
   revision_reason."""
 
+log = logging.getLogger("planloop.planner")
+
 NUDGE = "Call submit_plan with the plan (explore first if you need to)."
+
+MAP_INTRO = """Repository map: the files most relevant to this goal, ranked by how much the rest
+of the code uses them, with their definitions (line number: line). Not every file is shown;
+the repo_map tool maps one folder, and search and read_file show the rest."""
+
+#: (goal, token budget, folder) → the map text; the planner's port to the repo map
+RepoMapFn = Callable[[str, int, str], str]
 
 
 class PlannerError(PlanloopError):
@@ -96,8 +107,13 @@ class Planner:
         max_tokens: int = 8192,
         on_event: EventFn | None = None,
         ledger: Ledger | None = None,
+        repo_map: RepoMapFn | None = None,
+        repo_map_tokens: int = 0,
     ) -> None:
         self.model = model
+        #: the repo map in the system prompt (the cached prefix); off when tokens is 0
+        self.repo_map = repo_map if repo_map_tokens > 0 else None
+        self.repo_map_tokens = repo_map_tokens
         #: where each billed turn is charged (``planner``), whether or not a plan comes of it
         self.ledger = ledger or Ledger()
         self.ws = ws
@@ -113,7 +129,7 @@ class Planner:
         if not goal:
             raise PlannerError("the goal is empty: say what you want done")
         prompt = f"Goal: {goal}\n\nWorkspace root: {self.ws.root.name}\nExplore, then submit_plan."
-        return self._run(prompt, lambda d: self._build_new(goal, d), cancel)
+        return self._run(prompt, lambda d: self._build_new(goal, d), cancel, goal)
 
     def replan(
         self,
@@ -157,12 +173,32 @@ class Planner:
                 current, draft, goal, trigger, reason, evidence, failing_step, feedback
             )
 
-        return self._run("\n".join(parts), build, cancel)
+        return self._run("\n".join(parts), build, cancel, goal)
 
     # --- internals ---------------------------------------------------------------------
 
-    def _run(self, prompt: str, build: Any, cancel: CancelToken | None) -> Plan:
-        toolbox = ToolBox(self.ws, writable=False, cancel=cancel)
+    def system_prompt(self, goal: str) -> str:
+        """The fixed instructions, then the repo map for this goal (when on): both stay
+        the same on every turn, so they are the cached prefix of each request."""
+        if self.repo_map is None:
+            return SYSTEM
+        try:
+            text = self.repo_map(goal, self.repo_map_tokens, ".")
+        except Exception as e:  # a map is a head start, never a reason not to plan
+            log.warning("no repo map for this plan: %s", e)
+            return SYSTEM
+        return f"{SYSTEM}\n\n{MAP_INTRO}\n\n{text}" if text.strip() else SYSTEM
+
+    def _run(self, prompt: str, build: Any, cancel: CancelToken | None, goal: str) -> Plan:
+        repo_map = self.repo_map
+        folder_map = (
+            (lambda path: repo_map(goal, self.repo_map_tokens, path))
+            if repo_map is not None
+            else None
+        )
+        toolbox = ToolBox(self.ws, writable=False, cancel=cancel, repo_map=folder_map)
+        system = self.system_prompt(goal)
+        tools = [*PLANNER_TOOLS, *([REPO_MAP_TOOL] if repo_map is not None else [])]
         invalid: list[str] = []
 
         def submit(call: ToolCall) -> tuple[str, bool, Any]:
@@ -194,9 +230,9 @@ class Planner:
         try:
             res = tool_loop(
                 model=self.model,
-                system=SYSTEM,
+                system=system,
                 first_message=prompt,
-                tools=[*PLANNER_TOOLS, _submit_tool()],
+                tools=[*tools, _submit_tool()],
                 toolbox=toolbox,
                 terminal={"submit_plan": submit},
                 max_turns=self.max_turns,

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .config import Config
+from .events import Progress
 from .executor import Executor
 from .journal import Journal
 from .ledger import Ledger
 from .models.base import Model
-from .planner import Planner
+from .planner import Planner, RepoMapFn
 from .workspace import Workspace
 
 ModelFactory = Callable[[], Model]
@@ -42,9 +43,29 @@ class Roles:
         self._planner: Planner | None = None
         self._executor: Executor | None = None
 
+    def _repo_map(self) -> RepoMapFn:
+        """The repo map, cached under .planloop/repomap/; its progress goes to the front
+        ends only (``tell``: progress is not a decision worth a log line)."""
+        from .repomap import RepoMap
+
+        def progress(message: str, done: int, total: int) -> None:
+            self.journal.tell(
+                Progress(
+                    task="repo_map",
+                    message=message,
+                    done=done,
+                    total=total,
+                    finished=total > 0 and done >= total,
+                )
+            )
+
+        rm = RepoMap(self.ws, self.journal.store.dir / "repomap", on_progress=progress)
+        return lambda goal, budget, path: rm.render(goal, budget, path)
+
     @property
     def planner(self) -> Planner:
         if self._planner is None:
+            tokens = self.config.repo_map_tokens
             self._planner = Planner(
                 self._planner_model(),
                 self.ws,
@@ -53,6 +74,8 @@ class Roles:
                 max_tokens=self.config.max_tokens,
                 on_event=self.journal.event,
                 ledger=self.ledger,
+                repo_map=self._repo_map() if tokens > 0 else None,
+                repo_map_tokens=tokens,
             )
         return self._planner
 

@@ -147,10 +147,22 @@ class ShadowRepo:
         self._git = git.Git(str(self.root))
         self._repo: git.Repo | None = None
         self._ready = False
+        self._borrowed: str | None = None
 
     @property
     def exists(self) -> bool:
         return (self.shadow_dir / "HEAD").exists()
+
+    @property
+    def borrowed(self) -> str | None:
+        """The user's object directory this shadow reads unchanged files' contents from
+        (never writes), or None when it stores everything itself."""
+        if self._borrowed is None:
+            try:
+                self._borrowed = (self.shadow_dir / _BORROW_FILE).read_text().strip()
+            except OSError:
+                self._borrowed = ""
+        return self._borrowed or None
 
     def close(self) -> None:
         """Stop gitpython's long-lived ``cat-file`` helper; it restarts when next needed."""
@@ -168,9 +180,11 @@ class ShadowRepo:
         istream: Any = None,
         hold_lock: bool = True,
         literal: bool = True,
+        borrowed: bool = True,
     ) -> tuple[int, bytes, str]:
         """Run git on the shadow; (exit code, stdout bytes, stderr text). ``hold_lock=False``
-        for a git that may outlive the lock (a detached gc) and must not keep it held."""
+        for a git that may outlive the lock (a detached gc) and must not keep it held;
+        ``borrowed=False`` hides the user's objects (to see what the shadow holds itself)."""
         cmd = [
             git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git",
             f"--git-dir={self.shadow_dir}",
@@ -179,7 +193,7 @@ class ShadowRepo:
         ]
         fd = self._lock.fd
         pass_fds = (fd,) if hold_lock and fd is not None else ()
-        env = git_env(self.shadow_dir, self.root)
+        env = git_env(self.shadow_dir, self.root, self.borrowed if borrowed else None)
         if not literal:  # pathspec magic wanted: callers give it explicitly, paths stay literal
             env["GIT_LITERAL_PATHSPECS"] = "0"
         try:
@@ -215,6 +229,16 @@ class ShadowRepo:
 
     def fail(self, what: str, detail: str) -> NoReturn:
         detail = " ".join(detail.strip().split()) or "no details from git"
+        if self.borrowed is not None and _MISSING_RE.search(detail):
+            raise CheckpointError(
+                f"{what} failed: this checkpoint refers to file contents planloop borrowed "
+                f"from your repository's objects ({self.borrowed}) and git cannot find them "
+                f"there any more (was the repository pruned by `git gc`, or cloned again?) "
+                f"({detail}). Files that steps changed are stored by planloop itself and stay "
+                f"readable; your workspace files were not touched. New checkpoints work as "
+                f"before; `planloop clean --reset-shadow` starts afresh.",
+                kind="checkpoint_objects_missing",
+            )
         raise CheckpointError(
             f"{what} failed: planloop's checkpoint repository {self.shadow_dir} is damaged or "
             f"unreadable ({detail}). Your workspace files were not touched. To start fresh, "
@@ -230,7 +254,7 @@ class ShadowRepo:
                 repo = git.Repo(str(self.shadow_dir))
             except Exception as e:
                 self.fail("opening", str(e))
-            repo.git.update_environment(**git_env(self.shadow_dir, self.root))
+            repo.git.update_environment(**git_env(self.shadow_dir, self.root, self.borrowed))
             self._repo = repo
         return self._repo
 
@@ -273,6 +297,7 @@ class ShadowRepo:
             env = {**git_env(tmp, self.root), "GIT_TEMPLATE_DIR": ""}
             git.Repo.init(str(tmp), mkdir=False, quiet=True, env=env).close()
             _configure(tmp)
+            _seed(tmp, self.root)
             try:
                 os.rename(tmp, self.shadow_dir)
             except OSError:
@@ -296,6 +321,7 @@ class ShadowRepo:
                 dest = self.shadow_dir.with_name(f"{self.shadow_dir.name}.broken-{stamp}-{n}")
                 n += 1
             os.replace(self.shadow_dir, dest)
+            self._borrowed = None
             log.warning("moved the checkpoint repository %s aside to %s", self.shadow_dir, dest)
             return dest
 
@@ -384,8 +410,117 @@ class ShadowRepo:
         """Stage the whole workspace in the shadow index and write it as a tree; the tree's
         sha and git's complaints about files it could not read (those are left out)."""
         self._sync_excludes()
+        state = self.read_state()
+        if state.get("seeded_index") == "fresh":
+            self._prepare_seeded_index()
         warnings = self._add_all()
-        return self.out(["write-tree"]).decode().strip(), warnings
+        rc, out, err = self.run(["write-tree"])
+        if rc != 0 and self.borrowed is not None and _MISSING_RE.search(err):
+            # the user's objects lost what the index points at (gc, a re-clone, .git gone):
+            # hash the whole tree again rather than fail every snapshot from now on
+            log.warning(
+                "contents borrowed from %s are gone (%s); re-hashing the workspace",
+                self.borrowed,
+                " ".join(err.split()),
+            )
+            self._drop_index()
+            warnings = self._add_all()
+            rc, out, err = self.run(["write-tree"])
+        if rc != 0:
+            self.fail("git write-tree", err)
+        tree = out.decode().strip()
+        if self.borrowed is not None:
+            self._localize_changes(tree, state)
+        return tree, warnings
+
+    # --- borrowing the user's objects --------------------------------------------------------
+
+    def _prepare_seeded_index(self) -> None:
+        """A copy of the user's index may hold what the shadow never captures: submodules
+        (gitlinks) and anything under ``.planloop/``. Drop them from the copy, index only."""
+        out = self.out(["ls-files", "-s", "-z"])
+        # two regexes over the whole listing (C speed), not a Python loop over 100k entries
+        gitlinks = [os.fsdecode(n) for n in _GITLINK_RE.findall(out)]
+        own = [os.fsdecode(n) for n in _OWN_ENTRY_RE.findall(out)]
+        # index format 4 (prefix-compressed paths) takes about half the user's v2 on disk
+        self.out(["update-index", "--index-version", "4"])
+        if gitlinks or own:
+            self.stdin(
+                ["update-index", "--force-remove", "-z", "--stdin"],
+                "\0".join(gitlinks + own) + "\0",
+            )
+        if gitlinks:
+            nested = sorted(set(self.read_state().get("nested", [])) | set(gitlinks))
+            self.write_state(nested=nested)
+            self._write_excludes(nested)
+        self.write_state(seeded_index="used", localize_trees=True)
+
+    def _drop_index(self) -> None:
+        (self.shadow_dir / "index").unlink(missing_ok=True)
+        for p in self.shadow_dir.glob("sharedindex.*"):
+            p.unlink(missing_ok=True)
+
+    def _localize_changes(self, tree: str, state: dict[str, Any]) -> None:
+        """Copy into the shadow what it must never lose with the user's objects: after the
+        first snapshot every tree object (a tree the user's gc may prune would make a whole
+        checkpoint unreadable), and on every snapshot both sides of each changed file, so a
+        step's diff and its revert stay readable whatever happens to the user's
+        repository. Only file contents unchanged since the first checkpoint stay borrowed."""
+        wanted: list[str] = []
+        if state.get("localize_trees") or self.read_state().get("localize_trees"):
+            out = self.out(["ls-tree", "-r", "-d", "-z", tree])
+            wanted = [tree] + [
+                e.split(b" ", 3)[2].split(b"\t", 1)[0].decode() for e in out.split(b"\0") if e
+            ]
+        last = state.get("last_tree")
+        if isinstance(last, str) and last and last != tree:
+            rc, out, _ = self.run(["diff-tree", "-r", "-z", "--no-renames", "--raw", last, tree])
+            if rc == 0:
+                for field in out.split(b"\0"):
+                    if field.startswith(b":"):
+                        parts = field[1:].split(b" ")
+                        if len(parts) >= 4:
+                            for mode, sha in ((parts[0], parts[2]), (parts[1], parts[3])):
+                                if mode not in (b"000000", b"160000") and sha.strip(b"0"):
+                                    wanted.append(sha.decode())
+        copied = self._copy_local(wanted)
+        if copied:
+            log.info("stored %d borrowed objects in the checkpoint repository", copied)
+        self.write_state(last_tree=tree, localize_trees=False)
+
+    def _absent(self, shas: list[str], *, borrowed: bool) -> list[str]:
+        with tempfile.TemporaryFile() as f:
+            f.write(("\n".join(shas) + "\n").encode())
+            f.seek(0)
+            rc, out, err = self.run(["cat-file", "--batch-check"], istream=f, borrowed=borrowed)
+        if rc != 0:
+            self.fail("git cat-file", err)
+        return [ln.split(b" ")[0].decode() for ln in out.splitlines() if ln.endswith(b" missing")]
+
+    def _copy_local(self, shas: list[str]) -> int:
+        """Copy the objects among ``shas`` that only the user's store has into the shadow's
+        own (``git hash-object -w`` would find them in the user's store and write nothing
+        here)."""
+        shas = list(dict.fromkeys(shas))
+        if not shas:
+            return 0
+        missing = self._absent(shas, borrowed=False)  # not in the shadow's own store
+        if not missing:
+            return 0
+        gone = set(self._absent(missing, borrowed=True))  # nor in the user's (any more)
+        missing = [m for m in missing if m not in gone]
+        if not missing:
+            return 0
+        # one pack of them in the shadow's own store; pack-objects reads them through the
+        # alternate (it packs borrowed objects unless told --local) and writes only here
+        with tempfile.TemporaryFile() as f:
+            f.write(("\n".join(missing) + "\n").encode())
+            f.seek(0)
+            pack = str(self.shadow_dir / "objects" / "pack" / "pack")
+            rc, _, err = self.run(["pack-objects", "-q", "--window=10", pack], istream=f)
+        if rc != 0:
+            self.fail("git pack-objects", err)
+        return len(missing)
 
     def _sync_excludes(self) -> None:
         nested = self.read_state().get("nested", [])
@@ -483,6 +618,98 @@ def _configure(gitdir: Path) -> None:
     (gitdir / "hooks").mkdir(exist_ok=True)
 
 
+_BORROW_FILE = "planloop-borrow"
+_GITLINK_RE = re.compile(rb"(?:^|\0)160000 [0-9a-f]+ \d\t([^\0]+)")
+_OWN_ENTRY_RE = re.compile(
+    rb"(?:^|\0)\d{6} [0-9a-f]+ \d\t(\.[Pp][Ll][Aa][Nn][Ll][Oo][Oo][Pp]/[^\0]*)"
+)
+_MISSING_RE = re.compile(
+    r"missing|unable to read|bad object|invalid object|not a valid object|could not read|"
+    r"does not exist|bad tree|corrupt",
+    re.I,
+)
+
+
+def _user_git_dirs(root: Path) -> tuple[Path, Path] | None:
+    """(git dir, common dir) of the repository whose work tree is exactly ``root``, read
+    only; None when ``root`` is not the top of a git work tree."""
+    dotgit = root / ".git"
+    try:
+        if dotgit.is_dir():
+            return dotgit, dotgit
+        if dotgit.is_file():
+            line = dotgit.read_text(errors="replace").strip()
+            if not line.startswith("gitdir:"):
+                return None
+            gd = Path(line[len("gitdir:") :].strip())
+            gd = gd if gd.is_absolute() else (root / gd)
+            common = gd
+            if (gd / "commondir").is_file():
+                c = Path((gd / "commondir").read_text().strip())
+                common = c if c.is_absolute() else gd / c
+            return gd, common.resolve()
+    except OSError:
+        return None
+    return None
+
+
+def _seed(gitdir: Path, root: Path) -> None:
+    """Start a new shadow from what the user's git already knows, reading it only: its
+    object directory becomes our read-only alternate (unchanged files are not stored a
+    second time) and a copy of its index our first index (its stat data lets the first
+    ``git add`` skip hashing every unchanged file). A case where the copy cannot be used
+    as is (split or sparse index, partial clone) still borrows objects and hashes the
+    tree once; a damaged user repository makes a plain shadow, never an error."""
+    found = _user_git_dirs(root)
+    if found is None:
+        return
+    gd, common = found
+    objects = common / "objects"
+    if not (objects / "pack").is_dir() and not objects.is_dir():
+        return
+    try:
+        cfg = git.GitConfigParser(str(common / "config"), read_only=True)
+        fmt = str(cfg.get_value("extensions", "objectformat", default="sha1")).lower()
+        partial = (
+            bool(cfg.get_value("extensions", "partialclone", default=""))
+            or any(objects.joinpath("pack").glob("*.promisor"))
+            or any(
+                str(cfg.get_value(sec, "promisor", default="false")).lower() == "true"
+                for sec in cfg.sections()
+                if sec.startswith("remote ")
+            )
+        )
+        sparse = str(cfg.get_value("core", "sparsecheckout", default="false")).lower() == "true"
+    except Exception as e:  # an unreadable config: the shadow simply stores everything
+        log.info("not borrowing from %s: cannot read its config (%s)", common, e)
+        return
+    if fmt != "sha1":
+        log.info("not borrowing from %s: object format %s", common, fmt)
+        return
+    (gitdir / _BORROW_FILE).write_text(str(objects.resolve()) + "\n")
+    why = None
+    if not (gd / "index").is_file():
+        why = "it has no index"
+    elif any(gd.glob("sharedindex.*")):
+        why = "its index is split"
+    elif sparse:
+        why = "it is a sparse checkout"
+    elif partial:
+        why = "it is a partial clone (the index names contents that are not on disk)"
+    if why is not None:
+        log.info("the first checkpoint hashes the whole workspace: %s", why)
+        return
+    if (gd / "index.lock").exists():
+        log.info("another git process holds %s; reading the last complete index", gd / "index.lock")
+    try:
+        shutil.copyfile(gd / "index", gitdir / "index")
+    except OSError as e:
+        log.info("the first checkpoint hashes the whole workspace: cannot copy the index (%s)", e)
+        return
+    state = {"seeded_index": "fresh"}
+    (gitdir / "planloop-state.json").write_text(json.dumps(state))
+
+
 def _user_exclude(root: Path) -> str:
     """The user's ``.git/info/exclude``, read only (a worktree's lives in the common dir)."""
     dotgit = root / ".git"
@@ -513,9 +740,11 @@ def _exclude_line(rel: str) -> str:
     return "/" + escaped + "/"
 
 
-def git_env(gitdir: Path, work_tree: Path) -> dict[str, str]:
+def git_env(gitdir: Path, work_tree: Path, borrowed: str | None = None) -> dict[str, str]:
     """Every variable that could point git elsewhere is set explicitly: gitpython can only
-    add to os.environ, and a planloop started from a git hook inherits GIT_DIR & co."""
+    add to os.environ, and a planloop started from a git hook inherits GIT_DIR & co.
+    ``borrowed``: the user's object directory, read as an alternate (git only reads from
+    an alternate; new objects always go to the shadow's own directory)."""
     s = str(gitdir)
     now = f"@{int(time.time())} +0000"
     env = {
@@ -524,7 +753,7 @@ def git_env(gitdir: Path, work_tree: Path) -> dict[str, str]:
         "GIT_WORK_TREE": str(work_tree),
         "GIT_INDEX_FILE": os.path.join(s, "index"),
         "GIT_OBJECT_DIRECTORY": os.path.join(s, "objects"),
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": borrowed or "",
         "GIT_GRAFT_FILE": os.path.join(s, "info", "grafts"),
         "GIT_SHALLOW_FILE": os.path.join(s, "shallow"),
         "GIT_NO_REPLACE_OBJECTS": "1",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .cancel import CancelToken
 from .models.base import ToolSpec
 from .plan import Outcome
+from .search import MAX_SEARCH_BYTES, SEARCH_TIMEOUT_S
 from .validation import problems
 from .workspace import Workspace, WorkspaceError
 
@@ -51,8 +52,15 @@ class ReadFileInput(_Input):
 
 
 class SearchInput(_Input):
-    pattern: str = Field(min_length=1, description="Python regular expression, matched per line.")
+    pattern: str = Field(
+        min_length=1,
+        description="Regular expression, matched per line (look-around and backreferences work).",
+    )
     path: str | None = Field(None, description="Folder or file to search; default: everything.")
+
+
+class RepoMapInput(_Input):
+    path: str = Field(".", description="Folder relative to the workspace root.")
 
 
 class WriteFileInput(_Input):
@@ -82,6 +90,7 @@ _INPUTS: dict[str, type[BaseModel]] = {
     "list_files": ListFilesInput,
     "read_file": ReadFileInput,
     "search": SearchInput,
+    "repo_map": RepoMapInput,
     "write_file": WriteFileInput,
     "edit_file": EditFileInput,
     "run_command": RunCommandInput,
@@ -97,7 +106,11 @@ _DESCRIPTIONS = {
     "filtered by a glob. Paths are relative to the workspace root.",
     "read_file": "Read a text file with line numbers. Long files are cut; page through them "
     "with start_line and end_line.",
-    "search": "Search file contents with a regular expression; returns 'path:line: text'.",
+    "search": "Search file contents with a regular expression (ripgrep; ignored files, binary "
+    "files and files over 2 MB skipped); returns 'path:line: text', at most 100 lines.",
+    "repo_map": "The repository map of one folder: its most relevant files (ranked by how "
+    "much the rest of the code uses them, and by the goal) with their definitions and line "
+    "numbers, within a token budget.",
     "write_file": "Create or overwrite a file with the given content (folders are created).",
     "edit_file": "Replace one exact, unique occurrence of 'old' with 'new' in a file. Copy "
     "'old' exactly from read_file output, without the line numbers.",
@@ -152,6 +165,8 @@ def _outcome_spec() -> ToolSpec:
 PLANNER_TOOLS: list[ToolSpec] = [
     _spec(n, _INPUTS[n]) for n in ("list_files", "read_file", "search")
 ]
+#: offered to the planner when the repo map is on (``repo_map_tokens`` > 0)
+REPO_MAP_TOOL: ToolSpec = _spec("repo_map", RepoMapInput)
 EXECUTOR_TOOLS: list[ToolSpec] = [
     *PLANNER_TOOLS,
     *(_spec(n, _INPUTS[n]) for n in ("write_file", "edit_file", "run_command")),
@@ -225,8 +240,11 @@ class ToolBox:
         command_gate: Callable[[str], str | None] | None = None,
         cancel: CancelToken | None = None,
         command_timeout_s: float = 120,
+        repo_map: Callable[[str], str] | None = None,
     ) -> None:
         self.ws = ws
+        #: folder → its repo map; None: the repo_map tool is not offered here
+        self.repo_map = repo_map
         self.writable = writable
         self.command_gate = command_gate
         self.cancel = cancel
@@ -235,7 +253,12 @@ class ToolBox:
 
     @property
     def tool_names(self) -> list[str]:
-        return [n for n in _INPUTS if self.writable or n not in WRITE_TOOLS]
+        return [
+            n
+            for n in _INPUTS
+            if (self.writable or n not in WRITE_TOOLS)
+            and (n != "repo_map" or self.repo_map is not None)
+        ]
 
     def call(self, name: str, input: dict[str, Any]) -> ToolOutput:
         try:
@@ -267,6 +290,13 @@ class ToolBox:
                 f"({', '.join(self.tool_names)}). Describe the change in the plan instead.",
                 True,
                 f"{name} ✗ read-only",
+            )
+        if name == "repo_map" and self.repo_map is None:
+            return ToolOutput(
+                f"repo_map is not available here (the repo map is off, or this role has no "
+                f"map). Available tools: {', '.join(self.tool_names)}.",
+                True,
+                "repo_map ✗ not available",
             )
         model = _INPUTS[name]
         if input is None:
@@ -333,15 +363,32 @@ class ToolBox:
         return ToolOutput("\n".join(rows), False, summary)
 
     def _search(self, args: SearchInput) -> ToolOutput:
-        hits = self.ws.search(args.pattern, args.path, limit=SEARCH_LIMIT + 1)
-        more = len(hits) > SEARCH_LIMIT
-        hits = hits[:SEARCH_LIMIT]
+        result = self.ws.search_result(args.pattern, args.path, limit=SEARCH_LIMIT)
+        hits, more = result.hits, result.more
         body = "\n".join(hits) if hits else "(no matches)"
         if more:
             body += "\n… more matches not shown (narrow the pattern or path)"
-        count = f"{len(hits)}{'+' if more else ''} matches"
+        if result.timed_out:
+            body += (
+                f"\n… the search stopped after {SEARCH_TIMEOUT_S:g} s; these are the matches "
+                "found so far (narrow the path or the pattern)"
+            )
+        if not hits:
+            body += f" (binary files and files over {MAX_SEARCH_BYTES // 1_000_000} MB are not searched)"
+        count = f"{len(hits)}{'+' if more or result.timed_out else ''} matches"
         where = f" in {args.path}" if args.path else ""
         return ToolOutput(body, False, f"search /{_short(args.pattern, 40)}/{where} ({count})")
+
+    def _repo_map(self, args: RepoMapInput) -> ToolOutput:
+        assert self.repo_map is not None
+        target = self.ws.resolve(args.path)
+        if not target.is_dir():
+            raise WorkspaceError(f"{args.path} is not a folder; give a folder to map")
+        text = self.repo_map(self.ws.rel(target))
+        body = text if text.strip() else "(no files to map there)"
+        return ToolOutput(
+            body, False, f"repo_map {_short(args.path)} ({len(body.splitlines())} lines)"
+        )
 
     # -- writing tools
 

@@ -17,6 +17,7 @@ from .events import EventSink
 from .models.base import Model, ModelConfig
 from .orchestrator import Orchestrator
 from .policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
+from .search import Tools
 from .store import PlanStore
 from .workspace import Workspace
 
@@ -42,7 +43,13 @@ def build_orchestrator(
         allow=[*DEFAULT_ALLOW, *config.command_policy.allow],
         deny=[*DEFAULT_DENY, *config.command_policy.deny],
     )
-    ws = Workspace(root, policy=policy, buffer_text=buffer_text, on_write=on_write)
+    ws = Workspace(
+        root,
+        policy=policy,
+        buffer_text=buffer_text,
+        on_write=on_write,
+        search_tools=Tools.discover(rg=config.rg_path),
+    )
     state_dir = store.dir
 
     mc = ModelConfig(

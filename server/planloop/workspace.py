@@ -9,50 +9,38 @@ The tool layer (``tools.py``) and the acceptance checks (``checks.py``) build on
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import os
-import re
 import secrets
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .cancel import CancelToken
 from .errors import PlanloopError
 from .policy import CommandPolicy
 from .redaction import scrubbed_env
-
-#: directories never listed or searched when git cannot tell us what is ignored
-JUNK_DIRS = frozenset(
-    {
-        ".git",
-        ".planloop",
-        "node_modules",
-        "__pycache__",
-        ".venv",
-        "venv",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".hypothesis",
-        ".tox",
-        ".nox",
-        ".eggs",
-        ".idea",
-    }
+from .search import (
+    BINARY_PROBE,
+    JUNK_DIRS,
+    MAX_SEARCH_BYTES,
+    Searcher,
+    SearchError,
+    SearchResult,
+    Tools,
+    glob_matcher,
 )
+
+__all__ = ["JUNK_DIRS", "MAX_SEARCH_BYTES", "SearchResult", "Tools"]
 
 #: reading more than this into a model's context is never useful and may exhaust memory
 MAX_READ_BYTES = 20_000_000
-#: files larger than this are skipped by ``search``
-MAX_SEARCH_BYTES = 2_000_000
 #: a file with a NUL byte in its first block is treated as binary
-_BINARY_PROBE = 8192
+_BINARY_PROBE = BINARY_PROBE
 #: how long a process group gets between SIGTERM and SIGKILL
 KILL_GRACE_S = 1.0
 
@@ -201,6 +189,7 @@ class Workspace:
         policy: CommandPolicy | None = None,
         buffer_text: Callable[[Path], str | None] | None = None,
         on_write: Callable[[Path, str, str], None] | None = None,
+        search_tools: Tools | None = None,
     ) -> None:
         resolved = Path(root).expanduser().resolve()
         if not resolved.is_dir():
@@ -215,6 +204,9 @@ class Workspace:
         #: written, while a step attempt runs: the write-ahead record that lets an attempt
         #: killed before its after-checkpoint still be diffed and reverted exactly
         self.write_ahead: Callable[[str], None] | None = None
+
+        #: ripgrep / git grep / Python, chosen on first use (see ``search.py``)
+        self.searcher = Searcher(self.root, search_tools)
 
     # -- paths
 
@@ -402,54 +394,41 @@ class Workspace:
         base = self.resolve(path)
         if not base.exists():
             raise WorkspaceError(f"{path} does not exist")
-        found = [self.rel(base)] if base.is_file() else sorted(set(self._files_under(base)))
-        if glob:
-            base_rel = self.rel(base)
-            found = [f for f in found if _glob_match(f, glob, base_rel)]
+        base_rel = self.rel(base)
+        if base.is_file():
+            found = [base_rel]
+            if glob:
+                found = [f for f in found if glob_matcher(glob, base_rel)(f)]
+        else:
+            found = self.searcher.list_files(base_rel, glob)
         return found[: max(limit, 0)]
-
-    def _files_under(self, base: Path) -> Iterator[str]:
-        listed = _git_files(base)
-        if listed is None:
-            yield from (self.rel(p) for p in _walk(base))
-            return
-        for p in listed:
-            parts = [x.lower() for x in p.relative_to(self.root).parts]
-            if ".git" in parts or ".planloop" in parts:
-                continue
-            if p.is_dir() and not p.is_symlink():
-                # untracked nested repositories and submodules: list them on their own terms
-                nested = _git_files(p) if (p / ".git").exists() else None
-                yield from (self.rel(q) for q in (nested if nested is not None else _walk(p)))
-            elif os.path.lexists(p):
-                yield self.rel(p)
 
     def search(self, pattern: str, path: str | None = None, limit: int = 100) -> list[str]:
         """``path:line: text`` for each line matching the regex, binary and huge files skipped."""
+        return self.search_result(pattern, path, limit=limit).hits
+
+    def search_result(
+        self, pattern: str, path: str | None = None, *, limit: int = 100
+    ) -> SearchResult:
+        """The hits and what cut them short (the limit, the time limit), by the fastest
+        backend present (ripgrep, git grep, Python)."""
+        rel: str | None = None
+        if path not in (None, "", "."):
+            assert path is not None
+            target = self.resolve(path)
+            if not target.exists():
+                raise WorkspaceError(f"{path} does not exist")
+            rel = self.rel(target)
+            if target.is_file() and target.stat().st_size > MAX_SEARCH_BYTES:
+                size = target.stat().st_size
+                raise WorkspaceError(
+                    f"{rel} is {size} bytes; search skips files over {MAX_SEARCH_BYTES} bytes. "
+                    "Read the part you need with read_file start_line/end_line"
+                )
         try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise WorkspaceError(f"invalid regular expression {pattern!r}: {exc}") from exc
-        hits: list[str] = []
-        for rel in self.list_files(path or ".", limit=1_000_000):
-            try:
-                file = self.resolve(rel)
-                if not file.is_file() or file.stat().st_size > MAX_SEARCH_BYTES:
-                    continue
-                data = file.read_bytes()
-            except (WorkspaceError, OSError):
-                continue
-            if b"\x00" in data[:_BINARY_PROBE]:
-                continue
-            for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-                if regex.search(line):
-                    shown = line.strip()
-                    if len(shown) > 300:
-                        shown = shown[:300] + "…"
-                    hits.append(f"{rel}:{n}: {shown}")
-                    if len(hits) >= limit:
-                        return hits
-        return hits
+            return self.searcher.search(pattern, rel, limit=limit)
+        except SearchError as exc:
+            raise WorkspaceError(str(exc)) from exc
 
     # -- commands
 
@@ -541,54 +520,6 @@ class Workspace:
 
 
 # --- helpers -----------------------------------------------------------------------
-
-
-def _git_files(base: Path) -> list[Path] | None:
-    """Tracked and untracked-but-not-ignored files under ``base``, or None without git.
-
-    ``git ls-files`` only reads the index (unlike ``git status``, which may refresh and
-    rewrite it); GIT_OPTIONAL_LOCKS=0 is set as a second guard.
-    """
-    git = shutil.which("git")
-    if git is None:
-        return None
-    env = child_env()
-    try:
-        done = subprocess.run(
-            [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=base,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    names = done.stdout.decode("utf-8", errors="surrogateescape").split("\0")
-    return [base / n.rstrip("/") for n in names if n]
-
-
-def _walk(base: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = [d for d in dirnames if d not in JUNK_DIRS and not d.endswith(".egg-info")]
-        for name in filenames:
-            yield Path(dirpath) / name
-
-
-def _glob_match(rel: str, pattern: str, base_rel: str) -> bool:
-    """``*.py`` matches by file name anywhere; a pattern with ``/`` matches the path."""
-    if "/" not in pattern:
-        return fnmatch.fnmatchcase(PurePosixPath(rel).name, pattern)
-    candidates = [rel]
-    if base_rel not in (".", "") and rel.startswith(base_rel + "/"):
-        candidates.append(rel[len(base_rel) + 1 :])
-    patterns = [pattern]
-    if pattern.startswith("**/"):
-        patterns.append(pattern[3:])
-    return any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns)
 
 
 def _match_lines(text: str, old: str) -> list[str]:

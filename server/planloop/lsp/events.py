@@ -25,6 +25,7 @@ from ..events import (
     PlanCreated,
     PlannerToolCall,
     Planning,
+    Progress,
     ReplanStarted,
     RevisionProposed,
     Saved,
@@ -164,6 +165,10 @@ class EventPump:
             p.report(self._step_token, event.line[:200])
         elif isinstance(event, PlannerToolCall):
             p.report(self._plan_token, event.line[:200])
+        elif isinstance(event, Progress):
+            # long work inside planning (the repo map) or a step (its first checkpoint)
+            token = self._step_token or self._plan_token
+            p.report(token, event.message[:200], _pct(event.done, event.total))
         elif isinstance(event, CheckRan):
             mark = "✓" if event.passed else "✗"
             p.report(self._step_token, f"{mark} {event.check}"[:200])

@@ -1,0 +1,297 @@
+"""Is planloop ready for a 100,000-file repository? Each figure beside its baseline, one run.
+
+Builds (once, cached under ``--cache``) a git repository of ``--files`` small source files
+(Python, TypeScript and Go, each defining functions and calling others, in nested
+directories), committed and packed like a real clone, plus a few untracked files. Then:
+
+- ``search_s``: the ``search`` tool (``ToolBox.call``) for a rare regex plus one with no
+  match, against ``rg_s``: plain ``rg`` with the same binary and patterns;
+- ``list_s``: the ``list_files`` tool (limit 500) against ``gitls_s``: ``git ls-files``;
+- ``map_first_s`` / ``map_cached_s``: the planner's repo map with an empty cache, then
+  again with the cache a first build left; ``map_tokens`` is its estimated size (budget
+  ``--map-tokens``);
+- ``checkpoint_first_s``: the first checkpoint (fresh ``.planloop/``) against
+  ``git_status_s`` (``git status --porcelain``, optional locks off); medians of
+  ``--rounds`` alternating rounds;
+- ``disk_mb``: ``.planloop/`` right after that first checkpoint, against ``repo_mb``, the
+  repository's ``.git``.
+
+Prints one line:
+``search_s=… rg_s=… search_ratio=… list_s=… gitls_s=… map_first_s=… map_cached_s=…
+map_tokens=… checkpoint_first_s=… git_status_s=… checkpoint_ratio=… disk_mb=… repo_mb=…
+disk_ratio=…``
+Targets (issue 13): search_ratio ≤ 1.5, list_s ≤ 0.5, map_cached_s ≤ 1.0, map_tokens ≤
+budget, checkpoint_first_s ≤ 2, checkpoint_ratio ≤ 3, disk_ratio ≤ 0.1.
+
+    .venv/bin/python bench/repo_scale.py                    # 100k files (first build: minutes)
+    .venv/bin/python bench/repo_scale.py --files 5000       # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "server"))
+
+FILES_PER_DIR = 50
+DIRS_PER_PARENT = 20
+RARE = r"def handle_4242\b"
+NONE = r"zz_no_such_symbol_zz"
+GOAL = "Make the order handler retry when the payment gateway times out"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_OPTIONAL_LOCKS="0")
+    env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="gc.auto", GIT_CONFIG_VALUE_0="0")
+    return env
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, env=_env(), check=True, stdout=subprocess.DEVNULL)
+
+
+WORDS = [
+    "order",
+    "payment",
+    "gateway",
+    "retry",
+    "timeout",
+    "customer",
+    "invoice",
+    "ledger",
+    "account",
+    "balance",
+    "refund",
+    "shipment",
+    "warehouse",
+    "inventory",
+    "price",
+    "discount",
+    "tax",
+    "currency",
+    "session",
+    "token",
+    "cache",
+    "queue",
+    "worker",
+    "schedule",
+    "report",
+    "export",
+    "import",
+    "validate",
+    "parse",
+    "render",
+    "notify",
+    "audit",
+    "policy",
+]
+
+
+def _prose(i: int, words: int) -> str:
+    """Comment text that compresses like real code comments (not like repeated lines)."""
+    rnd = random.Random(i)
+    lines, line = [], []
+    for _ in range(words):
+        line.append(rnd.choice(WORDS) + (str(rnd.randrange(1000)) if rnd.random() < 0.2 else ""))
+        if len(line) == 12:
+            lines.append(" ".join(line))
+            line = []
+    return "\n".join([*lines, " ".join(line)])
+
+
+def _source(i: int, n: int) -> tuple[str, str]:
+    """(suffix, text) of file ``i``: definitions plus calls into other files, and enough
+    comment text (~3 KB a file) that the repository weighs what a real one does."""
+    a, b = (i * 7919) % n, (i * 104729 + 13) % n
+    kind = i % 10
+    suffix, text = _code(i, a, b, kind)
+    mark = "#" if suffix == ".py" else "//"
+    prose = "\n".join(f"{mark} {ln}" for ln in _prose(i, 400).splitlines())
+    return suffix, prose + "\n\n" + text
+
+
+def _code(i: int, a: int, b: int, kind: int) -> tuple[str, str]:
+    if kind < 7:
+        text = (
+            f'"""Module {i}."""\n\nfrom pkg import handle_{a}, Service{b}\n\n\n'
+            f"class Service{i}:\n    def run(self, order):\n        return handle_{a}(order)\n\n\n"
+            f"def handle_{i}(order):\n    return Service{b}().run(order) + {i}\n"
+        )
+        return ".py", text
+    if kind < 9:
+        text = (
+            f"import {{ handle{a} }} from './x';\n\n"
+            f"export class Gateway{i} {{\n  pay(order: number): number {{\n"
+            f"    return handle{a}(order) + {i};\n  }}\n}}\n\n"
+            f"export function handle{i}(order: number): number {{\n  return order * {b};\n}}\n"
+        )
+        return ".ts", text
+    text = (
+        f"package pkg\n\ntype Worker{i} struct{{}}\n\n"
+        f"func (w Worker{i}) Do(x int) int {{ return Handle{a}(x) }}\n\n"
+        f"func Handle{i}(x int) int {{ return x + {b} }}\n"
+    )
+    return ".go", text
+
+
+def _path(repo: Path, i: int) -> Path:
+    pkg = f"pkg{i // (FILES_PER_DIR * DIRS_PER_PARENT):04d}"
+    mod = f"mod{(i // FILES_PER_DIR) % DIRS_PER_PARENT:02d}"
+    suffix = ".py" if i % 10 < 7 else ".ts" if i % 10 < 9 else ".go"
+    return repo / "src" / pkg / mod / f"file{i}{suffix}"
+
+
+def build(repo: Path, n: int) -> None:
+    """The cached repository: built once per size, committed and packed."""
+    if (repo / ".git" / "planloop-bench-ready").exists():
+        return
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir(parents=True)
+    t = time.perf_counter()
+    for i in range(n):
+        path = _path(repo, i)
+        if i % FILES_PER_DIR == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_source(i, n)[1])
+    (repo / ".gitignore").write_text("node_modules/\n*.log\nbuild/\n")
+    (repo / "README.md").write_text("# synthetic monorepo\n\nOrders, payments, gateways.\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "initial")
+    for k in range(3):  # some history, as a real clone has: 2% of the files per commit
+        for i in range(k, n, 50):
+            path = _path(repo, i)
+            path.write_text(path.read_text() + f"# change {k}\n")
+        _git(repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-am", f"c{k}")
+    _git(repo, "gc", "-q")
+    (repo / ".git" / "planloop-bench-ready").write_text("ok\n")
+    print(f"built {n} files in {time.perf_counter() - t:.0f} s: {repo}", file=sys.stderr)
+
+
+def du_mb(path: Path) -> float:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total / 1e6
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def run_cmd(cmd: list[str], cwd: Path) -> None:
+    subprocess.run(cmd, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/planloop-repo-scale"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--map-tokens", type=int, default=3000)
+    ap.add_argument("--build-only", action="store_true")
+    args = ap.parse_args(argv)
+    repo = args.cache / f"repo{args.files}"
+    build(repo, args.files)
+    if args.build_only:
+        return 0
+    # imported after the build, so building the cached tree needs no planloop at all
+    from planloop.checkpoints import CheckpointStore
+    from planloop.repomap import RepoMap, estimate_tokens
+    from planloop.search import find_ripgrep
+    from planloop.tools import ToolBox
+    from planloop.workspace import Workspace
+
+    shutil.rmtree(repo / ".planloop", ignore_errors=True)
+    (repo / "scratch").mkdir(exist_ok=True)
+    for i in range(20):  # a working tree is rarely clean
+        (repo / "scratch" / f"wip{i}.py").write_text(f"def wip_{i}():\n    return {i}\n")
+    rg, _ = find_ripgrep()
+    assert rg is not None, "no ripgrep (pip install ripgrep)"
+    print(
+        f"git {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}; "
+        f"rg {rg}; cpus {os.cpu_count()}; repo {repo}",
+        file=sys.stderr,
+    )
+
+    # warm the page cache for both sides alike
+    run_cmd(["git", "status", "--porcelain"], repo)
+    run_cmd([rg, "-c", NONE], repo)
+
+    box = ToolBox(Workspace(repo), writable=False)
+    ours, theirs = [], []
+    for r in range(args.rounds):
+        pair = [
+            lambda: sum(timed(box.call, "search", {"pattern": p}) for p in (RARE, NONE)),
+            lambda: sum(timed(run_cmd, [rg, "-n", p], repo) for p in (RARE, NONE)),
+        ]
+        order = pair if r % 2 == 0 else pair[::-1]
+        a, b = order[0](), order[1]()
+        ours.append(a if r % 2 == 0 else b)
+        theirs.append(b if r % 2 == 0 else a)
+    search_s, rg_s = statistics.median(ours), statistics.median(theirs)
+    hit = box.call("search", {"pattern": RARE})
+    assert "handle_4242" in hit.content or args.files <= 4242, hit.content
+
+    lists, gitls = [], []
+    for _ in range(args.rounds):
+        lists.append(timed(box.call, "list_files", {}))
+        gitls.append(timed(run_cmd, ["git", "ls-files", "-co", "--exclude-standard"], repo))
+    list_s, gitls_s = statistics.median(lists), statistics.median(gitls)
+
+    firsts, statuses = [], []
+    disk_mb = 0.0
+    for r in range(args.rounds):
+        shutil.rmtree(repo / ".planloop", ignore_errors=True)
+        store = CheckpointStore(repo, gc_detach=False)
+        status_s = timed(run_cmd, ["git", "status", "--porcelain"], repo)
+        first_s = timed(store.snapshot, "first", "refs/planloop/bench/first")
+        if r == 0:
+            store.wait_for_gc()
+            disk_mb = du_mb(repo / ".planloop")
+        store.close()
+        firsts.append(first_s)
+        statuses.append(status_s)
+    checkpoint_first_s, git_status_s = statistics.median(firsts), statistics.median(statuses)
+    repo_mb = du_mb(repo / ".git")
+
+    ws = Workspace(repo)
+    rmap = RepoMap(ws, repo / ".planloop" / "repomap")
+    rmap.clear_cache()
+    t = time.perf_counter()
+    rmap.render(GOAL, args.map_tokens)
+    map_first_s = time.perf_counter() - t
+    rmap2 = RepoMap(Workspace(repo), repo / ".planloop" / "repomap")
+    t = time.perf_counter()
+    text = rmap2.render(GOAL, args.map_tokens)
+    map_cached_s = time.perf_counter() - t
+    print(
+        f"search_s={search_s:.3f} rg_s={rg_s:.3f} search_ratio={search_s / rg_s:.2f} "
+        f"list_s={list_s:.3f} gitls_s={gitls_s:.3f} "
+        f"map_first_s={map_first_s:.2f} map_cached_s={map_cached_s:.3f} "
+        f"map_tokens={estimate_tokens(text)} "
+        f"checkpoint_first_s={checkpoint_first_s:.3f} git_status_s={git_status_s:.3f} "
+        f"checkpoint_ratio={checkpoint_first_s / git_status_s:.2f} "
+        f"disk_mb={disk_mb:.1f} repo_mb={repo_mb:.1f} disk_ratio={disk_mb / repo_mb:.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,228 @@
+"""The first checkpoint in a git repository borrows what the user's git already has:
+its objects (read-only, as an alternate) and a copy of its index (so unchanged files are
+not hashed again). These tests hold that path to the same promises as any other: the
+user's .git is never written, checkpoints stay readable when the user's objects vanish
+(or say exactly what was lost), and odd repositories (shallow, partial, split or locked
+index, submodules) work or fall back to hashing the tree.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from planloop.checkpoints import CheckpointError, CheckpointStore
+from test_checkpoints import USER_ENV, make_user_repo, ugit, user_repo_fingerprint
+
+
+def own_objects(store: CheckpointStore, shas: list[str]) -> dict[str, bool]:
+    """sha → whether the shadow itself stores it (the user's objects hidden)."""
+    r = subprocess.run(
+        ["git", f"--git-dir={store.shadow_dir}", "cat-file", "--batch-check"],
+        input="\n".join(shas) + "\n",
+        env={**USER_ENV, "GIT_ALTERNATE_OBJECT_DIRECTORIES": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {ln.split()[0]: not ln.endswith("missing") for ln in r.stdout.splitlines()}
+
+
+def blob(repo: Path, rev_path: str) -> str:
+    return ugit(repo, "rev-parse", rev_path).strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    make_user_repo(root, "all", tmp_path / "hook-ran")
+    return root
+
+
+def test_first_checkpoint_borrows_objects_and_index(repo: Path) -> None:
+    before = user_repo_fingerprint(repo)
+    store = CheckpointStore(repo)
+    sha = store.snapshot("first")
+    # tracked, unchanged files: read through the user's objects, not stored again
+    lib_c = blob(repo, "main:a.py")
+    assert (store.shadow_dir / "planloop-borrow").read_text().strip() == str(
+        (repo / ".git" / "objects").resolve()
+    )
+    assert store.file_at(sha, "a.py") == (repo / "a.py").read_bytes()
+    assert store.file_at(sha, "new.txt") == b"untracked\n"
+    assert store.file_at(sha, "secret.env") is None  # the user's info/exclude still holds
+    mine = own_objects(store, [blob(repo, "HEAD:lib/c.py"), lib_c])
+    assert not any(mine.values()), "a tracked, unchanged file was stored a second time"
+    # every tree is the shadow's own: a pruned user tree cannot make a checkpoint unreadable
+    trees = subprocess.run(
+        [
+            "git",
+            f"--git-dir={store.shadow_dir}",
+            "ls-tree",
+            "-r",
+            "-d",
+            "--format=%(objectname)",
+            sha,
+        ],
+        env=USER_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    root_tree = subprocess.run(
+        ["git", f"--git-dir={store.shadow_dir}", "rev-parse", f"{sha}^{{tree}}"],
+        env=USER_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert all(own_objects(store, [root_tree, *trees]).values())
+    store.close()
+    assert user_repo_fingerprint(repo) == before
+
+
+def step(store: CheckpointStore, repo: Path) -> tuple[str, str]:
+    """A step that edits a tracked file and adds one; its before/after checkpoints."""
+    b = store.snapshot("before", "refs/planloop/p/s/before")
+    (repo / "b.py").write_text("B = 'step'\n")
+    (repo / "lib" / "d.py").write_text("D = 4\n")
+    a = store.snapshot("after", "refs/planloop/p/s/after")
+    return b, a
+
+
+def test_checkpoints_survive_the_users_objects_vanishing(repo: Path, tmp_path: Path) -> None:
+    store = CheckpointStore(repo)
+    b, a = step(store, repo)
+    store.close()
+    # the user re-clones: a new, unrelated object store in the same place
+    shutil.rmtree(repo / ".git")
+    ugit(repo, "init", "-q", "-b", "main")
+    store = CheckpointStore(repo)
+    diffs = {d.path: d for d in store.diff(b, a)}
+    assert set(diffs) == {"b.py", "lib/d.py"}
+    assert "+B = 'step'" in diffs["b.py"].patch
+    assert store.file_at(b, "b.py") == b"B = 'staged'\n"  # both sides of a change are kept
+    # a file no step changed was only ever borrowed: the error says what was lost and why
+    with pytest.raises(CheckpointError) as err:
+        store.file_at(b, ".gitignore")
+    assert err.value.kind == "checkpoint_objects_missing"
+    assert "borrowed from your repository's objects" in err.value.message
+    assert "git gc" in err.value.message
+    # the step can still be undone, byte for byte
+    result = store.revert(b, a)
+    assert not result.conflicts
+    assert (repo / "b.py").read_text() == "B = 'staged'\n"
+    assert not (repo / "lib" / "d.py").exists()
+    # and new checkpoints work (the tree is hashed again)
+    c = store.snapshot("later")
+    assert store.file_at(c, ".gitignore") == b"*.log\n"
+    store.close()
+
+
+def test_users_git_deleted_entirely(repo: Path) -> None:
+    store = CheckpointStore(repo)
+    b, a = step(store, repo)
+    shutil.rmtree(repo / ".git")
+    assert [d.path for d in store.diff(b, a)] == ["b.py", "lib/d.py"]
+    c = store.snapshot("no git any more")
+    assert store.file_at(c, "a.py") == (repo / "a.py").read_bytes()
+    store.close()
+
+
+def test_shallow_clone(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_user_repo(src, "staged", tmp_path / "hook-ran")
+    ugit(src, "commit", "-qm", "staged")
+    dest = tmp_path / "shallow"
+    ugit(tmp_path, "clone", "-q", "--depth", "1", f"file://{src}", str(dest))
+    assert (dest / ".git" / "shallow").exists()
+    before = user_repo_fingerprint(dest)
+    store = CheckpointStore(dest)
+    b, a = step(store, dest)
+    assert [d.path for d in store.diff(b, a)] == ["b.py", "lib/d.py"]
+    assert store.file_at(b, "a.py") == (dest / "a.py").read_bytes()
+    store.close()
+    (dest / "b.py").write_text("B = 'staged'\n")
+    (dest / "lib" / "d.py").unlink()
+    assert user_repo_fingerprint(dest) == before
+
+
+def test_partial_clone_hashes_the_tree_and_never_fetches(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_user_repo(src, "staged", tmp_path / "hook-ran")
+    ugit(src, "commit", "-qm", "staged")
+    ugit(src, "config", "uploadpack.allowFilter", "true")
+    dest = tmp_path / "partial"
+    ugit(tmp_path, "clone", "-q", "--filter=blob:none", f"file://{src}", str(dest))
+    assert list((dest / ".git" / "objects" / "pack").glob("*.promisor"))
+    before = user_repo_fingerprint(dest)
+    store = CheckpointStore(dest)
+    sha = store.snapshot("first")
+    assert store.file_at(sha, "b.py") == b"B = 'staged'\n"
+    assert store._shadow.read_state().get("seeded_index") is None  # no index copy
+    store.close()
+    assert user_repo_fingerprint(dest) == before
+
+
+def test_locked_index_is_read_not_waited_for(repo: Path) -> None:
+    lock = repo / ".git" / "index.lock"
+    lock.write_bytes(b"another git is writing")
+    before = user_repo_fingerprint(repo)
+    store = CheckpointStore(repo)
+    sha = store.snapshot("first")
+    assert store.file_at(sha, "lib/c.py") == b"C = 'unstaged'\n"
+    store.close()
+    assert lock.read_bytes() == b"another git is writing"
+    assert user_repo_fingerprint(repo) == before
+
+
+def test_split_index_falls_back_to_hashing(repo: Path) -> None:
+    ugit(repo, "update-index", "--split-index")
+    assert list((repo / ".git").glob("sharedindex.*"))
+    before = user_repo_fingerprint(repo)
+    store = CheckpointStore(repo)
+    sha = store.snapshot("first")
+    assert store.file_at(sha, "a.py") == (repo / "a.py").read_bytes()
+    assert store._shadow.read_state().get("seeded_index") is None
+    store.close()
+    assert user_repo_fingerprint(repo) == before
+
+
+def test_submodule_in_the_users_index_is_left_out(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    make_user_repo(sub, "staged", tmp_path / "hook-ran")
+    ugit(sub, "commit", "-qm", "s")
+    root = tmp_path / "ws"
+    make_user_repo(root, "staged", tmp_path / "hook-ran")
+    ugit(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "vendor/sub")
+    ugit(root, "commit", "-qm", "add submodule")
+    store = CheckpointStore(root)
+    sha = store.snapshot("first")
+    assert store.file_at(sha, "vendor/sub") is None
+    assert store.file_at(sha, "vendor/sub/a.py") is None
+    assert "vendor/sub" in store.nested_repos
+    store.close()
+
+
+def test_a_subdirectory_of_a_repository_is_not_seeded(repo: Path) -> None:
+    store = CheckpointStore(repo / "lib")
+    sha = store.snapshot("first")
+    assert not (store.shadow_dir / "planloop-borrow").exists()
+    assert store.file_at(sha, "c.py") == b"C = 'unstaged'\n"
+    store.close()
+
+
+def test_first_checkpoint_reports_progress(repo: Path) -> None:
+    store = CheckpointStore(repo)
+    seen: list[tuple[str, bool]] = []
+    store.on_progress = lambda message, finished: seen.append((message, finished))
+    store.snapshot("first")
+    assert seen[0] == ("first checkpoint: recording the workspace…", False)
+    assert seen[1][1] and seen[1][0].startswith("first checkpoint in ")
+    assert "borrowing your git's objects and index" in seen[1][0]
+    store.snapshot("second")
+    assert len(seen) == 2  # later snapshots are incremental: no progress to report
+    store.close()

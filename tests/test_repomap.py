@@ -1,0 +1,239 @@
+"""The repo map: real tree-sitter grammars, a real cache on disk, ranking, the budget,
+the planner's tool, and the planner's first request on the Messages API stand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import submit
+from planloop import repomap as R
+from planloop.planner import MAP_INTRO
+from planloop.repomap import RepoMap, estimate_tokens, extract
+from planloop.tools import ToolBox
+from planloop.workspace import Workspace
+from standin import StandIn, tokens, tool_use_message
+
+
+def make_repo(root: Path) -> Path:
+    """A small multi-language project: core.py is used everywhere, leaf.py by nobody."""
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "core.py").write_text(
+        "class Ledger:\n    def post(self, entry):\n        return entry\n\n\n"
+        "def make_ledger():\n    return Ledger()\n"
+    )
+    for i in range(4):
+        (root / "pkg" / f"user{i}.py").write_text(
+            f"from pkg.core import Ledger, make_ledger\n\n\ndef use{i}():\n"
+            f"    return make_ledger().post({i})\n"
+        )
+    (root / "pkg" / "leaf.py").write_text("def lonely():\n    return 0\n")
+    (root / "web").mkdir()
+    (root / "web" / "payment_gateway.ts").write_text(
+        "export interface Charge { amount: number }\n"
+        "export class PaymentGateway {\n  charge(c: Charge): number { return c.amount; }\n}\n"
+    )
+    (root / "svc").mkdir()
+    (root / "svc" / "main.go").write_text(
+        "package svc\n\ntype Server struct{}\n\nfunc (s Server) Start() {}\n\nfunc New() Server { return Server{} }\n"
+    )
+    (root / "svc" / "lib.rs").write_text(
+        "pub struct Queue;\nimpl Queue { pub fn push(&self) {} }\n"
+    )
+    (root / "svc" / "App.java").write_text("class App { void run() {} }\n")
+    (root / "web" / "util.js").write_text("function helper(x) { return x }\n")
+    (root / "notes.rb").write_text("def ruby_has_no_grammar_here; end\n")
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "ws")
+
+
+def rmap(root: Path) -> RepoMap:
+    return RepoMap(Workspace(root), root / ".planloop" / "repomap")
+
+
+def test_definitions_per_language(repo: Path) -> None:
+    g = R._Grammars()
+    cases = {
+        "pkg/core.py": ("python", {"Ledger", "post", "make_ledger"}),
+        "web/payment_gateway.ts": ("typescript", {"Charge", "PaymentGateway", "charge"}),
+        "svc/main.go": ("go", {"Server", "Start", "New"}),
+        "svc/lib.rs": ("rust", {"Queue", "push"}),
+        "svc/App.java": ("java", {"App", "run"}),
+        "web/util.js": ("javascript", {"helper"}),
+    }
+    for rel, (lang, names) in cases.items():
+        tags = extract((repo / rel).read_bytes(), lang, g)
+        assert tags is not None, rel
+        assert {d[0] for d in tags.defs} == names, rel
+    core = extract((repo / "pkg" / "user0.py").read_bytes(), "python", g)
+    assert core is not None and {"Ledger", "make_ledger"} <= set(core.ref_names)
+
+
+def test_map_ranks_used_code_first_and_fits_the_budget(repo: Path) -> None:
+    text = rmap(repo).render("tidy up", 3000)
+    assert text.index("pkg/core.py:") < text.index("pkg/leaf.py")
+    assert "│    1: class Ledger:" in text
+    assert "│    6: def make_ledger():" in text
+    assert "notes.rb" in text  # no grammar: listed by name
+    assert estimate_tokens(text) <= 3000
+    for budget in (5, 20, 60, 120):
+        small = rmap(repo).render("tidy up", budget)
+        assert estimate_tokens(small) <= budget
+    assert rmap(repo).render("tidy up", 0) == ""
+
+
+def test_goal_words_lift_matching_files(repo: Path) -> None:
+    text = rmap(repo).render("Retry when the payment gateway times out", 100)
+    assert text.splitlines()[0] == "web/payment_gateway.ts:"
+    # a budget too small for any file's definitions still names the best files
+    tiny = rmap(repo).render("Retry when the payment gateway times out", 12)
+    assert tiny.splitlines()[0] == "web/payment_gateway.ts"
+    assert estimate_tokens(tiny) <= 12
+
+
+def test_cache_parses_only_what_changed(repo: Path) -> None:
+    first = rmap(repo)
+    first.render("g", 500)
+    assert first.stats.parsed == 11 and not first.stats.from_index
+    again = rmap(repo)
+    again.render("another goal", 500)
+    assert again.stats.from_index and again.stats.parsed == 0
+    (repo / "pkg" / "leaf.py").write_text(
+        "def lonely():\n    return 1\n\n\ndef second():\n    pass\n"
+    )
+    changed = rmap(repo)
+    assert "def second():" in changed.render("g", 3000)
+    assert changed.stats.parsed == 1
+    cache = json.loads((repo / ".planloop" / "repomap" / "tags.json").read_text())
+    assert len(cache["blobs"]) == 11  # the old content of leaf.py was dropped
+
+
+def test_unparseable_binary_and_huge_files(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "broken.py").write_text("def ok():\n    pass\n\nclass (((:\n  def\n")
+    (repo / "blob.py").write_bytes(b"\x00\x01\x02def not_code(): pass\n")
+    (repo / "big.py").write_text("def big():\n    pass\n" * 10)
+    monkeypatch.setattr(R, "MAX_PARSE_BYTES", 100)
+    text = rmap(repo).render("g", 3000)
+    assert "broken.py:" in text and "def ok():" in text  # what tree-sitter recovered
+    assert "\nblob.py\n" in "\n" + text and "not_code" not in text
+    assert "\nbig.py\n" in "\n" + text and "def big" not in text
+
+
+def test_progress_is_reported_for_long_builds(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(R, "PROGRESS_EVERY", 4)
+    seen: list[tuple[str, int, int]] = []
+    RepoMap(
+        Workspace(repo), repo / ".planloop" / "m", on_progress=lambda *a: seen.append(a)
+    ).render("g", 100)
+    assert seen[0] == ("repo map: parsing 11 files", 0, 11)
+    assert seen[1] == ("repo map: parsed 4/11 files", 4, 11)
+    assert seen[-1][1:] == (11, 11) and seen[-1][0].startswith("repo map: parsed 11 files in")
+
+
+def test_repo_map_tool_for_one_folder(repo: Path) -> None:
+    m = rmap(repo)
+    box = ToolBox(Workspace(repo), writable=False, repo_map=lambda p: m.render("g", 500, p))
+    out = box.call("repo_map", {"path": "svc"})
+    assert not out.is_error
+    assert "svc/main.go:" in out.content and "pkg/" not in out.content
+    assert out.line.startswith("repo_map svc (")
+    bad = box.call("repo_map", {"path": "../outside"})
+    assert bad.is_error and "outside the workspace" in bad.content
+    afile = box.call("repo_map", {"path": "pkg/core.py"})
+    assert afile.is_error and "not a folder" in afile.content
+    off = ToolBox(Workspace(repo), writable=False).call("repo_map", {})
+    assert off.is_error and "not available" in off.content
+    assert "repo_map" not in ToolBox(Workspace(repo), writable=False).tool_names
+
+
+# --- the planner's first request, on the wire ------------------------------------------------
+
+KEY = "sk-ant-api03-REPOMAP-fake-key-0000"
+GOAL = "Add a refund to the payment gateway"
+
+
+def plan_cli(ws: Path, api: StandIn) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PLANLOOP_"))}
+    env.update(api.env(KEY))
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    planloop = str(Path(sys.executable).with_name("planloop"))
+    return subprocess.run(
+        [planloop, "plan", GOAL, "--yes", "--planner", "anthropic:claude-opus-5-5"],
+        cwd=ws,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def one_step_plan() -> dict:
+    steps = [
+        {
+            "id": "refund",
+            "title": "Add refund",
+            "kind": "edit",
+            "instructions": "add refund()",
+            "files": ["web/payment_gateway.ts"],
+            "acceptance": [
+                {"kind": "file_contains", "path": "web/payment_gateway.ts", "pattern": "refund"}
+            ],
+        }
+    ]
+    return submit(GOAL, steps)[0]["input"]
+
+
+@pytest.mark.parametrize("budget", [150, 3000])
+def test_planners_first_request_carries_the_map_within_budget(
+    repo: Path, standin: StandIn, budget: int
+) -> None:
+    (repo / "planloop.toml").write_text(f"repo_map_tokens = {budget}\nmodel_retries = 0\n")
+    standin.enqueue(
+        tool_use_message("repo_map", {"path": "svc"}, usage=tokens(100, 10)),
+        tool_use_message("submit_plan", one_step_plan(), usage=tokens(100, 10)),
+    )
+    res = plan_cli(repo, standin)
+    assert res.returncode == 0, res.stdout + res.stderr
+    first = standin.requests[0].body
+    system = first["system"][0]["text"]
+    assert system.startswith("You are the planner")
+    assert MAP_INTRO in system
+    the_map = system.split(MAP_INTRO, 1)[1].strip("\n")
+    assert the_map.splitlines()[0] == "web/payment_gateway.ts:"  # the goal's file first
+    assert estimate_tokens(the_map) <= budget
+    if budget >= 3000:
+        assert "pkg/core.py:" in the_map and "│    1: class Ledger:" in the_map
+    assert first["system"][-1]["cache_control"] == {"type": "ephemeral"}  # the cached prefix
+    assert [t["name"] for t in first["tools"]] == [
+        "list_files",
+        "read_file",
+        "search",
+        "repo_map",
+        "submit_plan",
+    ]
+    # the same map on every turn (a cache hit), and the tool's answer for one folder
+    second = standin.requests[1].body
+    assert second["system"][0]["text"] == system
+    assert "svc/main.go:" in json.dumps(second["messages"][-1])
+
+
+def test_repo_map_off(repo: Path, standin: StandIn) -> None:
+    (repo / "planloop.toml").write_text("repo_map_tokens = 0\nmodel_retries = 0\n")
+    standin.enqueue(tool_use_message("submit_plan", one_step_plan(), usage=tokens(100, 10)))
+    res = plan_cli(repo, standin)
+    assert res.returncode == 0, res.stdout + res.stderr
+    first = standin.requests[0].body
+    assert MAP_INTRO not in first["system"][0]["text"]
+    assert "repo_map" not in [t["name"] for t in first["tools"]]
+    assert not (repo / ".planloop" / "repomap").exists()
