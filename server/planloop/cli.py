@@ -44,6 +44,7 @@ from .events import (
     Event,
     EventSink,
     ExecutorToolCall,
+    ModeChosen,
     PlannerToolCall,
     Planning,
     Recovered,
@@ -205,6 +206,9 @@ def make_printer(progress: _Progress) -> EventSink:
         match ev:
             case Planning():
                 progress.start("planner is exploring the workspace…")
+            case ModeChosen():
+                progress.stop()
+                console.print(f"[bold]mode: {ev.mode}[/] [dim]— {escape(ev.reason)}[/]")
             case PlannerToolCall() | ExecutorToolCall():
                 who = "planner" if ev.role == "planner" else "  "
                 console.print(f"  [dim]{who} · {escape(ev.line)}[/]")
@@ -261,6 +265,8 @@ def _config(args: argparse.Namespace) -> Config:
         over["planner"] = args.planner
     if args.executor:
         over["executor"] = args.executor
+    if getattr(args, "mode", None):
+        over["mode"] = args.mode
     return load_config(Path(args.workspace).resolve(), over)
 
 
@@ -512,6 +518,16 @@ def cmd_decide(args: argparse.Namespace, approve: bool) -> int:
     return _finish(res, session)
 
 
+def cmd_mode(args: argparse.Namespace) -> int:
+    session = _session(args, NoApprover())
+    cancel = CancelToken()
+    with ctrl_c_cancels(cancel):
+        plan = session.set_mode(args.run_mode, by=args.by or _user(), cancel=cancel)
+    console.print(Markdown(render_markdown(plan)))
+    console.print(f"plan v{plan.version} runs {plan.mode}; `planloop run --all` when ready")
+    return 0
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     events = _session(args, NoApprover()).log()
     if args.json:
@@ -573,6 +589,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         c.add_argument(
             "--executor", default=d(None), help="executor model spec (env PLANLOOP_EXECUTOR)"
+        )
+        c.add_argument(
+            "--mode",
+            choices=["auto", "split", "joint"],
+            default=d(None),
+            help="how a new plan runs: auto (the planner's horizon decides; default), split "
+            "(planner + executor per step) or joint (one model, one loop) (env PLANLOOP_MODE)",
         )
         c.add_argument(
             "--debug",
@@ -651,6 +674,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--by")
     s.set_defaults(fn=lambda a: cmd_decide(a, False))
+
+    s = sub.add_parser(
+        "mode", parents=[common], help="at review: run the plan split or joint instead"
+    )
+    s.add_argument("run_mode", choices=["split", "joint"], metavar="split|joint")
+    s.add_argument("--by")
+    s.set_defaults(fn=cmd_mode)
 
     s = sub.add_parser("log", parents=[common], help="the event log")
     s.add_argument("--json", action="store_true")
