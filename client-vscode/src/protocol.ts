@@ -242,6 +242,7 @@ export const ServerCommand = {
   decideRevision: 'planloop.decideRevision',
   approvePause: 'planloop.approvePause',
   decidePending: 'planloop.decidePending',
+  setMode: 'planloop.setMode',
   log: 'planloop.log',
   clean: 'planloop.clean',
   cancel: 'planloop.cancel',

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import ConfigError
@@ -65,6 +65,12 @@ class Config(_Settings):
     #: in auto, a plan of at most this many steps runs as one joint loop (seed 001: five)
     joint_max_steps: int = Field(default=5, ge=0, le=100)
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _blank_mode(cls, v: object) -> object:
+        """An editor's blank setting means "not set" (fall back to the file, env, auto)."""
+        return None if v == "" else v
 
     def planner_spec(self) -> str:
         from .models.registry import DEFAULT_PLANNER_SPEC
