@@ -205,6 +205,8 @@ function copyWorkspace(dest, overrides = {}) {
         'planloop.planner': spec,
         'planloop.executor': spec,
         'planloop.python': PYTHON,
+        // the demo script is written for the split loop (plan, retry, re-plan)
+        'planloop.mode': 'split',
         // planloop.reviewPlanFirst stays at its default (on): pressing Run All on the plan
         // the tree shows is the review, so the first dialog is the re-plan under test.
         ...overrides,
