@@ -230,3 +230,49 @@ def test_mode_setting_layers(calc_ws: Path, monkeypatch: pytest.MonkeyPatch) -> 
         run_mode(load_config(calc_ws))
     with pytest.raises(ConfigError, match="mode"):
         load_config(calc_ws, {"mode": "sideways"})
+
+
+def test_cli_shows_the_choice_and_overrides_it_at_review(calc_ws: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    s = script(tmp_path, [submit(GOAL, two_steps())], [])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PLANLOOP_"))}
+    env["COLUMNS"] = "200"
+    exe = str(Path(sys.executable).parent / "planloop")
+    models = ["--planner", f"scripted:{s}", "--executor", f"scripted:{s}"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, "--workspace", str(calc_ws), *args, *models],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    planned = cli("plan", GOAL)  # no --mode, no PLANLOOP_MODE: the default is auto
+    assert planned.returncode == 0, planned.stderr
+    out = planned.stdout
+    assert "mode: joint — auto: the planner judged 2 step(s)" in out
+    assert out.index("mode: joint") < out.index("review it")
+    switched = cli("mode", "split", "--by", "ann")
+    assert switched.returncode == 0, switched.stderr
+    assert "plan v2 runs split" in switched.stdout and "Add cube()" in switched.stdout
+    again = cli("mode", "split")
+    assert again.returncode == 1 and "already runs split" in again.stderr
+    bad = cli("mode", "sideways")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    bad_env = subprocess.run(
+        [exe, "--workspace", str(calc_ws), "plan", GOAL, *models],
+        env={**env, "PLANLOOP_MODE": "sideways"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad_env.returncode == 1
+    assert "PLANLOOP_MODE='sideways' is not one of auto, split, joint" in bad_env.stderr

@@ -669,7 +669,8 @@ def compare_table(report: EvalReport) -> Table:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Exit 0 when every run was judged (solved or not), 4 when a run timed out or its
     hidden check did not run, 130 when interrupted (the partial report is still written)."""
-    modes = list(args.compare) if args.compare else list(args.mode or ["auto"])
+    given = [args.mode] if isinstance(args.mode, str) else args.mode  # `planloop --mode X eval`
+    modes = list(args.compare) if args.compare else list(given or ["auto"])
     if args.compare and args.mode:
         raise UsageError("--compare A B names the two modes; drop --mode")
     configs = [EvalConfig(m, args.planner, args.executor) for m in modes]
@@ -728,7 +729,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    def shared(defaults: bool) -> argparse.ArgumentParser:
+    def shared(defaults: bool, mode: bool = True) -> argparse.ArgumentParser:
         # the options are accepted before and after the subcommand; only the top level
         # holds defaults, so a subcommand's unset option cannot overwrite a value given
         # before it (`planloop --workspace DIR status`)
@@ -744,13 +745,15 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument(
             "--executor", default=d(None), help="executor model spec (env PLANLOOP_EXECUTOR)"
         )
-        c.add_argument(
-            "--mode",
-            choices=["auto", "split", "joint"],
-            default=d(None),
-            help="how a new plan runs: auto (the planner's horizon decides; default), split "
-            "(planner + executor per step) or joint (one model, one loop) (env PLANLOOP_MODE)",
-        )
+        if mode:  # eval's own --mode takes several
+            c.add_argument(
+                "--mode",
+                choices=["auto", "split", "joint"],
+                default=d(None),
+                help="how a new plan runs: auto (the planner's horizon decides; default), "
+                "split (planner + executor per step) or joint (one model, one loop) "
+                "(env PLANLOOP_MODE)",
+            )
         c.add_argument(
             "--debug",
             action="store_true",
@@ -760,6 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
         return c
 
     common = shared(defaults=False)
+    common_no_mode = shared(defaults=False, mode=False)
     p = argparse.ArgumentParser(
         prog="planloop", description="A plan-then-act coding agent.", parents=[shared(True)]
     )
@@ -851,8 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "eval",
-        parents=[common],
-        conflict_handler="resolve",  # its --mode takes several modes
+        parents=[common_no_mode],
         help="run a task set (default: the starter set) and report solved, cost, tokens, time",
     )
     s.add_argument("tasks", nargs="?", help="a task folder or a folder of them")
