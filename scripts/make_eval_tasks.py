@@ -331,7 +331,7 @@ def joint_turns(t: T) -> list[dict[str, object]]:
         final.update(s.files)
     if t.joint_breaks:
         # wrong the first time: the checks fail, a split re-plan takes over
-        return [writes(t.joint_breaks), report("all done in one go")] + split_turns(t)
+        return [writes(t.joint_breaks), report("all done in one go"), *split_turns(t)]
     u = {"input_tokens": 900 + 350 * len(t.steps), "output_tokens": 160 * len(t.steps)}
     return [{**writes(final), "usage": u}, report("the whole task, in one loop")]
 
