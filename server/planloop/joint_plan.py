@@ -10,7 +10,8 @@ A joint run is shown as a plan of one step, ``joint: <goal>``, so the CLI, the l
 server and the tree need nothing new to show it, diff it or revert it. Its acceptance
 is the union of the outline's checks plus the workspace's own checks (which every step
 runs). A re-plan of a joint plan is always split (``mode_choice`` is not carried over),
-which is why a failing joint run escalates at most once and never loops.
+which is why a failing joint run escalates at most once and never loops (a split
+plan's revision keeps its split choice; nothing turns a revision joint).
 
 Pure functions over :mod:`plan`: no model, no I/O.
 """

@@ -275,6 +275,9 @@ class RevisionDesk:
                 reason=f"escalated from joint: {reason}",
                 horizon=len(proposal.steps),
             )
+        elif rec.plan.mode_choice is not None:
+            # a split plan's revision stays split, for the same recorded reason
+            proposal.mode_choice = rec.plan.mode_choice.model_copy(deep=True)
         self.proposed = proposal.model_copy(deep=True)
         why = proposal.revision.reason if proposal.revision else reason
         self.journal.event(
