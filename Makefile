@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) bench/context_growth.py
 	$(PY) bench/checkpoint_scale.py
 	$(PY) bench/lsp_latency.py
+	$(PY) bench/split_vs_joint.py
 
 clean-venv:
 	rm -rf $(VENV)

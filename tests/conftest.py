@@ -15,6 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from standin import standin  # noqa: E402, F401 - the Messages API stand-in fixture
 
+# The default mode is auto; the scripted sessions of the tests were written for the
+# planner + executor split, so the whole process (module-scoped fixtures, the CLI and
+# language-server children) runs split unless a test sets the mode itself.
+os.environ["PLANLOOP_MODE"] = "split"
+
 
 @pytest.fixture(autouse=True)
 def _python_on_path(monkeypatch: pytest.MonkeyPatch) -> None:

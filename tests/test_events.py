@@ -26,6 +26,11 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
         "plan_created",
         ["plan_id", "version", "goal", "steps", "cost_usd"],
     ),
+    (
+        E.ModeChosen(mode="joint", requested="auto", reason="r", horizon=2, by="planloop"),
+        "mode_chosen",
+        ["mode", "requested", "reason", "horizon", "by"],
+    ),
     (E.PlannerToolCall(line="read_file x"), "tool_call", ["role", "line"]),
     (
         E.ReplanStarted(trigger="user_requested", reason="r", evidence=["e"]),

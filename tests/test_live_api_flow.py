@@ -55,6 +55,7 @@ allow = ["env"]
 def cli(ws: Path, api: StandIn, *args: str) -> subprocess.CompletedProcess[str]:
     """The console script, its SDK pointed at the stand-in, stdin not a terminal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PLANLOOP_"))}
+    env["PLANLOOP_MODE"] = "split"  # these scripts were written for the split loop
     env.update(api.env(KEY), COLUMNS="200")
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"

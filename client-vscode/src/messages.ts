@@ -110,6 +110,8 @@ const SERVER_SETTINGS: readonly string[] = [
   'commandPolicy.allow',
   'commandPolicy.deny',
   'reviewPlanFirst',
+  'mode',
+  'jointMaxSteps',
 ];
 
 /**

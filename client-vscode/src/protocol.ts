@@ -258,6 +258,7 @@ export const ServerCommand = {
   decideRevision: 'planloop.decideRevision',
   approvePause: 'planloop.approvePause',
   decidePending: 'planloop.decidePending',
+  setMode: 'planloop.setMode',
   log: 'planloop.log',
   clean: 'planloop.clean',
   cancel: 'planloop.cancel',

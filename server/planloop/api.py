@@ -21,7 +21,7 @@ from .checkpoints import FileDiff, RevertResult
 from .config import Config
 from .errors import InvalidRequestError, StoreError, UnknownStepError
 from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
-from .plan import Plan, Step
+from .plan import Plan, RunMode, Step
 from .store import EventLog, RunRecord
 
 Side = Literal["before", "after"]
@@ -136,6 +136,10 @@ class Session:
 
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         return self._o.create_plan(goal, cancel)
+
+    def set_mode(self, mode: RunMode, *, by: str, cancel: CancelToken | None = None) -> Plan:
+        """Run the plan split or joint instead (at review, before a step runs)."""
+        return self._o.set_mode(mode, by=by, cancel=cancel)
 
     def run(
         self,

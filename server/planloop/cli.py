@@ -5,7 +5,7 @@ language server; so the two cannot drift apart, nothing here touches the orchest
 the store or the checkpoint repository. Output is terse and honest in Aider's manner:
 one line per tool call, the condensed observation of each check, cost per step and per
 run. Exit codes (DESIGN §4): 0 done, 1 error, 2 usage, 3 waiting for the user,
-4 stopped; scripts rely on them, so every failure ends in exactly one of them.
+4 stopped (``eval``: a run was not judged), 130 an interrupted ``eval``; scripts rely on them, so every failure ends in exactly one of them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
+from rich.progress import Progress as ProgressBar
 from rich.status import Status as Spinner
 from rich.table import Table
 
@@ -35,7 +36,9 @@ from .api import RunResult, Session, Side
 from .approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
 from .cancel import CancelToken
 from .config import Config, load_config
-from .errors import PlanloopError
+from .errors import PlanloopError, UsageError
+from .eval_runner import EvalConfig, EvalReport, RunReport, check_options, run_eval
+from .eval_tasks import load_tasks
 from .events import (
     ApprovalGiven,
     BaselineStarted,
@@ -44,6 +47,7 @@ from .events import (
     Event,
     EventSink,
     ExecutorToolCall,
+    ModeChosen,
     PlannerToolCall,
     Planning,
     Progress,
@@ -91,6 +95,8 @@ ERROR_EXIT = {
     "path": 1,
     "checkpoint": 1,
     "internal": 1,
+    "eval": 1,
+    "cassette": 1,
 }
 
 console = Console(highlight=False, stderr=False)
@@ -208,6 +214,9 @@ def make_printer(progress: _Progress) -> EventSink:
         match ev:
             case Planning():
                 progress.start("planner is exploring the workspace…")
+            case ModeChosen():
+                progress.stop()
+                console.print(f"[bold]mode: {ev.mode}[/] [dim]— {escape(ev.reason)}[/]")
             case PlannerToolCall() | ExecutorToolCall():
                 who = "planner" if ev.role == "planner" else "  "
                 console.print(f"  [dim]{who} · {escape(ev.line)}[/]")
@@ -270,6 +279,8 @@ def _config(args: argparse.Namespace) -> Config:
         over["planner"] = args.planner
     if args.executor:
         over["executor"] = args.executor
+    if getattr(args, "mode", None):
+        over["mode"] = args.mode
     return load_config(Path(args.workspace).resolve(), over)
 
 
@@ -542,6 +553,16 @@ def cmd_decide(args: argparse.Namespace, approve: bool) -> int:
     return _finish(res, session)
 
 
+def cmd_mode(args: argparse.Namespace) -> int:
+    session = _session(args, NoApprover())
+    cancel = CancelToken()
+    with ctrl_c_cancels(cancel):
+        plan = session.set_mode(args.run_mode, by=args.by or _user(), cancel=cancel)
+    console.print(Markdown(render_markdown(plan)))
+    console.print(f"plan v{plan.version} runs {plan.mode}; `planloop run --all` when ready")
+    return 0
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     read = _session(args, NoApprover()).event_log()
     for skipped in read.skipped:
@@ -577,6 +598,156 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- eval ----------------------------------------------------------------------------------
+
+
+def _k(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+def _tokens(tokens: dict[str, dict[str, int]]) -> str:
+    parts = [
+        f"{role[0]} {_k(t['input'] + t['output'])}"
+        for role, t in tokens.items()
+        if t["input"] + t["output"]
+    ]
+    return " · ".join(parts) or "0"
+
+
+def eval_table(report: EvalReport) -> Table:
+    t = Table(title="planloop eval", show_lines=False)
+    for col in ("task", "config", "solved", "mode", "steps", "re-plans", "calls"):
+        t.add_column(col)
+    t.add_column("tokens (p/e/j)")
+    t.add_column("cost", justify="right")
+    t.add_column("wall", justify="right")
+    for r in report.runs:
+        mark = "[green]✓[/]" if r.solved else "[red]✗[/]"
+        note = " [yellow]timeout[/]" if r.timed_out else ""
+        note += " [yellow]interrupted[/]" if r.interrupted else ""
+        note += " [red]check did not run[/]" if r.check_error else ""
+        mode = r.mode or "-"
+        if r.final_mode and r.final_mode != r.mode:
+            mode += f"→{r.final_mode}"
+        t.add_row(
+            escape(r.task) + (f" #{r.repeat}" if r.repeat > 1 else ""),
+            escape(r.config),
+            mark + note,
+            mode,
+            str(r.steps),
+            str(r.replans),
+            str(r.model_calls),
+            _tokens(r.tokens),
+            f"${r.cost_usd:.4f}",
+            f"{r.wall_s:.1f}s",
+        )
+    for label, tot in report.totals().items():
+        t.add_row(
+            "[bold]total[/]",
+            escape(label),
+            f"[bold]{tot.solved}/{tot.runs}[/]",
+            "",
+            str(tot.steps),
+            str(tot.replans),
+            str(tot.model_calls),
+            _tokens(tot.tokens),
+            f"${tot.cost_usd:.4f}",
+            f"{tot.wall_s:.1f}s",
+        )
+    return t
+
+
+def compare_table(report: EvalReport) -> Table:
+    a, b = report.configs[:2]
+    t = Table(title=f"planloop eval: {a} vs {b}")
+    t.add_column("task")
+    for col in ("solved", "calls", "cost", "wall"):
+        t.add_column(f"{col} {a}", justify="right")
+        t.add_column(f"{col} {b}", justify="right")
+    t.add_column(f"Δ wall ({b}-{a})", justify="right")
+    by = {(r.task, r.repeat, r.config): r for r in report.runs}
+    keys = sorted({(r.task, r.repeat) for r in report.runs})
+    for task, rep in keys:
+        ra, rb = by.get((task, rep, a)), by.get((task, rep, b))
+        if ra is None or rb is None:
+            continue
+        t.add_row(
+            escape(task) + (f" #{rep}" if rep > 1 else ""),
+            "✓" if ra.solved else "✗",
+            "✓" if rb.solved else "✗",
+            str(ra.model_calls),
+            str(rb.model_calls),
+            f"${ra.cost_usd:.4f}",
+            f"${rb.cost_usd:.4f}",
+            f"{ra.wall_s:.1f}s",
+            f"{rb.wall_s:.1f}s",
+            f"{rb.wall_s - ra.wall_s:+.1f}s",
+        )
+    ta, tb = report.totals()[a], report.totals()[b]
+    t.add_row(
+        "[bold]total[/]",
+        f"{ta.solved}/{ta.runs}",
+        f"{tb.solved}/{tb.runs}",
+        str(ta.model_calls),
+        str(tb.model_calls),
+        f"${ta.cost_usd:.4f}",
+        f"${tb.cost_usd:.4f}",
+        f"{ta.wall_s:.1f}s",
+        f"{tb.wall_s:.1f}s",
+        f"{tb.wall_s - ta.wall_s:+.1f}s",
+    )
+    return t
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Exit 0 when every run was judged (solved or not), 4 when a run timed out or its
+    hidden check did not run, 130 when interrupted (the partial report is still written)."""
+    given = [args.mode] if isinstance(args.mode, str) else args.mode  # `planloop --mode X eval`
+    modes = list(args.compare) if args.compare else list(given or ["auto"])
+    if args.compare and args.mode:
+        raise UsageError("--compare A B names the two modes; drop --mode")
+    configs = [EvalConfig(m, args.planner, args.executor) for m in modes]
+    tasks = load_tasks(Path(args.tasks) if args.tasks else None)
+    check_options(configs, args.repeat, args.jobs)
+    total = len(tasks) * len(configs) * args.repeat
+    err.print(f"[dim]{len(tasks)} task(s) × {len(configs)} configuration(s) × {args.repeat}[/]")
+    if not (args.planner or args.executor):
+        err.print("[magenta]scripted models: this measures the harness, not a model[/]")
+    with ProgressBar(console=err, transient=True, disable=not err.is_terminal) as bar:
+        job = bar.add_task("eval", total=total)
+
+        def progress(done: int, n: int, r: RunReport) -> None:
+            bar.update(job, completed=done)
+            if not err.is_terminal:
+                mark = "solved" if r.solved else "not solved"
+                err.print(f"[{done}/{n}] {r.task} {r.config}: {mark} ({r.wall_s:.1f}s)")
+
+        report = run_eval(
+            tasks,
+            configs,
+            repeat=args.repeat,
+            jobs=args.jobs,
+            record=Path(args.record) if args.record else None,
+            replay=Path(args.replay) if args.replay else None,
+            on_progress=progress,
+        )
+    console.print(eval_table(report))
+    if len(configs) == 2:
+        console.print(compare_table(report))
+    for r in report.runs:
+        if not r.judged:
+            why = r.error or r.check_error or ""
+            err.print(f"[yellow]{escape(r.task)} {escape(r.config)}:[/] {escape(one_line(why))}")
+    if args.json:
+        report.write_json(Path(args.json))
+    if args.csv:
+        report.write_csv(Path(args.csv))
+    if report.interrupted:
+        err.print("[red]interrupted:[/] partial report; temporary copies removed")
+        return 130
+    return 0 if report.all_judged else 4
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .lsp.server import main as serve
 
@@ -598,7 +769,7 @@ class _Default(str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    def shared(defaults: bool) -> argparse.ArgumentParser:
+    def shared(defaults: bool, mode: bool = True) -> argparse.ArgumentParser:
         # the options are accepted before and after the subcommand; only the top level
         # holds defaults, so a subcommand's unset option cannot overwrite a value given
         # before it (`planloop --workspace DIR status`)
@@ -614,6 +785,15 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument(
             "--executor", default=d(None), help="executor model spec (env PLANLOOP_EXECUTOR)"
         )
+        if mode:  # eval's own --mode takes several
+            c.add_argument(
+                "--mode",
+                choices=["auto", "split", "joint"],
+                default=d(None),
+                help="how a new plan runs: auto (the planner's horizon decides; default), "
+                "split (planner + executor per step) or joint (one model, one loop) "
+                "(env PLANLOOP_MODE)",
+            )
         c.add_argument(
             "--debug",
             action="store_true",
@@ -623,6 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
         return c
 
     common = shared(defaults=False)
+    common_no_mode = shared(defaults=False, mode=False)
     p = argparse.ArgumentParser(
         prog="planloop", description="A plan-then-act coding agent.", parents=[shared(True)]
     )
@@ -692,6 +873,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--by")
     s.set_defaults(fn=lambda a: cmd_decide(a, False))
 
+    s = sub.add_parser(
+        "mode", parents=[common], help="at review: run the plan split or joint instead"
+    )
+    s.add_argument("run_mode", choices=["split", "joint"], metavar="split|joint")
+    s.add_argument("--by")
+    s.set_defaults(fn=cmd_mode)
+
     s = sub.add_parser("log", parents=[common], help="the event log")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_log)
@@ -707,12 +895,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "serve",
-        parents=[common],
+        parents=[common_no_mode],
         help="the language server on stdio (--workspace: its default folder; "
         "--planner/--executor: its models, overridden by the editor's settings)",
     )
     add_serve_arguments(s)
     s.set_defaults(fn=cmd_serve)
+
+    s = sub.add_parser(
+        "eval",
+        parents=[common_no_mode],
+        help="run a task set (default: the starter set) and report solved, cost, tokens, time",
+    )
+    s.add_argument("tasks", nargs="?", help="a task folder or a folder of them")
+    s.add_argument(
+        "--mode", nargs="+", choices=["split", "joint", "auto"], help="one or more modes"
+    )
+    s.add_argument("--compare", nargs=2, metavar=("A", "B"), choices=["split", "joint", "auto"])
+    s.add_argument("--repeat", type=int, default=1)
+    s.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    s.add_argument("--json", metavar="FILE")
+    s.add_argument("--csv", metavar="FILE")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--record", metavar="DIR", help="store every model request/response")
+    g.add_argument("--replay", metavar="DIR", help="answer from a --record DIR, offline")
+    s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser(
         "demo", parents=[common], help="the offline demo on the bundled calculator example"

@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import ConfigError
+from .plan import ModeSetting
 from .validation import describe
 
 if sys.version_info >= (3, 11):
@@ -64,7 +65,17 @@ class Config(_Settings):
     #: a ripgrep to search with; else PLANLOOP_RG (VS Code sets it to its bundled rg), then
     #: rg on PATH, then the ripgrep wheel's
     rg_path: str | None = None
+    #: auto (the planner's horizon decides), split or joint; unset: PLANLOOP_MODE, then auto
+    mode: ModeSetting | None = None
+    #: in auto, a plan of at most this many steps runs as one joint loop (seed 001: five)
+    joint_max_steps: int = Field(default=5, ge=0, le=100)
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _blank_mode(cls, v: object) -> object:
+        """An editor's blank setting means "not set" (fall back to the file, env, auto)."""
+        return None if v == "" else v
 
     def planner_spec(self) -> str:
         from .models.registry import DEFAULT_PLANNER_SPEC
@@ -75,6 +86,22 @@ class Config(_Settings):
         from .models.registry import DEFAULT_EXECUTOR_SPEC
 
         return self.executor or os.environ.get("PLANLOOP_EXECUTOR") or DEFAULT_EXECUTOR_SPEC
+
+
+MODES: tuple[ModeSetting, ...] = ("auto", "split", "joint")
+
+
+def run_mode(config: Config) -> ModeSetting:
+    """The mode a new plan is made in: the setting, else ``PLANLOOP_MODE``, else auto."""
+    if config.mode is not None:
+        return config.mode
+    env = os.environ.get("PLANLOOP_MODE", "").strip()
+    if not env:
+        return "auto"
+    for m in MODES:
+        if env == m:
+            return m
+    raise ConfigError(f"PLANLOOP_MODE={env!r} is not one of {', '.join(MODES)}")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

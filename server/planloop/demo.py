@@ -113,6 +113,9 @@ def run_demo(*, cli_main: CliMain, example: str | None = None, keep: bool = Fals
         f"scripted:{script}",
         "--executor",
         f"scripted:{script}",
+        # the demo shows the split loop (plan, retry, re-plan); joint is `planloop eval`'s
+        "--mode",
+        "split",
     ]
     try:
         console.print(Rule("[bold]planloop demo[/] — offline, scripted models"))

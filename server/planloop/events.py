@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from .plan import DecisionAction, RunState, StepStatus, Trigger, now_iso
+from .plan import DecisionAction, ModeSetting, RunMode, RunState, StepStatus, Trigger, now_iso
 
 if TYPE_CHECKING:
     from .approvals import ApprovalKind
@@ -85,6 +85,18 @@ class PlanCreated(_Event):
     goal: str
     steps: list[str]
     cost_usd: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModeChosen(_Event):
+    """How the plan will run (split or joint) and why; logged before anything acts."""
+
+    type: ClassVar[Literal["mode_chosen"]] = "mode_chosen"
+    mode: RunMode
+    requested: ModeSetting
+    reason: str
+    horizon: int | None
+    by: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -326,6 +338,7 @@ Event = (
     | BaselineStarted
     | Planning
     | PlanCreated
+    | ModeChosen
     | PlannerToolCall
     | ReplanStarted
     | RevisionProposed

@@ -15,7 +15,7 @@ from typing import Literal
 
 from .plan import RoleUsage
 
-Role = Literal["planner", "executor"]
+Role = Literal["planner", "executor", "joint"]
 
 #: what the tool loop calls with each billed turn's usage
 Meter = Callable[[RoleUsage], None]

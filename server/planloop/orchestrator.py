@@ -45,7 +45,7 @@ from .events import DecisionPointReached, EventSink, Progress, Retry
 from .executor import Executor
 from .journal import Journal, RunEnded, RunResult
 from .ledger import Ledger
-from .plan import Plan, RoleUsage, RunState, Step, Trigger
+from .plan import Plan, RoleUsage, RunMode, RunState, Step, Trigger
 from .planner import Planner
 from .recovery import close_interrupted, recover
 from .revisions import ReplanDecision, RevisionDesk, evidence_of, replan_decision
@@ -145,6 +145,7 @@ class Orchestrator:
             ledger=self.ledger,
             baseline=self.baseline,
             executor=lambda: self.roles.executor,
+            joint=lambda: self.roles.joint,
         )
         self.revisions = RevisionDesk(
             config=config,
@@ -212,6 +213,11 @@ class Orchestrator:
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         with self.store.run_lock():
             return self.revisions.draft(goal, cancel)
+
+    def set_mode(self, mode: RunMode, *, by: str, cancel: CancelToken | None = None) -> Plan:
+        """Override split/joint at review, before any step runs (a new plan version)."""
+        with self.store.run_lock():
+            return self.revisions.switch_mode(self._load(), mode, by, cancel)
 
     # --- running --------------------------------------------------------------------------
 
@@ -319,6 +325,14 @@ class Orchestrator:
                 case Passed():
                     self._decision_points(rec, step, cancel)
                     return
+                case Failed() if rec.plan.mode == "joint":
+                    # never retried, never looped: one escalation to a split re-plan,
+                    # which (like every re-plan) a person approves
+                    trigger = "check_failed"
+                    reason = (
+                        f"the joint run of {step.id!r} did not pass its checks; "
+                        "escalating to a split plan"
+                    )
                 case Failed() if step.attempts < MAX_ATTEMPTS:
                     outcome = verdict.result.outcome
                     retry_obs = "\n".join(evidence) or (outcome.summary if outcome else "")

@@ -43,6 +43,10 @@ Trigger = Literal[
     "user_requested",
 ]
 DecisionAction = Literal["complete", "pause", "replan"]
+#: how a plan is carried out: step by step by the executor, or in one joint loop
+RunMode = Literal["split", "joint"]
+#: what a person asks for; ``auto`` lets the planner's horizon decide
+ModeSetting = Literal["auto", "split", "joint"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -237,6 +241,21 @@ class Revision(_Model):
     feedback: str | None = None
 
 
+class ModeChoice(_Model):
+    """How this plan runs and why, recorded in the plan so every view can show it.
+
+    ``outline``: the planner's steps when they run as one joint step, so a person who
+    overrides the choice at review gets the split plan back without a new planner call.
+    """
+
+    mode: RunMode
+    requested: ModeSetting
+    reason: str
+    horizon: int | None = None
+    decided_by: str = "planloop"
+    outline: list[Step] = Field(default_factory=list)
+
+
 class Plan(_Model):
     plan_id: str = Field(default_factory=new_plan_id)
     version: int = Field(default=1, ge=1)
@@ -248,6 +267,12 @@ class Plan(_Model):
     created_at: str = Field(default_factory=now_iso)
     parent_version: int | None = None
     revision: Revision | None = None
+    #: None on plans written before modes existed, and on re-plans: both run split
+    mode_choice: ModeChoice | None = None
+
+    @property
+    def mode(self) -> RunMode:
+        return self.mode_choice.mode if self.mode_choice is not None else "split"
 
     @field_validator("plan_id")
     @classmethod
@@ -327,7 +352,8 @@ def plan_problems(plan: Plan) -> list[str]:
                 problems.append(f"step {s.id!r} depends on {d!r}, which is not a step of this plan")
             elif order[d] >= i:
                 problems.append(f"step {s.id!r} depends on {d!r}, which does not come before it")
-        if s.kind == "edit" and not s.acceptance:
+        # a joint step's acceptance is the workspace's own checks (plus any it carries)
+        if s.kind == "edit" and not s.acceptance and plan.mode != "joint":
             problems.append(f"edit step {s.id!r} has no acceptance check")
     for dp in plan.decision_points:
         if dp.after_step not in order:
@@ -383,6 +409,9 @@ _ICON = {
 def render_markdown(plan: Plan) -> str:
     """A plan a person can review in 30 seconds: goal, steps with checks, rules, cost."""
     lines = [f"# Plan {plan.plan_id} v{plan.version}", "", f"**Goal:** {plan.goal}", ""]
+    if plan.mode_choice is not None:
+        mc = plan.mode_choice
+        lines += [f"**Mode:** {mc.mode} (asked: {mc.requested}) — {mc.reason}", ""]
     if plan.revision:
         r = plan.revision
         lines.append(f"**Revision** ({r.trigger}) from v{plan.parent_version}: {r.reason}")

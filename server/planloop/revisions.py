@@ -16,13 +16,31 @@ from collections.abc import Callable
 from typing import Literal
 
 from .cancel import Cancelled, CancelToken
-from .config import Config
-from .errors import PlanloopError
-from .events import PlanCreated, Planning, PlanVersionRecorded, ReplanStarted, RevisionProposed
+from .config import Config, run_mode
+from .errors import InvalidRequestError, PlanloopError
+from .events import (
+    ModeChosen,
+    PlanCreated,
+    Planning,
+    PlanVersionRecorded,
+    ReplanStarted,
+    RevisionProposed,
+)
+from .joint_plan import as_mode, choose, joint_without_planner, needs_planner
 from .journal import Journal
 from .ledger import Ledger
 from .models.base import ModelError
-from .plan import Plan, Step, StepResult, Trigger, now_iso
+from .plan import (
+    ModeChoice,
+    Plan,
+    Revision,
+    RoleUsage,
+    RunMode,
+    Step,
+    StepResult,
+    Trigger,
+    now_iso,
+)
 from .planner import Planner, PlannerError
 from .store import Pending, PlanStore, RunRecord
 
@@ -56,16 +74,25 @@ class RevisionDesk:
         # a damaged `current` raises here, before anything is spent or written: a new
         # plan would otherwise replace it and hide which plan it named
         self.store.current_id()
+        requested = run_mode(self.config)
         self.journal.plan_id = None
         self.journal.event(Planning(goal=goal))
-        with self.ledger.tab("planner") as tab:
-            try:
-                plan = self._planner().plan(goal, cancel)
-            except ModelError as e:
-                raise PlanloopError(f"planning failed: {e.message}") from e
-            except Cancelled as e:
-                raise PlanloopError("planning cancelled; no plan was written") from e
-        usage = tab.usage
+        usage = RoleUsage()
+        if requested == "joint":
+            # the joint model plans in its own context: no planner call at all
+            if not goal.strip():
+                raise PlannerError("the goal is empty: say what you want done")
+            plan = joint_without_planner(goal.strip())
+        else:
+            with self.ledger.tab("planner") as tab:
+                try:
+                    drafted = self._planner().plan(goal, cancel)
+                except ModelError as e:
+                    raise PlanloopError(f"planning failed: {e.message}") from e
+                except Cancelled as e:
+                    raise PlanloopError("planning cancelled; no plan was written") from e
+            usage = tab.usage
+            plan = as_mode(drafted, choose(drafted, requested, self.config.joint_max_steps))
         self.store.ensure()
         self.journal.plan_id = plan.plan_id
         rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
@@ -78,10 +105,11 @@ class RevisionDesk:
                 cost_usd=usage.cost_usd,
             )
         )
+        self.mode_chosen(plan)  # after plan_created (the log's first line), before any act
         self.store.write_version(plan)
         if self.config.review_plan_first:
             rec.pending = Pending(
-                kind="plan", reason=f"review plan v1 ({len(plan.steps)} steps) before it runs"
+                kind="plan", reason=f"review plan v1 ({_shape(plan)}) before it runs"
             )
             rec.state = "awaiting_approval"
             rec.reason = "plan v1 awaits review"
@@ -91,6 +119,105 @@ class RevisionDesk:
         # only now: "current" must never name a plan without a run record
         self.store.set_current(plan.plan_id)
         return plan
+
+    def mode_chosen(self, plan: Plan) -> None:
+        """Log the plan's mode and why, before anything acts on it."""
+        mc = plan.mode_choice
+        if mc is not None:
+            self.journal.event(
+                ModeChosen(
+                    mode=mc.mode,
+                    requested=mc.requested,
+                    reason=mc.reason,
+                    horizon=mc.horizon,
+                    by=mc.decided_by,
+                )
+            )
+
+    def switch_mode(
+        self, rec: RunRecord, mode: RunMode, by: str, cancel: CancelToken | None
+    ) -> Plan:
+        """A person overrides the mode at review: the plan becomes the next version in it.
+
+        Only before any step has run (a started run is changed by a re-plan). Back to
+        split uses the planner's kept outline; a joint plan made without a planner
+        (mode = joint) asks the planner for one.
+        """
+        started = [s.id for s in rec.plan.steps if s.attempts or s.status != "pending"]
+        if started:
+            raise InvalidRequestError(
+                f"the mode can change only before a step runs ({started[0]} already ran); "
+                "ask for a re-plan instead"
+            )
+        if rec.plan.mode == mode:
+            raise InvalidRequestError(f"plan v{rec.plan.version} already runs {mode}")
+        current = rec.plan
+        if needs_planner(current, mode):
+            with self.ledger.tab("planner") as tab:
+                try:
+                    drafted = self._planner().plan(current.goal, cancel)
+                except (ModelError, Cancelled) as e:
+                    rec.planner_usage = rec.planner_usage.add(tab.usage)
+                    self.journal.save(rec)
+                    msg = e.message if isinstance(e, ModelError) else "cancelled"
+                    raise PlanloopError(f"planning failed: {msg}") from e
+            rec.planner_usage = rec.planner_usage.add(tab.usage)
+            current = current.model_copy(
+                update={
+                    "mode_choice": ModeChoice(
+                        **{
+                            **(current.mode_choice.model_dump() if current.mode_choice else {}),
+                            "mode": "joint",
+                            "requested": "joint",
+                            "reason": "mode = joint",
+                            "outline": [s.model_dump() for s in drafted.steps],
+                        }
+                    )
+                }
+            )
+        choice = ModeChoice(
+            mode=mode,
+            requested=mode,
+            reason=f"{by} chose {mode} at review (was {rec.plan.mode}: "
+            f"{rec.plan.mode_choice.reason if rec.plan.mode_choice else 'split'})",
+            horizon=len(current.mode_choice.outline)
+            if current.mode_choice and current.mode_choice.outline
+            else len(current.steps),
+            decided_by=by,
+        )
+        shaped = as_mode(current, choice)
+        new = shaped.model_copy(
+            update={
+                "version": current.version + 1,
+                "parent_version": current.version,
+                "created_at": now_iso(),
+                "revision": Revision(
+                    trigger="user_requested",
+                    reason=choice.reason,
+                    proposed_by=by,
+                    decided="approved",
+                    decided_by=by,
+                    decided_at=now_iso(),
+                ),
+            }
+        )
+        new = Plan.model_validate(new.model_dump())
+        self.mode_chosen(new)
+        self.journal.event(
+            PlanVersionRecorded(version=new.version, steps=[s.id for s in new.steps])
+        )
+        self.store.write_version(new)
+        rec.plan = new
+        if self.config.review_plan_first:
+            rec.plan_approved = False
+            rec.pending = Pending(
+                kind="plan", reason=f"review plan v{new.version} ({_shape(new)}) before it runs"
+            )
+            rec.state, rec.reason = "awaiting_approval", f"plan v{new.version} awaits review"
+        else:
+            rec.state, rec.reason = "idle", f"plan v{new.version} runs {mode}"
+        self.journal.save(rec)
+        return new
 
     def watch(self, rec: RunRecord) -> None:
         """Start remembering proposals, from the one already waiting (if any)."""
@@ -153,6 +280,16 @@ class RevisionDesk:
         usage = tab.usage
         rec.planner_usage = rec.planner_usage.add(usage)
         rec.replans_used += 1
+        if rec.plan.mode == "joint":
+            proposal.mode_choice = ModeChoice(
+                mode="split",
+                requested=rec.plan.mode_choice.requested if rec.plan.mode_choice else "joint",
+                reason=f"escalated from joint: {reason}",
+                horizon=len(proposal.steps),
+            )
+        elif rec.plan.mode_choice is not None:
+            # a split plan's revision stays split, for the same recorded reason
+            proposal.mode_choice = rec.plan.mode_choice.model_copy(deep=True)
         self.proposed = proposal.model_copy(deep=True)
         why = proposal.revision.reason if proposal.revision else reason
         self.journal.event(
@@ -219,6 +356,12 @@ class RevisionDesk:
                 return existing
         self.store.write_version(new)
         return new
+
+
+def _shape(plan: Plan) -> str:
+    if plan.mode == "joint":
+        return "joint: one step, one model plans and acts"
+    return f"{len(plan.steps)} steps"
 
 
 def replan_decision(rec: RunRecord, proposal: Plan | None) -> ReplanDecision | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from .config import Config
 from .events import Progress
 from .executor import Executor
+from .joint import JointAgent
 from .journal import Journal
 from .ledger import Ledger
 from .models.base import Model
@@ -42,6 +43,15 @@ class Roles:
         self.command_gate = command_gate
         self._planner: Planner | None = None
         self._executor: Executor | None = None
+        self._joint: JointAgent | None = None
+        self._executor_model_obj: Model | None = None
+
+    def _acting_model(self) -> Model:
+        """One executor model for both acting roles: a joint run that escalates goes on
+        with the same model (and a scripted one with the next turn of the same script)."""
+        if self._executor_model_obj is None:
+            self._executor_model_obj = self._executor_model()
+        return self._executor_model_obj
 
     def _repo_map(self) -> RepoMapFn:
         """The repo map, cached under .planloop/repomap/; its progress goes to the front
@@ -83,7 +93,7 @@ class Roles:
     def executor(self) -> Executor:
         if self._executor is None:
             self._executor = Executor(
-                self._executor_model(),
+                self._acting_model(),
                 self.ws,
                 max_turns=self.config.budgets.executor_turns,
                 command_gate=self.command_gate,
@@ -93,3 +103,19 @@ class Roles:
                 ledger=self.ledger,
             )
         return self._executor
+
+    @property
+    def joint(self) -> JointAgent:
+        """The joint role (mode = joint): plans and acts on the executor's model."""
+        if self._joint is None:
+            self._joint = JointAgent(
+                self._acting_model(),
+                self.ws,
+                max_turns=self.config.budgets.executor_turns,
+                command_gate=self.command_gate,
+                command_timeout_s=self.config.command_timeout_s,
+                max_tokens=self.config.max_tokens,
+                on_event=self.journal.event,
+                ledger=self.ledger,
+            )
+        return self._joint

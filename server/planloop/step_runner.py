@@ -34,8 +34,9 @@ from .checkpoints import CheckpointStore
 from .checks import run_checks
 from .events import CheckRan, StepCancelled, StepError, StepFinished, StepStarted, UnsavedBuffer
 from .executor import Executor
+from .joint import JointAgent
 from .journal import Journal
-from .ledger import Ledger
+from .ledger import Ledger, Role
 from .models.base import ModelError
 from .plan import Attempt, CheckResult, FileChange, RoleUsage, RunState, Step, StepResult
 from .store import RunRecord
@@ -80,6 +81,7 @@ class StepRunner:
         ledger: Ledger,
         baseline: WorkspaceBaseline,
         executor: Callable[[], Executor],
+        joint: Callable[[], JointAgent] | None = None,
     ) -> None:
         self.ws = ws
         self.cp = checkpoints
@@ -87,6 +89,7 @@ class StepRunner:
         self.ledger = ledger
         self.baseline = baseline
         self._executor = executor  # built on first use: reading a plan needs no model
+        self._joint = joint
         #: the step whose attempt started last (the orchestrator resets it per run)
         self.last_started: str | None = None
 
@@ -136,7 +139,8 @@ class StepRunner:
             self.baseline.ensure(rec, cancel)
         attempt = step.attempts + 1
         n = len(step.attempt_log) + 1  # every attempt's own checkpoints, counted or not
-        prior = (step.result.usage.get("executor") if step.result else None) or RoleUsage()
+        role = _role(rec)
+        prior = (step.result.usage.get(role) if step.result else None) or RoleUsage()
         self.journal.event(StepStarted(step_id=step.id, attempt=attempt, title=step.title))
         self.last_started = step.id
         step.status = "running"
@@ -147,7 +151,7 @@ class StepRunner:
         before = self._snapshot(rec, step, f"{n}/before", f"before {step.id} attempt {n}")
         step.attempt_log.append(Attempt(n=n, before=before))
         step.result = StepResult(
-            checkpoint_before=before, usage={"executor": prior}, cost_usd=prior.cost_usd
+            checkpoint_before=before, usage={role: prior}, cost_usd=prior.cost_usd
         )
         self.journal.save(rec)  # write-ahead: the before-checkpoint is on record first
         t0 = time.monotonic()
@@ -158,12 +162,12 @@ class StepRunner:
                 noted.add(path)
                 self.journal.store.note_touched(rec.plan.plan_id, step.id, n, path)
 
-        with self.ledger.tab("executor") as tab:
+        agent: Executor | JointAgent
+        agent = self._joint() if role == "joint" and self._joint is not None else self._executor()
+        with self.ledger.tab(role) as tab:
             self.ws.write_ahead = note
             try:
-                outcome = self._executor().run(
-                    rec.plan, step, retry_observation=retry_obs, cancel=cancel
-                )
+                outcome = agent.run(rec.plan, step, retry_observation=retry_obs, cancel=cancel)
             except Cancelled:
                 self._cancelled(rec, step, before, tab.usage)
             except ModelError as e:
@@ -196,7 +200,7 @@ class StepRunner:
             files_changed=changes,
             checkpoint_before=before,
             checkpoint_after=after,
-            usage={"executor": prior.add(usage)},
+            usage={role: prior.add(usage)},
             cost_usd=prior.add(usage).cost_usd,
             duration_s=round(time.monotonic() - t0, 3),
         )
@@ -239,7 +243,7 @@ class StepRunner:
             error=e.message,
             files_changed=changes,
             duration_s=round(time.monotonic() - t0, 3),
-            usage={"executor": spent},
+            usage={_role(rec): spent},
             cost_usd=spent.cost_usd,
         )
         step.status = "failed"
@@ -272,7 +276,8 @@ class StepRunner:
         step.status = "pending"
         step.attempts -= 1
         spent = dict(step.result.usage) if step.result else {}
-        spent["executor"] = spent.get("executor", RoleUsage()).add(usage)
+        role = _role(rec)
+        spent[role] = spent.get(role, RoleUsage()).add(usage)
         step.result = StepResult(
             checkpoint_before=before,
             checkpoint_after=after,
@@ -297,3 +302,8 @@ class StepRunner:
         )
         rec.state = "running"
         self.journal.save(rec)
+
+
+def _role(rec: RunRecord) -> Role:
+    """Who acts on the plan's steps: the executor, or the joint agent on a joint plan."""
+    return "joint" if rec.plan.mode == "joint" else "executor"

@@ -30,7 +30,9 @@ def build_orchestrator(
     sink: EventSink | None = None,
     buffer_text: Callable[[Path], str | None] | None = None,
     on_write: Callable[[Path, str, str], None] | None = None,
+    wrap_model: Callable[[Model, str], Model] | None = None,
 ) -> Orchestrator:
+    """``wrap_model(model, role)``: a wrapper at the model port (eval's cassettes)."""
     root = root.resolve()
     if not root.is_dir():
         from .errors import PlanloopError
@@ -59,12 +61,14 @@ def build_orchestrator(
     def planner() -> Model:
         from .models.registry import make_model
 
-        return make_model(config.planner_spec(), "planner", config=mc, state_dir=state_dir)
+        model = make_model(config.planner_spec(), "planner", config=mc, state_dir=state_dir)
+        return wrap_model(model, "planner") if wrap_model else model
 
     def executor() -> Model:
         from .models.registry import make_model
 
-        return make_model(config.executor_spec(), "executor", config=mc, state_dir=state_dir)
+        model = make_model(config.executor_spec(), "executor", config=mc, state_dir=state_dir)
+        return wrap_model(model, "executor") if wrap_model else model
 
     return Orchestrator(
         root=root,

@@ -16,7 +16,7 @@
 // Env: PLANLOOP_E2E_CACHE (default .cache/e2e), PLANLOOP_E2E_PYTHON (default .venv/bin/python),
 //      PLANLOOP_E2E_VSIX (skip the build and use this vsix), PLANLOOP_E2E_ARTIFACTS,
 //      PLANLOOP_E2E_KEEP=1 (keep the temp folder for debugging),
-//      PLANLOOP_E2E_ONLY=main,crash,bad,firstrun (a subset of the scenarios; default all),
+//      PLANLOOP_E2E_ONLY=main,auto,crash,bad,firstrun (a subset of the scenarios; default all),
 //      PLANLOOP_E2E_BASE_PYTHON (the python3 the "first run" scenario makes its bare venv with;
 //      default python3 on the caller's PATH).
 
@@ -36,7 +36,7 @@ const EXAMPLE = path.join(REPO, 'server', 'planloop', 'examples', 'calculator');
 const DEMO = path.join(EXAMPLE, 'demo.json');
 const CLIENT = path.join(REPO, 'client-vscode');
 const CHROMIUM = process.env.PLANLOOP_E2E_CHROMIUM || '/usr/bin/chromium';
-const SCENARIOS = ['main', 'crash', 'bad', 'firstrun'];
+const SCENARIOS = ['main', 'auto', 'crash', 'bad', 'firstrun'];
 // PLANLOOP_E2E_ONLY=main,crash,bad,firstrun runs a subset (for debugging one flow).
 const ONLY = new Set((process.env.PLANLOOP_E2E_ONLY || SCENARIOS.join(',')).split(',').map((x) => x.trim()));
 for (const name of ONLY) {
@@ -205,6 +205,8 @@ function copyWorkspace(dest, overrides = {}) {
         'planloop.planner': spec,
         'planloop.executor': spec,
         'planloop.python': PYTHON,
+        // the demo script is written for the split loop (plan, retry, re-plan)
+        'planloop.mode': 'split',
         // planloop.reviewPlanFirst stays at its default (on): pressing Run All on the plan
         // the tree shows is the review, so the first dialog is the re-plan under test.
         ...overrides,
@@ -574,6 +576,53 @@ async function mainFlow(browser, ws) {
 }
 
 /** Bad input: the server dies mid-run (waiting on the re-plan); restart shows the saved state. */
+const AUTO_GOAL = 'Add square() and cube() to the calculator';
+
+/** A scripted session for auto mode: the planner drafts 2 steps, so one joint loop does both. */
+function writeAutoScript(ws) {
+  const calc = fs.readFileSync(path.join(ws, 'calculator', 'calc.py'), 'utf8');
+  const tool = (name, input) => ({ type: 'tool_use', name, input });
+  const step = (id, title, pattern) => ({
+    id, title, instructions: title, files: ['calculator/calc.py'],
+    acceptance: [{ kind: 'file_contains', path: 'calculator/calc.py', pattern }],
+  });
+  const extra = '\n\ndef square(x: float) -> float:\n    return x * x\n\n\ndef cube(x: float) -> float:\n    return x * x * x\n';
+  const script = {
+    planner: [[tool('submit_plan', { goal: AUTO_GOAL, steps: [step('square', 'Add square()', 'def square'), step('cube', 'Add cube()', 'def cube')] })]],
+    executor: [
+      [tool('write_file', { path: 'calculator/calc.py', content: calc + extra })],
+      [tool('report_outcome', { ok: true, summary: 'square() and cube() added in one loop' })],
+    ],
+  };
+  const file = path.join(path.dirname(ws), 'auto.json');
+  fs.writeFileSync(file, JSON.stringify(script));
+  return `scripted:${file}`;
+}
+
+/** mode = auto: a 2-step plan runs as one joint step; the tree shows it, it passes. */
+async function autoFlow(browser, ws) {
+  page = await openWindow(browser, folderUrl(ws));
+  await openPlanView();
+  await palette('Planloop: New Plan');
+  await waitFor('the goal input box', async () => (await page.locator('.quick-input-widget', { hasText: 'New Plan' }).isVisible()) || null, 15_000);
+  await page.locator('.quick-input-widget input.input').fill(AUTO_GOAL);
+  await page.keyboard.press('Enter');
+  const rows = await waitFor('the tree with the one joint step', async () => {
+    const labels = await stepLabels();
+    return labels.length === 1 ? labels : null;
+  });
+  assert(rows[0] === `step 1. joint: ${AUTO_GOAL}, pending`, `joint step row: ${rows[0]}`);
+  await shot('auto-joint-plan');
+  await palette('Planloop: Run All');
+  await waitFor('the joint step passed', async () => {
+    const labels = await stepLabels();
+    return labels.length === 1 && labels[0].endsWith(', passed') ? labels : null;
+  }, 120_000);
+  assert(fs.readFileSync(path.join(ws, 'calculator', 'calc.py'), 'utf8').includes('def cube'), 'the joint run wrote calc.py');
+  await shot('auto-joint-passed');
+  await page.close();
+}
+
 async function crashFlow(browser, ws) {
   page = await openWindow(browser, folderUrl(ws));
   await openPlanView();
@@ -770,6 +819,10 @@ async function scenario(workspaces, bare, tmp) {
       await mainFlow(browser, workspaces.main);
       say('main flow passed');
     }
+    if (ONLY.has('auto')) {
+      await autoFlow(browser, workspaces.auto);
+      say('auto-mode flow passed');
+    }
     if (ONLY.has('crash')) await crashFlow(browser, workspaces.crash);
     if (ONLY.has('bad')) await badInputFlow(browser, workspaces.badPython);
     if (ONLY.has('firstrun')) {
@@ -794,6 +847,7 @@ async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'planloop-e2e-'));
   const workspaces = {
     main: path.join(tmp, 'calculator'),
+    auto: path.join(tmp, 'auto', 'calculator'),
     crash: path.join(tmp, 'crash', 'calculator'),
     badPython: path.join(tmp, 'no-python', 'calculator'),
     firstRun: path.join(tmp, 'first-run', 'calculator'),
@@ -806,6 +860,11 @@ async function main() {
     say(`vsix ${path.relative(REPO, vsix)}`);
     copyWorkspace(workspaces.main);
     copyWorkspace(workspaces.crash);
+    if (ONLY.has('auto')) {
+      copyWorkspace(workspaces.auto);
+      const spec = writeAutoScript(workspaces.auto);
+      copyWorkspace(workspaces.auto, { 'planloop.planner': spec, 'planloop.executor': spec, 'planloop.mode': 'auto' });
+    }
     copyWorkspace(workspaces.badPython, { 'planloop.python': '/nonexistent/python3' });
     if (bare) copyWorkspace(workspaces.firstRun, { 'planloop.python': bare.python });
     writeUserSettings(path.join(tmp, 'user'));

@@ -10,7 +10,7 @@ models double as the documentation of the wire contract.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -89,6 +89,10 @@ class ApprovePauseArgs(_Args):
 class DecidePendingArgs(_Args):
     approve: bool
     feedback: str | None = Field(default=None, max_length=20_000)
+
+
+class SetModeArgs(_Args):
+    mode: Literal["split", "joint"]
 
 
 class CancelArgs(_Args):

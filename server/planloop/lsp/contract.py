@@ -324,6 +324,15 @@ COMMANDS: tuple[Command, ...] = (
         True,
     ),
     Command(
+        "planloop.setMode",
+        A.SetModeArgs,
+        PlanPayload,
+        "At review, before any step runs: run the plan `split` or `joint` instead of what "
+        "`auto` chose (a new plan version, still reviewed before it runs).",
+        "planloop mode split|joint",
+        True,
+    ),
+    Command(
         "planloop.log",
         A.LogArgs,
         LogPayload,

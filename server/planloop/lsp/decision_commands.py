@@ -19,6 +19,7 @@ def register(table: CommandTable) -> None:
     table["planloop.decideRevision"] = Spec(A.DecideRevisionArgs, decide_revision, long=True)
     table["planloop.approvePause"] = Spec(A.ApprovePauseArgs, approve_pause, long=True)
     table["planloop.decidePending"] = Spec(A.DecidePendingArgs, decide_pending, long=True)
+    table["planloop.setMode"] = Spec(A.SetModeArgs, set_mode, long=True)
 
 
 def decide_revision(core: Session, a: A.DecideRevisionArgs, s: FolderSession, c: Call) -> Any:
@@ -39,4 +40,10 @@ def decide_pending(core: Session, a: A.DecidePendingArgs, s: FolderSession, c: C
     also needs to say no to a plan, a pause or a budget question.
     """
     core.decide_pending(a.approve, by=s.ctx.client.name, feedback=a.feedback, cancel=c.cancel)
+    return current_payload(s)
+
+
+def set_mode(core: Session, a: A.SetModeArgs, s: FolderSession, c: Call) -> Any:
+    """Override auto's split/joint choice while the plan awaits review."""
+    core.set_mode(a.mode, by=s.ctx.client.name, cancel=c.cancel)
     return current_payload(s)

@@ -1,0 +1,2 @@
+function slugify(s) { return s.trim().replace(/\s+/g, '-'); }
+module.exports = { slugify };

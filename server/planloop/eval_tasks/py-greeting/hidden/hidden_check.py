@@ -1,0 +1,2 @@
+from greet import greet
+assert greet('Ada') == 'Hello, Ada!'

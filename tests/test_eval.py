@@ -1,0 +1,233 @@
+"""``planloop eval``: the starter set offline, compare, record → replay, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from planloop.cassette import Cassette, CassetteError
+from planloop.eval_runner import EvalConfig, run_eval
+from planloop.eval_tasks import EvalError, load_tasks, starter_dir
+
+PLANLOOP = str(Path(sys.executable).parent / "planloop")
+
+
+def env(tmp: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PLANLOOP_"))}
+    e["COLUMNS"] = "200"
+    e["TMPDIR"] = str(tmp)  # where eval's temporary copies go: the test sees them removed
+    return e
+
+
+def planloop(tmp: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [PLANLOOP, *args],
+        env=env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def tasks_dir(tmp: Path, *names: str, edit: dict[str, tuple[str, str]] | None = None) -> Path:
+    """A task set with copies of some starter tasks; ``edit``: task → (old, new) in task.toml."""
+    root = tmp / "tasks"
+    for n in names:
+        shutil.copytree(starter_dir() / n, root / n)
+    for n, (old, new) in (edit or {}).items():
+        toml = root / n / "task.toml"
+        text = toml.read_text()
+        assert old in text
+        toml.write_text(text.replace(old, new))
+    return root
+
+
+def test_starter_set_runs_offline_and_prints_the_table(tmp_path: Path) -> None:
+    tasks = load_tasks(None)
+    assert len(tasks) >= 8
+    horizons = sorted(t.horizon or 0 for t in tasks)
+    assert horizons[0] == 1 and horizons[-1] >= 6  # one-line fixes to 6+ step features
+    assert {t.check.split()[0] for t in tasks} == {"python", "node"}
+    out = tmp_path / "r.json"
+    res = planloop(tmp_path / "t", "eval", "--jobs", "2", "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "planloop eval" in res.stdout and "total" in res.stdout
+    assert f"[{len(tasks)}/{len(tasks)}]" in res.stderr  # progress, one line per run
+    report = json.loads(out.read_text())
+    rows = report["tasks"]
+    assert len(rows) == len(tasks) and all(r["config"] == "auto" for r in rows)
+    assert all(r["solved"] for r in rows), [r for r in rows if not r["solved"]]
+    by = {r["task"]: r for r in rows}
+    # auto: short tasks jointly, long ones split, the failing joint run escalated once
+    assert by["py-fix-add"]["mode"] == "joint" and by["py-textstats"]["mode"] == "split"
+    assert by["py-escalate"]["replans"] == 1 and by["py-escalate"]["final_mode"] == "split"
+    assert report["totals"]["auto"]["solved"] == len(tasks)
+    assert by["py-inventory"]["tokens"]["planner"]["input"] > 0
+    assert list(tmp_path.joinpath("t").iterdir()) == []  # every temporary copy removed
+
+
+def test_compare_shows_both_configurations_side_by_side(tmp_path: Path) -> None:
+    root = tasks_dir(tmp_path, "py-stack", "py-escalate")
+    csv_out = tmp_path / "r.csv"
+    res = planloop(
+        tmp_path / "t", "eval", str(root), "--compare", "split", "joint", "--csv", str(csv_out)
+    )
+    assert res.returncode == 0, res.stderr
+    assert "split vs joint" in res.stdout and "Δ wall (joint-split)" in res.stdout
+    lines = csv_out.read_text().splitlines()
+    assert lines[0].startswith("task,config,repeat,solved")
+    rows = [line.split(",") for line in lines[1:]]
+    assert sorted((r[0], r[1]) for r in rows) == [
+        ("py-escalate", "joint"),
+        ("py-escalate", "split"),
+        ("py-stack", "joint"),
+        ("py-stack", "split"),
+    ]
+    calls = {(r[0], r[1]): int(r[lines[0].split(",").index("model_calls")]) for r in rows}
+    assert calls[("py-stack", "joint")] < calls[("py-stack", "split")]
+
+
+def test_record_then_replay_reproduces_the_report(tmp_path: Path) -> None:
+    tasks = load_tasks(tasks_dir(tmp_path, "py-escalate", "js-units"))
+    configs = [EvalConfig("auto")]
+    recorded = run_eval(tasks, configs, record=tmp_path / "cas")
+    assert all(r.judged and r.solved for r in recorded.runs)
+    files = sorted(p.name for p in (tmp_path / "cas").rglob("*.json"))
+    assert files == ["auto-r1.json", "auto-r1.json"]
+    replayed = run_eval(tasks, configs, replay=tmp_path / "cas")
+    assert replayed.comparable() == recorded.comparable()
+    assert replayed.runs[0].model_calls > 0
+
+
+def test_replay_of_a_different_request_names_the_first_difference(tmp_path: Path) -> None:
+    root = tasks_dir(tmp_path, "py-fix-add")
+    run_eval(load_tasks(root), [EvalConfig("split")], record=tmp_path / "cas")
+    toml = root / "py-fix-add" / "task.toml"
+    toml.write_text(toml.read_text().replace("Fix add()", "Repair add()"))
+    rep = run_eval(load_tasks(root), [EvalConfig("split")], replay=tmp_path / "cas")
+    (r,) = rep.runs
+    assert not r.solved or r.state == "error"
+    assert "differs from the recording at request.messages[0].content" in r.reason
+    assert "Repair add()" in r.reason and "Fix add()" in r.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(version=99), "is version 99; this planloop reads version 1"),
+        (
+            lambda d: d["interactions"][0]["reply"]["content"].append(
+                {"type": "text", "text": "extra"}
+            ),
+            "was changed after it was recorded",
+        ),
+    ],
+    ids=["foreign-version", "hand-edited"],
+)
+def test_a_foreign_or_edited_cassette_is_refused_before_any_run(
+    tmp_path: Path, change: object, message: str
+) -> None:
+    root = tasks_dir(tmp_path, "py-greeting")
+    run_eval(load_tasks(root), [EvalConfig("joint")], record=tmp_path / "cas")
+    (path,) = (tmp_path / "cas").rglob("*.json")
+    doc = json.loads(path.read_text())
+    change(doc)  # type: ignore[operator]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CassetteError, match=message):
+        Cassette.load(path)
+    res = planloop(
+        tmp_path / "t", "eval", str(root), "--mode", "joint", "--replay", str(tmp_path / "cas")
+    )
+    assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr
+    assert res.stderr.splitlines()[-1].startswith("error: ")
+
+
+def test_a_task_folder_without_task_toml_is_a_one_line_error(tmp_path: Path) -> None:
+    root = tasks_dir(tmp_path, "py-greeting")
+    (root / "py-greeting" / "task.toml").unlink()
+    with pytest.raises(EvalError, match=r"no task\.toml"):
+        load_tasks(root)
+    res = planloop(tmp_path / "t", "eval", str(root))
+    assert res.returncode == 1 and "no task.toml" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_hidden_check_that_does_not_run_is_reported_not_counted(tmp_path: Path) -> None:
+    root = tasks_dir(
+        tmp_path,
+        "py-greeting",
+        edit={
+            "py-greeting": ('command = "python hidden_check.py"', 'command = "no-such-checker-x"')
+        },
+    )
+    res = planloop(tmp_path / "t", "eval", str(root), "--mode", "joint")
+    assert res.returncode == 4, res.stderr
+    assert "check did not run" in res.stdout
+    assert "the hidden check did not run (exit 127)" in res.stderr
+
+
+def test_a_hanging_task_is_killed_at_its_timeout(tmp_path: Path) -> None:
+    root = tasks_dir(
+        tmp_path,
+        "py-greeting",
+        edit={"py-greeting": ('command = "python hidden_check.py"', 'command = "sleep 60"')},
+    )
+    toml = root / "py-greeting" / "task.toml"
+    toml.write_text(toml.read_text().replace("timeout_s = 120", "timeout_s = 3"))
+    t0 = time.monotonic()
+    res = planloop(tmp_path / "t", "eval", str(root), "--mode", "joint")
+    assert time.monotonic() - t0 < 30
+    assert res.returncode == 4, res.stderr
+    assert "timeout" in res.stdout and "timed out after 3 s" in res.stderr
+    assert list((tmp_path / "t").iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", [("--jobs", "0"), ("--repeat", "0")])
+def test_jobs_or_repeat_zero_is_refused(tmp_path: Path, flag: tuple[str, str]) -> None:
+    res = planloop(tmp_path / "t", "eval", *flag)
+    assert res.returncode == 1 and f"{flag[0]} 0:" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_interrupted_eval_writes_a_partial_report_and_removes_its_copies(tmp_path: Path) -> None:
+    root = tasks_dir(
+        tmp_path,
+        "py-fix-add",
+        "py-greeting",
+        edit={"py-greeting": ('command = "python hidden_check.py"', 'command = "sleep 60"')},
+    )
+    work = tmp_path / "t"
+    work.mkdir()
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [PLANLOOP, "eval", str(root), "--mode", "joint", "--jobs", "2", "--json", str(out)],
+        env=env(work),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    seen = ""
+    while "[1/2]" not in seen:  # py-fix-add finished; py-greeting hangs in its check
+        line = proc.stderr.readline()
+        assert line, "eval ended before a run finished"
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    report = json.loads(out.read_text())
+    assert report["interrupted"] is True
+    by = {r["task"]: r for r in report["tasks"]}
+    assert by["py-fix-add"]["solved"] is True
+    assert by["py-greeting"]["interrupted"] is True and by["py-greeting"]["solved"] is False
+    assert list(work.iterdir()) == []
