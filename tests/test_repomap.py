@@ -164,6 +164,7 @@ GOAL = "Add a refund to the payment gateway"
 def plan_cli(ws: Path, api: StandIn) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PLANLOOP_"))}
     env.update(api.env(KEY))
+    env["PLANLOOP_MODE"] = "split"  # these scripts were written for the split loop
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     planloop = str(Path(sys.executable).with_name("planloop"))
     return subprocess.run(

@@ -83,6 +83,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["COLUMNS"] = "200"
+    env["PLANLOOP_MODE"] = "split"  # these scripts were written for the split loop
     env.update(extra)
     return env
 
