@@ -99,7 +99,11 @@ def tool_loop(
         for call in calls:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("cancelled by the user")
-            if call.name in terminal:
+            if call.input_error is not None:  # unreadable arguments: the model tries again
+                text, is_error = f"tool error: {call.input_error}", True
+                if on_tool:
+                    on_tool(f"{call.name} (unreadable arguments)")
+            elif call.name in terminal:
                 text, is_error, value = terminal[call.name](call)
                 if on_tool:
                     on_tool(f"{call.name}" + (" (rejected)" if is_error else ""))
