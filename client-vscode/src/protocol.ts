@@ -130,6 +130,12 @@ export interface PlanPayload {
   state: RunState;
   reason: string;
   costUsd: number;
+  /** False when some calls went to a model with no price: show `costText`, never $0.00. */
+  costKnown: boolean;
+  /** The cost as it must be shown: `$0.0123` or `12,345 tokens, cost unknown`. */
+  costText: string;
+  /** Every token the run was billed, for any model. */
+  tokens: number;
   progress: { done: number; total: number };
   pending: Pending | null;
 }
@@ -208,6 +214,8 @@ export interface StepEvent {
   line: string;
   status?: string;
   costUsd?: number;
+  /** On `finished`: the step's cost as it must be shown. */
+  costText?: string;
   /** On `check` events. */
   passed?: boolean;
 }

@@ -226,7 +226,8 @@ def make_printer(progress: _Progress) -> EventSink:
                 )
                 files = ", ".join(ev.files) or "no files"
                 console.print(
-                    f"  [{color}]■ {ev.status}[/] [dim]{escape(files)} · ${ev.cost_usd:.4f}[/]"
+                    f"  [{color}]■ {ev.status}[/] [dim]{escape(files)} · "
+                    f"{ev.cost_text or f'${ev.cost_usd:.4f}'}[/]"
                 )
             case Retry():
                 console.print("  [yellow]↻ retrying once with the failure observation[/]")
@@ -234,7 +235,9 @@ def make_printer(progress: _Progress) -> EventSink:
                 progress.start("planner is revising the plan…")
                 console.print(f"[bold yellow]⟳ re-plan ({ev.trigger})[/]: {escape(ev.reason)}")
             case RevisionProposed():
-                console.print(f"  proposed v{ev.version} [dim](${ev.cost_usd:.4f})[/]")
+                console.print(
+                    f"  proposed v{ev.version} [dim]({ev.cost_text or f'${ev.cost_usd:.4f}'})[/]"
+                )
             case ApprovalGiven() | CommandApproval():
                 verdict = "[green]approved[/]" if ev.approve else "[red]rejected[/]"
                 console.print(f"  {ev.kind} {verdict} by {escape(str(ev.by))}")
@@ -288,7 +291,7 @@ def _finish(res: RunResult, session: Session) -> int:
     }.get(res.state, "white")
     console.print(
         f"[bold {color}]{res.state}[/]: {escape(res.reason)} "
-        f"[dim]· {done}/{total} steps · ${st.cost_usd:.4f}[/]"
+        f"[dim]· {done}/{total} steps · {st.cost_text}[/]"
     )
     if res.state in ("awaiting_approval", "paused") and st.pending:
         console.print(
@@ -382,6 +385,16 @@ def status_json(session: Session) -> dict[str, Any]:
         ],
         "replans": st.replans_used,
         "cost_usd": st.cost_usd,
+        # False: some calls went to a model with no price, so cost_usd leaves them out
+        "cost_known": st.usage.cost_known,
+        "cost": st.cost_text,
+        "tokens": {
+            "input": st.usage.input_tokens,
+            "output": st.usage.output_tokens,
+            "cache_read": st.usage.cache_read_tokens,
+            "cache_write": st.usage.cache_write_tokens,
+            "unpriced": st.usage.unpriced_tokens,
+        },
         "pending": st.pending.kind if st.pending else None,
         "checkpoints_bytes": view.checkpoints_bytes,
     }
@@ -407,7 +420,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "awaiting_approval": "yellow",
             "reverted": "yellow",
         }.get(s.status, "white")
-        cost = f"${s.result.cost_usd:.4f}" if s.result else ""
+        cost = s.result.cost_text if s.result else ""
         t.add_row(
             str(n),
             f"{escape(s.title)} [dim]{s.id}[/]",
@@ -418,7 +431,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(t)
     console.print(f"state: {data['state']} — {escape(data['reason'])}")
     console.print(
-        f"re-plans: {data['replans']} · cost: ${data['cost_usd']:.4f} · "
+        f"re-plans: {data['replans']} · cost: {data['cost']} · "
         f"checkpoints on disk: {data['checkpoints_bytes'] / 1e6:.1f} MB"
     )
     return 0

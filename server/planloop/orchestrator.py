@@ -83,6 +83,9 @@ class Status:
     cost_usd: float
     replans_used: int
     planner_usage: RoleUsage
+    #: every billed turn (tokens, unpriced calls) and the cost as it must be shown
+    usage: RoleUsage
+    cost_text: str
 
     @classmethod
     def of(cls, rec: RunRecord) -> Status:
@@ -94,6 +97,8 @@ class Status:
             cost_usd=rec.cost_usd,
             replans_used=rec.replans_used,
             planner_usage=rec.planner_usage,
+            usage=rec.usage,
+            cost_text=rec.cost_text,
         )
 
 
@@ -197,6 +202,7 @@ class Orchestrator:
 
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         with self.store.run_lock():
+            self.roles.check_dollar_budget(executor=False)
             return self.revisions.draft(goal, cancel)
 
     # --- running --------------------------------------------------------------------------
@@ -221,6 +227,8 @@ class Orchestrator:
             if step_id is not None and not rec.plan.has_step(step_id):
                 raise UnknownStepError(step_id, [s.id for s in rec.plan.steps])
             self.runner.last_started = None
+            if rec.state not in ("done", "stopped"):
+                self.roles.check_dollar_budget()
             if rec.state == "running":
                 recover(rec, self.cp, self.journal)
             try:

@@ -29,7 +29,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BusyError, NoPlanError, StoreError
 from .events import Event, to_dict
-from .plan import Plan, RoleUsage, RunState, Trigger, now_iso, render_markdown
+from .plan import (
+    Plan,
+    RoleUsage,
+    RunState,
+    Trigger,
+    cost_text,
+    now_iso,
+    render_markdown,
+    total_usage,
+)
 from .validation import describe
 
 DIRNAME = ".planloop"
@@ -66,12 +75,30 @@ class RunRecord(BaseModel):
     planner_usage: RoleUsage = Field(default_factory=RoleUsage)
     #: cost of step attempts no longer in the plan (replaced by a revision)
     spent_outside_steps: float = 0.0
+    #: tokens (and unpriced calls) of those replaced attempts, beside their dollars above
+    usage_outside_steps: RoleUsage = Field(default_factory=RoleUsage)
+    #: set when a token budget was approved past ``budgets.tokens``
+    tokens_allowed: int | None = None
     updated_at: str = Field(default_factory=now_iso)
 
     @property
     def cost_usd(self) -> float:
         """Everything the run has spent: steps of the current plan, planner, replaced steps."""
         return round(self.plan.cost_usd + self.planner_usage.cost_usd + self.spent_outside_steps, 6)
+
+    @property
+    def usage(self) -> RoleUsage:
+        """Every billed turn of the run, whatever model: its tokens and unpriced calls."""
+        steps = [u for s in self.plan.steps if s.result for u in s.result.usage.values()]
+        return total_usage([*steps, self.planner_usage, self.usage_outside_steps])
+
+    @property
+    def cost_known(self) -> bool:
+        return self.usage.cost_known
+
+    @property
+    def cost_text(self) -> str:
+        return cost_text(self.cost_usd, self.usage)
 
 
 def atomic_write(path: Path, data: str) -> None:

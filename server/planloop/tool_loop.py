@@ -48,6 +48,10 @@ def usage_of(reply: ModelReply) -> RoleUsage:
         cache_write_tokens=u.cache_write_tokens,
         cost_usd=reply.cost_usd,
         calls=1,
+        unpriced_calls=0 if reply.priced else 1,
+        unpriced_tokens=0
+        if reply.priced
+        else u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens,
     )
 
 

@@ -78,6 +78,12 @@ class PlanPayload(_Wire):
     state: RunState
     reason: str
     cost_usd: float
+    #: False when some calls went to a model with no price: show ``cost_text``, never $0.00
+    cost_known: bool
+    #: the cost as it must be shown: ``$0.0123`` or ``12,345 tokens, cost unknown``
+    cost_text: str
+    #: every token the run was billed (input, output, cache), for any model
+    tokens: int
     progress: Progress
     pending: PendingPayload | None
 
@@ -171,6 +177,8 @@ class StepEventPayload(_Wire):
     status: str = _absent()
     #: on finished, when the step passed or failed normally
     cost_usd: float = _absent()
+    #: on finished: the step's cost as it must be shown (``$…`` or ``… cost unknown``)
+    cost_text: str = _absent()
     #: on check
     passed: bool = _absent()
 
