@@ -557,6 +557,33 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Each role's model, endpoint and key presence, one live tool call each; 1 on failure."""
+    checks = _session(args, NoApprover()).check_models()
+    if args.json:
+        print(
+            json.dumps(
+                {"ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}, indent=2
+            )
+        )
+    else:
+        for c in checks:
+            mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
+            where = [c.endpoint] if c.endpoint != "-" else []
+            if c.key_env is not None:
+                where.append(f"{c.key_env} {'set' if c.key_present else 'not set'}")
+            elif where and c.key_present is None and c.seconds is not None:
+                where.append("no key needed")
+            if c.seconds is not None:
+                where.append(f"{c.seconds:.2f}s")
+            console.print(
+                f"{mark} [bold]{c.role}[/] {escape(c.label)} [dim]· {escape(' · '.join(where))}[/]",
+                soft_wrap=True,
+            )
+            console.print(f"    {escape(one_line(c.detail))}", soft_wrap=True)
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .lsp.server import main as serve
 
@@ -668,6 +695,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("log", parents=[common], help="the event log")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_log)
+
+    s = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="check each role's model: endpoint, key present, one live tool call (exit 1 on failure)",
+    )
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_doctor)
 
     s = sub.add_parser("clean", parents=[common], help="drop checkpoints of finished plans")
     s.add_argument("--keep-current", action="store_true")

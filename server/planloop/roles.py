@@ -72,6 +72,10 @@ class Roles:
             )
         return self._executor
 
+    def fresh_model(self, role: str) -> Model:
+        """A new model for ``role`` from its factory (``planloop doctor`` checks one)."""
+        return self._planner_model() if role == "planner" else self._executor_model()
+
     def check_dollar_budget(self, *, planner: bool = True, executor: bool = True) -> None:
         """Refuse to start when ``budgets.usd`` is set but a role's model has no price.
 

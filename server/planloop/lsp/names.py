@@ -21,5 +21,6 @@ COMMAND_NAMES = (
     "planloop.decidePending",
     "planloop.log",
     "planloop.clean",
+    "planloop.doctor",
     "planloop.cancel",
 )
