@@ -206,6 +206,27 @@ export interface CancelPayload {
   cancelled: boolean;
 }
 
+/** One role's model check (planloop.doctor): where it goes, whether its key is set, a live call. */
+export interface ModelCheck {
+  role: 'planner' | 'executor';
+  spec: string;
+  label: string;
+  endpoint: string;
+  /** The variable the key is read from; null when the endpoint takes none. */
+  keyEnv: string | null;
+  /** Whether that variable is set for the server (never its value). */
+  keyPresent: boolean | null;
+  ok: boolean;
+  /** The live request's duration; null when none was made. */
+  seconds: number | null;
+  detail: string;
+}
+
+export interface DoctorPayload {
+  ok: boolean;
+  checks: ModelCheck[];
+}
+
 export interface StepEvent {
   /** null only for an event before the run's first save (a client may drop it). */
   planId: string | null;
@@ -253,6 +274,7 @@ export const ServerCommand = {
   log: 'planloop.log',
   clean: 'planloop.clean',
   cancel: 'planloop.cancel',
+  doctor: 'planloop.doctor',
 } as const;
 export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
 
