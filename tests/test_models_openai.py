@@ -452,3 +452,21 @@ def test_stream_chunks_carry_fragments(openai_standin: OpenAIStandIn) -> None:
     ]
     assert len(frags) >= 2 and "".join(frags) == json.dumps({"path": "abcdefghij"})
     assert pieces[-1]["choices"] == [] and pieces[-1]["usage"]["prompt_tokens"] == 10
+
+
+def test_provider_keys_are_secrets_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from planloop.redaction import redact, scrubbed_env
+
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "OPENROUTER_API_KEY": "or-key-123456789",
+        "AZURE_OPENAI_API_KEY": "az-key-123456789",
+        "VLLM_API_KEY": "vl-key-123456789",
+        "GATEWAY_KEY": "a custom api_key_env",
+        "PATH": "/bin",
+    }
+    assert scrubbed_env(env) == {"PATH": "/bin"}  # the executor's commands get none of them
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    line = redact(f"saw {KEY} and or-key-123456789 and az-key-123456789")
+    assert KEY not in line and "or-key" not in line and "az-key" not in line
