@@ -52,7 +52,18 @@ async def test_log_clean_and_plan_versions_over_lsp(tmp_path: Path) -> None:
 
         # getPlan version: a recorded version in the PlanPayload envelope
         v1 = await s.cmd("planloop.getPlan", {"version": 1})
-        assert set(v1) == {"plan", "markdown", "state", "reason", "costUsd", "progress", "pending"}
+        assert set(v1) == {
+            "plan",
+            "markdown",
+            "state",
+            "reason",
+            "costUsd",
+            "costKnown",
+            "costText",
+            "tokens",
+            "progress",
+            "pending",
+        }
         assert v1["plan"]["version"] == 1 and v1["plan"]["plan_id"] == plan_id
         assert [st["status"] for st in v1["plan"]["steps"]] == ["pending", "pending"]
         assert v1["state"] == "done" and v1["pending"] is None
