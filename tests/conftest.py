@@ -14,6 +14,7 @@ EXAMPLE = ROOT / "server" / "planloop" / "examples" / "calculator"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from standin import standin  # noqa: E402, F401 - the Messages API stand-in fixture
+from standin_openai import openai_standin  # noqa: E402, F401 - the Chat Completions stand-in
 
 # The default mode is auto; the scripted sessions of the tests were written for the
 # planner + executor split, so the whole process (module-scoped fixtures, the CLI and

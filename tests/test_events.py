@@ -13,7 +13,11 @@ from planloop import events as E
 CASES: list[tuple[E.Event, str, list[str]]] = [
     (E.Saved(plan_id="pln_1"), "saved", ["plan_id"]),
     (E.StateChanged(state="done", reason="r"), "state", ["state", "reason"]),
-    (E.BudgetReached(spent_usd=1.0, allowed_usd=2.0), "budget", ["spent_usd", "allowed_usd"]),
+    (
+        E.BudgetReached(spent_usd=1.0, allowed_usd=2.0),
+        "budget",
+        ["spent_usd", "allowed_usd", "spent_tokens", "allowed_tokens"],
+    ),
     (E.BaselineStarted(checks=["pytest"]), "baseline", ["checks"]),
     (E.Planning(goal="g"), "planning", ["goal"]),
     (
@@ -42,7 +46,7 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
             version=2, trigger="repeated_failure", reason="r", evidence=[], cost_usd=0.2
         ),
         "revision_proposed",
-        ["version", "trigger", "reason", "evidence", "cost_usd"],
+        ["version", "trigger", "reason", "evidence", "cost_usd", "cost_text"],
     ),
     (E.PlanVersionRecorded(version=2, steps=["a"]), "plan_version", ["version", "steps"]),
     (
@@ -63,7 +67,7 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
     (
         E.StepFinished(step_id="a", status="passed", attempt=1, cost_usd=0.0, files=["f"]),
         "step_finished",
-        ["step_id", "status", "attempt", "cost_usd", "files"],
+        ["step_id", "status", "attempt", "cost_usd", "files", "cost_text"],
     ),
     (E.Retry(step_id="a", observation="o"), "retry", ["step_id", "observation"]),
     (

@@ -23,7 +23,7 @@ PACKAGE = "planloop"
 ROOT = Path(planloop.__file__).resolve().parent
 FRONT_ENDS = ("planloop.lsp", "planloop.cli", "planloop.demo")
 FRONT_END_LIBRARIES = ("pygls", "lsprotocol", "argparse", "rich")
-MODEL_SDKS = ("anthropic",)
+MODEL_SDKS = ("anthropic", "openai")
 
 
 @dataclass(frozen=True)

@@ -453,7 +453,7 @@ def test_registry_builds_anthropic_models_with_config() -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    ["openai:gpt-5", "anthropic:", "claude-opus-5-5", "", "anthropic:claude opus", "scripted:"],
+    ["nosuch:gpt-5", "anthropic:", "claude-opus-5-5", "", "anthropic:claude opus", "scripted:"],
 )
 def test_registry_rejects_bad_spec(spec: str) -> None:
     with pytest.raises(ModelError) as info:

@@ -38,6 +38,10 @@ export function createPlanArgs(goal: string | undefined): ExecuteCommandParams {
   return params(ServerCommand.createPlan, { goal: g });
 }
 
+export function doctorArgs(): ExecuteCommandParams {
+  return params(ServerCommand.doctor, {});
+}
+
 export function getPlanArgs(planId?: string): ExecuteCommandParams {
   return params(ServerCommand.getPlan, { planId });
 }

@@ -13,6 +13,7 @@ import {
   cancelArgs,
   createPlanArgs,
   decideRevisionArgs,
+  doctorArgs,
   getPlanArgs,
   replanArgs,
   revertStepArgs,
@@ -33,8 +34,10 @@ import {
 import { nextRunnableStep, stepFiles, stepHasChanges } from './planModel';
 import type { PlanState } from './planState';
 import type { OperationProgress } from './progress';
+import { doctorSummary, keyProblem, KEY_PROVIDERS, providerById, providerPickItems, secretName } from './apiKeyLogic';
 import type {
   ApprovalRequest,
+  DoctorPayload,
   PlanPayload,
   ReplanPayload,
   RevertPayload,
@@ -42,7 +45,7 @@ import type {
   Step,
 } from './protocol';
 import { PythonError } from './python';
-import { API_KEY_SECRET, NotRunningError, ServerCrashedError, type ServerManager } from './server';
+import { NotRunningError, ServerCrashedError, type ServerManager } from './server';
 
 export interface CommandDeps {
   context: vscode.ExtensionContext;
@@ -84,6 +87,7 @@ export class Commands {
       reg('planloop.ui.openPlan', () => this.openPlan()),
       reg('planloop.ui.showLog', async () => this.d.log.show(true)),
       reg('planloop.ui.setApiKey', () => this.setApiKey()),
+      reg('planloop.ui.checkModels', () => this.checkModels()),
       reg('planloop.ui.restartServer', () => this.restartServer()),
     ];
   }
@@ -405,16 +409,29 @@ export class Commands {
     if (payload) this.d.docs.set(planDocUri(`${payload.plan.plan_id}/plan.md`, 'current'), payload.markdown);
   }
 
+  /** One key per provider: asks which, stores it under that provider's own secret. */
   async setApiKey(): Promise<void> {
+    const stored = new Set<string>();
+    for (const p of KEY_PROVIDERS) {
+      if (await this.d.context.secrets.get(secretName(p.id))) stored.add(p.id);
+    }
+    const chosen = await vscode.window.showQuickPick(providerPickItems(stored), {
+      title: 'planloop: which provider is the key for?',
+      placeHolder: 'Local servers (Ollama, LM Studio) need no key',
+      ignoreFocusOut: true,
+    });
+    const provider = chosen ? providerById(chosen.id) : undefined;
+    if (!provider) return;
     const key = await vscode.window.showInputBox({
-      title: 'planloop: Anthropic API key',
+      title: `planloop: ${provider.label} API key (${provider.envVar})`,
       prompt: 'Stored in VS Code SecretStorage and given only to the planloop server process. Empty removes it.',
       password: true,
       ignoreFocusOut: true,
+      validateInput: keyProblem,
     });
     if (key === undefined) return;
-    if (key.trim()) await this.d.context.secrets.store(API_KEY_SECRET, key.trim());
-    else await this.d.context.secrets.delete(API_KEY_SECRET);
+    if (key.trim()) await this.d.context.secrets.store(secretName(provider.id), key.trim());
+    else await this.d.context.secrets.delete(secretName(provider.id));
     const s = this.d.server();
     if (!s || s.state === 'stopped') {
       void vscode.window.showInformationMessage(key.trim() ? 'API key saved.' : 'API key removed.');
@@ -425,6 +442,23 @@ export class Commands {
       RESTART,
     );
     if (pick === RESTART) await this.restartServer();
+  }
+
+  /** planloop.doctor: each role's model answers and calls a tool (the details go to the log). */
+  async checkModels(): Promise<void> {
+    const server = this.server();
+    const res = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'planloop: checking the models…' },
+      () => server.execute<DoctorPayload>(doctorArgs()),
+    );
+    const summary = doctorSummary(res);
+    for (const line of summary.lines) this.d.log.info(`check models: ${line}`);
+    if (summary.severity === 'info') {
+      void vscode.window.showInformationMessage(summary.text);
+      return;
+    }
+    const pick = await vscode.window.showErrorMessage(summary.text, SHOW_LOG);
+    if (pick === SHOW_LOG) this.d.log.show(true);
   }
 
   async restartServer(): Promise<void> {

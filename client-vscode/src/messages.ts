@@ -5,7 +5,7 @@
  */
 
 import * as path from 'node:path';
-import { formatUsd, statusText } from './planModel';
+import { runCost, statusText } from './planModel';
 import type { PlanPayload, RevertPayload, RunPayload } from './protocol';
 
 export type Severity = 'info' | 'warning' | 'error';
@@ -17,7 +17,7 @@ export interface UserMessage {
 
 export function runOutcomeMessage(run: RunPayload): UserMessage {
   const p = run.plan;
-  const progress = p ? `${p.progress.done}/${p.progress.total} steps, ${formatUsd(p.costUsd)}` : '';
+  const progress = p ? `${p.progress.done}/${p.progress.total} steps, ${runCost(p)}` : '';
   const reason = run.reason ? `: ${run.reason}` : '';
   const step = run.stepId ? p?.plan.steps.find((s) => s.id === run.stepId) : undefined;
   switch (run.state) {
@@ -106,6 +106,7 @@ const SERVER_SETTINGS: readonly string[] = [
   'workspaceChecks',
   'budgets.replans',
   'budgets.usd',
+  'budgets.tokens',
   'budgets.executorTurns',
   'commandPolicy.allow',
   'commandPolicy.deny',

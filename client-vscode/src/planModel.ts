@@ -9,7 +9,7 @@
  */
 
 import { approvalSubject } from './approvalFlow';
-import type { CheckResult, Check, PlanPayload, Step, StepStatus } from './protocol';
+import type { CheckResult, Check, PlanPayload, Step, StepResult, StepStatus } from './protocol';
 
 export interface IconSpec {
   /** A codicon id, e.g. `pass` or `sync~spin`. */
@@ -74,6 +74,32 @@ export function formatUsd(usd: number | null | undefined): string {
   const v = typeof usd === 'number' && Number.isFinite(usd) ? usd : 0;
   if (v === 0) return '$0.00';
   return Math.abs(v) >= 0.01 ? `$${v.toFixed(2)}` : `$${v.toFixed(4)}`;
+}
+
+/** A run's cost as shown: the server's `costText` when a model had no price (never $0.00). */
+export function runCost(payload: Pick<PlanPayload, 'costUsd'> & Partial<PlanPayload>): string {
+  if (payload.costKnown === false && payload.costText) return payload.costText;
+  return formatUsd(payload.costUsd);
+}
+
+/**
+ * A step's cost as shown. Its `usage` per role counts the calls made to a model with
+ * no price (`unpriced_calls`) and their tokens: then the tokens and "cost unknown".
+ */
+export function stepCost(r: Pick<StepResult, 'cost_usd' | 'usage'>): string {
+  let calls = 0;
+  let unpricedCalls = 0;
+  let unpricedTokens = 0;
+  for (const u of Object.values(r.usage ?? {})) {
+    if (!u || typeof u !== 'object') continue;
+    const role = u as Record<string, unknown>;
+    calls += typeof role.calls === 'number' ? role.calls : 0;
+    unpricedCalls += typeof role.unpriced_calls === 'number' ? role.unpriced_calls : 0;
+    unpricedTokens += typeof role.unpriced_tokens === 'number' ? role.unpriced_tokens : 0;
+  }
+  if (unpricedCalls === 0) return formatUsd(r.cost_usd);
+  const unknown = `${unpricedTokens.toLocaleString('en-US')} tokens, cost unknown`;
+  return unpricedCalls === calls ? unknown : `${formatUsd(r.cost_usd)} + ${unknown}`;
 }
 
 export function formatDuration(seconds: number | null | undefined): string {
@@ -198,13 +224,13 @@ function stepChildren(step: Step): PlanNode[] {
   out.push({
     id: `step:${step.id}/cost`,
     kind: 'cost',
-    label: formatUsd(r.cost_usd),
+    label: stepCost(r),
     description: formatDuration(r.duration_s),
-    tooltip: `This step cost ${formatUsd(r.cost_usd)} and took ${formatDuration(r.duration_s)}.`,
+    tooltip: `This step cost ${stepCost(r)} and took ${formatDuration(r.duration_s)}.`,
     icon: { id: 'credit-card' },
     contextValue: 'cost',
     collapsible: 'none',
-    accessibilityLabel: `cost ${formatUsd(r.cost_usd)}, ${formatDuration(r.duration_s)}`,
+    accessibilityLabel: `cost ${stepCost(r)}, ${formatDuration(r.duration_s)}`,
     stepId: step.id,
     children: [],
   });
@@ -266,7 +292,7 @@ export function buildTree(
     `Goal: ${plan.goal}`,
     `Plan ${plan.plan_id}, version ${plan.version}`,
     rev ? `Revision (${rev.trigger}): ${rev.reason}` : '',
-    `State: ${payload.state} · ${payload.progress.done}/${payload.progress.total} steps · ${formatUsd(payload.costUsd)}`,
+    `State: ${payload.state} · ${payload.progress.done}/${payload.progress.total} steps · ${runCost(payload)}`,
   ]
     .filter(Boolean)
     .join('\n');
@@ -274,7 +300,7 @@ export function buildTree(
     id: 'plan',
     kind: 'goal',
     label: plan.goal,
-    description: `v${plan.version} · ${payload.state.replace('_', ' ')} · ${formatUsd(payload.costUsd)}`,
+    description: `v${plan.version} · ${payload.state.replace('_', ' ')} · ${runCost(payload)}`,
     tooltip: goalTooltip,
     icon: { id: 'target' },
     contextValue: 'goal',
@@ -310,7 +336,7 @@ export function statusBarText(payload: PlanPayload | null | undefined, busy: boo
   if (!payload?.plan) return `${spin}planloop`;
   const { done, total } = payload.progress;
   const wait = payload.pending ? ' $(bell-dot)' : '';
-  return `${spin}planloop ${done}/${total} · ${formatUsd(payload.costUsd)}${wait}`;
+  return `${spin}planloop ${done}/${total} · ${runCost(payload)}${wait}`;
 }
 
 export function statusBarTooltip(payload: PlanPayload | null | undefined): string {
@@ -319,7 +345,7 @@ export function statusBarTooltip(payload: PlanPayload | null | undefined): strin
   return [
     `planloop · ${p.goal}`,
     `plan v${p.version}: ${payload.progress.done} of ${payload.progress.total} steps done, ${payload.state}`,
-    `cost so far ${formatUsd(payload.costUsd)}`,
+    `cost so far ${runCost(payload)}`,
     payload.pending ? `waiting for you: ${payload.pending.reason}` : '',
     'Click to open the Plan view.',
   ]

@@ -144,6 +144,12 @@ export interface PlanPayload {
   state: RunState;
   reason: string;
   costUsd: number;
+  /** False when some calls went to a model with no price: show `costText`, never $0.00. */
+  costKnown: boolean;
+  /** The cost as it must be shown: `$0.0123` or `12,345 tokens, cost unknown`. */
+  costText: string;
+  /** Every token the run was billed, for any model. */
+  tokens: number;
   progress: { done: number; total: number };
   pending: Pending | null;
   /** state says running, but no process runs it: the next run resumes it */
@@ -216,6 +222,27 @@ export interface CancelPayload {
   cancelled: boolean;
 }
 
+/** One role's model check (planloop.doctor): where it goes, whether its key is set, a live call. */
+export interface ModelCheck {
+  role: 'planner' | 'executor';
+  spec: string;
+  label: string;
+  endpoint: string;
+  /** The variable the key is read from; null when the endpoint takes none. */
+  keyEnv: string | null;
+  /** Whether that variable is set for the server (never its value). */
+  keyPresent: boolean | null;
+  ok: boolean;
+  /** The live request's duration; null when none was made. */
+  seconds: number | null;
+  detail: string;
+}
+
+export interface DoctorPayload {
+  ok: boolean;
+  checks: ModelCheck[];
+}
+
 export interface StepEvent {
   /** null only for an event before the run's first save (a client may drop it). */
   planId: string | null;
@@ -224,6 +251,8 @@ export interface StepEvent {
   line: string;
   status?: string;
   costUsd?: number;
+  /** On `finished`: the step's cost as it must be shown. */
+  costText?: string;
   /** On `check` events. */
   passed?: boolean;
 }
@@ -262,6 +291,7 @@ export const ServerCommand = {
   log: 'planloop.log',
   clean: 'planloop.clean',
   cancel: 'planloop.cancel',
+  doctor: 'planloop.doctor',
 } as const;
 export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
 

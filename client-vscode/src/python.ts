@@ -21,6 +21,7 @@ import {
   type ProbeOutcome,
   venvPython,
 } from './pythonLogic';
+import { withoutSecrets } from './apiKeyLogic';
 import { SetupLockTimeout, withSetupLock } from './setupLock';
 
 export class PythonError extends Error {
@@ -63,10 +64,7 @@ function run(
 
 /** Child env for anything Python we start: never hand the API key to installers or probes. */
 function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.ANTHROPIC_API_KEY;
-  delete env.ANTHROPIC_AUTH_TOKEN;
-  return env;
+  return withoutSecrets(process.env) as NodeJS.ProcessEnv;
 }
 
 async function probe(command: string, log: vscode.LogOutputChannel): Promise<ProbeOutcome> {

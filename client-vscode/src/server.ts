@@ -27,6 +27,7 @@ import {
   type WorkDoneProgressEnd,
   type WorkDoneProgressReport,
 } from 'vscode-languageclient/node';
+import { KEY_PROVIDERS, secretName, serverEnv } from './apiKeyLogic';
 import type { ExecuteCommandParams } from './args';
 import { explicitServerSettings } from './messages';
 import { Method, type ApprovalAnswer, type PlanPayload, type StepEvent } from './protocol';
@@ -34,7 +35,6 @@ import { DirtyBufferSync } from './buffers';
 import { PythonError, resolvePython } from './python';
 import { bundledRipgrep } from './ripgrep';
 
-export const API_KEY_SECRET = 'planloop.anthropicApiKey';
 /** How long the server waits for an answer to an approval before the run just waits. */
 const APPROVAL_TIMEOUT_S = 1800;
 
@@ -130,9 +130,9 @@ export class ServerManager implements vscode.Disposable {
       this.lastFailure = (e as Error).message;
       throw e;
     }
-    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
-    const key = await this.context.secrets.get(API_KEY_SECRET);
-    if (key) env.ANTHROPIC_API_KEY = key;
+    const keys: Record<string, string | undefined> = {};
+    for (const p of KEY_PROVIDERS) keys[p.id] = await this.context.secrets.get(secretName(p.id));
+    const env = serverEnv({ ...process.env, PYTHONUNBUFFERED: '1' }, keys) as NodeJS.ProcessEnv;
     // the editor's bundled ripgrep for the server's search (PATH or the wheel's otherwise)
     const rg = env.PLANLOOP_RG ? undefined : bundledRipgrep(vscode.env.appRoot);
     if (rg) env.PLANLOOP_RG = rg;

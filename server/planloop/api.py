@@ -19,6 +19,7 @@ from typing import Any, Literal
 from .cancel import CancelToken
 from .checkpoints import FileDiff, RevertResult
 from .config import Config
+from .doctor import ModelCheck, check_models
 from .errors import InvalidRequestError, StoreError, UnknownStepError
 from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, RunMode, Step
@@ -60,6 +61,17 @@ class Session:
     @property
     def root(self) -> Path:
         return self._o.root
+
+    def check_models(self) -> list[ModelCheck]:
+        """Each role's model, endpoint and key presence, proven by one tiny live request."""
+        roles = self._o.roles
+        return check_models(
+            {"planner": self.config.planner_spec(), "executor": self.config.executor_spec()},
+            {
+                "planner": lambda: roles.fresh_model("planner"),
+                "executor": lambda: roles.fresh_model("executor"),
+            },
+        )
 
     # --- queries ------------------------------------------------------------------------
 

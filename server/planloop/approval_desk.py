@@ -57,7 +57,28 @@ class ApprovalDesk:
         self.revisions = revisions
 
     def ask_budget(self, rec: RunRecord) -> bool:
-        """Leave a budget question pending when the run has spent what it was allowed."""
+        """Leave a budget question pending when the run has spent what it was allowed:
+        dollars (priced models), or tokens (``budgets.tokens``, any model)."""
+        tokens_cap = self.config.budgets.tokens
+        if tokens_cap is not None:
+            allowed_t = rec.tokens_allowed if rec.tokens_allowed is not None else tokens_cap
+            used = rec.usage.tokens
+            if used >= allowed_t:
+                self.journal.event(
+                    BudgetReached(
+                        spent_usd=rec.cost_usd,
+                        allowed_usd=self.config.budgets.usd,
+                        spent_tokens=used,
+                        allowed_tokens=allowed_t,
+                    )
+                )
+                rec.pending = Pending(
+                    kind="budget",
+                    reason=f"the run has used {used:,} of its {allowed_t:,} tokens; "
+                    f"approve to allow another {tokens_cap:,}",
+                )
+                self.journal.save(rec)
+                return True
         allowed = rec.usd_allowed if rec.usd_allowed is not None else self.config.budgets.usd
         spent = rec.cost_usd
         if spent < allowed:
@@ -181,16 +202,29 @@ class ApprovalDesk:
         )
 
     def _budget(self, rec: RunRecord, d: Decision) -> None:
+        cap = self.config.budgets.tokens
+        allowed_t = rec.tokens_allowed if rec.tokens_allowed is not None else cap
+        over_tokens = allowed_t is not None and rec.usage.tokens >= allowed_t
         if d.approve:
-            rec.usd_allowed = rec.cost_usd + self.config.budgets.usd
-            rec.state, rec.reason = "idle", f"budget raised to ${rec.usd_allowed:.2f} by {d.by}"
+            if over_tokens and cap is not None:
+                rec.tokens_allowed = rec.usage.tokens + cap
+                rec.state = "idle"
+                rec.reason = f"token budget raised to {rec.tokens_allowed:,} by {d.by}"
+            else:
+                rec.usd_allowed = rec.cost_usd + self.config.budgets.usd
+                rec.state = "idle"
+                rec.reason = f"budget raised to ${rec.usd_allowed:.2f} by {d.by}"
             self.journal.save(rec)
             return
+        what = (
+            f"token budget reached ({rec.usage.tokens:,} tokens)"
+            if over_tokens
+            else f"dollar budget reached (${rec.cost_usd:.2f})"
+        )
         self.journal.end(
             rec,
             "stopped",
-            f"dollar budget reached (${rec.cost_usd:.2f}); "
-            f"{rec.plan.progress[0]}/{rec.plan.progress[1]} steps passed",
+            f"{what}; {rec.plan.progress[0]}/{rec.plan.progress[1]} steps passed",
         )
 
     def command_gate(self, command: str) -> str | None:

@@ -238,7 +238,8 @@ def make_printer(progress: _Progress) -> EventSink:
                 )
                 files = ", ".join(ev.files) or "no files"
                 console.print(
-                    f"  [{color}]■ {ev.status}[/] [dim]{escape(files)} · ${ev.cost_usd:.4f}[/]"
+                    f"  [{color}]■ {ev.status}[/] [dim]{escape(files)} · "
+                    f"{ev.cost_text or f'${ev.cost_usd:.4f}'}[/]"
                 )
             case Retry():
                 console.print("  [yellow]↻ retrying once with the failure observation[/]")
@@ -246,7 +247,9 @@ def make_printer(progress: _Progress) -> EventSink:
                 progress.start("planner is revising the plan…")
                 console.print(f"[bold yellow]⟳ re-plan ({ev.trigger})[/]: {escape(ev.reason)}")
             case RevisionProposed():
-                console.print(f"  proposed v{ev.version} [dim](${ev.cost_usd:.4f})[/]")
+                console.print(
+                    f"  proposed v{ev.version} [dim]({ev.cost_text or f'${ev.cost_usd:.4f}'})[/]"
+                )
             case ApprovalGiven() | CommandApproval():
                 verdict = "[green]approved[/]" if ev.approve else "[red]rejected[/]"
                 console.print(f"  {ev.kind} {verdict} by {escape(str(ev.by))}")
@@ -316,7 +319,7 @@ def _finish(res: RunResult, session: Session) -> int:
     }.get(res.state, "white")
     console.print(
         f"[bold {color}]{res.state}[/]: {escape(res.reason)} "
-        f"[dim]· {done}/{total} steps · ${st.cost_usd:.4f}[/]",
+        f"[dim]· {done}/{total} steps · {st.cost_text}[/]",
         soft_wrap=True,  # one line: scripts read the state from it
     )
     if res.state in ("awaiting_approval", "paused") and st.pending:
@@ -417,6 +420,16 @@ def status_json(session: Session) -> dict[str, Any]:
         ],
         "replans": st.replans_used,
         "cost_usd": st.cost_usd,
+        # False: some calls went to a model with no price, so cost_usd leaves them out
+        "cost_known": st.usage.cost_known,
+        "cost": st.cost_text,
+        "tokens": {
+            "input": st.usage.input_tokens,
+            "output": st.usage.output_tokens,
+            "cache_read": st.usage.cache_read_tokens,
+            "cache_write": st.usage.cache_write_tokens,
+            "unpriced": st.usage.unpriced_tokens,
+        },
         "pending": st.pending.kind if st.pending else None,
         "checkpoints_bytes": view.checkpoints_bytes,
     }
@@ -442,7 +455,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "awaiting_approval": "yellow",
             "reverted": "yellow",
         }.get(s.status, "white")
-        cost = f"${s.result.cost_usd:.4f}" if s.result else ""
+        cost = s.result.cost_text if s.result else ""
         t.add_row(
             str(n),
             f"{escape(s.title)} [dim]{s.id}[/]",
@@ -459,7 +472,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         console.print(f"state: {data['state']} — {escape(data['reason'])}")
     console.print(
-        f"re-plans: {data['replans']} · cost: ${data['cost_usd']:.4f} · "
+        f"re-plans: {data['replans']} · cost: {data['cost']} · "
         f"checkpoints on disk: {data['checkpoints_bytes'] / 1e6:.1f} MB"
     )
     return 0
@@ -748,6 +761,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if report.all_judged else 4
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Each role's model, endpoint and key presence, one live tool call each; 1 on failure."""
+    checks = _session(args, NoApprover()).check_models()
+    if args.json:
+        print(
+            json.dumps(
+                {"ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}, indent=2
+            )
+        )
+    else:
+        for c in checks:
+            mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
+            where = [c.endpoint] if c.endpoint != "-" else []
+            if c.key_env is not None:
+                where.append(f"{c.key_env} {'set' if c.key_present else 'not set'}")
+            elif where and c.key_present is None and c.seconds is not None:
+                where.append("no key needed")
+            if c.seconds is not None:
+                where.append(f"{c.seconds:.2f}s")
+            console.print(
+                f"{mark} [bold]{c.role}[/] {escape(c.label)} [dim]· {escape(' · '.join(where))}[/]",
+                soft_wrap=True,
+            )
+            console.print(f"    {escape(one_line(c.detail))}", soft_wrap=True)
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .lsp.server import main as serve
 
@@ -883,6 +923,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("log", parents=[common], help="the event log")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_log)
+
+    s = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="check each role's model: endpoint, key present, one live tool call (exit 1 on failure)",
+    )
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_doctor)
 
     s = sub.add_parser("clean", parents=[common], help="drop checkpoints of finished plans")
     s.add_argument("--keep-current", action="store_true")

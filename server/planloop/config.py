@@ -39,6 +39,24 @@ class Budgets(_Settings):
     executor_turns: int = Field(default=30, ge=1, le=500)
     planner_turns: int = Field(default=15, ge=1, le=200)
     plan_attempts: int = Field(default=3, ge=1, le=10)
+    #: input + output tokens a run may use (all roles), for any model, priced or not
+    tokens: int | None = Field(default=None, ge=1)
+
+
+class ProviderSettings(_Settings):
+    """``[providers.<name>]``: where a provider's models are served and which variable
+    holds the key (the variable's *name*: a key never belongs in a committed file)."""
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+    #: force (or forbid) reasoning-model requests: max_completion_tokens + developer role
+    reasoning: bool | None = None
+    api_version: str | None = None
+    region: str | None = None
+    project_id: str | None = None
+
+
+PROVIDERS = ("openai", "ollama", "lmstudio", "vllm", "openrouter", "azure", "bedrock", "vertex")
 
 
 class PolicySettings(_Settings):
@@ -70,6 +88,21 @@ class Config(_Settings):
     #: in auto, a plan of at most this many steps runs as one joint loop (seed 001: five)
     joint_max_steps: int = Field(default=5, ge=0, le=100)
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, v: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
+        unknown = sorted(set(v) - set(PROVIDERS))
+        if unknown:
+            raise ValueError(
+                f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}"
+            )
+        return v
+
+    def provider_settings(self) -> dict[str, dict[str, Any]]:
+        """The ``[providers]`` tables as plain dicts, only the keys set (for ``ModelConfig``)."""
+        return {name: p.model_dump(exclude_none=True) for name, p in self.providers.items()}
 
     @field_validator("mode", mode="before")
     @classmethod

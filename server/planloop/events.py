@@ -58,6 +58,9 @@ class BudgetReached(_Event):
     type: ClassVar[Literal["budget"]] = "budget"
     spent_usd: float
     allowed_usd: float
+    #: set when the token budget (``budgets.tokens``) is what was reached
+    spent_tokens: int | None = None
+    allowed_tokens: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +125,8 @@ class RevisionProposed(_Event):
     reason: str
     evidence: list[str]
     cost_usd: float
+    #: how to show the cost: ``$0.0123`` or ``N tokens, cost unknown`` (``plan.cost_text``)
+    cost_text: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +175,8 @@ class StepFinished(_Event):
     attempt: int
     cost_usd: float
     files: list[str]
+    #: how to show the cost: ``$0.0123`` or ``N tokens, cost unknown`` (``plan.cost_text``)
+    cost_text: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

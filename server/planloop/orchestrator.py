@@ -83,6 +83,9 @@ class Status:
     cost_usd: float
     replans_used: int
     planner_usage: RoleUsage
+    #: every billed turn (tokens, unpriced calls) and the cost as it must be shown
+    usage: RoleUsage
+    cost_text: str
     #: the record says ``running`` but no live process holds the run lock: a crash or
     #: ``kill -9`` ended the run, and the next ``planloop run`` resumes it
     interrupted: bool = False
@@ -98,6 +101,8 @@ class Status:
             replans_used=rec.replans_used,
             planner_usage=rec.planner_usage,
             interrupted=interrupted,
+            usage=rec.usage,
+            cost_text=rec.cost_text,
         )
 
 
@@ -212,6 +217,7 @@ class Orchestrator:
 
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         with self.store.run_lock():
+            self.roles.check_dollar_budget(executor=False)
             return self.revisions.draft(goal, cancel)
 
     def set_mode(self, mode: RunMode, *, by: str, cancel: CancelToken | None = None) -> Plan:
@@ -241,6 +247,8 @@ class Orchestrator:
             if step_id is not None and not rec.plan.has_step(step_id):
                 raise UnknownStepError(step_id, [s.id for s in rec.plan.steps])
             self.runner.last_started = None
+            if rec.state not in ("done", "stopped"):
+                self.roles.check_dollar_budget()
             if rec.state == "running":
                 recover(rec, self.cp, self.journal)
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -131,6 +132,25 @@ class RoleUsage(_Model):
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     calls: int = 0
+    #: calls to a model with no known price: their cost is not in ``cost_usd``, so any
+    #: cost shown with these is "cost unknown", never $0.00
+    unpriced_calls: int = 0
+    #: the tokens of those calls (all kinds), shown in place of a dollar figure
+    unpriced_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        """Every token billed: what ``budgets.tokens`` counts, for any model."""
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+        )
+
+    @property
+    def cost_known(self) -> bool:
+        return self.unpriced_calls == 0
 
     def add(self, other: RoleUsage) -> RoleUsage:
         return RoleUsage(
@@ -140,7 +160,30 @@ class RoleUsage(_Model):
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             cost_usd=round(self.cost_usd + other.cost_usd, 6),
             calls=self.calls + other.calls,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+            unpriced_tokens=self.unpriced_tokens + other.unpriced_tokens,
         )
+
+
+def total_usage(usages: Iterable[RoleUsage]) -> RoleUsage:
+    out = RoleUsage()
+    for u in usages:
+        out = out.add(u)
+    return out
+
+
+def cost_text(usd: float, usage: RoleUsage | None = None, *, digits: int = 4) -> str:
+    """A cost as every front end shows it: ``$0.0123``, or with unpriced calls
+    ``12,345 tokens, cost unknown`` (``$0.0123 + …`` when some calls were priced).
+
+    One function so the CLI, the LSP payloads and the log never disagree, and an
+    unpriced model can never read as free.
+    """
+    dollars = f"${usd:.{digits}f}"
+    if usage is None or usage.cost_known:
+        return dollars
+    unknown = f"{usage.unpriced_tokens:,} tokens, cost unknown"
+    return unknown if usage.calls == usage.unpriced_calls else f"{dollars} + {unknown}"
 
 
 class StepResult(_Model):
@@ -157,6 +200,14 @@ class StepResult(_Model):
     @property
     def checks_passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+    @property
+    def total_usage(self) -> RoleUsage:
+        return total_usage(self.usage.values())
+
+    @property
+    def cost_text(self) -> str:
+        return cost_text(self.cost_usd, self.total_usage)
 
 
 AttemptEnd = Literal[

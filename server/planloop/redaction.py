@@ -11,7 +11,14 @@ import os
 import re
 
 #: the credential variables planloop itself reads (the model adapters' keys)
-SECRET_ENV: tuple[str, ...] = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+SECRET_ENV: tuple[str, ...] = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "OPENAI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "VLLM_API_KEY",
+)
 
 #: any variable whose name says it holds a credential, for scrubbing child environments
 _SECRET_NAME = re.compile(

@@ -39,7 +39,9 @@ from .plan import (
     Step,
     StepResult,
     Trigger,
+    cost_text,
     now_iso,
+    total_usage,
 )
 from .planner import Planner, PlannerError
 from .store import Pending, PlanStore, RunRecord
@@ -299,6 +301,7 @@ class RevisionDesk:
                 reason=why,
                 evidence=list(evidence),
                 cost_usd=usage.cost_usd,
+                cost_text=cost_text(usage.cost_usd, usage),
             )
         )
         rec.pending = Pending(
@@ -324,10 +327,12 @@ class RevisionDesk:
         new.revision.feedback = feedback or new.revision.feedback
         kept = {s.id for s in new.steps if s.status in ("passed", "skipped")}
         # what replaced steps cost stays in the run's total
+        replaced_results = [s.result for s in rec.plan.steps if s.result and s.id not in kept]
         rec.spent_outside_steps = round(
-            rec.spent_outside_steps
-            + sum(s.result.cost_usd for s in rec.plan.steps if s.result and s.id not in kept),
-            6,
+            rec.spent_outside_steps + sum(r.cost_usd for r in replaced_results), 6
+        )
+        rec.usage_outside_steps = total_usage(
+            [rec.usage_outside_steps, *(r.total_usage for r in replaced_results)]
         )
         self.journal.event(
             PlanVersionRecorded(version=new.version, steps=[s.id for s in new.steps])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .config import Config
+from .errors import ConfigError
 from .events import Progress
 from .executor import Executor
 from .joint import JointAgent
@@ -119,3 +120,32 @@ class Roles:
                 ledger=self.ledger,
             )
         return self._joint
+
+    def fresh_model(self, role: str) -> Model:
+        """A new model for ``role`` from its factory (``planloop doctor`` checks one)."""
+        return self._planner_model() if role == "planner" else self._executor_model()
+
+    def check_dollar_budget(self, *, planner: bool = True, executor: bool = True) -> None:
+        """Refuse to start when ``budgets.usd`` is set but a role's model has no price.
+
+        Its spend would count as nothing, so the budget would promise a limit it cannot
+        keep. Only a budget the user set counts: the built-in default is not a promise
+        anyone made, and ``budgets.tokens`` limits any model.
+        """
+        budgets = self.config.budgets
+        if "usd" not in budgets.model_fields_set:
+            return
+        wanted = [("planner", planner), ("executor", executor)]
+        for role, want in wanted:
+            if not want:
+                continue
+            model = (self.planner if role == "planner" else self.executor).model
+            if getattr(model, "priced", True):
+                continue
+            model_id = getattr(model, "model_id", model.label)
+            raise ConfigError(
+                f"budgets.usd = {budgets.usd:g} cannot be kept: the {role} model {model.label} "
+                f'has no price, so its spend is unknown. Add [prices."{model_id}"] '
+                "(input, output: USD per million tokens) to planloop.toml, or remove "
+                "budgets.usd and limit tokens with budgets.tokens instead."
+            )

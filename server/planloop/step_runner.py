@@ -298,6 +298,7 @@ class StepRunner:
                 attempt=step.attempts,
                 cost_usd=r.cost_usd if r else 0.0,
                 files=[f.path for f in r.files_changed] if r else [],
+                cost_text=r.cost_text if r else "",
             )
         )
         rec.state = "running"

@@ -34,7 +34,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import BusyError, NoPlanError, StoreError
 from .events import Event, to_dict
 from .fsutil import append_line, atomic_write
-from .plan import Plan, RoleUsage, RunState, Step, Trigger, now_iso, render_markdown
+from .plan import (
+    Plan,
+    RoleUsage,
+    RunState,
+    Step,
+    Trigger,
+    cost_text,
+    now_iso,
+    render_markdown,
+    total_usage,
+)
 from .validation import describe
 
 DIRNAME = ".planloop"
@@ -75,12 +85,30 @@ class RunRecord(BaseModel):
     spent_outside_steps: float = 0.0
     #: steps a revision replaced, as they were, so their attempts stay diffable/revertable
     replaced_steps: list[Step] = Field(default_factory=list)
+    #: tokens (and unpriced calls) of those replaced attempts, beside their dollars above
+    usage_outside_steps: RoleUsage = Field(default_factory=RoleUsage)
+    #: set when a token budget was approved past ``budgets.tokens``
+    tokens_allowed: int | None = None
     updated_at: str = Field(default_factory=now_iso)
 
     @property
     def cost_usd(self) -> float:
         """Everything the run has spent: steps of the current plan, planner, replaced steps."""
         return round(self.plan.cost_usd + self.planner_usage.cost_usd + self.spent_outside_steps, 6)
+
+    @property
+    def usage(self) -> RoleUsage:
+        """Every billed turn of the run, whatever model: its tokens and unpriced calls."""
+        steps = [u for s in self.plan.steps if s.result for u in s.result.usage.values()]
+        return total_usage([*steps, self.planner_usage, self.usage_outside_steps])
+
+    @property
+    def cost_known(self) -> bool:
+        return self.usage.cost_known
+
+    @property
+    def cost_text(self) -> str:
+        return cost_text(self.cost_usd, self.usage)
 
 
 @dataclass

@@ -49,6 +49,10 @@ def usage_of(reply: ModelReply) -> RoleUsage:
         cache_write_tokens=u.cache_write_tokens,
         cost_usd=reply.cost_usd,
         calls=1,
+        unpriced_calls=0 if reply.priced else 1,
+        unpriced_tokens=0
+        if reply.priced
+        else u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens,
     )
 
 
@@ -100,7 +104,11 @@ def tool_loop(
         for call in calls:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("cancelled by the user")
-            if call.name in terminal:
+            if call.input_error is not None:  # unreadable arguments: the model tries again
+                text, is_error = f"tool error: {call.input_error}", True
+                if on_tool:
+                    on_tool(f"{call.name} (unreadable arguments)")
+            elif call.name in terminal:
                 text, is_error, value = terminal[call.name](call)
                 if on_tool:
                     on_tool(f"{call.name}" + (" (rejected)" if is_error else ""))

@@ -55,7 +55,10 @@ def build_orchestrator(
     state_dir = store.dir
 
     mc = ModelConfig(
-        timeout_s=config.model_timeout_s, max_retries=config.model_retries, prices=config.prices
+        timeout_s=config.model_timeout_s,
+        max_retries=config.model_retries,
+        prices=config.prices,
+        providers=config.provider_settings(),
     )
 
     def planner() -> Model:

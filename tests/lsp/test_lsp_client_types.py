@@ -49,6 +49,8 @@ ENVELOPE: dict[str, Any] = {
     "CleanPayload": C.CleanPayload,
     "ResetShadowPayload": C.ResetShadowPayload,
     "CancelPayload": C.CancelPayload,
+    "DoctorPayload": C.DoctorPayload,
+    "ModelCheck": C.ModelCheckPayload,
     "StepEvent": C.StepEventPayload,
     "ApprovalRequest": C.ApprovalRequestParams,
 }

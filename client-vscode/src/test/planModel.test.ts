@@ -7,7 +7,9 @@ import {
   checkLabel,
   formatUsd,
   nextRunnableStep,
+  runCost,
   statusBarText,
+  stepCost,
   statusIcon,
   stepContextValue,
   stepFiles,
@@ -183,4 +185,30 @@ test('next runnable step mirrors plan.py next_runnable', () => {
   assert.equal(nextRunnableStep(p)?.id, 'docs');
   p.plan.steps[2].status = 'passed';
   assert.equal(nextRunnableStep(p), undefined);
+});
+
+test('an unpriced model never shows $0.00: tokens and "cost unknown" in tree, status bar, step', () => {
+  const p = payload();
+  p.costUsd = 0;
+  p.costKnown = false;
+  p.costText = '48,210 tokens, cost unknown';
+  assert.equal(runCost(p), '48,210 tokens, cost unknown');
+  assert.match(statusBarText(p, false), /48,210 tokens, cost unknown/);
+  assert.doesNotMatch(statusBarText(p, false), /\$0\.00/);
+  const goal = find(buildTree(p), 'plan');
+  assert.match(goal.description ?? '', /cost unknown/);
+
+  const local = { calls: 3, unpriced_calls: 3, unpriced_tokens: 12345 };
+  assert.equal(stepCost({ cost_usd: 0, usage: { executor: local } }), '12,345 tokens, cost unknown');
+  const mixed = { planner: { calls: 1, unpriced_calls: 0 }, executor: local };
+  assert.equal(stepCost({ cost_usd: 0.25, usage: mixed }), '$0.25 + 12,345 tokens, cost unknown');
+  // priced (or stored before unpriced calls were counted): dollars as before
+  assert.equal(stepCost({ cost_usd: 0.0123, usage: {} }), '$0.01');
+  p.plan.steps[0].result!.usage = { executor: local };
+  assert.equal(find(buildTree(p), `step:${p.plan.steps[0].id}/cost`).label, '12,345 tokens, cost unknown');
+});
+
+test('a priced run shows dollars even when the server sends costText', () => {
+  const p = payload();
+  assert.equal(runCost(p), formatUsd(p.costUsd));
 });

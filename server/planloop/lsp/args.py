@@ -99,6 +99,10 @@ class CancelArgs(_Args):
     pass
 
 
+class DoctorArgs(_Args):
+    pass
+
+
 class LogArgs(_Args):
     plan_id: str | None = _opt_id()
 

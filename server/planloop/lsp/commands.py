@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from . import args as A
-from . import decision_commands, maintenance, plan_commands, step_commands
+from . import decision_commands, doctor_commands, maintenance, plan_commands, step_commands
 from .folders import Folders, FolderSession
 from .registry import CommandTable, Spec
 from .rpc_errors import to_rpc_error
@@ -28,7 +28,7 @@ log = logging.getLogger("planloop.lsp")
 
 def build_table() -> CommandTable:
     table: CommandTable = {}
-    for feature in (plan_commands, step_commands, decision_commands, maintenance):
+    for feature in (plan_commands, step_commands, decision_commands, maintenance, doctor_commands):
         feature.register(table)
     return table
 

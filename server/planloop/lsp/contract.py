@@ -78,6 +78,12 @@ class PlanPayload(_Wire):
     state: RunState
     reason: str
     cost_usd: float
+    #: False when some calls went to a model with no price: show ``cost_text``, never $0.00
+    cost_known: bool
+    #: the cost as it must be shown: ``$0.0123`` or ``12,345 tokens, cost unknown``
+    cost_text: str
+    #: every token the run was billed (input, output, cache), for any model
+    tokens: int
     progress: Progress
     pending: PendingPayload | None
     #: ``state`` is ``running`` but no process runs it (a crash or ``kill -9``); the
@@ -160,6 +166,30 @@ class CancelPayload(_Wire):
     cancelled: bool
 
 
+class ModelCheckPayload(_Wire):
+    role: Literal["planner", "executor"]
+    spec: str
+    #: the model as runs show it, e.g. ``ollama:qwen3``
+    label: str
+    #: the URL the requests go to (or how a cloud/scripted model is reached)
+    endpoint: str
+    #: the variable the key is read from; null when the endpoint takes none
+    key_env: str | None
+    #: whether that variable is set (never its value); null when no key applies
+    key_present: bool | None
+    ok: bool
+    #: the live request's duration; null when none was made (bad spec, scripted)
+    seconds: float | None
+    #: what happened, in one line: the error a run would have met, or what answered
+    detail: str
+
+
+class DoctorPayload(_Wire):
+    #: false when any role's check failed (``planloop doctor`` then exits 1)
+    ok: bool
+    checks: list[ModelCheckPayload]
+
+
 # --- notifications and the approval request ------------------------------------------------
 
 
@@ -174,6 +204,8 @@ class StepEventPayload(_Wire):
     status: str = _absent()
     #: on finished, when the step passed or failed normally
     cost_usd: float = _absent()
+    #: on finished: the step's cost as it must be shown (``$…`` or ``… cost unknown``)
+    cost_text: str = _absent()
     #: on check
     passed: bool = _absent()
 
@@ -349,6 +381,15 @@ COMMANDS: tuple[Command, ...] = (
         "repository aside instead and answer `{movedTo}`.",
         "planloop clean [--keep-current] [--reset-shadow]",
         True,
+    ),
+    Command(
+        "planloop.doctor",
+        A.DoctorArgs,
+        DoctorPayload,
+        "Check each role's model: the endpoint, whether its key is set (never the key), "
+        "and one tiny live request that must call a tool, timed.",
+        "planloop doctor --json",
+        False,
     ),
     Command(
         "planloop.cancel",

@@ -22,5 +22,6 @@ COMMAND_NAMES = (
     "planloop.setMode",
     "planloop.log",
     "planloop.clean",
+    "planloop.doctor",
     "planloop.cancel",
 )

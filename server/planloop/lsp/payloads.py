@@ -44,6 +44,9 @@ def plan_payload(status: Status) -> dict[str, Any]:
         "state": status.state,
         "reason": status.reason,
         "costUsd": status.cost_usd,
+        "costKnown": status.usage.cost_known,
+        "costText": status.cost_text,
+        "tokens": status.usage.tokens,
         "progress": {"done": done, "total": total},
         "pending": pending_payload(status.pending, markdown),
         "interrupted": status.interrupted,
@@ -59,6 +62,9 @@ def proposal_payload(proposal: Plan, status: Status) -> dict[str, Any]:
         "state": status.state,
         "reason": status.reason,
         "costUsd": status.cost_usd,
+        "costKnown": status.usage.cost_known,
+        "costText": status.cost_text,
+        "tokens": status.usage.tokens,
         "progress": {"done": done, "total": total},
         "pending": None,
         "interrupted": status.interrupted,
@@ -159,6 +165,7 @@ def step_event(event: Event, plan_id: str | None) -> dict[str, Any] | None:
             line=f"{event.step_id} {event.status}",
             status=event.status,
             costUsd=float(event.cost_usd),
+            costText=event.cost_text or f"${event.cost_usd:.4f}",
         )
     elif isinstance(event, StepCancelled):
         out = _step_base(plan_id, event.step_id)

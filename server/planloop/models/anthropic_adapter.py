@@ -103,7 +103,7 @@ class AnthropicModel:
         self.priced = is_priced(model_id, price_table)
         if not self.priced:
             log.warning(
-                "%s has no price in planloop's table; its cost is reported as $0. "
+                "%s has no price in planloop's table; its cost is shown as unknown. "
                 "Add it under [prices] in planloop.toml.",
                 self.label,
             )
@@ -196,6 +196,7 @@ class AnthropicModel:
             usage=usage,
             cost_usd=cost_usd(self.model_id, usage, self.price_table),
             model=message.model or self.model_id,
+            priced=self.priced,
         )
 
     # -- client, call, cancel --------------------------------------------------------

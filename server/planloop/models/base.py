@@ -27,6 +27,9 @@ class ToolCall:
     id: str
     name: str
     input: dict[str, Any]
+    #: set when the model's arguments could not be read (not JSON): the tool loop
+    #: answers with this as a tool error instead of running the tool
+    input_error: str | None = None
 
 
 @dataclass
@@ -46,6 +49,9 @@ class ModelReply:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     model: str = ""
+    #: False: no price is known for the model, so ``cost_usd`` (0) is not a cost and
+    #: every front end shows the tokens and "cost unknown" instead
+    priced: bool = True
 
     @property
     def text(self) -> str:
@@ -54,7 +60,12 @@ class ModelReply:
     @property
     def tool_calls(self) -> list[ToolCall]:
         return [
-            ToolCall(id=b["id"], name=b["name"], input=b.get("input") or {})
+            ToolCall(
+                id=b["id"],
+                name=b["name"],
+                input=b.get("input") or {},
+                input_error=b.get("input_error"),
+            )
             for b in self.content
             if b.get("type") == "tool_use"
         ]
@@ -95,6 +106,9 @@ class ModelConfig:
     #: per model-id-prefix price overrides, USD per million tokens, e.g.
     #: ``{"claude-opus-5-5": {"input": 4, "output": 20}}`` (see ``pricing.py``).
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: ``[providers.<name>]`` from planloop.toml: base_url, api_key_env, reasoning,
+    #: api_version (see ``providers.py``)
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def stop_reason_error(stop_reason: str, label: str, max_tokens: int) -> ModelError | None:

@@ -1,4 +1,4 @@
-"""Model specs (``anthropic:<model-id>``, ``scripted:<path>``) to ``Model`` objects.
+"""Model specs (``anthropic:<model-id>``, ``openai:<model>``, ``ollama:<model>``, …) to models.
 
 The one place a spec string from the CLI, ``PLANLOOP_PLANNER`` / ``PLANLOOP_EXECUTOR``,
 ``planloop.toml`` or the editor's settings becomes a model, so every front end accepts
@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 from .anthropic_adapter import AnthropicModel
+from .anthropic_clouds import CLOUDS, cloud_model
 from .base import Model, ModelConfig, ModelError
+from .openai_adapter import OpenAIModel
 from .pricing import price_table
+from .providers import PRESETS, resolve
 from .scripted import ScriptedModel
 
 Role = Literal["planner", "executor"]
@@ -28,6 +31,11 @@ DEFAULT_EXECUTOR_SPEC = "anthropic:claude-sonnet-5-5"
 SCRIPTED_STATE_FILE = "scripted-state.json"
 
 _ROLES = ("planner", "executor")
+#: every spec form, for messages and docs
+SPEC_FORMS = (
+    "anthropic:<model-id>, openai:<model>, ollama:<model>, lmstudio:<model>, vllm:<model>, "
+    "openrouter:<vendor/model>, azure:<deployment>, bedrock:<model-id>, vertex:<model-id>"
+)
 
 
 def default_spec(role: Role) -> str:
@@ -55,11 +63,22 @@ def make_model(
     text = spec.strip() if isinstance(spec, str) else ""
     scheme, sep, rest = text.partition(":")
     rest = rest.strip()
-    if sep and scheme == "anthropic" and rest:
+    if sep and scheme in ("anthropic", *PRESETS, *CLOUDS) and rest:
         try:
             price_table(config.prices)
         except ValueError as exc:
             raise ModelError("bad_spec", f"planloop.toml [prices]: {exc}") from None
+    if sep and scheme in PRESETS and rest:
+        return OpenAIModel(
+            resolve(scheme, rest, config.providers),
+            role=role,
+            max_retries=config.max_retries,
+            timeout_s=config.timeout_s,
+            price_table=config.prices or None,
+        )
+    if sep and scheme in CLOUDS and rest:
+        return cloud_model(scheme, rest, role=role, config=config)
+    if sep and scheme == "anthropic" and rest:
         return AnthropicModel(
             rest,
             role=role,
@@ -72,6 +91,6 @@ def make_model(
         return ScriptedModel(rest, role, state_path=state_path, prices=config.prices or None)
     raise ModelError(
         "bad_spec",
-        f"{role} model spec {spec!r} is not recognised. Use anthropic:<model-id> "
-        f"(e.g. {default_spec(role)}) or scripted:<path to a script .json>.",
+        f"{role} model spec {spec!r} is not recognised. Use {SPEC_FORMS} "
+        f"(e.g. {default_spec(role)} or ollama:qwen3) or scripted:<path to a script .json>.",
     )

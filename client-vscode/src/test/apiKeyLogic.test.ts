@@ -1,0 +1,79 @@
+// Keys per provider: one SecretStorage entry each, each handed only to the server, in its
+// own variable; installers and probes get none.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  doctorSummary,
+  KEY_PROVIDERS,
+  keyProblem,
+  providerById,
+  providerPickItems,
+  secretName,
+  serverEnv,
+  withoutSecrets,
+} from '../apiKeyLogic';
+
+test('each provider has its own secret name; Anthropic keeps the old one', () => {
+  const names = KEY_PROVIDERS.map((p) => secretName(p.id));
+  assert.equal(new Set(names).size, names.length);
+  assert.equal(secretName('anthropic'), 'planloop.anthropicApiKey');
+  assert.equal(secretName('openai'), 'planloop.apiKey.openai');
+  assert.equal(providerById('openrouter')?.envVar, 'OPENROUTER_API_KEY');
+  assert.equal(providerById('nope'), undefined);
+});
+
+test('the quick pick says which keys are stored, never the key', () => {
+  const items = providerPickItems(new Set(['openai']));
+  const openai = items.find((i) => i.id === 'openai')!;
+  assert.equal(openai.description, 'OPENAI_API_KEY · stored');
+  assert.equal(items.find((i) => i.id === 'anthropic')!.description, 'ANTHROPIC_API_KEY');
+  assert.deepEqual(
+    items.map((i) => i.id),
+    KEY_PROVIDERS.map((p) => p.id),
+  );
+});
+
+test('each stored key lands in its own variable of the server env only', () => {
+  const base = { PATH: '/bin', OPENAI_API_KEY: 'from-shell', HOME: '/h' };
+  const env = serverEnv(base, { openai: ' sk-proj-1 ', anthropic: 'sk-ant-2', azure: '' });
+  assert.equal(env.OPENAI_API_KEY, 'sk-proj-1');
+  assert.equal(env.ANTHROPIC_API_KEY, 'sk-ant-2');
+  assert.equal(env.AZURE_OPENAI_API_KEY, undefined);
+  assert.equal(env.PATH, '/bin');
+  // no stored key: the shell's own stays
+  assert.equal(serverEnv(base, {}).OPENAI_API_KEY, 'from-shell');
+  assert.equal(base.OPENAI_API_KEY, 'from-shell'); // the input is not changed
+});
+
+test('other children get no credential variable at all', () => {
+  const env = withoutSecrets({
+    PATH: '/bin',
+    ANTHROPIC_API_KEY: 'a',
+    ANTHROPIC_AUTH_TOKEN: 't',
+    OPENAI_API_KEY: 'o',
+    OPENROUTER_API_KEY: 'r',
+    AZURE_OPENAI_API_KEY: 'z',
+    VLLM_API_KEY: 'v',
+  });
+  assert.deepEqual(env, { PATH: '/bin' });
+});
+
+test('a pasted key with spaces or odd characters is refused; empty removes', () => {
+  assert.equal(keyProblem(''), undefined);
+  assert.equal(keyProblem('  sk-proj-abc  '), undefined);
+  assert.match(keyProblem('sk-proj abc') ?? '', /spaces/);
+  assert.match(keyProblem('sk-proj-ä') ?? '', /HTTP header/);
+});
+
+test('Check Models names the first failing role and lists every line', () => {
+  const ok = { role: 'planner', label: 'anthropic:claude-opus-5-5', endpoint: 'https://api.anthropic.com', keyEnv: 'ANTHROPIC_API_KEY', keyPresent: true, ok: true, seconds: 1.234, detail: 'answered and called a tool (40 tokens)' };
+  const bad = { role: 'executor', label: 'ollama:qwen3', endpoint: 'http://localhost:11434/v1', keyEnv: null, keyPresent: null, ok: false, seconds: 0.01, detail: 'nothing answers; start it with `ollama serve`' };
+  const s = doctorSummary({ ok: false, checks: [ok, bad] });
+  assert.equal(s.severity, 'error');
+  assert.match(s.text, /the executor model ollama:qwen3 failed the check: nothing answers/);
+  assert.equal(s.lines[0], '✓ planner anthropic:claude-opus-5-5 · https://api.anthropic.com · ANTHROPIC_API_KEY set · 1.23s — answered and called a tool (40 tokens)');
+  assert.match(s.lines[1], /^✗ executor ollama:qwen3 · http:\/\/localhost:11434\/v1 · 0\.01s/);
+  const good = doctorSummary({ ok: true, checks: [ok, { ...ok, role: 'executor' }] });
+  assert.equal(good.severity, 'info');
+  assert.match(good.text, /both models answer and call tools/);
+});

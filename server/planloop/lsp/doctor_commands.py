@@ -1,0 +1,39 @@
+"""``planloop.doctor``: each role's model checked with one tiny live request, as
+``planloop doctor --json`` prints it (VS Code: *planloop: Check Models*)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import args as A
+from .registry import CommandTable, Spec
+
+if TYPE_CHECKING:
+    from ..api import Session
+    from .folders import FolderSession
+
+
+def register(table: CommandTable) -> None:
+    # not long: it holds no run slot, so it may check the models while a run waits
+    table["planloop.doctor"] = Spec(A.DoctorArgs, doctor, long=False)
+
+
+def doctor(core: Session, a: A.DoctorArgs, s: FolderSession, c: None) -> Any:
+    checks = core.check_models()
+    return {
+        "ok": all(x.ok for x in checks),
+        "checks": [
+            {
+                "role": x.role,
+                "spec": x.spec,
+                "label": x.label,
+                "endpoint": x.endpoint,
+                "keyEnv": x.key_env,
+                "keyPresent": x.key_present,
+                "ok": x.ok,
+                "seconds": x.seconds,
+                "detail": x.detail,
+            }
+            for x in checks
+        ],
+    }
