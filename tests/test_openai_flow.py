@@ -70,6 +70,7 @@ def run(ws: Path, env_extra: dict[str, str], *args: str) -> subprocess.Completed
     }
     env.update(env_extra, COLUMNS="200", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PLANLOOP_MODE"] = "split"  # these scripts were written for the split loop
     res = subprocess.run(
         [PLANLOOP, *args],
         cwd=ws,

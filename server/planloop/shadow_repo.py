@@ -686,7 +686,7 @@ def _seed(gitdir: Path, root: Path) -> None:
     if fmt != "sha1":
         log.info("not borrowing from %s: object format %s", common, fmt)
         return
-    (gitdir / _BORROW_FILE).write_text(str(objects.resolve()) + "\n")
+    atomic_write(gitdir / _BORROW_FILE, str(objects.resolve()) + "\n")
     why = None
     if not (gd / "index").is_file():
         why = "it has no index"
@@ -707,7 +707,7 @@ def _seed(gitdir: Path, root: Path) -> None:
         log.info("the first checkpoint hashes the whole workspace: cannot copy the index (%s)", e)
         return
     state = {"seeded_index": "fresh"}
-    (gitdir / "planloop-state.json").write_text(json.dumps(state))
+    atomic_write(gitdir / "planloop-state.json", json.dumps(state))
 
 
 def _user_exclude(root: Path) -> str:

@@ -292,11 +292,37 @@ async function palette(command) {
   await page.keyboard.press('Escape');
   await page.keyboard.press('Control+Shift+P');
   const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  try {
+    await input.waitFor({ state: 'visible', timeout: 5_000 });
+  } catch {
+    // focus in a read-only editor can swallow the chord: move focus to the status bar, use F1
+    await page.locator('.statusbar').first().click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+  }
   await input.fill(`>${command}`);
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: command }).first();
   await row.waitFor({ state: 'visible', timeout: 15_000 });
   await page.keyboard.press('Enter');
+}
+
+/** Quick-open a file by name: waits for the file picker's own input instead of typing
+ * blind, so keys never land in whichever editor had focus (the plan document is one). */
+async function goToFile(name) {
+  const input = page.locator('.quick-input-widget input.input');
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
+  for (let attempt = 1; ; attempt++) {
+    await palette('Go to File');
+    await page.waitForTimeout(300);
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+    await input.fill(name);
+    try {
+      await row.waitFor({ state: 'visible', timeout: 10_000 });
+      return;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
 }
 
 /** Tree rows of the Plan view (steps, checks, files) by aria-label. */
@@ -628,9 +654,7 @@ async function crashFlow(browser, ws) {
   await openPlanView();
   await newPlan(GOAL);
   // An unsaved edit in a file the plan touches: Run All asks to save first, never overwrites it.
-  await palette('Go to File');
-  await page.keyboard.type('calc.py');
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'calc.py' }).first().waitFor({ timeout: 15_000 });
+  await goToFile('calc.py');
   await page.keyboard.press('Enter');
   await page.locator('.monaco-editor .view-lines').first().waitFor({ timeout: 15_000 });
   await page.locator('.monaco-editor .view-lines').first().click();

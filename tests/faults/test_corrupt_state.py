@@ -50,6 +50,7 @@ TARGETS = {
     "shadow lock": "shadow.git/planloop.lock",
     "checkpoint ref": "shadow.git/refs/planloop/{pid}/square/1/after",
     "checkpoint object": "{obj}",
+    "repo map tags": "repomap/tags.json",
 }
 
 #: commands in the order a user might try them; the last ones may change things
@@ -97,6 +98,7 @@ DERIVED = {
     "shadow state",
     "shadow attributes",
     "shadow lock",
+    "repo map tags",
 }
 #: only ever appended to: what was there stays, byte for byte, in front
 APPEND_ONLY = {"log.jsonl"}
