@@ -44,8 +44,11 @@ client-test: provision-e2e
 	. ./$(E2E_ENV) && cd client-vscode && npm test
 
 # every Python test, including the VS Code and Neovim end to end (PLANLOOP_E2E=1: never skipped)
+# two workers (one module each at a time) for everything but the editor end to ends, which
+# then run alone: they drive real editors on timers that a loaded machine makes flaky
 pytest: provision-e2e provision-nvim
-	PLANLOOP_E2E=1 $(VENV)/bin/pytest -q
+	PLANLOOP_E2E=1 $(VENV)/bin/pytest -q -n 2 --dist loadfile -m "not e2e"
+	PLANLOOP_E2E=1 $(VENV)/bin/pytest -q -m e2e
 
 test: $(STAMP) lint client-test pytest
 
