@@ -238,3 +238,49 @@ def test_repo_map_off(repo: Path, standin: StandIn) -> None:
     assert MAP_INTRO not in first["system"][0]["text"]
     assert "repo_map" not in [t["name"] for t in first["tools"]]
     assert not (repo / ".planloop" / "repomap").exists()
+
+
+def test_quick_key_in_a_git_repository(repo: Path) -> None:
+    """In a git repository an unchanged tree is recognised from git's index checksum
+    without listing it; a refreshed index (same contents) falls back to the full
+    fingerprint, which still matches; an edit or a new file rebuilds."""
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=u", "-c", "user.email=u@u", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    (repo / ".planloop").mkdir()
+    (repo / ".planloop" / ".gitignore").write_text("*\n")
+    rmap(repo).render("ledger", 500)
+    again = rmap(repo)
+    again.render("ledger", 500)
+    assert again.stats.from_index and again.stats.by_quick_key
+    os.utime(repo / "pkg" / "core.py", ns=(1, 1))  # new stat, same content
+    git("status", "--porcelain")  # git refreshes (rewrites) its own index
+    refreshed = rmap(repo)
+    refreshed.render("ledger", 500)
+    assert refreshed.stats.from_index and not refreshed.stats.by_quick_key
+    assert refreshed.stats.parsed == 0
+    after = rmap(repo)
+    after.render("ledger", 500)
+    assert after.stats.by_quick_key  # the full match vouched for the new checksum
+    (repo / "pkg" / "leaf.py").write_text(
+        "def lonely():\n    return 1\n\n\ndef tracked_edit():\n    pass\n"
+    )
+    edited = rmap(repo)
+    assert "def tracked_edit():" in edited.render("g", 3000)
+    assert not edited.stats.from_index and edited.stats.parsed == 1
+    (repo / "pkg" / "fresh.py").write_text("def untracked_one():\n    pass\n")
+    fresh = rmap(repo)
+    assert "def untracked_one():" in fresh.render("untracked", 3000)
+    assert not fresh.stats.from_index
+    (repo / "pkg" / "fresh.py").write_text("def untracked_two():\n    pass\n\n\n")
+    grown = rmap(repo)
+    assert "def untracked_two():" in grown.render("untracked", 3000)
+    assert not grown.stats.from_index

@@ -199,3 +199,38 @@ def test_listing_never_writes_the_users_index(tree: Path) -> None:
         ).returncode
         == 0
     )
+
+
+def test_quick_listing_matches_the_full_one(tree: Path) -> None:
+    """The light listing (names only) drops deleted files and lists an unmerged path
+    once, exactly as the full listing (with blob ids) does."""
+    ugit(tree, "add", "b.txt")
+    ugit(tree, "commit", "-qm", "two")
+    (tree / "src" / "a.py").unlink()  # deleted, not staged
+    (tree / "new.py").write_text("new\n")
+    ugit(tree, "checkout", "-q", "-b", "side")
+    (tree / "b.txt").write_text("side\n")
+    ugit(tree, "commit", "-qam", "side")
+    ugit(tree, "checkout", "-q", "main")
+    (tree / "b.txt").write_text("main\n")
+    ugit(tree, "commit", "-qam", "main")
+    ugit(tree, "merge", "side", check=False)  # a conflict: b.txt at stages 1, 2 and 3
+    assert "b.txt" in ugit(tree, "ls-files", "-u")
+    s = Searcher(tree, Tools(None, GIT))
+    light = s._git_list_light(".")
+    assert light is not None
+    full = s._git_list(".")
+    assert full is not None
+    assert sorted(light) == sorted(full)
+    assert light.count("b.txt") == 1 and "src/a.py" not in light and "new.py" in light
+    assert not any(f.startswith((".planloop/", ".git/")) for f in light)
+    assert s.list_files() == sorted(light)
+
+
+def test_quick_listing_leaves_nested_repositories_to_the_full_one(tree: Path) -> None:
+    (tree / "inner").mkdir()
+    ugit(tree / "inner", "init", "-q")
+    (tree / "inner" / "deep.py").write_text("x\n")
+    s = Searcher(tree, Tools(None, GIT))
+    assert s._git_list_light(".") is None and s.quick_state() is None
+    assert "inner/deep.py" in s.list_files()

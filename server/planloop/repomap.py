@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import heapq
 import itertools
 import json
 import logging
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .repomap_cache import FileTags, TagCache
+from .repomap_cache import FileTags, RankedIndex, TagCache
 from .search import GitState
 from .workspace import Workspace
 
@@ -259,6 +260,8 @@ class MapStats:
     seconds: float = 0.0
     #: the ranked index of the last build was reused as is
     from_index: bool = False
+    #: ... found by the quick key (git's index checksum), without listing the tree
+    by_quick_key: bool = False
 
 
 class RepoMap:
@@ -283,23 +286,31 @@ class RepoMap:
             return ""
         index = self.index()
         if path not in (".", ""):
-            prefix = self.ws.rel(self.ws.resolve(path)).rstrip("/") + "/"
-            index = {k: v for k, v in index.items() if k.startswith(prefix)}
-        if not index:
+            index = index.under(self.ws.rel(self.ws.resolve(path)).rstrip("/") + "/")
+        if not len(index):
             return ""
         words = _goal_regex(goal)
         best = _best(index, words, budget)
         return _fit(best, self.cache.defs([rel for _, rel in best]), budget, words)
 
-    def index(self) -> dict[str, tuple[float, str]]:
-        """rel → (rank, definition names): the cached index when the tree is unchanged,
-        else rebuilt, parsing only contents the tag cache has not seen."""
+    def index(self) -> RankedIndex:
+        """Every file's rank and definition names: the stored index when the tree is
+        unchanged (asked first by the quick key, then by the full fingerprint), else
+        rebuilt, parsing only contents the tag cache has not seen."""
         start = time.monotonic()
+        quick = self._quick_key()
+        if quick is not None:
+            cached = self.cache.index(quick, quick=True)
+            if cached is not None:
+                self.stats = MapStats(len(cached), 0, time.monotonic() - start, True, True)
+                return cached
         files, state = self.ws.searcher.files_and_state()
         code = [f for f in files if f.endswith(_SUFFIXES)]
         key = self._fingerprint(files, code, state)
         cached = self.cache.index(key)
         if cached is not None:
+            if quick is not None:
+                self.cache.remember_quick(quick)
             self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
             return cached
         ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
@@ -313,7 +324,6 @@ class RepoMap:
                 for name in t.ref_names:
                     used[name] += 1
         rows: list[tuple[str, float, str, str]] = []
-        index: dict[str, tuple[float, str]] = {}
         for rel in files:
             t = all_tags[rel]
             defs = (
@@ -324,11 +334,27 @@ class RepoMap:
             names = " ".join(d[0] for d in defs)
             rank = round(ranks.get(rel, 0.0), 12)
             rows.append((rel, rank, names, json.dumps(defs) if defs else ""))
-            index[rel] = (rank, names)
-        self.cache.save_index(key, rows)
+        self.cache.save_index(key, rows, quick)
         self.stats.seconds = time.monotonic() - start
         self.stats.files = len(files)
-        return index
+        return RankedIndex([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+    def _quick_key(self) -> str | None:
+        """The tree's identity from git's index checksum and its list of changed paths,
+        plus the stat of each of those (git does not vouch for their content)."""
+        got = self.ws.searcher.quick_state()
+        if got is None:
+            return None
+        raw, dirty = got
+        h = hashlib.sha1(b"quick\0" + raw)
+        root = str(self.ws.root) + os.sep
+        for rel in dirty:
+            try:
+                st = os.stat(root + rel)
+            except OSError:
+                continue
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
 
     def _fingerprint(self, files: list[str], code: list[str], state: GitState | None) -> str:
         """What the tree is, cheaply: git's own listing (blob ids of clean tracked files)
@@ -452,19 +478,17 @@ def _goal_regex(goal: str) -> re.Pattern[str] | None:
     return re.compile("|".join(sorted(words, key=len, reverse=True)), re.I)
 
 
-def _best(
-    index: dict[str, tuple[float, str]], goal: re.Pattern[str] | None, limit: int
-) -> list[tuple[float, str]]:
+def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[tuple[float, str]]:
     """The best files, best first: rank, times 10 when the goal's words are in the path,
-    times 10 when in the file's definitions. Goal words are found by one multi-line regex
-    pass over all paths and one over all names (C speed), not one search per file."""
-    rels = list(index)
-    ranks = [index[r][0] for r in rels]
+    times 10 when in the file's definitions. Goal words are found by one literal scan per
+    word over all paths and one over all names (C speed), not one search per file."""
+    rels = index.rels
+    ranks = list(index.ranks)
     if goal is not None and rels:
         # one literal scan per word (Python's re finds a literal fast; an alternation of
         # words it tries at every character)
         words = [re.compile(re.escape(w)) for w in goal.pattern.replace("\\", "").split("|")]
-        for texts in (rels, [index[r][1] for r in rels]):
+        for texts in (rels, index.names):
             starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
             text = "\n".join(texts).lower()
             hit: set[int] = set()
@@ -475,7 +499,8 @@ def _best(
                 ranks[i] *= 10.0
     # each shown file costs a few tokens: no more than budget/5 can ever fit
     top = max(1, limit // 5)
-    return sorted(zip(ranks, rels, strict=True), reverse=True)[:top]
+    best = heapq.nlargest(top, range(len(rels)), key=lambda i: (ranks[i], rels[i]))
+    return [(ranks[i], rels[i]) for i in best]
 
 
 def _file_block(rel: str, defs: list[list[Any]], goal: re.Pattern[str] | None) -> list[str]:

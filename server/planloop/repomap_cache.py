@@ -18,19 +18,20 @@ error (it is only a cache).
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("planloop.repomap")
 
-_VERSION = 2
+_VERSION = 3
 
 
 @dataclass
@@ -115,23 +116,43 @@ class TagCache:
         db.execute(
             "CREATE TABLE IF NOT EXISTS files (rel TEXT PRIMARY KEY, rank REAL, names TEXT, defs TEXT)"
         )
+        db.execute("CREATE TABLE IF NOT EXISTS blobs (k TEXT PRIMARY KEY, v BLOB)")
         return db
 
-    def index(self, key: str) -> dict[str, tuple[float, str]] | None:
-        """rel → (rank, names joined by spaces) for fingerprint ``key``, or None."""
+    def index(self, key: str, *, quick: bool = False) -> RankedIndex | None:
+        """The ranked index stored for fingerprint ``key`` (``quick``: for the quick key
+        :meth:`RepoMap.index` tries first), or None."""
         if not (self.directory / "index.sqlite").exists():
             return None
+        which = "quick" if quick else "key"
         try:
             with contextlib.closing(self._db()) as db:
-                row = db.execute("SELECT v FROM meta WHERE k = 'key'").fetchone()
+                row = db.execute("SELECT v FROM meta WHERE k = ?", (which,)).fetchone()
                 if row is None or row[0] != f"{_VERSION}:{key}":
                     return None
-                row = db.execute("SELECT v FROM meta WHERE k = 'summary'").fetchone()
-                rels, ranks, names = json.loads(row[0]) if row else ([], [], [])
-                return dict(zip(rels, zip(ranks, names, strict=True), strict=True))
-        except sqlite3.Error as e:
+                got = dict(db.execute("SELECT k, v FROM blobs").fetchall())
+            rels = bytes(got["rels"]).decode("utf-8", "surrogateescape")
+            names = bytes(got["names"]).decode("utf-8", "surrogateescape")
+            ranks = array.array("d")
+            ranks.frombytes(bytes(got["ranks"]))
+            index = RankedIndex(rels.split("\0") if rels else [], ranks.tolist(), [])
+            index.names = names.split("\0") if names else []
+            if not (len(index.rels) == len(index.ranks) == len(index.names)):
+                raise ValueError("the index's columns disagree")
+            return index
+        except (sqlite3.Error, KeyError, ValueError, TypeError) as e:
             log.info("repo map index unreadable (%s); rebuilding it", e)
             return None
+
+    def remember_quick(self, quick: str) -> None:
+        """Vouch for the stored index under ``quick`` too (the full key matched)."""
+        try:
+            with contextlib.closing(self._db()) as db, db:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('quick', ?)", (f"{_VERSION}:{quick}",)
+                )
+        except sqlite3.Error as e:
+            log.info("cannot write the repo map index (%s)", e)
 
     def defs(self, rels: list[str]) -> dict[str, list[list[Any]]]:
         """The definitions of a few files (the ones a map shows)."""
@@ -149,17 +170,48 @@ class TagCache:
             log.info("repo map index unreadable (%s)", e)
         return out
 
-    def save_index(self, key: str, rows: list[tuple[str, float, str, str]]) -> None:
+    def save_index(
+        self, key: str, rows: list[tuple[str, float, str, str]], quick: str | None = None
+    ) -> None:
         try:
             with contextlib.closing(self._db()) as db, db:
                 db.execute("DELETE FROM files")
                 db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)", rows)
-                # the ranks and names of every file as one JSON value: a map reads this
-                # whole, and one json.loads beats 100k rows
-                summary = json.dumps(
-                    [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]]
-                )
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('summary', ?)", (summary,))
+                # the ranks and names of every file as three blobs: a map reads them whole,
+                # and splitting one string beats parsing 100k JSON values or rows
+                blobs = {
+                    "rels": "\0".join(r[0] for r in rows).encode("utf-8", "surrogateescape"),
+                    "names": "\0".join(r[2] for r in rows).encode("utf-8", "surrogateescape"),
+                    "ranks": array.array("d", (r[1] for r in rows)).tobytes(),
+                }
+                db.execute("DELETE FROM blobs")
+                db.executemany("INSERT INTO blobs VALUES (?, ?)", list(blobs.items()))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('key', ?)", (f"{_VERSION}:{key}",))
+                db.execute("DELETE FROM meta WHERE k = 'quick'")
+                if quick is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('quick', ?)", (f"{_VERSION}:{quick}",)
+                    )
         except sqlite3.Error as e:  # a read-only .planloop costs speed next time, nothing else
             log.info("cannot write the repo map index (%s)", e)
+
+
+@dataclass
+class RankedIndex:
+    """Every listed file's rank and definition names, as parallel columns (a dict of 100k
+    tuples costs more to build than the map it serves)."""
+
+    rels: list[str]
+    ranks: list[float]
+    names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rels)
+
+    def under(self, prefix: str) -> RankedIndex:
+        keep = [i for i, r in enumerate(self.rels) if r.startswith(prefix)]
+        return RankedIndex(
+            [self.rels[i] for i in keep],
+            [self.ranks[i] for i in keep],
+            [self.names[i] for i in keep],
+        )

@@ -241,7 +241,9 @@ class Searcher:
 
     def _list(self, rel: str) -> list[str]:
         if self.in_git:
-            listed = self._git_list(rel)
+            listed = self._git_list_light(rel)
+            if listed is None:
+                listed = self._git_list(rel)
             if listed is not None:
                 return listed
         if self.tools.rg is not None:
@@ -317,6 +319,85 @@ class Searcher:
             inner_files = listed if listed is not None else list(inner._walk("."))
             out += [f"{n}/{f}" for f in inner_files]
         return out
+
+    def quick_state(self) -> tuple[bytes, list[str]] | None:
+        """A cheap identity of the tree as git sees it — the checksum git keeps at the end
+        of its index (it changes with any staged entry) plus the paths git reports as
+        modified, deleted or untracked — and those paths, whose stat a caller must add.
+        One ``ls-files`` and a 32-byte read, no index parsed. None when git cannot vouch
+        for the tree this way: no git, an index written without a checksum
+        (``index.skipHash``), submodules or nested repositories."""
+        git = self.tools.git
+        if git is None or not self.in_git or (self.root / ".gitmodules").exists():
+            return None
+        listed = _run_all(
+            [
+                [git, "rev-parse", "--git-path", "index"],
+                [
+                    git,
+                    "ls-files",
+                    "-z",
+                    "-t",
+                    "--modified",
+                    "--deleted",
+                    "--others",
+                    "--exclude-standard",
+                ],
+            ],
+            self.root,
+            LIST_TIMEOUT_S,
+        )
+        if listed is None:
+            return None
+        (rc_a, out_a, _), (rc_b, out_b, _) = listed
+        if rc_a != 0 or rc_b != 0 or b"/\0" in out_b:
+            return None
+        index = self.root / os.fsdecode(out_a.strip())
+        try:
+            with open(index, "rb") as fh:
+                fh.seek(-32, os.SEEK_END)
+                tail = fh.read(32)
+        except OSError:
+            return None
+        if not tail.strip(b"\0")[-8:]:
+            return None  # a null trailer: git did not hash this index
+        dirty = [_display(n[2:]) for n in out_b.split(b"\0") if len(n) > 2]
+        return tail + b"\0" + out_b, dirty
+
+    def _git_list_light(self, rel: str) -> list[str] | None:
+        """The listing alone, without blob ids: names of tracked and untracked files side by
+        side with the deleted ones (two ``ls-files`` on two cores, nothing parsed but NUL
+        splits), which keeps ``list_files`` near a bare ``git ls-files``. None when the tree
+        holds a submodule or a nested repository, whose files only :meth:`_git_list`
+        lists."""
+        git = self.tools.git
+        if git is None:
+            return None
+        spec = [] if rel in (".", "") else [rel]
+        base = [git, "--literal-pathspecs", "ls-files", "-z"]
+        listed = _run_all(
+            [
+                [*base, "--cached", "--others", "--exclude-standard", "--", *spec],
+                [*base, "--deleted", "--", *spec],
+            ],
+            self.root,
+            LIST_TIMEOUT_S,
+        )
+        if listed is None:
+            return None
+        (rc_a, out_a, _), (rc_b, out_b, _) = listed
+        if rc_a != 0 or rc_b != 0:
+            return None
+        if b"/\0" in out_a or out_a.endswith(b"/") or (self.root / ".gitmodules").exists():
+            return None  # a nested repository ("dir/") or submodules: the full listing
+        names = out_a.split(b"\0")
+        if out_b:
+            gone = set(out_b.split(b"\0"))
+            names = [n for n in names if n not in gone]
+        out = [_display(n) for n in names if n]
+        if _mentions_own_or_git(out_a):
+            out = [n for n in out if not _own_or_git(n)]
+        return list(dict.fromkeys(out))  # an unmerged path is listed once per stage
 
     def _rg_list(self, rel: str) -> list[str] | None:
         rg = self.tools.rg
