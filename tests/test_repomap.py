@@ -284,3 +284,24 @@ def test_quick_key_in_a_git_repository(repo: Path) -> None:
     grown = rmap(repo)
     assert "def untracked_two():" in grown.render("untracked", 3000)
     assert not grown.stats.from_index
+
+
+def test_a_damaged_index_is_rebuilt_never_an_error(repo: Path) -> None:
+    import sqlite3
+
+    rmap(repo).render("ledger", 500)
+    db_path = repo / ".planloop" / "repomap" / "index.sqlite"
+    db = sqlite3.connect(db_path)
+    with db:
+        db.execute("UPDATE blobs SET v = ? WHERE k = 'ranks'", (b"\x00" * 8,))  # one rank
+    db.close()
+    torn = rmap(repo)
+    assert "pkg/core.py" in torn.render("ledger", 500)
+    assert not torn.stats.from_index and torn.stats.parsed == 0  # tags still cached
+    db_path.write_bytes(b"not a database at all" * 50)
+    garbage = rmap(repo)
+    assert "pkg/core.py" in garbage.render("ledger", 500)
+    assert not garbage.stats.from_index
+    healed = rmap(repo)
+    healed.render("ledger", 500)
+    assert healed.stats.from_index  # the rebuild replaced the garbage with a good index

@@ -142,6 +142,10 @@ class TagCache:
             return index
         except (sqlite3.Error, KeyError, ValueError, TypeError) as e:
             log.info("repo map index unreadable (%s); rebuilding it", e)
+            if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError):
+                # not a database at all: drop it, so the rebuild can store a good one
+                with contextlib.suppress(OSError):
+                    (self.directory / "index.sqlite").unlink()
             return None
 
     def remember_quick(self, quick: str) -> None:
