@@ -439,9 +439,18 @@ class ShadowRepo:
         """A copy of the user's index may hold what the shadow never captures: submodules
         (gitlinks) and anything under ``.planloop/``. Drop them from the copy, index only."""
         out = self.out(["ls-files", "-s", "-z"])
-        # two regexes over the whole listing (C speed), not a Python loop over 100k entries
-        gitlinks = [os.fsdecode(n) for n in _GITLINK_RE.findall(out)]
-        own = [os.fsdecode(n) for n in _OWN_ENTRY_RE.findall(out)]
+        # substring tests first (memchr speed), the regexes only when one may match: a
+        # pattern starting with an alternation is tried at every byte of 100k entries
+        gitlinks = (
+            [os.fsdecode(n) for n in _GITLINK_RE.findall(out)]
+            if out.startswith(b"160000 ") or b"\x00160000 " in out
+            else []
+        )
+        own = (
+            [os.fsdecode(n) for n in _OWN_ENTRY_RE.findall(out)]
+            if b"\t.planloop/" in out.lower()
+            else []
+        )
         # index format 4 (prefix-compressed paths) takes about half the user's v2 on disk
         self.out(["update-index", "--index-version", "4"])
         if gitlinks or own:
