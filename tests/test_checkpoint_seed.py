@@ -57,6 +57,8 @@ def test_first_checkpoint_borrows_objects_and_index(repo: Path) -> None:
     mine = own_objects(store, [blob(repo, "HEAD:lib/c.py"), lib_c])
     assert not any(mine.values()), "a tracked, unchanged file was stored a second time"
     # every tree is the shadow's own: a pruned user tree cannot make a checkpoint unreadable
+    # (copied just after the first checkpoint returns, off its critical path)
+    store.wait_for_background()
     trees = subprocess.run(
         [
             "git",
@@ -226,3 +228,30 @@ def test_first_checkpoint_reports_progress(repo: Path) -> None:
     store.snapshot("second")
     assert len(seen) == 2  # later snapshots are incremental: no progress to report
     store.close()
+
+
+def test_first_checkpoints_trees_copied_inline_when_the_background_never_ran(
+    tmp_path: Path,
+) -> None:
+    """A process killed before the background copy ends: the next snapshot copies the
+    first checkpoint's trees itself, so they never stay borrowed."""
+    repo = tmp_path / "ws"
+    (repo / "keep").mkdir(parents=True)
+    (repo / "keep" / "k.py").write_text("K = 1\n")
+    (repo / "b.py").write_text("B = 1\n")
+    ugit(repo, "init", "-q", "-b", "main")
+    ugit(repo, "add", "-A")
+    ugit(repo, "commit", "-qm", "one")  # the user's own commit: its trees are theirs
+    store = CheckpointStore(repo)
+    store._start_background = lambda: None  # type: ignore[method-assign]  # "killed"
+    first = store.snapshot("first")
+    listing = store._shadow.out(["ls-tree", "-r", "-d", "--format=%(objectname)", first])
+    trees = listing.decode().split()  # read through the borrowed objects
+    assert trees and not all(own_objects(store, trees).values())  # some still only the user's
+    store.close()
+    again = CheckpointStore(repo)
+    (repo / "b.py").write_text("B = 'later'\n")
+    again.snapshot("second")
+    assert all(own_objects(again, trees).values())
+    assert not again._shadow.trees_due
+    again.close()

@@ -25,7 +25,9 @@ directory and the way to start fresh: delete ``.planloop/shadow.git`` or call
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from .checkpoint_diff import Entry, FileDiff, parse_entries, split_patches
 from .checkpoint_revert import Conflict, RevertResult, revert_entries
 from .plan import FileChange
 from .shadow_repo import CheckpointError, ShadowRepo
+
+log = logging.getLogger("planloop.checkpoints")
 
 __all__ = [
     "DEFAULT_REF_PREFIX",
@@ -96,6 +100,7 @@ class CheckpointStore:
         )
         self._mutex = self._shadow.mutex
         self._known: set[str] = set()  # commit shas verified to exist
+        self._background: threading.Thread | None = None
         #: told (message, finished) around a first snapshot, the one that may take seconds
         self.on_progress: Callable[[str, bool], None] | None = None
 
@@ -106,7 +111,31 @@ class CheckpointStore:
         self.close()
 
     def close(self) -> None:
+        self.wait_for_background()
         self._shadow.close()
+
+    def wait_for_background(self) -> None:
+        """Let the first checkpoint's background tree copy finish (it is short: one
+        ``ls-tree`` and one small pack)."""
+        worker = self._background
+        if worker is not None:
+            worker.join()
+            self._background = None
+
+    def _start_background(self) -> None:
+        if not self._shadow.trees_due or (
+            self._background is not None and self._background.is_alive()
+        ):
+            return
+
+        def work() -> None:
+            try:
+                self._shadow.localize_due_trees()
+            except Exception as e:  # the next snapshot does it inline instead
+                log.info("copying the first checkpoint's trees failed (%s); retried later", e)
+
+        self._background = threading.Thread(target=work, name="planloop-trees", daemon=True)
+        self._background.start()
 
     @property
     def exists(self) -> bool:
@@ -147,6 +176,7 @@ class CheckpointStore:
                 shadow.fail("update-ref", err)
             self._known.add(commit)
             shadow.note_snapshot()
+        self._start_background()
         if first and self.on_progress is not None:
             how = " (borrowing your git's objects and index)" if shadow.borrowed else ""
             took = time.monotonic() - started

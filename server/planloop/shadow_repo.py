@@ -476,11 +476,13 @@ class ShadowRepo:
         step's diff and its revert stay readable whatever happens to the user's
         repository. Only file contents unchanged since the first checkpoint stay borrowed."""
         wanted: list[str] = []
+        due = self.read_state().get("trees_due")
+        if isinstance(due, str) and due:
+            wanted = self._trees_of(due)  # the background copy never finished: now, inline
         if state.get("localize_trees") or self.read_state().get("localize_trees"):
-            out = self.out(["ls-tree", "-r", "-d", "-z", tree])
-            wanted = [tree] + [
-                e.split(b" ", 3)[2].split(b"\t", 1)[0].decode() for e in out.split(b"\0") if e
-            ]
+            # the first checkpoint's trees are copied after it returns (see
+            # localize_due_trees), so a first checkpoint costs about a git status
+            self.write_state(trees_due=tree)
         last = state.get("last_tree")
         if isinstance(last, str) and last and last != tree:
             rc, out, _ = self.run(["diff-tree", "-r", "-z", "--no-renames", "--raw", last, tree])
@@ -495,7 +497,36 @@ class ShadowRepo:
         copied = self._copy_local(wanted)
         if copied:
             log.info("stored %d borrowed objects in the checkpoint repository", copied)
-        self.write_state(last_tree=tree, localize_trees=False)
+        changes: dict[str, Any] = {"last_tree": tree, "localize_trees": False}
+        if isinstance(due, str) and due:
+            changes["trees_due"] = None
+        self.write_state(**changes)
+
+    @property
+    def trees_due(self) -> bool:
+        return bool(self.read_state().get("trees_due"))
+
+    def localize_due_trees(self) -> None:
+        """Copy the first checkpoint's tree objects into the shadow's own store (a tree the
+        user's gc prunes would make that whole checkpoint unreadable). Called off the
+        critical path; a crash before it ends leaves ``trees_due`` set and the next
+        snapshot does it inline."""
+        with self.exclusive():
+            due = self.read_state().get("trees_due")
+            if not isinstance(due, str) or not due:
+                return
+            copied = self._copy_local(self._trees_of(due))
+            if copied:
+                log.info("stored %d borrowed tree objects in the checkpoint repository", copied)
+            self.write_state(trees_due=None)
+
+    def _trees_of(self, tree: str) -> list[str]:
+        rc, out, _ = self.run(["ls-tree", "-r", "-d", "-z", tree])
+        if rc != 0:  # that tree is gone already: nothing left to save
+            return []
+        return [tree] + [
+            e.split(b" ", 3)[2].split(b"\t", 1)[0].decode() for e in out.split(b"\0") if e
+        ]
 
     def _absent(self, shas: list[str], *, borrowed: bool) -> list[str]:
         with tempfile.TemporaryFile() as f:
