@@ -10,7 +10,10 @@ takes seconds; a plan must not wait for either when nothing changed.
 - ``index.sqlite`` holds, for one fingerprint of the tree (what git lists, and the stat of
   every file git does not vouch for), each file's rank, its definition names and its
   definitions. When the fingerprint matches, a map reads the ranks and names, then the
-  definitions of the few files it shows: no parsing, no per-file hashing.
+  definitions of the few files it shows: no parsing, no per-file hashing. A second, quick
+  key (the checksum git keeps at the end of its index, plus what ``ls-files`` reports as
+  modified, deleted or untracked) is tried first, so an unchanged tree is recognised
+  without listing and parsing 100k index entries.
 
 Both are written atomically (JSON by rename, SQLite by transaction); a cache that cannot be read is ignored and rebuilt, never an
 error (it is only a cache).
