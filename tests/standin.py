@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 
@@ -192,24 +192,34 @@ class Recorded:
     raw: bytes
 
 
-class StandIn:
-    """A threaded Messages API stand-in on a free port of 127.0.0.1."""
+R = TypeVar("R")
+S = TypeVar("S", bound="QueuedServer[Any]")
+
+
+class QueuedServer(Generic[R]):
+    """What every API stand-in shares: a threaded HTTP server on a free port of 127.0.0.1
+    that records each request and answers from a queue of replies the test set up."""
+
+    #: the path after host:port that the SDK's base URL must carry
+    url_suffix = ""
 
     def __init__(self, *, require_key: str | None = None) -> None:
         #: when set, any request whose Authorization is not ``Bearer <key>`` gets a 401
         #: (without using up a queued reply), like the real API with a wrong key.
         self.require_key = require_key
-        self._queue: deque[Reply] = deque()
+        self._queue: deque[R] = deque()
         self._requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
     # lifecycle
-    def start(self) -> StandIn:
-        handler = _make_handler(self)
-        self._server = _Server(("127.0.0.1", 0), handler)
+    def start(self: S) -> S:
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -225,7 +235,7 @@ class StandIn:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self: S) -> S:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -234,19 +244,9 @@ class StandIn:
     # for tests
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "StandIn is not started"
+        assert self._server is not None, f"{type(self).__name__} is not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def env(self, api_key: str = "sk-ant-standin-test-key") -> dict[str, str]:
-        """Environment for a process (or monkeypatch) that should talk to this server."""
-        return {"ANTHROPIC_BASE_URL": self.base_url, "ANTHROPIC_API_KEY": api_key}
-
-    def enqueue(self, *replies: Reply | dict[str, Any]) -> None:
-        """Queue replies in order; a dict is a Message body sent with status 200."""
-        with self._lock:
-            for r in replies:
-                self._queue.append(r if isinstance(r, Reply) else Reply(body=r))
+        return f"http://{host}:{port}{self.url_suffix}"
 
     @property
     def requests(self) -> list[Recorded]:
@@ -257,6 +257,23 @@ class StandIn:
     def pending(self) -> int:
         with self._lock:
             return len(self._queue)
+
+
+class StandIn(QueuedServer[Reply]):
+    """A threaded Messages API stand-in on a free port of 127.0.0.1."""
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
+
+    def env(self, api_key: str = "sk-ant-standin-test-key") -> dict[str, str]:
+        """Environment for a process (or monkeypatch) that should talk to this server."""
+        return {"ANTHROPIC_BASE_URL": self.base_url, "ANTHROPIC_API_KEY": api_key}
+
+    def enqueue(self, *replies: Reply | dict[str, Any]) -> None:
+        """Queue replies in order; a dict is a Message body sent with status 200."""
+        with self._lock:
+            for r in replies:
+                self._queue.append(r if isinstance(r, Reply) else Reply(body=r))
 
     # used by the handler
     def _record_and_pop(self, rec: Recorded) -> Reply:

@@ -25,14 +25,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+
+from standin import QueuedServer, Recorded
 
 _ids = itertools.count(1)
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -271,16 +271,10 @@ def _message_problems(messages: Any) -> list[str]:
 # -- the server ------------------------------------------------------------------------------
 
 
-@dataclass
-class Recorded:
-    path: str
-    headers: dict[str, str]
-    body: Any
-    raw: bytes
-
-
-class OpenAIStandIn:
+class OpenAIStandIn(QueuedServer[OpenAIReply]):
     """A threaded Chat Completions stand-in on a free port of 127.0.0.1."""
+
+    url_suffix = "/v1"
 
     def __init__(
         self,
@@ -289,46 +283,14 @@ class OpenAIStandIn:
         reasoning: tuple[str, ...] = ("o1", "o3", "o4", "gpt-5"),
         no_tools: set[str] | None = None,
     ) -> None:
-        self.require_key = require_key
+        super().__init__(require_key=require_key)
         self.reasoning = reasoning
         self.no_tools = set(no_tools or ())
-        self._queue: deque[OpenAIReply] = deque()
-        self._requests: list[Recorded] = []
         #: (request number, problems) for every request the real API would refuse
         self.rejected: list[tuple[int, list[str]]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> OpenAIStandIn:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> OpenAIStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "OpenAIStandIn is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     def env(self, api_key: str = "sk-proj-standin-test-key") -> dict[str, str]:
         return {"OPENAI_BASE_URL": self.base_url, "OPENAI_API_KEY": api_key}
@@ -337,16 +299,6 @@ class OpenAIStandIn:
         with self._lock:
             for r in replies:
                 self._queue.append(r if isinstance(r, OpenAIReply) else OpenAIReply(body=r))
-
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._queue)
 
     def _record_and_pop(self, rec: Recorded) -> OpenAIReply:
         with self._lock:
@@ -392,6 +344,7 @@ def _make_handler(standin: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = None
             rec = Recorded(
+                method=self.command,
                 path=self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
