@@ -328,3 +328,80 @@ def test_bad_input_a_file_that_is_not_utf8(ran: Ran) -> None:
 def test_bad_input_a_missing_file(ran: Ran) -> None:
     res = planloop(ran.ws, "edit", "--from", str(ran.ws / "nope.md"))
     assert res.returncode == 1 and "no such file" in res.stderr
+
+
+# --- on a terminal: the diff, then a question ----------------------------------------------
+
+
+def on_a_terminal(ws: Path, args: list[str], answer: str) -> tuple[int, str, str]:
+    """Run ``planloop`` with stdin and stdout on a pseudo-terminal; answer the question
+    when it appears. Returns the exit code, what the terminal showed, and stderr."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("planloop")), *args],
+        cwd=ws,
+        env=cli_env(TERM="dumb"),
+        stdin=slave,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        text=False,
+    )
+    os.close(slave)
+    shown = b""
+    answered = False
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 30)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if not answered and b"> " in shown and b"Apply as v" in shown:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+        rc = proc.wait(timeout=30)
+    finally:
+        os.close(master)
+    assert proc.stderr is not None
+    return rc, shown.decode("utf-8", "replace"), proc.stderr.read().decode()
+
+
+def test_on_a_terminal_the_diff_is_shown_and_yes_applies(ran: Ran) -> None:
+    text = ran.show()
+    old = "- success: every step passed its acceptance checks"
+    edited = text.replace(old, "- success: NOTES.md explains square()")
+    f = ran.ws.parent / "tty-yes.md"
+    f.write_text(edited)
+    before = record(ran.ws).plan.version
+    rc, shown, stderr = on_a_terminal(ran.ws, ["edit", "--from", str(f)], "y")
+    assert rc == 0, shown + stderr
+    assert f"-{old}" in shown and "+- success: NOTES.md explains square()" in shown
+    assert f"Apply as v{before + 1}?" in shown
+    rec = record(ran.ws)
+    assert rec.plan.version == before + 1
+    assert rec.plan.stop_conditions.success == "NOTES.md explains square()"
+
+
+def test_on_a_terminal_no_applies_nothing_and_keeps_the_text(ran: Ran) -> None:
+    text = ran.show()
+    edited = text.replace("- failure: ", "- failure: two failed attempts, or ")
+    f = ran.ws.parent / "tty-no.md"
+    f.write_text(edited)
+    versions = ran.versions()
+    rc, shown, stderr = on_a_terminal(ran.ws, ["edit", "--from", str(f)], "n")
+    assert rc == 1, shown + stderr
+    assert "+- failure: two failed attempts, or" in shown
+    assert ran.versions() == versions and ran.show() == text
+    m = re.search(r"kept at (\S+\.md)", shown.replace("\r\n", " ").replace("\n", " "))
+    assert m, shown
+    assert_kept(Path(m.group(1)), edited)

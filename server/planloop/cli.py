@@ -169,7 +169,8 @@ def print_md_diff(old: str, new: str) -> None:
         old.splitlines(), new.splitlines(), "current", "proposed", lineterm=""
     ):
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-        console.print(escape(line), style=style)
+        # soft_wrap: a diff line wrapped at the terminal's width would read as two lines
+        console.print(escape(line), style=style, soft_wrap=True)
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -607,7 +608,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
             answer = console.input(f"[bold]Apply as v{preview.plan.version}?[/] y/n > ")
             if answer.strip().lower() not in ("y", "yes"):
                 kept = session.keep_edit(text)
-                console.print(f"not applied; your edit is kept at {escape(str(kept))}")
+                console.print(
+                    f"not applied; your edit is kept at {escape(str(kept))}", soft_wrap=True
+                )
                 return 1
         before = session.plan().version
         plan = session.edit_plan(text, author=by)
