@@ -220,3 +220,30 @@ def test_fields_other_modules_add_flow_through_from_the_base() -> None:
     assert res.plan.steps[0].title == "A, renamed"
     assert res.plan.steps[0].attempts == 2 and res.plan.steps[0].status == "failed"
     assert res.plan.estimate.cost_usd == 1.5 and res.plan.plan_id == base.plan_id
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plans(), st.data())
+def test_any_edit_of_the_document_gives_problems_or_a_plan_never_an_exception(
+    plan: Plan, data: st.DataObject
+) -> None:
+    """The language server checks the document on every keystroke: whatever a half-typed
+    edit looks like, the answer is problems (with lines inside the text) or a plan."""
+    lines = render_markdown(plan).splitlines(keepends=True)
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, max(len(lines) - 1, 0)))
+        op = data.draw(st.sampled_from(["delete", "duplicate", "insert", "cut"]))
+        if op == "delete" and lines:
+            del lines[i]
+        elif op == "duplicate" and lines:
+            lines.insert(i, lines[i])
+        elif op == "insert":
+            lines.insert(i, data.draw(st.one_of(any_text, st.sampled_from(NASTY))) + "\n")
+        elif lines:
+            cut = data.draw(st.integers(0, len(lines[i])))
+            lines[i] = lines[i][:cut]
+    text = "".join(lines)
+    res = check_edit(text, plan)
+    assert (res.plan is None) == bool(res.problems)
+    n = len(text.splitlines()) or 1
+    assert all(0 <= p.line <= n and p.message for p in res.problems), res.problems
