@@ -14,7 +14,7 @@ import pytest
 
 from helpers import report, script, session, step, submit, write
 from planloop.api import Session
-from planloop.approvals import Decision, NoApprover
+from planloop.approvals import NoApprover
 from planloop.errors import BusyError, InvalidRequestError, PlanEditError
 from planloop.plan import render_markdown
 from planloop.plan_edits import check_edit
@@ -27,8 +27,9 @@ def contains(path: str, pattern: str) -> dict[str, str]:
     return {"kind": "file_contains", "path": path, "pattern": pattern}
 
 
-def square_step(**kw: object) -> dict:
-    return step("square", checks=[contains("calculator/calc.py", "def square")], **kw)  # type: ignore[arg-type]
+def square_step(title: str = "", deps: list[str] | None = None) -> dict:
+    checks = [contains("calculator/calc.py", "def square")]
+    return step("square", title, checks=checks, deps=deps)
 
 
 def open_session(ws: Path, tmp_path: Path, steps: list[dict], executor: list) -> Session:
@@ -60,7 +61,10 @@ def test_an_edit_at_plan_review_keeps_the_review_for_the_edited_version(
 def test_removing_the_pause_a_run_waits_at_clears_the_question(
     calc_ws: Path, tmp_path: Path
 ) -> None:
-    steps = [step("confirm", kind="pause", instructions="ask the team"), square_step(deps=["confirm"])]
+    steps = [
+        step("confirm", kind="pause", instructions="ask the team"),
+        square_step(deps=["confirm"]),
+    ]
     calc = (calc_ws / "calculator" / "calc.py").read_text() + SQUARE
     ses = open_session(calc_ws, tmp_path, steps, [write("calculator/calc.py", calc), report()])
     ses.create_plan(GOAL)
@@ -92,7 +96,8 @@ def test_an_edit_while_a_replan_awaits_a_decision_is_refused(calc_ws: Path, tmp_
     ses.create_plan(GOAL)
     ses.decide_pending(True, by="me")
     res = ses.replan(reason="try another way")
-    assert ses.record().pending is not None and ses.record().pending.kind == "revision"  # type: ignore[union-attr]
+    pending = ses.record().pending
+    assert pending is not None and pending.kind == "revision"
     before = (ses.versions(), ses.record().model_dump())
     text = render_markdown(ses.plan()).replace("**square**", "**Square it**")
     with pytest.raises(InvalidRequestError, match="awaits a decision"):
@@ -165,9 +170,7 @@ def test_a_damaged_plan_document_breaks_nothing_and_comes_back(
         assert doc.read_text(encoding="utf-8") == render_markdown(ses.plan())
 
 
-def test_approving_with_the_answer_edit_after_the_run_reopens_it(
-    calc_ws: Path, tmp_path: Path
-) -> None:
+def test_a_step_edited_into_a_done_plan_reopens_it(calc_ws: Path, tmp_path: Path) -> None:
     """A done plan that gets a new step from an edit is idle again and runs it."""
     calc = (calc_ws / "calculator" / "calc.py").read_text() + SQUARE
     ses = open_session(
@@ -188,4 +191,3 @@ def test_approving_with_the_answer_edit_after_the_run_reopens_it(
     assert ses.record().state == "idle"
     assert ses.run(all_steps=True).state == "done"
     assert (calc_ws / "NOTES.md").exists()
-    assert Decision  # imported for parity with the orchestrator tests' approvers
