@@ -160,7 +160,7 @@ def _field(label: str, text: str) -> list[str]:
 def _check_line(c: Any) -> str:
     readable = _readable_check(c)
     values = c.model_dump()
-    if readable is not None and _single(readable):
+    if readable is not None and _single(readable) and readable == readable.rstrip():
         back = _parse_check(readable)
         if back is not None and {**CHECK_DEFAULTS, **back} == values:
             return f"   - check: {readable}"
@@ -196,7 +196,11 @@ def decision_line(dp: Any) -> str:
         else f"- after {code(dp.after_step)} → {dp.action}"
     )
     values = dp.model_dump()
-    if _single(readable) and _parse_decision(readable[2:]) == values:
+    if (
+        _single(readable)
+        and readable == readable.rstrip()
+        and _parse_decision(readable[2:]) == values
+    ):
         return readable
     return f"- after (json): {json.dumps(values, ensure_ascii=False)}"
 
@@ -210,7 +214,7 @@ def stop_line(label: str, text: str) -> str:
 
 def _files_line(files: list[str]) -> str:
     readable = ", ".join(code(f) for f in files)
-    if _single(readable) and _codes_list(readable) == files:
+    if _single(readable) and readable == readable.rstrip() and _codes_list(readable) == files:
         return f"   - files: {readable}"
     return f"   - files (json): {json.dumps(files, ensure_ascii=False)}"
 
@@ -348,7 +352,10 @@ def _parse_decision(s: str) -> dict[str, Any] | None:
 
 class _Lines:
     def __init__(self, text: str) -> None:
-        self.lines = text.replace("\r\n", "\n").split("\n")
+        # a file saved with CRLF line ends (every line): read as LF; a lone "\r\n" inside
+        # an LF document is text (an instruction may hold one) and stays as it is
+        crlf = "\n" in text and text.count("\r\n") == text.count("\n")
+        self.lines = (text.replace("\r\n", "\n") if crlf else text).split("\n")
         self.i = 0
 
     def block(self, problems: list[EditProblem]) -> str | None:
@@ -389,7 +396,9 @@ def parse(text: str) -> Parsed:
     current: ParsedStep | None = None
     while lines.i < len(src):
         n = lines.i + 1
-        line = src[lines.i]
+        # trailing whitespace is an editor's, never the plan's (no readable line the
+        # renderer writes ends in it; fenced blocks, read raw, keep theirs)
+        line = src[lines.i].rstrip()
         lines.i += 1
         if line.startswith("## "):
             name = line[3:].strip().lower()
