@@ -230,7 +230,7 @@ def test_edit_without_an_editor_set_says_how(ran: Ran) -> None:
 
 
 def test_edit_is_refused_while_a_step_runs(ran: Ran) -> None:
-    text = ran.show().replace("**Write notes**", "**Notes, while running**")
+    text = ran.show().replace("**Document it**", "**Document it, while running**")
     with PlanStore(ran.ws).run_lock():
         stderr, kept = refused(ran, text)
     assert "a step is running, so the plan edit is refused" in stderr
