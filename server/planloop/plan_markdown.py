@@ -2,8 +2,10 @@
 
 ``planloop show`` prints this, ``.planloop/plan.md`` holds it and ``planloop edit`` (or
 an editor through the language server) reads it back, so the one format has to stay
-readable while every editable field survives a round trip: ``parse(render(p), p)``
-gives ``p`` again. The format, line by line:
+readable while every editable field survives a round trip: ``check_edit(
+render_markdown(p), p)`` gives ``p`` again (``plan.render_markdown`` assembles the
+document from the helpers here; this module imports nothing of planloop's, so ``plan``
+can use it). The format, line by line:
 
 ```
 # Plan pln_0123abcd v3                     (derived: ignored when parsed)
@@ -17,7 +19,7 @@ gives ``p`` again. The format, line by line:
    - instructions: one line               (or "- instructions:" then a fenced block)
    - files: `a.py`, `dir/b.py`
    - expected output: one line            (or a fenced block, as instructions)
-   - check: run `pytest -q` (timeout 60 s) — description
+   - check: run `pytest -q` (timeout 60.0 s) — description
    - check: file `a.py` exists
    - check: file `a.py` contains `def square` — description
 
@@ -290,7 +292,10 @@ STEP_LINE = re.compile(
     r"(?P<kind>edit|command|pause)(?: \(after (?P<deps>[^()]*)\))?\s*$"
 )
 _LOOKS_LIKE_STEP = re.compile(r"^\d+\.\s")
-_FIELD = re.compile(r"^   - (?P<label>[a-z][a-z ]*?)(?P<json> \(json\))?:(?: (?P<rest>.*))?$")
+#: a step's field: written as "   - label: …", read with any indent and "-" or "*" (hand edits)
+_FIELD = re.compile(
+    r"^\s*[-*] +(?P<label>[a-z][a-z ]*?)(?P<json> \(json\))?:(?: (?P<rest>.*))?$", re.I
+)
 _SECTIONS = {"steps", "decision points", "stop conditions"}
 
 
@@ -488,7 +493,7 @@ def _steps_line(
                 )
             )
         return current
-    label, is_json, rest = f.group("label"), bool(f.group("json")), f.group("rest") or ""
+    label, is_json, rest = f.group("label").lower(), bool(f.group("json")), f.group("rest") or ""
     if is_json:
         _json_field(out, current, label, rest, n)
         return current
