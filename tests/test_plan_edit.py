@@ -97,6 +97,7 @@ def refused(ran: Ran, text: str | bytes, name: str = "edited.md") -> tuple[str, 
     Returns stderr and the file the message says the text is kept in."""
     before_versions = ran.versions()
     before_plan = ran.show()
+    assert text != before_plan, "the test's edit changed nothing (a replace that missed)"
     path = ran.ws.parent / name
     if isinstance(text, bytes):
         path.write_bytes(text)
