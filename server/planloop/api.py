@@ -23,6 +23,7 @@ from .doctor import ModelCheck, check_models
 from .errors import InvalidRequestError, StoreError, UnknownStepError
 from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, RunMode, Step
+from .plan_edits import EditResult, check_edit
 from .store import EventLog, RunRecord
 
 Side = Literal["before", "after"]
@@ -148,6 +149,30 @@ class Session:
 
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         return self._o.create_plan(goal, cancel)
+
+    def edit_plan(self, text: str, *, author: str = "user") -> Plan:
+        """Apply an edit of the plan document (the Markdown ``show`` prints) as the next
+        version, authored by ``author``; no approval asked.
+
+        Raises :class:`~planloop.errors.PlanEditError` (every problem with its line) when
+        the edit breaks a rule, :class:`~planloop.errors.BusyError` while a step runs;
+        either way nothing is written. An edit that changes nothing returns the current
+        plan unchanged (same version)."""
+        return self._o.edit_plan(text, author=author)
+
+    def check_edit(self, text: str, *, author: str = "user") -> EditResult:
+        """What :meth:`edit_plan` would do with ``text``, writing nothing: its problems
+        (each with its line), or the version it would record (the CLI shows it as a diff
+        before asking; the language server turns the problems into diagnostics)."""
+        return check_edit(text, self.plan(), author=author)
+
+    def keep_edit(self, text: str) -> Path:
+        """Keep an edit that was not applied (``.planloop/edits/<timestamp>.md``)."""
+        return self._o.store.keep_edit(text)
+
+    def document_path(self) -> Path:
+        """``.planloop/plan.md``: the current version's Markdown, rewritten on each save."""
+        return self._o.store.document_path
 
     def set_mode(self, mode: RunMode, *, by: str, cancel: CancelToken | None = None) -> Plan:
         """Run the plan split or joint instead (at review, before a step runs)."""

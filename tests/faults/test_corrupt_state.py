@@ -37,6 +37,7 @@ TARGETS = {
     "v1.json": "plans/{pid}/v1.json",
     "v2.json": "plans/{pid}/v2.json",
     "plan.md": "plans/{pid}/plan.md",
+    "plan document": "plan.md",
     "log.jsonl": "plans/{pid}/log.jsonl",
     "run.lock": "run.lock",
     "scripted-state": "scripted-state.json",
@@ -91,6 +92,7 @@ WARNS = {"gitignore": {"emptied", "binary", "wrong_schema", "deleted"}}
 #: planloop's own caches, rebuilt from the record or the settings: rewriting them is repair
 DERIVED = {
     "plan.md",
+    "plan document",
     "run.lock",
     "shadow index",
     "shadow sharedindex",
@@ -328,3 +330,53 @@ def test_the_language_server_answers_every_damaged_folder_and_survives(
     assert by_case[("shadow HEAD/binary", "planloop.stepDiff")] == checkpoint
     # the record holds the commit itself; the ref only keeps it from gc: still readable
     assert by_case[("checkpoint ref/deleted", "planloop.stepDiff")] == "ok"
+
+
+#: the state files ``planloop edit`` reads or writes: the record it edits, the pointer to it,
+#: the versions beside the one it writes, the log it appends to, the documents it refreshes
+EDIT_TARGETS = ["run.json", "current", "v2.json", "log.jsonl", "plan.md", "plan document"]
+EDIT_MUST_NAME = {
+    "run.json": set(MODES),
+    "current": {"truncated", "emptied", "binary", "wrong_schema"},
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("target", EDIT_TARGETS)
+def test_edit_on_damaged_state(built_run, tmp_path: Path, target: str, mode: str) -> None:
+    """A valid edit (one step added) applied to a damaged ``.planloop/``: it either applies
+    or fails in one line naming the file, never rewrites a damaged file it does not own,
+    and never touches the user's files."""
+    ws, _ = built_run.copy(tmp_path / "c")
+    text = (ws / ".planloop" / "plan.md").read_text(encoding="utf-8")
+    cut = text.index("\n## ", text.index("## Steps") + 1)
+    extra = "\n9. [ ] **Extra notes** `extra-notes` — edit\n   - check: file `EXTRA.md` exists\n"
+    edited = tmp_path / "edited.md"
+    edited.write_text(text[:cut] + extra + text[cut:], encoding="utf-8")
+    damaged = resolve(ws, target)
+    now = damage(damaged, mode)
+    mine = snapshot_tree(ws)
+    res = cli(ws, "edit", "--from", str(edited))
+    where = f"{target}/{mode}: planloop edit → {res.code}\n{res.text}"
+    assert "Traceback" not in res.text and "internal error" not in res.text, where
+    assert res.code in (0, 1), where
+    errors = [line for line in res.err.splitlines() if line.startswith("error:")]
+    stray = [
+        ln
+        for ln in res.err.splitlines()
+        if ln.strip() and not ln.startswith(("error:", "warning:"))
+    ]
+    assert not stray and len(errors) == (0 if res.code == 0 else 1), where
+    if mode in EDIT_MUST_NAME.get(target, set()):
+        assert res.code == 1 and damaged.name in errors[0], where
+    if target in DERIVED:  # a derived document is no reason to refuse: it is rewritten
+        assert res.code == 0, where
+    assert snapshot_tree(ws) == mine, where
+    if res.code != 0 and now is not None and target not in DERIVED:
+        after = state_of(damaged)
+        kept = target in APPEND_ONLY and after is not None and after.startswith(now)
+        assert after == now or kept, f"{where}\nthe damaged file was rewritten"
+    if res.code == 0:
+        shown = cli(ws, "show", "--md")
+        assert shown.code == 0 and "`extra-notes` — edit" in shown.out, where
+        assert (ws / ".planloop" / "plan.md").read_text(encoding="utf-8") in shown.out, where
