@@ -222,10 +222,19 @@ class PlanDocuments:
                 self._schedule(uri)
         self._refresh_lenses()
 
-    def _folder(self, root: Path) -> FolderSession:
+    def _folder(self, root: Path) -> FolderSession | None:
+        """The session of the workspace folder ``root`` is, or None: a ``.planloop/plan.md``
+        of a sub-folder or of a folder outside the workspace is not a plan this server
+        runs, so it gets no diagnostics rather than ones against another folder's plan."""
         from .commands import folders_of
+        from .rpc_errors import NoFolderError
 
-        s = folders_of(self.ctx).session(str(root))
+        try:
+            s = folders_of(self.ctx).session(str(root))
+        except NoFolderError:
+            return None
+        if s.root != root:
+            return None
         if str(root) not in self._hooked:
             self._hooked.add(str(root))
             s.pump.after_saved.append(lambda: self.recheck_all(root))
@@ -239,6 +248,8 @@ class PlanDocuments:
         text = doc.source
         try:
             s = self._folder(root)
+            if s is None:
+                return
             problems = await self.ctx.loop.run_in_executor(self.ctx.executor, _problems, s, text)
         except Exception as e:  # a broken store: say so on the document, do not crash
             log.exception("checking %s failed", uri)
@@ -271,6 +282,8 @@ class PlanDocuments:
         from ..errors import PlanloopError
 
         s = self._folder(root)
+        if s is None:
+            return
         try:
             call = s.begin(EDIT_COMMAND)
         except PlanloopError as e:
@@ -323,6 +336,8 @@ class PlanDocuments:
         if root is None or doc is None:
             return []
         s = self._folder(root)
+        if s is None:
+            return []
         state = await self.ctx.loop.run_in_executor(self.ctx.executor, _stored, s)
         if state is None:
             return []
@@ -353,6 +368,8 @@ class PlanDocuments:
         if root is None or doc is None:
             return None
         s = self._folder(root)
+        if s is None:
+            return None
         state = await self.ctx.loop.run_in_executor(self.ctx.executor, _stored, s)
         if state is None:
             return None
