@@ -401,7 +401,7 @@ def _lens_table() -> str:
     cases: list[tuple[str, Step]] = []
     changed = StepResult(files_changed=[FileChange(path="a.txt")])
     for status in ("pending", "failed", "blocked", "reverted", "running", "awaiting_approval"):
-        cases.append((f"`{status}`", Step(id="s", title="s", status=status)))  # type: ignore[arg-type]
+        cases.append((f"`{status}`", Step(id="s", title="s", status=status)))
     cases.append(
         ("`passed` with changed files", Step(id="s", title="s", status="passed", result=changed))
     )
