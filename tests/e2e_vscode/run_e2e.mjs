@@ -16,7 +16,7 @@
 // Env: PLANLOOP_E2E_CACHE (default .cache/e2e), PLANLOOP_E2E_PYTHON (default .venv/bin/python),
 //      PLANLOOP_E2E_VSIX (skip the build and use this vsix), PLANLOOP_E2E_ARTIFACTS,
 //      PLANLOOP_E2E_KEEP=1 (keep the temp folder for debugging),
-//      PLANLOOP_E2E_ONLY=main,auto,crash,bad,firstrun (a subset of the scenarios; default all),
+//      PLANLOOP_E2E_ONLY=main,auto,editplan,crash,bad,firstrun (a subset of the scenarios; default all),
 //      PLANLOOP_E2E_BASE_PYTHON (the python3 the "first run" scenario makes its bare venv with;
 //      default python3 on the caller's PATH).
 
@@ -36,7 +36,7 @@ const EXAMPLE = path.join(REPO, 'server', 'planloop', 'examples', 'calculator');
 const DEMO = path.join(EXAMPLE, 'demo.json');
 const CLIENT = path.join(REPO, 'client-vscode');
 const CHROMIUM = process.env.PLANLOOP_E2E_CHROMIUM || '/usr/bin/chromium';
-const SCENARIOS = ['main', 'auto', 'crash', 'bad', 'firstrun'];
+const SCENARIOS = ['main', 'auto', 'editplan', 'crash', 'bad', 'firstrun'];
 // PLANLOOP_E2E_ONLY=main,crash,bad,firstrun runs a subset (for debugging one flow).
 const ONLY = new Set((process.env.PLANLOOP_E2E_ONLY || SCENARIOS.join(',')).split(',').map((x) => x.trim()));
 for (const name of ONLY) {
@@ -649,6 +649,60 @@ async function autoFlow(browser, ws) {
   await page.close();
 }
 
+/**
+ * Edit Plan: the plan document (.planloop/plan.md) opens as an ordinary editable Markdown file
+ * the language server serves; a step's title changed there and saved becomes the plan's next
+ * version, and the tree shows it. Self-contained: its own folder, window and plan.
+ */
+async function editPlanFlow(browser, ws) {
+  page = await openWindow(browser, folderUrl(ws));
+  await openPlanView();
+  const before = await newPlan(GOAL);
+  assert(before[0] === 'step 1. Add a CalculatorError exception, pending', `first step row: ${before[0]}`);
+  const planMd = path.join(ws, '.planloop', 'plan.md');
+  await waitFor('.planloop/plan.md on disk', async () => fs.existsSync(planMd) || null, 30_000);
+  const old = 'Add a CalculatorError exception';
+  const edited = 'Add a CalculatorError exception class';
+  const onDisk = fs.readFileSync(planMd, 'utf8');
+  assert(onDisk.split(old).length === 2, `the step title occurs once in plan.md:\n${onDisk}`);
+
+  await palette('Planloop: Edit Plan');
+  await waitFor('plan.md as an editable editor', async () => {
+    const t = await activeTabText();
+    return (t.includes('plan.md') && !(await page.locator('.editor-group-container.active .monaco-editor.readonly').count())) || null;
+  }, 30_000);
+  const editor = page.locator('.editor-group-container.active .monaco-editor').first();
+  // the server's code lenses on the step lines: the document is synced to it
+  await editor.locator('.codelens-decoration', { hasText: 'Run step' }).first().waitFor({ timeout: 30_000 });
+
+  // Find/Replace in the editor, as a person would: the title only, then save.
+  await editor.locator('.view-lines').first().click();
+  await page.keyboard.press('Control+H');
+  const find = page.locator('.editor-group-container.active .find-widget');
+  await find.waitFor({ state: 'visible', timeout: 10_000 });
+  await find.locator('.find-part textarea, .find-part input').first().fill(old);
+  await find.locator('.replace-part textarea, .replace-part input').first().fill(edited);
+  await page.keyboard.press('Control+Alt+Enter'); // replace all
+  await page.keyboard.press('Escape');
+  await waitFor('the edited title in the editor', async () => plain(await editor.locator('.view-lines').first().innerText()).includes(edited) || null, 10_000);
+  await page.keyboard.press('Control+S');
+
+  const rows = await waitFor('the tree shows the edited title', async () => {
+    const labels = await stepLabels();
+    return labels[0] === `step 1. ${edited}, pending` ? labels : null;
+  }, 60_000);
+  assert(rows.length === 3, `still three steps: ${rows.join(' | ')}`);
+  const goalRow = page.locator('.monaco-list-row[aria-label^="goal "]');
+  await waitFor('the goal row shows plan version 2', async () => (await goalRow.getAttribute('aria-label')).includes('plan version 2') || null, 30_000);
+  const planDir = fs.readdirSync(path.join(ws, '.planloop', 'plans'))[0];
+  const v2 = JSON.parse(fs.readFileSync(path.join(ws, '.planloop', 'plans', planDir, 'v2.json'), 'utf8'));
+  assert(v2.steps[0].title === edited, `v2.json has the edited title: ${v2.steps[0].title}`);
+  await page.locator('.notification-toast', { hasText: 'saved' }).first().waitFor({ timeout: 30_000 }).catch(() => undefined);
+  await mouseAway();
+  await shot('edit-plan');
+  await page.close();
+}
+
 async function crashFlow(browser, ws) {
   page = await openWindow(browser, folderUrl(ws));
   await openPlanView();
@@ -847,6 +901,10 @@ async function scenario(workspaces, bare, tmp) {
       await autoFlow(browser, workspaces.auto);
       say('auto-mode flow passed');
     }
+    if (ONLY.has('editplan')) {
+      await editPlanFlow(browser, workspaces.editPlan);
+      say('edit-plan flow passed');
+    }
     if (ONLY.has('crash')) await crashFlow(browser, workspaces.crash);
     if (ONLY.has('bad')) await badInputFlow(browser, workspaces.badPython);
     if (ONLY.has('firstrun')) {
@@ -872,6 +930,7 @@ async function main() {
   const workspaces = {
     main: path.join(tmp, 'calculator'),
     auto: path.join(tmp, 'auto', 'calculator'),
+    editPlan: path.join(tmp, 'edit-plan', 'calculator'),
     crash: path.join(tmp, 'crash', 'calculator'),
     badPython: path.join(tmp, 'no-python', 'calculator'),
     firstRun: path.join(tmp, 'first-run', 'calculator'),
@@ -884,6 +943,7 @@ async function main() {
     say(`vsix ${path.relative(REPO, vsix)}`);
     copyWorkspace(workspaces.main);
     copyWorkspace(workspaces.crash);
+    if (ONLY.has('editplan')) copyWorkspace(workspaces.editPlan);
     if (ONLY.has('auto')) {
       copyWorkspace(workspaces.auto);
       const spec = writeAutoScript(workspaces.auto);
