@@ -105,7 +105,7 @@ class Doc:
         for lens in got or []:
             assert lens.command is not None
             out.setdefault(lens.range.start.line, []).append(
-                (lens.command.title, lens.command.command, lens.command.arguments)
+                (lens.command.title, lens.command.command, list(lens.command.arguments or []))
             )
         return out
 
@@ -187,7 +187,9 @@ async def test_code_lenses_follow_each_steps_state_and_hover_shows_check_results
             ("Show changes", "planloop.stepDiff"),
             ("Revert", "planloop.revertStep"),
         ]
-        assert all(a == [{"stepId": "write-alpha", "folder": folder}] for _, _, a in lenses[alpha])
+        assert all(
+            a == [{"stepId": "write-alpha", "folder": folder}] for _, _, a in lenses[alpha]
+        ), lenses
         # pending: run it
         assert [(t, c) for t, c, _ in lenses[beta]] == [("▶ Run step", "planloop.runStep")]
         # each lens runs the existing command as it stands
