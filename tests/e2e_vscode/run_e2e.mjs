@@ -666,6 +666,9 @@ async function editPlanFlow(browser, ws) {
   const onDisk = fs.readFileSync(planMd, 'utf8');
   assert(onDisk.split(old).length === 2, `the step title occurs once in plan.md:\n${onDisk}`);
 
+  // New Plan opens the read-only review document, then says "drafted": let it finish first,
+  // or the review editor takes the focus from the palette
+  await page.locator('.notification-toast', { hasText: 'drafted 3 steps' }).waitFor({ timeout: 30_000 });
   await palette('Planloop: Edit Plan');
   await waitFor('plan.md as an editable editor', async () => {
     const t = await activeTabText();
@@ -700,6 +703,34 @@ async function editPlanFlow(browser, ws) {
   await page.locator('.notification-toast', { hasText: 'saved' }).first().waitFor({ timeout: 30_000 }).catch(() => undefined);
   await mouseAway();
   await shot('edit-plan');
+
+  // Bad input while typing: a second step given the first one's id → an error squiggle on
+  // that line and in the Problems count, before anything is saved; undone, it clears.
+  const text = fs.readFileSync(planMd, 'utf8');
+  const ids = [...text.matchAll(/`([a-z0-9][a-z0-9_-]*)`/g)].map((m) => m[1]);
+  const [firstId, secondId] = [...new Set(ids.filter((id) => v2.steps.some((st) => st.id === id)))];
+  assert(firstId && secondId, `two step ids in plan.md: ${ids.join(', ')}`);
+  await editor.locator('.view-lines').first().click();
+  await page.keyboard.press('Control+H');
+  await find.waitFor({ state: 'visible', timeout: 10_000 });
+  await find.locator('.find-part textarea, .find-part input').first().fill(`\`${secondId}\``);
+  await find.locator('.replace-part textarea, .replace-part input').first().fill(`\`${firstId}\``);
+  await page.keyboard.press('Control+Alt+Enter');
+  await find.locator('.codicon-widget-close').first().click();
+  const squiggle = editor.locator('.squiggly-error').first();
+  await squiggle.waitFor({ timeout: 30_000 });
+  await waitFor('one error in the status bar', async () => /\b[1-9]\d*\b/.test(await page.locator('.statusbar-item[id="status.problems"]').first().innerText()) || null, 15_000);
+  // hovering the squiggle shows the server's message for that line
+  const box = await squiggle.boundingBox();
+  await page.mouse.move(box.x + Math.min(40, box.width / 2), box.y + box.height / 2);
+  const hover = page.locator('.monaco-hover', { hasText: firstId }).first();
+  await hover.waitFor({ state: 'visible', timeout: 15_000 });
+  const said = plain(await hover.innerText());
+  assert(/duplicate/i.test(said), `the diagnostic names the duplicate id: ${said}`);
+  await shot('edit-plan-diagnostic');
+  await editor.locator('.view-lines').first().click();
+  await page.keyboard.press('Control+Z');
+  await waitFor('the diagnostic cleared after undo', async () => (await editor.locator('.squiggly-error').count()) === 0 || null, 30_000);
   await page.close();
 }
 
