@@ -149,6 +149,24 @@ class Session:
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         return self._o.create_plan(goal, cancel)
 
+    def edit_plan(self, text: str, *, author: str = "user") -> Plan:
+        """Apply an edit of the plan document (the Markdown ``show`` prints) as the next
+        version, authored by ``author``; no approval asked.
+
+        Raises :class:`~planloop.errors.PlanEditError` (every problem with its line) when
+        the edit breaks a rule, :class:`~planloop.errors.BusyError` while a step runs;
+        either way nothing is written. An edit that changes nothing returns the current
+        plan unchanged (same version)."""
+        return self._o.edit_plan(text, author=author)
+
+    def keep_edit(self, text: str) -> Path:
+        """Keep an edit that was not applied (``.planloop/edits/<timestamp>.md``)."""
+        return self._o.store.keep_edit(text)
+
+    def document_path(self) -> Path:
+        """``.planloop/plan.md``: the current version's Markdown, rewritten on each save."""
+        return self._o.store.document_path
+
     def set_mode(self, mode: RunMode, *, by: str, cancel: CancelToken | None = None) -> Plan:
         """Run the plan split or joint instead (at review, before a step runs)."""
         return self._o.set_mode(mode, by=by, cancel=cancel)

@@ -97,6 +97,7 @@ ERROR_EXIT = {
     "internal": 1,
     "eval": 1,
     "cassette": 1,
+    "plan_edit": 1,
 }
 
 console = Console(highlight=False, stderr=False)

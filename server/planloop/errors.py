@@ -13,7 +13,10 @@ A message never carries a secret: adapters redact before raising, and front ends
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from .plan_edits import EditProblem
 
 
 class PlanloopError(Exception):
@@ -80,3 +83,17 @@ class UsageError(PlanloopError):
     """A request that is wrong whatever the state (bad arguments, a missing file)."""
 
     default_kind = "usage"
+
+
+class PlanEditError(PlanloopError):
+    """An edit of the plan document that breaks a rule; nothing was written.
+
+    ``problems`` carries each problem with its line so a front end can put it where it
+    belongs (the CLI prints ``line N: …``, the language server a diagnostic)."""
+
+    default_kind = "plan_edit"
+
+    def __init__(self, problems: list[EditProblem]) -> None:
+        shown = "; ".join(f"line {p.line}: {p.message}" if p.line else p.message for p in problems)
+        super().__init__(f"the plan edit was not applied: {shown}")
+        self.problems = list(problems)

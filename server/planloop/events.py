@@ -138,6 +138,23 @@ class PlanVersionRecorded(_Event):
     steps: list[str]
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlanEdited(_Event):
+    """A person's edit of the plan document became the current version (no approval:
+    they made it). ``old_goal`` is set only when the edit changed the goal."""
+
+    type: ClassVar[Literal["plan_edited"]] = "plan_edited"
+    version: int
+    parent_version: int
+    author: str
+    steps: list[str]
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    goal: str
+    old_goal: str | None = None
+
+
 # --- steps ---------------------------------------------------------------------------
 
 
@@ -350,6 +367,7 @@ Event = (
     | ReplanStarted
     | RevisionProposed
     | PlanVersionRecorded
+    | PlanEdited
     | StepStarted
     | ExecutorToolCall
     | CheckRan

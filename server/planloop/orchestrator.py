@@ -31,6 +31,7 @@ approver and event sink are passed in.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from .baseline import WorkspaceBaseline
 from .cancel import CancelToken
 from .checkpoints import CheckpointStore, FileDiff, RevertResult
 from .config import Config
-from .errors import InvalidRequestError, UnknownStepError
+from .errors import BusyError, InvalidRequestError, UnknownStepError
 from .events import DecisionPointReached, EventSink, Progress, Retry
 from .executor import Executor
 from .journal import Journal, RunEnded, RunResult
@@ -224,6 +225,21 @@ class Orchestrator:
         """Override split/joint at review, before any step runs (a new plan version)."""
         with self.store.run_lock():
             return self.revisions.switch_mode(self._load(), mode, by, cancel)
+
+    def edit_plan(self, text: str, *, author: str) -> Plan:
+        """Apply a person's edit of the plan document (``plan_edits`` says what may change).
+
+        Refused, not queued, while a step runs: the run holds the lock, so the edit gets
+        a BusyError naming the wait; the user's text stays where they wrote it."""
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.store.run_lock())
+            except BusyError as e:
+                raise BusyError(
+                    "a step is running, so the plan edit is refused (nothing written); try "
+                    f"again when it ends ({e.message})"
+                ) from None
+            return self.revisions.apply_edit(self._load(), text, author)
 
     # --- running --------------------------------------------------------------------------
 

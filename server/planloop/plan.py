@@ -5,7 +5,8 @@ JSON by ``store.py``, rendered as Markdown for people, and its JSON schema is wh
 the planner's ``submit_plan`` tool accepts. Field names are the public contract
 (DESIGN.md §2): the CLI's ``--json`` output and the LSP payloads use them as-is.
 
-This module imports nothing else of planloop's, so every other module can use it.
+This module imports nothing else of planloop's but the Markdown format's text helpers
+(``plan_markdown``, itself import-free), so every other module can use it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from . import plan_markdown as md
 
 StepKind = Literal["edit", "command", "pause"]
 #: the state of a run as a whole (the run record's ``state``)
@@ -42,6 +45,8 @@ Trigger = Literal[
     "step_unreachable",
     "goal_changed",
     "user_requested",
+    #: a person edited the plan document (planloop edit, the editor's plan.md)
+    "user_edited",
 ]
 DecisionAction = Literal["complete", "pause", "replan"]
 #: how a plan is carried out: step by step by the executor, or in one joint loop
@@ -458,16 +463,18 @@ _ICON = {
 
 
 def render_markdown(plan: Plan) -> str:
-    """A plan a person can review in 30 seconds: goal, steps with checks, rules, cost."""
-    lines = [f"# Plan {plan.plan_id} v{plan.version}", "", f"**Goal:** {plan.goal}", ""]
+    """A plan a person can review in 30 seconds, and edit: goal, steps with every field
+    and check, rules, cost. The format and its parser: :mod:`planloop.plan_markdown`
+    (the header's other ``**Label:**`` lines and other ``## `` sections are derived)."""
+    lines = [f"# Plan {plan.plan_id} v{plan.version}", "", *md.goal_lines(plan.goal), ""]
     if plan.mode_choice is not None:
         mc = plan.mode_choice
         lines += [f"**Mode:** {mc.mode} (asked: {mc.requested}) — {mc.reason}", ""]
     if plan.revision:
         r = plan.revision
         lines.append(f"**Revision** ({r.trigger}) from v{plan.parent_version}: {r.reason}")
-        for e in r.evidence:
-            lines.append(f"> {e}")
+        for e in r.evidence:  # every line quoted: evidence is output, never a section
+            lines += [f"> {line}" for line in e.splitlines() or [""]]
         if r.decided:
             lines.append(f"_{r.decided} by {r.decided_by or '?'} at {r.decided_at or '?'}_")
         lines.append("")
@@ -475,24 +482,20 @@ def render_markdown(plan: Plan) -> str:
     lines.append("")
     for n, s in enumerate(plan.steps, 1):
         deps = f" (after {', '.join(s.depends_on)})" if s.depends_on else ""
-        lines.append(f"{n}. {_ICON[s.status]} **{s.title}** `{s.id}` — {s.kind}{deps}")
-        if s.instructions:
-            lines.append(f"   - {s.instructions.strip().splitlines()[0]}")
-        if s.files:
-            lines.append(f"   - files: {', '.join(s.files)}")
-        for c in s.acceptance:
-            lines.append(f"   - check: {c.label()}")
+        title = md.one_line_title(s.title)
+        lines.append(f"{n}. {_ICON[s.status]} **{title}** `{s.id}` — {s.kind}{deps}")
+        lines += md.step_fields(s)
     lines.append("")
     if plan.decision_points:
         lines.append("## Decision points")
         lines.append("")
         for dp in plan.decision_points:
-            lines.append(f"- after `{dp.after_step}`: {dp.condition or 'always'} → {dp.action}")
+            lines.append(md.decision_line(dp))
         lines.append("")
     lines.append("## Stop conditions")
     lines.append("")
-    lines.append(f"- success: {plan.stop_conditions.success}")
-    lines.append(f"- failure: {plan.stop_conditions.failure}")
+    lines.append(md.stop_line("success", plan.stop_conditions.success))
+    lines.append(md.stop_line("failure", plan.stop_conditions.failure))
     lines.append("")
     est = plan.estimate
     if est.cost_usd is not None or est.duration_s is not None:

@@ -17,10 +17,11 @@ from typing import Literal
 
 from .cancel import Cancelled, CancelToken
 from .config import Config, run_mode
-from .errors import InvalidRequestError, PlanloopError
+from .errors import BusyError, InvalidRequestError, PlanEditError, PlanloopError
 from .events import (
     ModeChosen,
     PlanCreated,
+    PlanEdited,
     Planning,
     PlanVersionRecorded,
     ReplanStarted,
@@ -43,6 +44,7 @@ from .plan import (
     now_iso,
     total_usage,
 )
+from .plan_edits import EDITABLE, check_edit
 from .planner import Planner, PlannerError
 from .store import Pending, PlanStore, RunRecord
 
@@ -350,6 +352,70 @@ class RevisionDesk:
         rec.plan_approved = True
         rec.state, rec.reason = "idle", f"plan v{new.version} approved by {by}"
         self.journal.save(rec)
+
+    def apply_edit(self, rec: RunRecord, text: str, author: str) -> Plan:
+        """A person's edit of the plan document becomes the next version, no approval
+        asked (they made it). Refused while a step runs or a re-plan awaits a decision
+        (its proposal was built on the version this edit replaces); nothing is written
+        when the edit breaks a rule or changes nothing (the base plan is returned)."""
+        if rec.state == "running":
+            running = [s.id for s in rec.plan.steps if s.status == "running"]
+            raise BusyError(
+                f"step {running[0] if running else '?'} is still marked running (an "
+                "interrupted run): the edit is refused, nothing written; `planloop run` "
+                "recovers the step first"
+            )
+        if rec.pending is not None and rec.pending.kind == "revision":
+            raise InvalidRequestError(
+                f"a re-plan (v{rec.pending.version}) awaits a decision: approve or reject it "
+                "before editing the plan (nothing written)"
+            )
+        base = rec.plan
+        res = check_edit(text, base, author=author)
+        if res.problems or res.plan is None:
+            raise PlanEditError(res.problems)
+        if not res.changed:
+            return base
+        new = res.plan
+        before = {s.id: s for s in base.steps}
+        after = {s.id for s in new.steps}
+        self.journal.event(
+            PlanEdited(
+                version=new.version,
+                parent_version=base.version,
+                author=author,
+                steps=[s.id for s in new.steps],
+                added=[s.id for s in new.steps if s.id not in before],
+                removed=[s.id for s in base.steps if s.id not in after],
+                changed=[
+                    s.id
+                    for s in new.steps
+                    if s.id in before
+                    and any(getattr(s, f) != getattr(before[s.id], f) for f in EDITABLE)
+                ],
+                goal=new.goal,
+                old_goal=base.goal if res.goal_changed else None,
+            )
+        )
+        # removed steps keep their attempts and their cost on the record, as in accept()
+        removed = [s for s in base.steps if s.id not in after]
+        results = [s.result for s in removed if s.result]
+        rec.spent_outside_steps = round(
+            rec.spent_outside_steps + sum(r.cost_usd for r in results), 6
+        )
+        rec.usage_outside_steps = total_usage(
+            [rec.usage_outside_steps, *(r.total_usage for r in results)]
+        )
+        rec.replaced_steps += [s.model_copy(deep=True) for s in removed if s.attempt_log]
+        self.store.write_version(new)
+        rec.plan = new
+        if rec.pending is not None and rec.pending.kind == "plan":
+            rec.pending.reason = f"review plan v{new.version} ({_shape(new)}) before it runs"
+            rec.reason = f"plan v{new.version} (edited by {author}) awaits review"
+        elif rec.pending is None:
+            rec.state, rec.reason = "idle", f"plan v{new.version} edited by {author}"
+        self.journal.save(rec)
+        return new
 
     def _record_version(self, new: Plan) -> Plan:
         """Write vN.json; if an approval of this very proposal was interrupted after

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ GITIGNORE = "*\n"
 _PLAN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("planloop.store")
 
 
 class Pending(BaseModel):
@@ -193,6 +195,8 @@ class PlanStore:
 
     def set_current(self, plan_id: str) -> None:
         atomic_write(self.dir / "current", plan_id + "\n")
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            self._write_document((self.plan_dir(plan_id) / "plan.md").read_text("utf-8"))
 
     def plan_ids(self) -> list[str]:
         d = self.dir / "plans"
@@ -223,7 +227,50 @@ class PlanStore:
         rec.updated_at = now_iso()
         d = self.plan_dir(rec.plan.plan_id)
         atomic_write(d / "run.json", rec.model_dump_json(indent=2))
-        atomic_write(d / "plan.md", render_markdown(rec.plan))
+        markdown = render_markdown(rec.plan)
+        atomic_write(d / "plan.md", markdown)
+        if self._is_current(rec.plan.plan_id):
+            self._write_document(markdown)
+
+    # --- the plan document (.planloop/plan.md) ------------------------------------------
+
+    @property
+    def document_path(self) -> Path:
+        """The current plan as Markdown, for editors and ``planloop edit``.
+
+        Derived: rewritten from the record on every save of the current plan, never read
+        by the core (an edit arrives as text through ``Session.edit_plan``), so a damaged
+        or missing copy breaks nothing and comes back with the next save."""
+        return self.dir / "plan.md"
+
+    def _is_current(self, plan_id: str) -> bool:
+        try:
+            return self.current_id() in (None, plan_id)
+        except StoreError:
+            return False
+
+    def _write_document(self, markdown: str) -> None:
+        path = self.document_path
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if path.read_text("utf-8") == markdown:
+                return  # unchanged: an editor showing it need not reload
+        try:
+            atomic_write(path, markdown)
+        except OSError as e:  # derived: a failure to refresh it must not stop the run
+            log.warning("cannot write %s: %s", path, e)
+
+    def keep_edit(self, text: str) -> Path:
+        """Keep an edited plan document that was not applied, so the user's text is never
+        lost: ``.planloop/edits/<timestamp>.md`` (a new name each time)."""
+        d = self.dir / "edits"
+        stamp = now_iso().replace(":", "").replace("+0000", "Z")
+        path = d / f"{stamp}.md"
+        n = 1
+        while path.exists():
+            n += 1
+            path = d / f"{stamp}-{n}.md"
+        atomic_write(path, text)
+        return path
 
     # --- versions ----------------------------------------------------------------------
 

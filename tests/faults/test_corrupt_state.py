@@ -37,6 +37,7 @@ TARGETS = {
     "v1.json": "plans/{pid}/v1.json",
     "v2.json": "plans/{pid}/v2.json",
     "plan.md": "plans/{pid}/plan.md",
+    "plan document": "plan.md",
     "log.jsonl": "plans/{pid}/log.jsonl",
     "run.lock": "run.lock",
     "scripted-state": "scripted-state.json",
@@ -91,6 +92,7 @@ WARNS = {"gitignore": {"emptied", "binary", "wrong_schema", "deleted"}}
 #: planloop's own caches, rebuilt from the record or the settings: rewriting them is repair
 DERIVED = {
     "plan.md",
+    "plan document",
     "run.lock",
     "shadow index",
     "shadow sharedindex",
