@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,9 +70,6 @@ def plan_root(uri: str) -> Path | None:
 
 # --- where steps and checks are in the text ------------------------------------------------
 
-_STEP_ID = re.compile(r"`([a-z0-9][a-z0-9_-]{0,63})`")
-_CHECK_LINE = re.compile(r"^\s*[-*]\s+check\b", re.IGNORECASE)
-
 
 @dataclass
 class Layout:
@@ -84,30 +80,19 @@ class Layout:
 
 
 def layout(text: str, step_ids: list[str]) -> Layout:
-    """Find the step lines (the first line naming a known step id in backticks after a
-    list or heading marker) and, under each, its ``- check:`` lines in order.
+    """The lines of the known steps and of their checks, as ``plan_markdown.parse`` reads
+    the buffer (stdlib only, cheap): lenses and hovers sit where the user's text has them
+    while they type, and a step id not in the stored plan (just added) gets none."""
+    from ..plan_markdown import parse
 
-    Read from the buffer rather than from the stored plan, so lenses and hovers sit
-    where the user's text has them while they type."""
     out = Layout()
     known = set(step_ids)
-    current: str | None = None
-    n = 0
-    for i, line in enumerate(text.splitlines()):
-        stripped = line.lstrip()
-        is_head = bool(re.match(r"(#{2,6}\s|\d+\.\s)", stripped))
-        if is_head:
-            found = next((m for m in _STEP_ID.findall(line) if m in known), None)
-            if found is not None and found not in out.steps.values():
-                out.steps[i] = found
-                current, n = found, 0
-                continue
-            if stripped.startswith("#"):
-                current = None  # a section that is not a step ends the previous step
+    for ps in parse(text).steps:
+        if ps.id not in known or ps.id in out.steps.values():
             continue
-        if current is not None and _CHECK_LINE.match(line):
-            out.checks[i] = (current, n)
-            n += 1
+        out.steps[ps.line - 1] = ps.id
+        for n, line in enumerate(ps.check_lines):
+            out.checks[line - 1] = (ps.id, n)
     return out
 
 
@@ -290,6 +275,8 @@ class PlanDocuments:
             self._refuse(uri, text, [Problem(0, _busy_message(e))], "the plan was not saved")
             return
         try:
+            stored = await self.ctx.loop.run_in_executor(self.ctx.executor, _stored, s)
+            before = stored[0].version if stored is not None else 0
             core = await s.ensure_session()
             s.pump.start()
             work = self.ctx.executor.submit(core.edit_plan, text)
@@ -305,12 +292,13 @@ class PlanDocuments:
             return
         finally:
             s.end(call)
-        log.info("plan %s v%d saved from %s", plan.plan_id, plan.version, uri)
+        if plan.version == before:
+            message = f"planloop: nothing to save: the text says what plan v{plan.version} says"
+        else:
+            message = f"planloop: plan v{plan.version} saved (your edit is the new version)"
+            log.info("plan %s v%d saved from %s", plan.plan_id, plan.version, uri)
         self.server.window_show_message(
-            types.ShowMessageParams(
-                type=types.MessageType.Info,
-                message=f"planloop: plan v{plan.version} saved (your edit is the new version)",
-            )
+            types.ShowMessageParams(type=types.MessageType.Info, message=message)
         )
         self._schedule(uri)
         self._refresh_lenses()
