@@ -594,10 +594,20 @@ async function mainFlow(browser, ws) {
     if (!t.includes('plan.md')) return null;
     const bodies = await page.locator('.monaco-editor .view-lines').evaluateAll((els) => els.map((e) => e.innerText));
     lastBodies = bodies;
-    return bodies.map(plain).find((b) => /# Plan pln_[0-9a-f]{8} v2/.test(b) && b.includes('Add mean()')) ?? null;
+    return bodies.map(plain).find((b) => /# Plan pln_[0-9a-f]{8} v2/.test(b)) ?? null;
   }, 30_000).catch((e) => {
     throw new Error(`${e.message}; editors show: ${JSON.stringify(lastBodies.map((b) => b.slice(0, 120)))}`);
   });
+  // the lossless format is long (instructions, expected output, the revision's evidence):
+  // find v2's last step in the document, which scrolls it into view
+  const doc = page.locator('.editor-group-container.active .monaco-editor').first();
+  await doc.locator('.view-lines').first().click();
+  await page.keyboard.press('Control+F');
+  const findInput = page.locator('.editor-group-container.active .find-widget .find-part textarea, .editor-group-container.active .find-widget .find-part input').first();
+  await findInput.waitFor({ state: 'visible', timeout: 10_000 });
+  await findInput.fill('Add mean()');
+  await page.keyboard.press('Enter');
+  await waitFor("v2's step 3 in the plan document", async () => plain(await doc.locator('.view-lines').first().innerText()).includes('**Add mean()**') || null, 15_000);
   await page.close();
 }
 
@@ -700,8 +710,8 @@ async function editPlanFlow(browser, ws) {
   const planDir = fs.readdirSync(path.join(ws, '.planloop', 'plans'))[0];
   const v2 = JSON.parse(fs.readFileSync(path.join(ws, '.planloop', 'plans', planDir, 'v2.json'), 'utf8'));
   assert(v2.steps[0].title === edited, `v2.json has the edited title: ${v2.steps[0].title}`);
-  await page.locator('.notification-toast', { hasText: 'saved' }).first().waitFor({ timeout: 30_000 }).catch(() => undefined);
-  await mouseAway();
+  await page.locator('.notification-toast', { hasText: 'saved' }).first().waitFor({ timeout: 30_000 });
+  await page.mouse.move(300, 600); // over the empty tree: no tooltip on the toast
   await shot('edit-plan');
 
   // Bad input while typing: a second step given the first one's id → an error squiggle on
