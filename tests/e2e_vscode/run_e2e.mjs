@@ -420,10 +420,14 @@ async function newPlan(goal) {
   await waitFor('the goal input box', async () => (await page.locator('.quick-input-widget', { hasText: 'New Plan' }).isVisible()) || null, 15_000);
   await page.locator('.quick-input-widget input.input').fill(goal);
   await page.keyboard.press('Enter');
-  return waitFor('the plan tree with 3 steps', async () => {
-    const labels = await stepLabels();
-    return labels.length === 3 ? labels : null;
+  const labels = await waitFor('the plan tree with 3 steps', async () => {
+    const got = await stepLabels();
+    return got.length === 3 ? got : null;
   });
+  // New Plan then opens the read-only review document and says "drafted": wait for that, or
+  // the review editor takes the focus from whatever quick input comes next
+  await page.locator('.notification-toast', { hasText: 'drafted 3 steps' }).waitFor({ timeout: 30_000 });
+  return labels;
 }
 
 /** Run All from the "drafted" notification, then wait for the re-plan question. */
@@ -676,9 +680,6 @@ async function editPlanFlow(browser, ws) {
   const onDisk = fs.readFileSync(planMd, 'utf8');
   assert(onDisk.split(old).length === 2, `the step title occurs once in plan.md:\n${onDisk}`);
 
-  // New Plan opens the read-only review document, then says "drafted": let it finish first,
-  // or the review editor takes the focus from the palette
-  await page.locator('.notification-toast', { hasText: 'drafted 3 steps' }).waitFor({ timeout: 30_000 });
   await palette('Planloop: Edit Plan');
   await waitFor('plan.md as an editable editor', async () => {
     const t = await activeTabText();
