@@ -23,6 +23,7 @@ from .doctor import ModelCheck, check_models
 from .errors import InvalidRequestError, StoreError, UnknownStepError
 from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, RunMode, Step
+from .plan_edits import EditResult, check_edit
 from .store import EventLog, RunRecord
 
 Side = Literal["before", "after"]
@@ -158,6 +159,12 @@ class Session:
         either way nothing is written. An edit that changes nothing returns the current
         plan unchanged (same version)."""
         return self._o.edit_plan(text, author=author)
+
+    def check_edit(self, text: str, *, author: str = "user") -> EditResult:
+        """What :meth:`edit_plan` would do with ``text``, writing nothing: its problems
+        (each with its line), or the version it would record (the CLI shows it as a diff
+        before asking; the language server turns the problems into diagnostics)."""
+        return check_edit(text, self.plan(), author=author)
 
     def keep_edit(self, text: str) -> Path:
         """Keep an edit that was not applied (``.planloop/edits/<timestamp>.md``)."""

@@ -15,8 +15,11 @@ import contextlib
 import difflib
 import json
 import os
+import shlex
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Iterator
@@ -36,7 +39,7 @@ from .api import RunResult, Session, Side
 from .approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
 from .cancel import CancelToken
 from .config import Config, load_config
-from .errors import PlanloopError, UsageError
+from .errors import PlanEditError, PlanloopError, UsageError
 from .eval_runner import EvalConfig, EvalReport, RunReport, check_options, run_eval
 from .eval_tasks import load_tasks
 from .events import (
@@ -166,7 +169,8 @@ def print_md_diff(old: str, new: str) -> None:
         old.splitlines(), new.splitlines(), "current", "proposed", lineterm=""
     ):
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-        console.print(escape(line), style=style)
+        # soft_wrap: a diff line wrapped at the terminal's width would read as two lines
+        console.print(escape(line), style=style, soft_wrap=True)
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -577,6 +581,111 @@ def cmd_mode(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the largest plan document ``edit --from`` reads: a plan is a page, not a data file
+MAX_EDIT_BYTES = 1_000_000
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """The plan document, edited by a person, becomes the next version (no approval: they
+    made it). Whatever goes wrong after the text exists, the text is kept under
+    ``.planloop/edits/`` and the message says where: an edit is never lost."""
+    session = _session(args, NoApprover())
+    current = render_markdown(session.plan())
+    text = _read_edit(Path(args.from_file)) if args.from_file else _edit_in_editor(session, current)
+    if text is None or text == current:
+        console.print("no change: nothing written")
+        return 0
+    by = args.by or _user()
+    try:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            preview = session.check_edit(text, author=by)
+            if preview.problems:
+                raise PlanEditError(preview.problems)
+            if preview.plan is None or not preview.changed:
+                console.print("no change: nothing written")
+                return 0
+            print_md_diff(current, render_markdown(preview.plan))
+            answer = console.input(f"[bold]Apply as v{preview.plan.version}?[/] y/n > ")
+            if answer.strip().lower() not in ("y", "yes"):
+                kept = session.keep_edit(text)
+                console.print(
+                    f"not applied; your edit is kept at {escape(str(kept))}", soft_wrap=True
+                )
+                return 1
+        before = session.plan().version
+        plan = session.edit_plan(text, author=by)
+    except PlanEditError as e:
+        kept = session.keep_edit(text)
+        for p in e.problems:
+            where = f"line {p.line}" if p.line else "plan"
+            err.print(f"[red]{where}:[/] {escape(one_line(p.message))}", soft_wrap=True)
+        err.print(
+            f"the edit was not applied (no version written); your text is kept at "
+            f"{escape(str(kept))} — fix it and run `planloop edit --from {escape(str(kept))}`",
+            soft_wrap=True,
+        )
+        return error_exit(e)
+    except PlanloopError as e:
+        kept = session.keep_edit(text)
+        raise PlanloopError(f"{e.message} (your edit is kept at {kept})", kind=e.kind) from None
+    if plan.version == before:
+        console.print("no change: nothing written")
+        return 0
+    console.print(f"plan v{plan.version} recorded (edited by {escape(by)})")
+    return 0
+
+
+def _read_edit(path: Path) -> str:
+    """A plan document from a file, refused before parsing when it cannot be one."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_EDIT_BYTES:
+            raise UsageError(
+                f"{path} is {size} bytes: a plan document is at most {MAX_EDIT_BYTES} bytes "
+                "(nothing written)"
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file (nothing written)") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder, not a plan document (nothing written)") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e} (nothing written)") from None
+    if b"\0" in data:
+        raise UsageError(f"{path} is a binary file, not a plan document (nothing written)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{path} is not UTF-8 text (byte {e.start}): not a plan document (nothing written)"
+        ) from None
+
+
+def _edit_in_editor(session: Session, current: str) -> str | None:
+    """``$VISUAL``/``$EDITOR`` on a temporary copy of the current version's Markdown (the
+    copy, so an editor left open cannot race the next save of ``.planloop/plan.md``)."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        raise UsageError("set $VISUAL or $EDITOR, or give the edited plan with --from FILE")
+    with tempfile.TemporaryDirectory(prefix="planloop-edit-") as d:
+        path = Path(d) / "plan.md"
+        path.write_text(current, "utf-8")
+        try:
+            done = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except OSError as e:
+            raise UsageError(f"cannot start the editor {editor!r}: {e.strerror or e}") from None
+        text = path.read_text("utf-8", errors="replace")
+        if done.returncode != 0:
+            if text != current:
+                kept = session.keep_edit(text)
+                raise UsageError(
+                    f"the editor {editor!r} exited with {done.returncode}: edit not applied, "
+                    f"your text is kept at {kept}"
+                )
+            raise UsageError(f"the editor {editor!r} exited with {done.returncode}")
+        return text
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     read = _session(args, NoApprover()).event_log()
     for skipped in read.skipped:
@@ -920,6 +1029,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_mode", choices=["split", "joint"], metavar="split|joint")
     s.add_argument("--by")
     s.set_defaults(fn=cmd_mode)
+
+    s = sub.add_parser(
+        "edit",
+        parents=[common],
+        help="edit the plan document in $VISUAL/$EDITOR (or apply --from FILE): a new version",
+    )
+    s.add_argument("--from", dest="from_file", metavar="FILE", help="apply FILE, no editor")
+    s.add_argument("--by", help="the author recorded (default: $USER)")
+    s.set_defaults(fn=cmd_edit)
 
     s = sub.add_parser("log", parents=[common], help="the event log")
     s.add_argument("--json", action="store_true")

@@ -409,6 +409,11 @@ class RevisionDesk:
         rec.replaced_steps += [s.model_copy(deep=True) for s in removed if s.attempt_log]
         self.store.write_version(new)
         rec.plan = new
+        pause = rec.pending if rec.pending is not None and rec.pending.kind == "pause" else None
+        if pause is not None and not any(
+            s.id == pause.step_id and s.kind == "pause" for s in new.steps
+        ):
+            rec.pending = None  # the pause it waited at is gone: nothing left to answer
         if rec.pending is not None and rec.pending.kind == "plan":
             rec.pending.reason = f"review plan v{new.version} ({_shape(new)}) before it runs"
             rec.reason = f"plan v{new.version} (edited by {author}) awaits review"
