@@ -10,6 +10,16 @@
  * It also keeps file contents the user did not change out of the server process.
  */
 
+import { isPlanDocument } from './planDocumentLogic';
+
+/**
+ * Whether DirtyBufferSync follows a document: a file of the folder, except the plan document,
+ * which the language client syncs itself (planDocumentLogic.ts).
+ */
+export function dirtySyncScope(scheme: string, folderPath: string, docPath: string): boolean {
+  return scheme === 'file' && docPath.startsWith(`${folderPath.replace(/\/$/, '')}/`) && !isPlanDocument(docPath);
+}
+
 export type BufferAction = 'open' | 'change' | 'close' | 'none';
 
 export function bufferAction(

@@ -11,7 +11,7 @@ import {
   DidOpenTextDocumentNotification,
   type LanguageClient,
 } from 'vscode-languageclient/node';
-import { type BufferAction, bufferAction } from './bufferLogic';
+import { type BufferAction, bufferAction, dirtySyncScope } from './bufferLogic';
 
 export class DirtyBufferSync implements vscode.Disposable {
   private readonly known = new Set<string>();
@@ -30,7 +30,7 @@ export class DirtyBufferSync implements vscode.Disposable {
   }
 
   private inScope(doc: vscode.TextDocument): boolean {
-    return doc.uri.scheme === 'file' && doc.uri.path.startsWith(`${this.folder.path.replace(/\/$/, '')}/`);
+    return dirtySyncScope(doc.uri.scheme, this.folder.path, doc.uri.path);
   }
 
   /** A (re)started server knows nothing yet: tell it about every dirty buffer now. */

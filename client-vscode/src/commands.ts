@@ -31,6 +31,7 @@ import {
   unsavedFilesInScope,
   unsavedPrompt,
 } from './messages';
+import { editPlanProblem, isPlanDocument, PLAN_DOCUMENT } from './planDocumentLogic';
 import { nextRunnableStep, stepFiles, stepHasChanges } from './planModel';
 import type { PlanState } from './planState';
 import type { OperationProgress } from './progress';
@@ -85,6 +86,7 @@ export class Commands {
       reg('planloop.ui.reviewPending', () => this.reviewPending()),
       reg('planloop.ui.cancel', () => this.cancel()),
       reg('planloop.ui.openPlan', () => this.openPlan()),
+      reg('planloop.ui.editPlan', () => this.editPlan()),
       reg('planloop.ui.showLog', async () => this.d.log.show(true)),
       reg('planloop.ui.setApiKey', () => this.setApiKey()),
       reg('planloop.ui.checkModels', () => this.checkModels()),
@@ -180,7 +182,10 @@ export class Commands {
   /** planloop never overwrites unsaved edits: offer to save them, or stop here. */
   private async ensureSaved(only?: string[]): Promise<boolean> {
     if (!this.d.folder) return true;
-    const dirty = vscode.workspace.textDocuments.filter((d) => d.isDirty && d.uri.scheme === 'file');
+    // an unsaved plan document is the user's draft of the next version, not a file a step edits
+    const dirty = vscode.workspace.textDocuments.filter(
+      (d) => d.isDirty && d.uri.scheme === 'file' && !isPlanDocument(d.uri.path),
+    );
     const paths = unsavedFilesInScope(
       dirty.map((d) => d.uri.fsPath),
       this.d.folder.uri.fsPath,
@@ -401,6 +406,29 @@ export class Commands {
     const uri = planDocUri(`${payload.plan.plan_id}/plan.md`, 'current');
     this.d.docs.set(uri, payload.markdown);
     await vscode.window.showTextDocument(uri, { preview: false, viewColumn: vscode.ViewColumn.Active });
+  }
+
+  /**
+   * Opens `.planloop/plan.md` as a normal editable document. The language client syncs it
+   * (planDocumentLogic.ts): the server shows rule problems while typing, lenses on the steps,
+   * check results on hover; saving makes a new plan version, and its planChanged updates the tree.
+   */
+  async editPlan(): Promise<void> {
+    const folder = this.d.folder;
+    const uri = folder ? vscode.Uri.joinPath(folder.uri, PLAN_DOCUMENT) : undefined;
+    let exists = false;
+    if (uri) {
+      if (!this.d.state.payload) await this.refresh().catch(() => undefined);
+      exists = await vscode.workspace.fs.stat(uri).then(
+        () => true,
+        () => false,
+      );
+    }
+    const problem = editPlanProblem(Boolean(folder), Boolean(this.d.state.payload), exists);
+    if (problem || !uri) throw new ArgumentError(problem ?? 'No folder.');
+    await this.server().start(); // the server must hear of the document to check it
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc, { preview: false, viewColumn: vscode.ViewColumn.Active });
   }
 
   /** Keeps an open plan document in step with the plan. */

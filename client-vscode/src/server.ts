@@ -32,6 +32,7 @@ import type { ExecuteCommandParams } from './args';
 import { explicitServerSettings } from './messages';
 import { Method, type ApprovalAnswer, type PlanPayload, type StepEvent } from './protocol';
 import { DirtyBufferSync } from './buffers';
+import { lensCommand, PLAN_DOCUMENT_SELECTOR } from './planDocumentLogic';
 import { PythonError, resolvePython } from './python';
 import { bundledRipgrep } from './ripgrep';
 
@@ -143,8 +144,9 @@ export class ServerManager implements vscode.Disposable {
       options: { cwd: this.folder.uri.fsPath, env },
     };
     const clientOptions: LanguageClientOptions = {
-      // No automatic document sync: DirtyBufferSync sends unsaved buffers only (buffers.ts).
-      documentSelector: [],
+      // Automatic document sync for the plan document only (diagnostics, lenses, hover, save:
+      // planDocumentLogic.ts); every other file: DirtyBufferSync sends unsaved buffers only.
+      documentSelector: PLAN_DOCUMENT_SELECTOR,
       workspaceFolder: this.folder,
       outputChannel: this.log,
       traceOutputChannel: this.log,
@@ -168,6 +170,15 @@ export class ServerManager implements vscode.Disposable {
         return false;
       },
       middleware: {
+        // The plan document's lenses run the tree's commands (busy flag, confirmations, diffs).
+        provideCodeLenses: async (document, token, next) => {
+          const lenses = await next(document, token);
+          for (const lens of lenses ?? []) {
+            const ui = lens.command ? lensCommand(lens.command.command) : undefined;
+            if (lens.command && ui) lens.command = { ...lens.command, command: ui };
+          }
+          return lenses;
+        },
         handleWorkDoneProgress: (_token, params, next) => {
           const taken = this.handlers.workDoneProgress(params);
           // 'end' always goes through, so the client's own progress part is cleaned up.

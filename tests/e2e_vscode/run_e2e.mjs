@@ -16,7 +16,7 @@
 // Env: PLANLOOP_E2E_CACHE (default .cache/e2e), PLANLOOP_E2E_PYTHON (default .venv/bin/python),
 //      PLANLOOP_E2E_VSIX (skip the build and use this vsix), PLANLOOP_E2E_ARTIFACTS,
 //      PLANLOOP_E2E_KEEP=1 (keep the temp folder for debugging),
-//      PLANLOOP_E2E_ONLY=main,auto,crash,bad,firstrun (a subset of the scenarios; default all),
+//      PLANLOOP_E2E_ONLY=main,auto,editplan,crash,bad,firstrun (a subset of the scenarios; default all),
 //      PLANLOOP_E2E_BASE_PYTHON (the python3 the "first run" scenario makes its bare venv with;
 //      default python3 on the caller's PATH).
 
@@ -36,7 +36,7 @@ const EXAMPLE = path.join(REPO, 'server', 'planloop', 'examples', 'calculator');
 const DEMO = path.join(EXAMPLE, 'demo.json');
 const CLIENT = path.join(REPO, 'client-vscode');
 const CHROMIUM = process.env.PLANLOOP_E2E_CHROMIUM || '/usr/bin/chromium';
-const SCENARIOS = ['main', 'auto', 'crash', 'bad', 'firstrun'];
+const SCENARIOS = ['main', 'auto', 'editplan', 'crash', 'bad', 'firstrun'];
 // PLANLOOP_E2E_ONLY=main,crash,bad,firstrun runs a subset (for debugging one flow).
 const ONLY = new Set((process.env.PLANLOOP_E2E_ONLY || SCENARIOS.join(',')).split(',').map((x) => x.trim()));
 for (const name of ONLY) {
@@ -420,10 +420,14 @@ async function newPlan(goal) {
   await waitFor('the goal input box', async () => (await page.locator('.quick-input-widget', { hasText: 'New Plan' }).isVisible()) || null, 15_000);
   await page.locator('.quick-input-widget input.input').fill(goal);
   await page.keyboard.press('Enter');
-  return waitFor('the plan tree with 3 steps', async () => {
-    const labels = await stepLabels();
-    return labels.length === 3 ? labels : null;
+  const labels = await waitFor('the plan tree with 3 steps', async () => {
+    const got = await stepLabels();
+    return got.length === 3 ? got : null;
   });
+  // New Plan then opens the read-only review document and says "drafted": wait for that, or
+  // the review editor takes the focus from whatever quick input comes next
+  await page.locator('.notification-toast', { hasText: 'drafted 3 steps' }).waitFor({ timeout: 30_000 });
+  return labels;
 }
 
 /** Run All from the "drafted" notification, then wait for the re-plan question. */
@@ -594,10 +598,20 @@ async function mainFlow(browser, ws) {
     if (!t.includes('plan.md')) return null;
     const bodies = await page.locator('.monaco-editor .view-lines').evaluateAll((els) => els.map((e) => e.innerText));
     lastBodies = bodies;
-    return bodies.map(plain).find((b) => /# Plan pln_[0-9a-f]{8} v2/.test(b) && b.includes('Add mean()')) ?? null;
+    return bodies.map(plain).find((b) => /# Plan pln_[0-9a-f]{8} v2/.test(b)) ?? null;
   }, 30_000).catch((e) => {
     throw new Error(`${e.message}; editors show: ${JSON.stringify(lastBodies.map((b) => b.slice(0, 120)))}`);
   });
+  // the lossless format is long (instructions, expected output, the revision's evidence):
+  // find v2's last step in the document, which scrolls it into view
+  const doc = page.locator('.editor-group-container.active .monaco-editor').first();
+  await doc.locator('.view-lines').first().click();
+  await page.keyboard.press('Control+F');
+  const findInput = page.locator('.editor-group-container.active .find-widget .find-part textarea, .editor-group-container.active .find-widget .find-part input').first();
+  await findInput.waitFor({ state: 'visible', timeout: 10_000 });
+  await findInput.fill('Add mean()');
+  await page.keyboard.press('Enter');
+  await waitFor("v2's step 3 in the plan document", async () => plain(await doc.locator('.view-lines').first().innerText()).includes('**Add mean()**') || null, 15_000);
   await page.close();
 }
 
@@ -646,6 +660,88 @@ async function autoFlow(browser, ws) {
   }, 120_000);
   assert(fs.readFileSync(path.join(ws, 'calculator', 'calc.py'), 'utf8').includes('def cube'), 'the joint run wrote calc.py');
   await shot('auto-joint-passed');
+  await page.close();
+}
+
+/**
+ * Edit Plan: the plan document (.planloop/plan.md) opens as an ordinary editable Markdown file
+ * the language server serves; a step's title changed there and saved becomes the plan's next
+ * version, and the tree shows it. Self-contained: its own folder, window and plan.
+ */
+async function editPlanFlow(browser, ws) {
+  page = await openWindow(browser, folderUrl(ws));
+  await openPlanView();
+  const before = await newPlan(GOAL);
+  assert(before[0] === 'step 1. Add a CalculatorError exception, pending', `first step row: ${before[0]}`);
+  const planMd = path.join(ws, '.planloop', 'plan.md');
+  await waitFor('.planloop/plan.md on disk', async () => fs.existsSync(planMd) || null, 30_000);
+  const old = 'Add a CalculatorError exception';
+  const edited = 'Add a CalculatorError exception class';
+  const onDisk = fs.readFileSync(planMd, 'utf8');
+  assert(onDisk.split(old).length === 2, `the step title occurs once in plan.md:\n${onDisk}`);
+
+  await palette('Planloop: Edit Plan');
+  await waitFor('plan.md as an editable editor', async () => {
+    const t = await activeTabText();
+    return (t.includes('plan.md') && !(await page.locator('.editor-group-container.active .monaco-editor.readonly').count())) || null;
+  }, 30_000);
+  const editor = page.locator('.editor-group-container.active .monaco-editor').first();
+  // the server's code lenses on the step lines: the document is synced to it
+  await editor.locator('.codelens-decoration', { hasText: 'Run step' }).first().waitFor({ timeout: 30_000 });
+
+  // Find/Replace in the editor, as a person would: the title only, then save.
+  await editor.locator('.view-lines').first().click();
+  await page.keyboard.press('Control+H');
+  const find = page.locator('.editor-group-container.active .find-widget');
+  await find.waitFor({ state: 'visible', timeout: 10_000 });
+  await find.locator('.find-part textarea, .find-part input').first().fill(old);
+  await find.locator('.replace-part textarea, .replace-part input').first().fill(edited);
+  await page.keyboard.press('Control+Alt+Enter'); // replace all
+  await page.keyboard.press('Escape');
+  await waitFor('the edited title in the editor', async () => plain(await editor.locator('.view-lines').first().innerText()).includes(edited) || null, 10_000);
+  await page.keyboard.press('Control+S');
+
+  const rows = await waitFor('the tree shows the edited title', async () => {
+    const labels = await stepLabels();
+    return labels[0] === `step 1. ${edited}, pending` ? labels : null;
+  }, 60_000);
+  assert(rows.length === 3, `still three steps: ${rows.join(' | ')}`);
+  const goalRow = page.locator('.monaco-list-row[aria-label^="goal "]');
+  await waitFor('the goal row shows plan version 2', async () => (await goalRow.getAttribute('aria-label')).includes('plan version 2') || null, 30_000);
+  const planDir = fs.readdirSync(path.join(ws, '.planloop', 'plans'))[0];
+  const v2 = JSON.parse(fs.readFileSync(path.join(ws, '.planloop', 'plans', planDir, 'v2.json'), 'utf8'));
+  assert(v2.steps[0].title === edited, `v2.json has the edited title: ${v2.steps[0].title}`);
+  await page.locator('.notification-toast', { hasText: 'saved' }).first().waitFor({ timeout: 30_000 });
+  await page.mouse.move(300, 600); // over the empty tree: no tooltip on the toast
+  await shot('edit-plan');
+
+  // Bad input while typing: a second step given the first one's id → an error squiggle on
+  // that line and in the Problems count, before anything is saved; undone, it clears.
+  const text = fs.readFileSync(planMd, 'utf8');
+  const ids = [...text.matchAll(/`([a-z0-9][a-z0-9_-]*)`/g)].map((m) => m[1]);
+  const [firstId, secondId] = [...new Set(ids.filter((id) => v2.steps.some((st) => st.id === id)))];
+  assert(firstId && secondId, `two step ids in plan.md: ${ids.join(', ')}`);
+  await editor.locator('.view-lines').first().click();
+  await page.keyboard.press('Control+H');
+  await find.waitFor({ state: 'visible', timeout: 10_000 });
+  await find.locator('.find-part textarea, .find-part input').first().fill(`\`${secondId}\``);
+  await find.locator('.replace-part textarea, .replace-part input').first().fill(`\`${firstId}\``);
+  await page.keyboard.press('Control+Alt+Enter');
+  await find.locator('.codicon-widget-close').first().click();
+  const squiggle = editor.locator('.squiggly-error').first();
+  await squiggle.waitFor({ timeout: 30_000 });
+  await waitFor('one error in the status bar', async () => /\b[1-9]\d*\b/.test(await page.locator('.statusbar-item[id="status.problems"]').first().innerText()) || null, 15_000);
+  // hovering the squiggle shows the server's message for that line
+  const box = await squiggle.boundingBox();
+  await page.mouse.move(box.x + Math.min(40, box.width / 2), box.y + box.height / 2);
+  const hover = page.locator('.monaco-hover', { hasText: firstId }).first();
+  await hover.waitFor({ state: 'visible', timeout: 15_000 });
+  const said = plain(await hover.innerText());
+  assert(/duplicate/i.test(said), `the diagnostic names the duplicate id: ${said}`);
+  await shot('edit-plan-diagnostic');
+  await editor.locator('.view-lines').first().click();
+  await page.keyboard.press('Control+Z');
+  await waitFor('the diagnostic cleared after undo', async () => (await editor.locator('.squiggly-error').count()) === 0 || null, 30_000);
   await page.close();
 }
 
@@ -847,6 +943,10 @@ async function scenario(workspaces, bare, tmp) {
       await autoFlow(browser, workspaces.auto);
       say('auto-mode flow passed');
     }
+    if (ONLY.has('editplan')) {
+      await editPlanFlow(browser, workspaces.editPlan);
+      say('edit-plan flow passed');
+    }
     if (ONLY.has('crash')) await crashFlow(browser, workspaces.crash);
     if (ONLY.has('bad')) await badInputFlow(browser, workspaces.badPython);
     if (ONLY.has('firstrun')) {
@@ -872,6 +972,7 @@ async function main() {
   const workspaces = {
     main: path.join(tmp, 'calculator'),
     auto: path.join(tmp, 'auto', 'calculator'),
+    editPlan: path.join(tmp, 'edit-plan', 'calculator'),
     crash: path.join(tmp, 'crash', 'calculator'),
     badPython: path.join(tmp, 'no-python', 'calculator'),
     firstRun: path.join(tmp, 'first-run', 'calculator'),
@@ -884,6 +985,7 @@ async function main() {
     say(`vsix ${path.relative(REPO, vsix)}`);
     copyWorkspace(workspaces.main);
     copyWorkspace(workspaces.crash);
+    if (ONLY.has('editplan')) copyWorkspace(workspaces.editPlan);
     if (ONLY.has('auto')) {
       copyWorkspace(workspaces.auto);
       const spec = writeAutoScript(workspaces.auto);

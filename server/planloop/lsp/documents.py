@@ -10,6 +10,7 @@ document table (a plain dict mutated on the loop thread) from another thread.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -83,20 +84,40 @@ class _WithBuffers(Protocol):
     buffers: OpenBuffers
 
 
-def register(server: LanguageServer, ctx: _WithBuffers) -> None:
-    """Mirror didOpen/didChange/didClose into ``ctx.buffers``."""
+class DocumentListener(Protocol):
+    """A feature that follows open documents (``plan_document``): pygls takes one handler
+    per method, so the mirror below owns didOpen/didChange/didClose and tells these after
+    the workspace has applied the change (``ls.workspace`` holds the new text)."""
+
+    def opened(self, uri: str) -> None: ...
+
+    def changed(self, uri: str) -> None: ...
+
+    def closed(self, uri: str) -> None: ...
+
+
+def register(
+    server: LanguageServer, ctx: _WithBuffers, listeners: Sequence[DocumentListener] = ()
+) -> None:
+    """Mirror didOpen/didChange/didClose into ``ctx.buffers``, then tell ``listeners``."""
     buffers = ctx.buffers
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: LanguageServer, params: types.DidOpenTextDocumentParams) -> None:
         buffers.opened(params.text_document.uri, params.text_document.text)
+        for listener in listeners:
+            listener.opened(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LanguageServer, params: types.DidChangeTextDocumentParams) -> None:
         doc = ls.workspace.text_documents.get(params.text_document.uri)
         if doc is not None:
             buffers.changed(params.text_document.uri, doc.source)
+        for listener in listeners:
+            listener.changed(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         buffers.closed(params.text_document.uri)
+        for listener in listeners:
+            listener.closed(params.text_document.uri)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,9 @@ class EventPump:
         self._plan_token: str | None = None
         self._plan_id: str | None = None
         self._counts: tuple[int, int] = (0, 0)
+        #: called on the loop after each save's notification went out (an open plan
+        #: document is checked again against what was saved)
+        self.after_saved: list[Callable[[], None]] = []
 
     # --- worker thread -----------------------------------------------------------------
 
@@ -127,6 +131,9 @@ class EventPump:
             try:
                 for method, params in out:
                     self.server.protocol.notify(method, params)
+                if isinstance(event, Saved):
+                    for fn in self.after_saved:
+                        fn()
                 await self._progress(event)
             except Exception:
                 log.exception("could not deliver a %s event", event.type)

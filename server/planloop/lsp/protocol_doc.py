@@ -314,6 +314,8 @@ def render() -> str:
     w("Progress titles: `planloop: planning`, `planloop: re-planning`, `planloop: <step title>`.\n")
     w("## Approvals\n")
     w(_approval_flow())
+    w("## The plan document\n")
+    w(_plan_document())
     w("## Errors\n")
     w(
         "Every failure is a JSON-RPC error with `data.kind`, a stable string to branch on "
@@ -388,6 +390,79 @@ def _folder_rule() -> str:
     doc = folders.__doc__ or ""
     rule = doc.split("The multi-root rule (documented for every client):", 1)[-1]
     return rule.strip().replace("``", "`") + "\n"
+
+
+def _lens_table() -> str:
+    """The lenses per step state, computed by ``plan_document.step_lenses`` itself."""
+    from ..plan import FileChange, Step, StepResult
+    from .plan_document import step_lenses
+
+    rows = ["| step | lenses (idle) | while a run is in progress |", "|---|---|---|"]
+    cases: list[tuple[str, Step]] = []
+    changed = StepResult(files_changed=[FileChange(path="a.txt")])
+    for status in ("pending", "failed", "blocked", "reverted", "running", "awaiting_approval"):
+        cases.append((f"`{status}`", Step(id="s", title="s", status=status)))
+    cases.append(
+        ("`passed` with changed files", Step(id="s", title="s", status="passed", result=changed))
+    )
+    cases.append(
+        ("`failed` with changed files", Step(id="s", title="s", status="failed", result=changed))
+    )
+    cases.append(("`passed`, no file changed", Step(id="s", title="s", status="passed")))
+
+    def shown(step: Step, busy: bool) -> str:
+        got = step_lenses(step, busy=busy)
+        return ", ".join(f"{t} (`{c}`)" if c else t for t, c in got) or "—"
+
+    for label, step in cases:
+        rows.append(f"| {label} | {shown(step, False)} | {shown(step, True)} |")
+    return "\n".join(rows) + "\n"
+
+
+def _plan_document() -> str:
+    from .plan_document import EDIT_COMMAND, PLAN_DIR, PLAN_FILE, SOURCE
+
+    return (
+        f"`<folder>/{PLAN_DIR}/{PLAN_FILE}` is the current plan version's Markdown (the "
+        "format `planloop show` prints, rewritten by the core with every plan version). "
+        "It is also a document the server serves: open it in the editor and send the usual "
+        "`textDocument/didOpen`, `didChange` (full or incremental) and `didSave` for it. "
+        "The server matches it **by URI** (any `languageId`), only for a workspace folder's "
+        "own `.planloop/plan.md` (a sub-folder's is ignored). Its capabilities: "
+        "`textDocumentSync` (with `save.includeText`), `codeLensProvider`, `hoverProvider`.\n\n"
+        f"- **Diagnostics** (`textDocument/publishDiagnostics`, source `{SOURCE}`) on every "
+        "open and change: each problem the core's edit rules find in the text against the "
+        "current version (a parse error, an edit of a passed step, a duplicate id, a missing "
+        "or cyclic dependency, an edit or command step without a check), on the line it "
+        "names (a problem of the whole document sits on the first line). They clear when the "
+        "text is fine again and when the document is closed. While a run is in progress a "
+        "warning says a save would be refused.\n"
+        "- **Code lenses** on each step line (`textDocument/codeLens`), from the step's "
+        "stored state. Each runs an existing command with "
+        '`arguments: [{"stepId": ID, "folder": FOLDER_URI}]`; a label-only lens has '
+        'command `""`. After any save of the plan the server sends '
+        "`workspace/codeLens/refresh` when the client supports it.\n\n"
+        + _lens_table()
+        + "\n- **Hover** on a check line (`- check: …` under a step): the check's last result "
+        "(passed or failed, the attempt) and its output, from the step's `result`; "
+        '"Not run yet" before it ran.\n'
+        "- **Save** (`textDocument/didSave`; the text is taken from the notification, else "
+        "from the synced document): the text becomes the plan's new version, authored by the "
+        f"user, holding the folder's run slot like a long command (as `{EDIT_COMMAND}`). "
+        "The new version goes out as `planloop/planChanged` (to clients that asked for "
+        "notifications) and `window/showMessage` (Info) names it. A text with problems "
+        "writes nothing: the diagnostics stay and a `window/showMessage` (Error) names the "
+        "first problem and its line. A save while a step runs (in this server, or another "
+        "process holding the folder) is refused the same way; save again when the run ends.\n"
+        "- **When the plan changes elsewhere**: after a save of the run record in this "
+        "server (a step ran, a re-plan was approved) the open document is checked again "
+        "against the new version. With every new version (from any process, `planloop edit` "
+        "too) the core rewrites the file on disk; an editor whose buffer has no unsaved changes "
+        "reloads it (VS Code by itself; Neovim with `autoread` or `:checktime`) and sends "
+        "the new text as a change. A buffer with unsaved changes is left alone: its "
+        "diagnostics then show what no longer fits, and saving it applies it to the new "
+        "version (VS Code first asks whether to overwrite the newer file).\n"
+    )
 
 
 def _approval_flow() -> str:

@@ -1,9 +1,9 @@
 """The planloop language server: wiring only (pygls 2.x over stdio).
 
 Each feature registers its own handlers against a small ``Context`` (``context.py``):
-``lifecycle`` (initialize, warm-up), ``documents`` (open buffers), ``settings``
-(didChangeConfiguration) and the commands, whose names are advertised from ``names``
-and whose modules (``commands`` → ``plan_commands``, ``step_commands``,
+``lifecycle`` (initialize, warm-up), ``documents`` (open buffers), ``plan_document``
+(``.planloop/plan.md`` as an editable document), ``settings`` (didChangeConfiguration)
+and the commands, whose names are advertised from ``names`` and whose modules (``commands`` → ``plan_commands``, ``step_commands``,
 ``decision_commands``, ``maintenance``) load with the first command. Below them:
 ``folders`` (one core session per folder), ``events`` (notifications), ``approvals``,
 ``progress``, ``payloads`` and ``plan_cache``, ``config``, ``contract`` (the wire
@@ -29,7 +29,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from . import documents, lifecycle, settings
+from . import documents, lifecycle, plan_document, settings
 from .context import Context
 from .documents import OpenBuffers
 from .launch import LaunchOptions
@@ -152,7 +152,8 @@ def build_server(launch: LaunchOptions | None = None) -> PlanloopServer:
     server = PlanloopServer(launch)
     ctx = server.ctx
     lifecycle.register(server, ctx)
-    documents.register(server, ctx)
+    plan_docs = plan_document.register(server, ctx)
+    documents.register(server, ctx, [plan_docs])
     settings.register(server, ctx)
     for name in COMMAND_NAMES:
         server.command(name)(_handler(name, ctx))
