@@ -158,6 +158,7 @@ class Orchestrator:
             journal=self.journal,
             ledger=self.ledger,
             planner=lambda: self.roles.planner,
+            rules=lambda: self.roles.rules,
         )
         self.desk = ApprovalDesk(
             config=config,
