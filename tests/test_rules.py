@@ -366,3 +366,32 @@ def test_rules_max_bytes_0_turns_the_rules_off(tmp_path: Path) -> None:
     rules, told = rules_for(ws, max_bytes=0)
     assert rules.for_planner() == "" and rules.for_step(Step(**step("s", files=["a/x.py"]))) == ""
     assert told == []
+
+
+def test_a_long_lived_session_reads_an_edited_agents_md_at_its_next_plan_and_run(
+    tmp_path: Path, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The language server keeps one orchestrator per folder for its whole life: the rules
+    are read again as each plan or run starts, not once per process."""
+    ws = project(tmp_path)
+    for k, v in standin.env().items():
+        monkeypatch.setenv(k, v)
+    plan_msg = tool_use_message("submit_plan", submit(GOAL, STEPS[:1])[0]["input"])
+    standin.enqueue(plan_msg, plan_msg)
+    orch = orchestrate(ws, "anthropic:claude-sonnet-5-5")
+    orch.create_plan(GOAL)
+    (ws / "AGENTS.md").write_text("EDITED-ROOT-RULE\n")
+    (ws / "pkg/a/deep/AGENTS.md").write_text("EDITED-DEEP-RULE\n")
+    orch.create_plan(GOAL)
+    (ws / "AGENTS.md").write_text("RUN-TIME-ROOT-RULE\n")
+    standin.enqueue(
+        tool_use_message("write_file", {"path": EDITS[0][0], "content": EDITS[0][1]}),
+        tool_use_message("report_outcome", {"ok": True, "summary": "edited"}),
+    )
+    assert orch.run(all_steps=True).state == "done"
+    first, second, *executor = [system_of(r) for r in standin.requests]
+    assert "ROOT-AGENTS-RULE" in first and "EDITED-ROOT-RULE" not in first
+    assert "EDITED-ROOT-RULE" in second and "ROOT-AGENTS-RULE" not in second
+    assert len(executor) == 2 and executor[0] == executor[1]  # one run: the same bytes
+    assert "RUN-TIME-ROOT-RULE" in executor[0] and "EDITED-DEEP-RULE" in executor[0]
+    assert "EDITED-ROOT-RULE" not in executor[0] and "NESTED-DEEP-RULE" not in executor[0]

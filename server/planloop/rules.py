@@ -76,6 +76,18 @@ class ProjectRules:
 
     # --- what exists ---------------------------------------------------------------------
 
+    def reload(self) -> None:
+        """Forget what was read: the next render reads the files (and the listing) again.
+
+        Called as each plan, run or re-plan starts (``Orchestrator``), so a long-lived
+        session (the language server keeps one per folder) sees an AGENTS.md edited since
+        its last run, while every call within one run still renders the same bytes."""
+        with self._lock:
+            self._root_files = None
+            self._nested_paths = None
+            self._nested.clear()
+            self.warnings.clear()
+
     def root_files(self) -> list[RuleFile]:
         """The root files found, cut to the cap in order (the first file gets it first)."""
         with self._lock:
