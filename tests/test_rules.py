@@ -333,10 +333,28 @@ def test_a_directory_named_agents_md_is_skipped_with_a_warning(tmp_path: Path) -
     assert rules.nested_paths() == []  # pkg/AGENTS.md/f is a file *in* such a directory
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+def _write_only_sysfs_file() -> Path | None:
+    """A file even root cannot read (a write-only sysfs attribute), where there is one."""
+    for pattern in ("class/*/*", "bus/*/*", "kernel/*"):
+        for p in sorted(Path("/sys").glob(pattern)):
+            try:
+                if p.is_file() and p.stat().st_mode & 0o777 == 0o200 and p.stat().st_size > 0:
+                    return p
+            except OSError:
+                continue
+    return None
+
+
 def test_an_unreadable_agents_md_is_skipped_with_a_warning(tmp_path: Path) -> None:
     ws = make_repo(tmp_path, {"AGENTS.md": "secret", "CLAUDE.md": "CLAUDE-RULE"})
-    (ws / "AGENTS.md").chmod(0)
+    if os.geteuid() == 0:  # root reads a file whatever its mode: point it at one it cannot
+        target = _write_only_sysfs_file()
+        if target is None:
+            pytest.skip("root, and no write-only sysfs file to stand for an unreadable one")
+        (ws / "AGENTS.md").unlink()
+        (ws / "AGENTS.md").symlink_to(target)
+    else:
+        (ws / "AGENTS.md").chmod(0)
     rules, told = rules_for(ws)
     assert "CLAUDE-RULE" in rules.for_planner()
     assert told[0][0] == "AGENTS.md" and "cannot be read" in told[0][1]
