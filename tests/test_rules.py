@@ -294,7 +294,8 @@ def test_a_5_mb_agents_md_is_cut_to_the_cap_with_a_warning(
     assert warned[0][0] == "AGENTS.md"
     assert f"AGENTS.md is {len(big)} bytes; cut to its first 20000 bytes" in warned[0][1]
     # the files after it did not fit: left out, each named, and not claimed as followed
-    assert [p for p, _ in warned[1:]] == [*ALL_ROOT[1:], "pkg/a/deep/AGENTS.md"]
+    # (".": the planner's list of nested paths, which had no room either)
+    assert [p for p, _ in warned[1:]] == [*ALL_ROOT[1:], ".", "pkg/a/deep/AGENTS.md"]
     assert all("left out" in m for _, m in warned[1:])
     assert "CLAUDE-RULE" not in system
     assert plan.rules_followed == ["AGENTS.md"]
@@ -413,3 +414,26 @@ def test_a_long_lived_session_reads_an_edited_agents_md_at_its_next_plan_and_run
     assert len(executor) == 2 and executor[0] == executor[1]  # one run: the same bytes
     assert "RUN-TIME-ROOT-RULE" in executor[0] and "EDITED-DEEP-RULE" in executor[0]
     assert "EDITED-ROOT-RULE" not in executor[0] and "NESTED-DEEP-RULE" not in executor[0]
+
+
+def test_a_monorepos_many_nested_paths_share_the_planners_cap(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {"AGENTS.md": "R" * 50}
+    files.update({f"pkg{n:03d}/AGENTS.md": "N" for n in range(200)})
+    ws = make_repo(tmp_path, files)
+    rules, told = rules_for(ws, max_bytes=500)
+    block = rules.for_planner()
+    shown = (500 - 50) // len("pkg000/AGENTS.md, ")
+    assert f"pkg{shown - 1:03d}/AGENTS.md" in block and f"pkg{shown:03d}/AGENTS.md" not in block
+    assert f"… and {200 - shown} more" in block
+    assert rules.for_planner() == block  # the same bytes on every call, warned once
+    assert told == [
+        (
+            ".",
+            f"project rules: 200 nested AGENTS.md files; the planner is shown {shown} of "
+            "their paths, the rest left out (rules_max_bytes = 500)",
+        )
+    ]
+    # a step still gets its own nearest file, whichever the planner was shown
+    assert "pkg199/AGENTS.md" in rules.followed(
+        Plan(goal="g", steps=[Step(**step("s", files=["pkg199/m.py"]))])
+    )

@@ -151,12 +151,32 @@ class ProjectRules:
 
     def for_planner(self) -> str:
         """The planner's block: the root files, and where nested ones change the rules."""
-        parts = self._render(self.root_files())
+        roots = self.root_files()
+        parts = self._render(roots)
         nested = self.nested_paths()
         if nested:
+            # a monorepo may hold hundreds: the list shares the cap with the files' text
+            budget = self.max_bytes - sum(rf.kept for rf in roots)
+            shown: list[str] = []
+            used = 0
+            for p in nested:
+                used += len(p.encode()) + 2
+                if used > budget:
+                    break
+                shown.append(p)
+            more = len(nested) - len(shown)
+            if more:
+                self._warning_once(
+                    ".",
+                    f"project rules: {len(nested)} nested AGENTS.md files; the planner is "
+                    f"shown {len(shown)} of their paths, the rest left out "
+                    f"(rules_max_bytes = {self.max_bytes})",
+                )
             parts.append(
                 "Nested AGENTS.md files (the nearest one to a step's files also applies to "
-                "that step; read_file shows them): " + ", ".join(nested)
+                "that step; read_file shows them): "
+                + ", ".join(shown)
+                + (f" … and {more} more" if more else "")
             )
         return _block(parts)
 
@@ -234,6 +254,11 @@ class ProjectRules:
                 f"(rules_max_bytes = {self.max_bytes} for all rule files together)",
             )
         return RuleFile(path=rel, text=text, size=size, kept=len(data))
+
+    def _warning_once(self, path: str, message: str) -> None:
+        """A warning a render may reach on every call: given once until :meth:`reload`."""
+        if message not in self.warnings:
+            self._warning(path, message)
 
     def _warning(self, path: str, message: str) -> None:
         """Told to ``warn`` (the run's event: CLI stderr, log.jsonl) or else logged."""
