@@ -35,6 +35,11 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
         "mode_chosen",
         ["mode", "requested", "reason", "horizon", "by"],
     ),
+    (
+        E.RulesWarning(path="AGENTS.md", message="project rules: AGENTS.md is 9 bytes; cut"),
+        "rules_warning",
+        ["path", "message"],
+    ),
     (E.PlannerToolCall(line="read_file x"), "tool_call", ["role", "line"]),
     (
         E.ReplanStarted(trigger="user_requested", reason="r", evidence=["e"]),

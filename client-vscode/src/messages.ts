@@ -113,6 +113,8 @@ const SERVER_SETTINGS: readonly string[] = [
   'reviewPlanFirst',
   'mode',
   'jointMaxSteps',
+  'rulesMaxBytes',
+  'plansInRepo',
 ];
 
 /**

@@ -58,6 +58,7 @@ from .events import (
     ReplanStarted,
     Retry,
     RevisionProposed,
+    RulesWarning,
     StateChanged,
     StepFinished,
     StepStarted,
@@ -222,6 +223,8 @@ def make_printer(progress: _Progress) -> EventSink:
             case ModeChosen():
                 progress.stop()
                 console.print(f"[bold]mode: {ev.mode}[/] [dim]— {escape(ev.reason)}[/]")
+            case RulesWarning():
+                warn(ev.message)
             case PlannerToolCall() | ExecutorToolCall():
                 who = "planner" if ev.role == "planner" else "  "
                 console.print(f"  [dim]{who} · {escape(ev.line)}[/]")
@@ -289,6 +292,8 @@ def _config(args: argparse.Namespace) -> Config:
         over["executor"] = args.executor
     if getattr(args, "mode", None):
         over["mode"] = args.mode
+    if getattr(args, "in_repo", False):
+        over["plans_in_repo"] = True
     return load_config(Path(args.workspace).resolve(), over)
 
 
@@ -437,6 +442,8 @@ def status_json(session: Session) -> dict[str, Any]:
         },
         "pending": st.pending.kind if st.pending else None,
         "checkpoints_bytes": view.checkpoints_bytes,
+        # the project's instruction files the plan was made and runs under (rules.py)
+        "rules_followed": list(st.plan.rules_followed),
     }
 
 
@@ -480,6 +487,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"re-plans: {data['replans']} · cost: {data['cost']} · "
         f"checkpoints on disk: {data['checkpoints_bytes'] / 1e6:.1f} MB"
     )
+    rules = ", ".join(data["rules_followed"]) or "none found"
+    console.print(f"rules followed: {escape(rules)}")
     return 0
 
 
@@ -964,6 +973,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("plan", parents=[common], help="write a plan for GOAL")
     s.add_argument("goal", nargs="+")
     s.add_argument("--yes", action="store_true", help="approve plan v1 without asking")
+    s.add_argument(
+        "--in-repo",
+        action="store_true",
+        help="keep plan versions and plan.md committable (plans_in_repo; run state stays ignored)",
+    )
     s.set_defaults(fn=cmd_plan)
 
     s = sub.add_parser("run", parents=[common], help="run the next step, one step, or all")

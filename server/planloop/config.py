@@ -87,6 +87,11 @@ class Config(_Settings):
     mode: ModeSetting | None = None
     #: in auto, a plan of at most this many steps runs as one joint loop (seed 001: five)
     joint_max_steps: int = Field(default=5, ge=0, le=100)
+    #: the project's instruction files (AGENTS.md, CLAUDE.md, ...) in a role's prompt, in
+    #: bytes all together; past it a file is cut, with a warning (0 leaves them all out)
+    rules_max_bytes: int = Field(default=32_000, ge=0, le=1_000_000)
+    #: keep plan versions and plan.md out of .planloop/.gitignore, so a team commits them
+    plans_in_repo: bool = False
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
 

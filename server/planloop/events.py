@@ -103,6 +103,16 @@ class ModeChosen(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RulesWarning(_Event):
+    """A project instruction file (AGENTS.md, ...) was cut at the cap, decoded with
+    replacement characters, or skipped (rules.py); ``message`` names the sizes."""
+
+    type: ClassVar[Literal["rules_warning"]] = "rules_warning"
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlannerToolCall(_Event):
     type: ClassVar[Literal["tool_call"]] = "tool_call"
     role: Literal["planner"] = "planner"
@@ -363,6 +373,7 @@ Event = (
     | Planning
     | PlanCreated
     | ModeChosen
+    | RulesWarning
     | PlannerToolCall
     | ReplanStarted
     | RevisionProposed

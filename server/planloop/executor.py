@@ -19,6 +19,7 @@ from .events import ExecutorToolCall
 from .ledger import Ledger
 from .models.base import Model, ToolCall
 from .plan import Outcome, Plan, Step
+from .rules import ProjectRules
 from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
 from .tools import EXECUTOR_TOOLS, ToolBox
 from .validation import describe
@@ -78,8 +79,11 @@ class Executor:
         max_tokens: int = 8192,
         on_event: EventFn | None = None,
         ledger: Ledger | None = None,
+        rules: ProjectRules | None = None,
     ) -> None:
         self.model = model
+        #: the project's instruction files, appended to the system prompt per step
+        self.rules = rules
         #: where each billed turn is charged (``executor``); read it for what a step cost
         self.ledger = ledger or Ledger()
         self.ws = ws
@@ -90,6 +94,13 @@ class Executor:
         self.max_tokens = max_tokens
         #: request sizes (characters) of the last step's model calls, for the benchmark
         self.last_request_chars: list[int] = []
+
+    def system_prompt(self, step: Step) -> str:
+        """The fixed instructions, then the project rules for this step's files: the
+        same on every turn of the step, so the whole is the cached prefix."""
+        if self.rules is None:
+            return SYSTEM
+        return self.rules.system(SYSTEM, self.rules.for_step(step))
 
     def run(
         self,
@@ -127,7 +138,7 @@ class Executor:
         try:
             res = tool_loop(
                 model=self.model,
-                system=SYSTEM,
+                system=self.system_prompt(step),
                 first_message=build_prompt(plan, step, retry_observation),
                 tools=EXECUTOR_TOOLS,
                 toolbox=toolbox,

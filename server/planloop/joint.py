@@ -21,6 +21,7 @@ from .events import ExecutorToolCall
 from .ledger import Ledger
 from .models.base import Model, ToolCall
 from .plan import Outcome, Plan, Step
+from .rules import ProjectRules
 from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
 from .tools import EXECUTOR_TOOLS, ToolBox
 from .validation import describe
@@ -59,8 +60,11 @@ class JointAgent:
         max_tokens: int = 8192,
         on_event: EventFn | None = None,
         ledger: Ledger | None = None,
+        rules: ProjectRules | None = None,
     ) -> None:
         self.model = model
+        #: the project's instruction files, appended to the system prompt per step
+        self.rules = rules
         self.ledger = ledger or Ledger()
         self.ws = ws
         self.max_turns = max_turns
@@ -68,6 +72,13 @@ class JointAgent:
         self.command_timeout_s = command_timeout_s
         self.on_event = on_event
         self.max_tokens = max_tokens
+
+    def system_prompt(self, step: Step) -> str:
+        """The fixed instructions, then the project rules for this step's files: the
+        same on every turn of the step, so the whole is the cached prefix."""
+        if self.rules is None:
+            return SYSTEM
+        return self.rules.system(SYSTEM, self.rules.for_step(step))
 
     def run(
         self,
@@ -104,7 +115,7 @@ class JointAgent:
         try:
             res = tool_loop(
                 model=self.model,
-                system=SYSTEM,
+                system=self.system_prompt(step),
                 first_message=build_prompt(plan, step),
                 tools=EXECUTOR_TOOLS,
                 toolbox=toolbox,

@@ -159,6 +159,7 @@ class Orchestrator:
             journal=self.journal,
             ledger=self.ledger,
             planner=lambda: self.roles.planner,
+            rules=lambda: self.roles.rules,
         )
         self.desk = ApprovalDesk(
             config=config,
@@ -219,6 +220,7 @@ class Orchestrator:
     def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
         with self.store.run_lock():
             self.roles.check_dollar_budget(executor=False)
+            self.roles.rules.reload()
             return self.revisions.draft(goal, cancel)
 
     def set_mode(self, mode: RunMode, *, by: str, cancel: CancelToken | None = None) -> Plan:
@@ -263,6 +265,7 @@ class Orchestrator:
             if step_id is not None and not rec.plan.has_step(step_id):
                 raise UnknownStepError(step_id, [s.id for s in rec.plan.steps])
             self.runner.last_started = None
+            self.roles.rules.reload()  # the project's rules as they are now, for this run
             if rec.state not in ("done", "stopped"):
                 self.roles.check_dollar_budget()
             if rec.state == "running":
@@ -400,6 +403,7 @@ class Orchestrator:
         with self.store.run_lock():
             rec = self._load()
             self.revisions.watch(rec)
+            self.roles.rules.reload()
             new_goal = goal.strip() if goal and goal.strip() != rec.plan.goal else None
             trigger: Trigger = "goal_changed" if new_goal else "user_requested"
             why = reason or (

@@ -325,6 +325,8 @@ class Plan(_Model):
     revision: Revision | None = None
     #: None on plans written before modes existed, and on re-plans: both run split
     mode_choice: ModeChoice | None = None
+    #: the project's instruction files its roles were given (rules.py): AGENTS.md, ...
+    rules_followed: list[str] = Field(default_factory=list)
 
     @property
     def mode(self) -> RunMode:
@@ -462,6 +464,14 @@ _ICON = {
 }
 
 
+def rules_followed_lines(plan: Plan) -> list[str]:
+    """The plan document's ``**Rules followed:**`` header line (and a blank), or nothing:
+    a reviewer sees which of the project's instruction files the plan was made under."""
+    if not plan.rules_followed:
+        return []
+    return [f"**Rules followed:** {', '.join(plan.rules_followed)}", ""]
+
+
 def render_markdown(plan: Plan) -> str:
     """A plan a person can review in 30 seconds, and edit: goal, steps with every field
     and check, rules, cost. The format and its parser: :mod:`planloop.plan_markdown`
@@ -470,6 +480,7 @@ def render_markdown(plan: Plan) -> str:
     if plan.mode_choice is not None:
         mc = plan.mode_choice
         lines += [f"**Mode:** {mc.mode} (asked: {mc.requested}) — {mc.reason}", ""]
+    lines += rules_followed_lines(plan)
     if plan.revision:
         r = plan.revision
         lines.append(f"**Revision** ({r.trigger}) from v{plan.parent_version}: {r.reason}")

@@ -30,6 +30,7 @@ from .plan import (
     render_markdown,
     submit_plan_schema,
 )
+from .rules import ProjectRules
 from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
 from .tools import PLANNER_TOOLS, REPO_MAP_TOOL, ToolBox
 from .validation import describe
@@ -109,8 +110,11 @@ class Planner:
         ledger: Ledger | None = None,
         repo_map: RepoMapFn | None = None,
         repo_map_tokens: int = 0,
+        rules: ProjectRules | None = None,
     ) -> None:
         self.model = model
+        #: the project's instruction files, in the system prompt before the repo map
+        self.rules = rules
         #: the repo map in the system prompt (the cached prefix); off when tokens is 0
         self.repo_map = repo_map if repo_map_tokens > 0 else None
         self.repo_map_tokens = repo_map_tokens
@@ -179,15 +183,17 @@ class Planner:
 
     def system_prompt(self, goal: str) -> str:
         """The fixed instructions, then the repo map for this goal (when on): both stay
-        the same on every turn, so they are the cached prefix of each request."""
+        the same on every turn, so they are the cached prefix of each request. The
+        project rules come before the map: they are the same for every goal."""
+        base = SYSTEM if self.rules is None else self.rules.system(SYSTEM, self.rules.for_planner())
         if self.repo_map is None:
-            return SYSTEM
+            return base
         try:
             text = self.repo_map(goal, self.repo_map_tokens, ".")
         except Exception as e:  # a map is a head start, never a reason not to plan
             log.warning("no repo map for this plan: %s", e)
-            return SYSTEM
-        return f"{SYSTEM}\n\n{MAP_INTRO}\n\n{text}" if text.strip() else SYSTEM
+            return base
+        return f"{base}\n\n{MAP_INTRO}\n\n{text}" if text.strip() else base
 
     def _run(self, prompt: str, build: Any, cancel: CancelToken | None, goal: str) -> Plan:
         repo_map = self.repo_map
@@ -248,6 +254,8 @@ class Planner:
                 + (f"; last problem: {invalid[-1]}" if invalid else "")
             ) from e
         plan: Plan = res.value
+        if self.rules is not None:
+            plan.rules_followed = self.rules.followed(plan)
         return plan
 
     def _steps(self, draft: PlanDraft) -> list[Step]:

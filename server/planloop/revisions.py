@@ -46,6 +46,7 @@ from .plan import (
 )
 from .plan_edits import EDITABLE, check_edit
 from .planner import Planner, PlannerError
+from .rules import ProjectRules
 from .store import Pending, PlanStore, RunRecord
 
 ReplanDecision = Literal["pending", "approved", "rejected"]
@@ -60,12 +61,15 @@ class RevisionDesk:
         journal: Journal,
         ledger: Ledger,
         planner: Callable[[], Planner],
+        rules: Callable[[], ProjectRules] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.journal = journal
         self.ledger = ledger
         self._planner = planner  # built on first use: reading a plan needs no model
+        #: the project's instruction files, for a joint plan made without the planner
+        self._rules = rules
         #: the newest proposal seen since the last :meth:`watch`
         self.proposed: Plan | None = None
 
@@ -87,6 +91,8 @@ class RevisionDesk:
             if not goal.strip():
                 raise PlannerError("the goal is empty: say what you want done")
             plan = joint_without_planner(goal.strip())
+            if self._rules is not None:
+                plan.rules_followed = self._rules().followed(plan)
         else:
             with self.ledger.tab("planner") as tab:
                 try:

@@ -11,13 +11,14 @@ from collections.abc import Callable
 
 from .config import Config
 from .errors import ConfigError
-from .events import Progress
+from .events import Progress, RulesWarning
 from .executor import Executor
 from .joint import JointAgent
 from .journal import Journal
 from .ledger import Ledger
 from .models.base import Model
 from .planner import Planner, RepoMapFn
+from .rules import ProjectRules
 from .workspace import Workspace
 
 ModelFactory = Callable[[], Model]
@@ -46,6 +47,22 @@ class Roles:
         self._executor: Executor | None = None
         self._joint: JointAgent | None = None
         self._executor_model_obj: Model | None = None
+        self._rules: ProjectRules | None = None
+
+    @property
+    def rules(self) -> ProjectRules:
+        """The project's instruction files, read once for the run: every call of a role
+        renders the same bytes, so the system prompt stays the cached prefix."""
+        if self._rules is None:
+            self._rules = ProjectRules(
+                self.ws.root,
+                list_files=lambda: self.ws.searcher.list_files("."),
+                max_bytes=self.config.rules_max_bytes,
+                warn=lambda path, message: self.journal.event(
+                    RulesWarning(path=path, message=message)
+                ),
+            )
+        return self._rules
 
     def _acting_model(self) -> Model:
         """One executor model for both acting roles: a joint run that escalates goes on
@@ -87,6 +104,7 @@ class Roles:
                 ledger=self.ledger,
                 repo_map=self._repo_map() if tokens > 0 else None,
                 repo_map_tokens=tokens,
+                rules=self.rules,
             )
         return self._planner
 
@@ -102,6 +120,7 @@ class Roles:
                 max_tokens=self.config.max_tokens,
                 on_event=self.journal.event,
                 ledger=self.ledger,
+                rules=self.rules,
             )
         return self._executor
 
@@ -118,6 +137,7 @@ class Roles:
                 max_tokens=self.config.max_tokens,
                 on_event=self.journal.event,
                 ledger=self.ledger,
+                rules=self.rules,
             )
         return self._joint
 

@@ -50,6 +50,21 @@ from .validation import describe
 
 DIRNAME = ".planloop"
 GITIGNORE = "*\n"
+#: plans_in_repo: what a team reviews (plan versions, each plan's plan.md, the current
+#: plan.md and this file) is committable; run state, logs, locks, caches and the
+#: checkpoint repository stay ignored by the first line
+KEEP_PLANS = (
+    "!/.gitignore",
+    "!/plan.md",
+    "!/plans/",
+    "!/plans/*/",
+    "!/plans/*/v*.json",
+    "!/plans/*/plan.md",
+)
+GITIGNORE_PLANS_IN_REPO = (
+    "# planloop (plans_in_repo): plan versions and plan.md are committable for review;\n"
+    "# run state, logs and checkpoints stay ignored\n*\n" + "\n".join(KEEP_PLANS) + "\n"
+)
 _PLAN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 M = TypeVar("M", bound=BaseModel)
@@ -123,17 +138,25 @@ class EventLog:
 
 
 class PlanStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, plans_in_repo: bool = False) -> None:
         self.root = root
         self.dir = root / DIRNAME
+        #: write the .gitignore that keeps plan versions and plan.md committable
+        self.plans_in_repo = plans_in_repo
 
     # --- layout --------------------------------------------------------------------
 
     def ensure(self) -> None:
         (self.dir / "plans").mkdir(parents=True, exist_ok=True)
         gi = self.dir / ".gitignore"
+        wanted = GITIGNORE_PLANS_IN_REPO if self.plans_in_repo else GITIGNORE
         if not gi.exists():
-            atomic_write(gi, GITIGNORE)
+            atomic_write(gi, wanted)
+        elif self.plans_in_repo and _read_text(gi) == GITIGNORE:
+            # planloop's own default, never a user's edit: widen it as asked. Never the
+            # reverse: a plan committed under the wider file must not vanish from git
+            # because one later run lacked the flag (README: Plans in the repository)
+            atomic_write(gi, wanted)
 
     def problems(self) -> list[str]:
         """What is wrong with ``.planloop/`` but does not stop a command (one line each).
@@ -153,10 +176,21 @@ class PlanStore:
             return []
         except (OSError, UnicodeDecodeError):
             text = None
-        if text is None or "*" not in [line.strip() for line in text.splitlines()]:
+        lines = [line.strip() for line in text.splitlines()] if text is not None else []
+        if text is None or "*" not in lines:
             return [
                 f"{gi} is damaged (it should hold the line '*'): git may see planloop's "
                 "files; restore it with: echo '*' > " + str(gi)
+            ]
+        # after '*', only the plans_in_repo exceptions: any other '!' line may let git
+        # see the run record, the logs or the checkpoint repository
+        last_star = len(lines) - 1 - lines[::-1].index("*")
+        extra = [ln for ln in lines[last_star + 1 :] if ln.startswith("!") and ln not in KEEP_PLANS]
+        if extra:
+            return [
+                f"{gi} un-ignores {', '.join(extra)}: git may see planloop's run state; "
+                f"planloop's own exceptions are only {', '.join(KEEP_PLANS)} "
+                "(plans_in_repo); restore it with: echo '*' > " + str(gi)
             ]
         return []
 
@@ -460,6 +494,13 @@ class PlanStore:
             with contextlib.suppress(OSError):
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
             f.close()
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _read_model(path: Path, model: type[M]) -> M:

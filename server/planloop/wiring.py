@@ -38,7 +38,7 @@ def build_orchestrator(
         from .errors import PlanloopError
 
         raise PlanloopError(f"workspace {root} is not a directory")
-    store = PlanStore(root)
+    store = PlanStore(root, plans_in_repo=config.plans_in_repo)
     # the project's lists extend the built-in ones: adding "npm test*" must not drop
     # "pytest*", and no setting can lift the built-in protection of the user's git
     policy = CommandPolicy(
