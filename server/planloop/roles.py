@@ -87,6 +87,7 @@ class Roles:
                 ledger=self.ledger,
                 repo_map=self._repo_map() if tokens > 0 else None,
                 repo_map_tokens=tokens,
+                max_questions=self.config.planner_questions,
             )
         return self._planner
 
