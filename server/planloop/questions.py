@@ -59,7 +59,7 @@ class PendingQuestion(BaseModel):
     turns: int = Field(ge=0)
     #: what planning has cost so far (charged to the plan when it is written)
     usage: RoleUsage = Field(default_factory=RoleUsage)
-    #: the planner's model, so an answer given under another model is refused, not mixed
+    #: the planner's model label when it asked (shown; the answer may go to another model)
     planner: str = ""
     saved_at: str = Field(default_factory=now_iso)
 
