@@ -68,7 +68,12 @@ def test_vscode_extension_end_to_end_in_code_server() -> None:
     assert "PASSED" in proc.stdout, tail
     if not os.environ.get("PLANLOOP_E2E_ONLY"):
         # The default run covers every scenario, including the first-run private venv install.
-        for flow in ("main flow passed", "auto-mode flow passed", "first-run flow passed"):
+        for flow in (
+            "main flow passed",
+            "auto-mode flow passed",
+            "question flow passed",
+            "first-run flow passed",
+        ):
             assert flow in proc.stdout, f"{flow!r} missing from the e2e output:\n{tail}"
     shots = sorted((ROOT / "artifacts" / "e2e").glob("*.png"))
     assert len(shots) >= 10, f"expected a screenshot per stage, found {[s.name for s in shots]}"
