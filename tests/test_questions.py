@@ -94,6 +94,10 @@ def test_without_a_terminal_plan_waits_exit_3_and_answer_goes_on_in_the_same_con
     assert "ask_user" in tool_names(first)
     assert "Use ask_user (at most 3 times) only when" in first["system"][0]["text"]
     assert len(standin.requests) == 2
+    status = cli(calc_ws, None, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "the planner waits for your answer" in status.stdout
+    assert "Round half up or half to even?" in status.stdout
 
     standin.enqueue(tool_use_message("submit_plan", plan_input(), usage=tokens(150, 40)))
     res = cli(calc_ws, standin, "answer", "half to even, like Python's round")
@@ -198,6 +202,14 @@ def test_a_question_beyond_the_cap_is_refused_and_the_planner_told_to_assume(
     pid = (calc_ws / ".planloop" / "current").read_text().strip()
     v1 = json.loads((calc_ws / ".planloop" / "plans" / pid / "v1.json").read_text())
     assert [q["question"] for q in v1["questions"]] == [QUESTION["question"]]
+
+
+def test_yes_approves_plans_but_never_answers_a_question(calc_ws: Path, standin: StandIn) -> None:
+    settings(calc_ws)
+    standin.enqueue(tool_use_message("ask_user", QUESTION))
+    res = cli(calc_ws, standin, "plan", GOAL, "--yes")
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert (calc_ws / ".planloop" / "question.json").is_file()
 
 
 def test_planner_questions_0_offers_no_ask_user(calc_ws: Path, standin: StandIn) -> None:

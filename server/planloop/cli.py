@@ -412,6 +412,23 @@ def cmd_answer(args: argparse.Namespace) -> int:
     return _planned(session, plan, args.yes)
 
 
+def _waiting_question(session: Session) -> bool:
+    """Say so when the planner waits for an answer (a damaged question.json: a warning)."""
+    try:
+        pending = session.pending_question()
+    except PlanloopError as e:
+        warn(str(e))
+        return False
+    if pending is None:
+        return False
+    console.print(
+        f"[yellow]the planner waits for your answer[/] (planning {escape(pending.goal)!r}): "
+        f'{escape(pending.question.question)} — `planloop answer "..."`',
+        soft_wrap=True,
+    )
+    return True
+
+
 def _waiting(e: WaitingForAnswer) -> int:
     show_question(e.pending.question)
     console.print(
@@ -517,6 +534,8 @@ def status_json(session: Session) -> dict[str, Any]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     session = _session(args, NoApprover())
+    if not args.json and _waiting_question(session) and session.current_plan_id() is None:
+        return 0  # no plan yet: the waiting question is the whole status
     data = status_json(session)
     if args.json:
         print(json.dumps(data, indent=2))

@@ -272,7 +272,9 @@ class Planner:
             else None
         )
         toolbox = ToolBox(self.ws, writable=False, cancel=cancel, repo_map=folder_map)
-        asking = answerer is not None and self.max_questions > 0
+        # a resumed conversation already holds ask_user calls: keep offering the tool (past
+        # the cap it only answers "submit the plan"), or the history would name an unknown tool
+        asking = answerer is not None and (self.max_questions > 0 or resume is not None)
         system = self.system_prompt(goal, asking=asking)
         tools = [
             *PLANNER_TOOLS,
