@@ -79,7 +79,8 @@ EXIT = {
 
 #: error kind → exit code: the one place a failure's exit code is decided. A kind not
 #: listed falls back to its class's kind (a model error "auth" to "model"), then to 1.
-#: All are 1 today; 2 is argparse's alone (bad arguments never reach a command).
+#: Every failure is 1 today ("waiting" is not one: 3, as for a run awaiting approval);
+#: 2 is argparse's alone (bad arguments never reach a command).
 ERROR_EXIT = {
     "error": 1,
     "usage": 1,
