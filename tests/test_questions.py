@@ -234,7 +234,7 @@ def test_planner_questions_0_a_scripted_ask_user_is_an_unknown_tool(
     spec = f"scripted:{s}"
     res = cli(calc_ws, None, "plan", GOAL, "--planner", spec, "--executor", spec)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "ask_user ✗" in res.stdout
+    assert "ask_user ✗ not available" in res.stdout
     assert not (calc_ws / ".planloop" / "question.json").exists()
 
 

@@ -113,6 +113,7 @@ const SERVER_SETTINGS: readonly string[] = [
   'reviewPlanFirst',
   'mode',
   'jointMaxSteps',
+  'plannerQuestions',
 ];
 
 /**

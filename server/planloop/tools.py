@@ -287,6 +287,14 @@ class ToolBox:
     def _call(self, name: str, input: Any) -> ToolOutput:
         if self.cancel is not None and self.cancel.cancelled:
             return ToolOutput("Cancelled by the user; the tool was not run.", True, f"{name} ✗")
+        if name == "ask_user":  # offered, the planner handles it before the ToolBox sees it
+            return ToolOutput(
+                "ask_user is not available here: this role cannot ask the user now "
+                "(planner_questions = 0, or a re-plan). Make your best assumption and state "
+                "it in the step instructions.",
+                True,
+                "ask_user ✗ not available",
+            )
         if name in _HANDLED_ELSEWHERE:
             return ToolOutput(
                 f"{name} is handled by {_HANDLED_ELSEWHERE[name]}, not by the workspace tools.",

@@ -114,3 +114,14 @@ async def test_planloop_answer_with_nothing_pending_is_a_clear_error(tmp_path: P
         assert e.code == CODES["invalid_request"]
         assert "nothing is waiting for an answer" in e.message
         assert await s.cmd("planloop.getPlan") is None
+
+
+async def test_planner_questions_0_from_the_client_settings_means_nobody_is_asked(
+    tmp_path: Path,
+) -> None:
+    ws = make_workspace(tmp_path / "proj")
+    async with open_session(ws, options(_script(tmp_path), plannerQuestions=0)) as s:
+        plan = await s.cmd("planloop.createPlan", {"goal": GOAL})
+        assert s.message_requests == [] and s.questions == []
+        assert plan["plan"]["questions"] == []
+        assert "## Questions" not in plan["markdown"]
