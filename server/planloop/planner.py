@@ -303,7 +303,7 @@ class Planner:
             if answer is None or not answer.strip():
                 raise Suspended(q)
             answer = answer.strip()
-            by = getattr(answerer, "by", "user")
+            by = answerer.by
             questions.append(
                 q.model_copy(update={"answer": answer, "answered_at": now_iso(), "answered_by": by})
             )

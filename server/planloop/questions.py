@@ -30,6 +30,9 @@ MAX_ANSWER_CHARS = 10_000
 
 
 class Answerer(Protocol):
+    #: who answers, as the plan records it (the terminal's user, the editor's name)
+    by: str
+
     def answer(self, question: Question, cancel: CancelToken | None = None) -> str | None:
         """The user's answer, or None when nobody can answer now (planning then waits)."""
         ...
@@ -37,6 +40,8 @@ class Answerer(Protocol):
 
 class NoAnswerer:
     """Nobody is there: every question waits for ``planloop answer``."""
+
+    by = "nobody"
 
     def answer(self, question: Question, cancel: CancelToken | None = None) -> str | None:
         return None
