@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from helpers import script, step, submit, tool
-from standin import StandIn, tokens, tool_use_message
+from standin import StandIn, message, tokens, tool_use_message
 from test_terminal_approval import Terminal
 
 KEY = "sk-ant-api03-QUESTIONS-fake-key-7c1d"
@@ -270,3 +270,28 @@ def test_a_damaged_pending_question_is_named_and_left_as_it_is(calc_ws: Path) ->
         assert res.returncode == 1, res.stdout + res.stderr
         assert str(saved) in res.stderr and "Traceback" not in res.stderr
         assert saved.read_bytes() == damage
+
+
+def test_calls_after_the_question_in_the_same_turn_wait_too(
+    calc_ws: Path, standin: StandIn
+) -> None:
+    """A turn that asks and reads at once: the read is not run while nobody has answered,
+    and the resumed conversation says so beside the answer (every call gets its result)."""
+    settings(calc_ws)
+    blocks = [
+        {"type": "tool_use", "id": "toolu_ask", "name": "ask_user", "input": QUESTION},
+        {
+            "type": "tool_use",
+            "id": "toolu_read",
+            "name": "read_file",
+            "input": {"path": "calculator/calc.py"},
+        },
+    ]
+    standin.enqueue(message(blocks, stop_reason="tool_use"))
+    assert cli(calc_ws, standin, "plan", GOAL).returncode == 3
+    standin.enqueue(tool_use_message("submit_plan", plan_input()))
+    assert cli(calc_ws, standin, "answer", "half up").returncode == 0
+    answer, read = last_results(standin.requests[1].body)
+    assert answer["tool_use_id"] == "toolu_ask" and "half up" in result_text(answer)
+    assert read["tool_use_id"] == "toolu_read" and read["is_error"] is True
+    assert "waiting for the user's answer" in result_text(read)
