@@ -42,6 +42,17 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
     ),
     (E.PlannerToolCall(line="read_file x"), "tool_call", ["role", "line"]),
     (
+        E.QuestionAsked(question="Which?", options=["a", "b"]),
+        "question_asked",
+        ["question", "options"],
+    ),
+    (E.QuestionWaiting(question="Which?", options=[]), "question_waiting", ["question", "options"]),
+    (
+        E.QuestionAnswered(question="Which?", answer="a", by="me"),
+        "question_answered",
+        ["question", "answer", "by"],
+    ),
+    (
         E.ReplanStarted(trigger="user_requested", reason="r", evidence=["e"]),
         "replan_started",
         ["trigger", "reason", "evidence"],

@@ -185,8 +185,9 @@ def test_plan_and_run_through_the_sdk_over_http(calc_ws: Path, standin: StandIn)
     for r in planner:
         assert r.body["model"] == "claude-opus-5-5" and r.body["stream"] is True
         names = [t["name"] for t in r.body["tools"]]
-        # plus repo_map (the repo map is on by default)
-        assert names == [t.name for t in PLANNER_TOOLS] + ["repo_map", "submit_plan"]
+        # plus repo_map (the repo map is on by default), and ask_user while drafting the
+        # first plan (planner_questions defaults to 3)
+        assert names == [t.name for t in PLANNER_TOOLS] + ["repo_map", "ask_user", "submit_plan"]
         assert r.body["tools"][-1]["input_schema"] == submit_plan_schema()
     for r in executor:
         assert r.body["model"] == "claude-sonnet-5-5"

@@ -221,6 +221,7 @@ def test_planners_first_request_carries_the_map_within_budget(
         "read_file",
         "search",
         "repo_map",
+        "ask_user",  # planner_questions defaults to 3: the planner may ask
         "submit_plan",
     ]
     # the same map on every turn (a cache hit), and the tool's answer for one folder

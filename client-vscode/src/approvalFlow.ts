@@ -7,7 +7,7 @@
  * `null` means "no decision": the server keeps the run waiting, resumable later.
  */
 
-import type { ApprovalAnswer, ApprovalKind, ApprovalRequest } from './protocol';
+import type { ApprovalAnswer, ApprovalKind, ApprovalRequest, PendingKind } from './protocol';
 
 export const REVIEW = 'Review';
 export const APPROVE = 'Approve';
@@ -29,8 +29,12 @@ export interface ApprovalUi {
 }
 
 /** One line naming what is being decided, for dialogs, tree rows and messages. */
-export function approvalSubject(req: Pick<ApprovalRequest, 'kind' | 'version' | 'stepId' | 'command'>): string {
+export function approvalSubject(
+  req: Pick<ApprovalRequest, 'version' | 'stepId' | 'command'> & { kind: ApprovalKind | PendingKind },
+): string {
   switch (req.kind) {
+    case 'question':
+      return "the planner's question";
     case 'revision':
       return `a re-plan${req.version !== undefined ? ` (plan v${req.version})` : ''}`;
     case 'plan':

@@ -38,6 +38,12 @@ export function createPlanArgs(goal: string | undefined): ExecuteCommandParams {
   return params(ServerCommand.createPlan, { goal: g });
 }
 
+export function answerArgs(text: string | undefined): ExecuteCommandParams {
+  const t = (text ?? '').trim();
+  if (!t) throw new ArgumentError('An answer needs some text: pick an option or type your own.');
+  return params(ServerCommand.answer, { text: t });
+}
+
 export function doctorArgs(): ExecuteCommandParams {
   return params(ServerCommand.doctor, {});
 }

@@ -8,6 +8,7 @@
 
 import * as vscode from 'vscode';
 import {
+  answerArgs,
   ArgumentError,
   decidePendingArgs,
   cancelArgs,
@@ -22,6 +23,8 @@ import {
   stepIdFromCommandArg,
 } from './args';
 import { runApprovalDialog } from './approvalFlow';
+import { runQuestion } from './questionLogic';
+import { QuestionDialogs } from './questions';
 import type { ApprovalDialogs } from './approvals';
 import { type PlanDocumentProvider, planDocUri, type StepDiffs } from './diffs';
 import {
@@ -176,7 +179,8 @@ export class Commands {
     const server = this.d.server();
     if (!server) return;
     const payload = await server.execute<PlanPayload | null>(getPlanArgs());
-    this.d.state.apply(payload);
+    // while the planner of a first plan waits for an answer there is no plan yet (plan null)
+    this.d.state.apply(payload && payload.plan ? payload : null);
   }
 
   /** planloop never overwrites unsaved edits: offer to save them, or stop here. */
@@ -362,6 +366,19 @@ export class Commands {
     const p = payload?.pending;
     if (!payload || !p) {
       void vscode.window.showInformationMessage('Nothing is waiting for a decision.');
+      return;
+    }
+    if (p.kind === 'question') {
+      // the planner's question, left waiting: the same quick pick, answered via planloop.answer
+      const reply = await runQuestion(
+        { question: p.question ?? p.reason, options: p.options ?? [], askedAt: p.askedAt },
+        new QuestionDialogs(this.d.log),
+      );
+      if (!reply) return;
+      const answered = await this.long('planloop: planning with your answer', () =>
+        server.execute<PlanPayload>(answerArgs(reply.answer)),
+      );
+      this.d.state.apply(answered);
       return;
     }
     const req: ApprovalRequest = {

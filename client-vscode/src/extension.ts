@@ -5,6 +5,7 @@
 
 import * as vscode from 'vscode';
 import { ApprovalDialogs } from './approvals';
+import { QuestionDialogs } from './questions';
 import { Commands } from './commands';
 import { CheckpointContentProvider, CHECKPOINT_SCHEME, PLAN_SCHEME, PlanDocumentProvider, StepDiffs } from './diffs';
 import { affectsServer, progressLine } from './messages';
@@ -25,6 +26,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const progress = new OperationProgress();
   const docs = new PlanDocumentProvider();
   const dialogs = new ApprovalDialogs(docs, log);
+  const questions = new QuestionDialogs(log);
   const tree = new PlanTreeProvider(state, folder?.uri);
   const view = vscode.window.createTreeView('planloop.plan', { treeDataProvider: tree, showCollapseAll: true });
   context.subscriptions.push(docs, tree, view, new PlanStatusBar(state));
@@ -44,6 +46,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         progress.report(progressLine(state.payload, e.stepId, e.line));
       },
       requestApproval: (params) => dialogs.handleRequest(params),
+      requestAnswer: (params) => questions.handleRequest(params),
       crashed: (message) => {
         void vscode.window.showErrorMessage(message, 'Restart Server', 'Show Log').then((pick) => {
           if (pick === 'Restart Server') void vscode.commands.executeCommand('planloop.ui.restartServer');

@@ -115,6 +115,7 @@ const SERVER_SETTINGS: readonly string[] = [
   'jointMaxSteps',
   'rulesMaxBytes',
   'plansInRepo',
+  'plannerQuestions',
 ];
 
 /**

@@ -136,6 +136,21 @@ interface Question {
 export interface Pending extends Question {
   kind: PendingKind;
   askedAt: string;
+  /** kind 'question': the planner's clarifying question and the answers it offers. */
+  question?: string;
+  options?: string[];
+}
+
+/** The planloop/requestAnswer params: the planner's clarifying question. */
+export interface AnswerRequest {
+  question: string;
+  options: string[];
+  askedAt: string;
+}
+
+/** The answer to planloop/requestAnswer (`null` instead: not now, planning waits). */
+export interface AnswerReply {
+  answer: string;
 }
 
 export interface PlanPayload {
@@ -259,8 +274,8 @@ export interface StepEvent {
 
 /** What the server may ask about (approvals.py's ApprovalKind). */
 export type ApprovalKind = 'plan' | 'revision' | 'pause' | 'budget' | 'command';
-/** What a run can wait on after the live question went unanswered. */
-export type PendingKind = Exclude<ApprovalKind, 'command'>;
+/** What a run can wait on after the live question went unanswered ('question': the planner's). */
+export type PendingKind = Exclude<ApprovalKind, 'command'> | 'question';
 
 /** The planloop/requestApproval params: the question plus the plan it is about. */
 export interface ApprovalRequest extends Question {
@@ -287,6 +302,7 @@ export const ServerCommand = {
   decideRevision: 'planloop.decideRevision',
   approvePause: 'planloop.approvePause',
   decidePending: 'planloop.decidePending',
+  answer: 'planloop.answer',
   setMode: 'planloop.setMode',
   log: 'planloop.log',
   clean: 'planloop.clean',
@@ -299,4 +315,5 @@ export const Method = {
   planChanged: 'planloop/planChanged',
   stepEvent: 'planloop/stepEvent',
   requestApproval: 'planloop/requestApproval',
+  requestAnswer: 'planloop/requestAnswer',
 } as const;

@@ -30,7 +30,7 @@ import {
 import { KEY_PROVIDERS, secretName, serverEnv } from './apiKeyLogic';
 import type { ExecuteCommandParams } from './args';
 import { explicitServerSettings } from './messages';
-import { Method, type ApprovalAnswer, type PlanPayload, type StepEvent } from './protocol';
+import { Method, type AnswerReply, type ApprovalAnswer, type PlanPayload, type StepEvent } from './protocol';
 import { DirtyBufferSync } from './buffers';
 import { lensCommand, PLAN_DOCUMENT_SELECTOR } from './planDocumentLogic';
 import { PythonError, resolvePython } from './python';
@@ -45,6 +45,7 @@ export interface ServerHandlers {
   planChanged(payload: PlanPayload): void;
   stepEvent(event: StepEvent): void;
   requestApproval(params: unknown): Promise<ApprovalAnswer | null>;
+  requestAnswer(params: unknown): Promise<AnswerReply | null>;
   /** The server process ended without us stopping it. */
   crashed(message: string): void;
   /** A (re)started server is ready: reload the plan from it. */
@@ -54,7 +55,8 @@ export interface ServerHandlers {
 }
 
 /**
- * Declares `experimental.planloopApprovals`, so the server sends planloop/requestApproval, and
+ * Declares `experimental.planloopApprovals`, so the server sends planloop/requestApproval,
+ * `experimental.planloopQuestions` (planloop/requestAnswer: the planner's questions), and
  * `experimental.planloopNotifications`, without which it sends no planloop/planChanged or
  * planloop/stepEvent (plain clients do not want them).
  */
@@ -62,6 +64,7 @@ class ApprovalsCapability implements StaticFeature {
   fillClientCapabilities(capabilities: ClientCapabilities): void {
     const exp = (capabilities.experimental ?? {}) as Record<string, unknown>;
     exp.planloopApprovals = true;
+    exp.planloopQuestions = true;
     exp.planloopNotifications = true;
     capabilities.experimental = exp;
   }
@@ -202,6 +205,7 @@ export class ServerManager implements vscode.Disposable {
     client.onNotification(Method.planChanged, (p: PlanPayload) => this.handlers.planChanged(p));
     client.onNotification(Method.stepEvent, (e: StepEvent) => this.handlers.stepEvent(e));
     client.onRequest(Method.requestApproval, (params: unknown) => this.handlers.requestApproval(params));
+    client.onRequest(Method.requestAnswer, (params: unknown) => this.handlers.requestAnswer(params));
     this.client = client;
     this.stopping = false;
     this.log.info(`starting ${python} -m planloop.lsp in ${this.folder.uri.fsPath}`);

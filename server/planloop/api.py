@@ -24,6 +24,7 @@ from .errors import InvalidRequestError, StoreError, UnknownStepError
 from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
 from .plan import Plan, RunMode, Step
 from .plan_edits import EditResult, check_edit
+from .questions import Answerer, PendingQuestion, WaitingForAnswer
 from .store import EventLog, RunRecord
 
 Side = Literal["before", "after"]
@@ -147,8 +148,27 @@ class Session:
 
     # --- commands -----------------------------------------------------------------------
 
-    def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
-        return self._o.create_plan(goal, cancel)
+    def create_plan(
+        self, goal: str, cancel: CancelToken | None = None, answerer: Answerer | None = None
+    ) -> Plan:
+        """Plan v1. The planner may ask ``answerer`` (default: nobody); a question nobody
+        answers now raises :class:`WaitingForAnswer` and is kept for :meth:`answer`."""
+        return self._o.create_plan(goal, cancel, answerer)
+
+    def pending_question(self) -> PendingQuestion | None:
+        """The planner's question waiting for an answer (None: none is waiting)."""
+        return self._o.pending_question()
+
+    def answer(
+        self,
+        text: str,
+        *,
+        by: str,
+        cancel: CancelToken | None = None,
+        answerer: Answerer | None = None,
+    ) -> Plan:
+        """Answer the waiting question; planning goes on in the planner's saved conversation."""
+        return self._o.answer(text, by=by, cancel=cancel, answerer=answerer)
 
     def edit_plan(self, text: str, *, author: str = "user") -> Plan:
         """Apply an edit of the plan document (the Markdown ``show`` prints) as the next
@@ -286,7 +306,9 @@ def _mtime(path: Path) -> float:
 
 #: the core's result types, re-exported so a front end imports its vocabulary from here
 __all__ = [
+    "Answerer",
     "CleanResult",
+    "PendingQuestion",
     "ReplanResult",
     "RunResult",
     "Session",
@@ -294,4 +316,5 @@ __all__ = [
     "Status",
     "StatusView",
     "StepDiff",
+    "WaitingForAnswer",
 ]

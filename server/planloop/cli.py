@@ -64,7 +64,8 @@ from .events import (
     StepStarted,
 )
 from .lsp.launch import add_serve_arguments, from_namespace
-from .plan import render_markdown
+from .plan import Plan, Question, render_markdown
+from .questions import WaitingForAnswer
 from .redaction import redact
 from .wiring import open_session
 
@@ -82,7 +83,8 @@ EXIT = {
 
 #: error kind → exit code: the one place a failure's exit code is decided. A kind not
 #: listed falls back to its class's kind (a model error "auth" to "model"), then to 1.
-#: All are 1 today; 2 is argparse's alone (bad arguments never reach a command).
+#: Every failure is 1 today ("waiting" is not one: 3, as for a run awaiting approval);
+#: 2 is argparse's alone (bad arguments never reach a command).
 ERROR_EXIT = {
     "error": 1,
     "usage": 1,
@@ -102,6 +104,8 @@ ERROR_EXIT = {
     "eval": 1,
     "cassette": 1,
     "plan_edit": 1,
+    # a planner question nobody could answer: saved, `planloop answer` goes on
+    "waiting": 3,
 }
 
 console = Console(highlight=False, stderr=False)
@@ -139,6 +143,42 @@ class TerminalApprover:
                     return Decision(False, _user(), fb or None)
                 if choice in ("d", "diff") and req.proposed_markdown:
                     print_md_diff(req.current_markdown, req.proposed_markdown)
+
+
+class TerminalAnswerer:
+    """Answers the planner's ``ask_user`` at the terminal; with none, the question waits
+    (``plan`` exits 3 and ``planloop answer`` goes on)."""
+
+    def __init__(self, spinner: _Progress) -> None:
+        self.spinner = spinner
+        self.by = _user()
+
+    def answer(self, question: Question, cancel: CancelToken | None = None) -> str | None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return None
+        with self.spinner.paused():
+            show_question(question)
+            while True:
+                hint = f"1-{len(question.options)} or your own answer" if question.options else ""
+                text = console.input(f"[bold]Answer[/]{f' [dim]({hint})[/]' if hint else ''} > ")
+                picked = pick_option(question.options, text)
+                if picked:
+                    return picked
+
+
+def pick_option(options: list[str], text: str) -> str:
+    """A number picks that option; anything else is the answer as typed."""
+    text = text.strip()
+    if text.isdigit() and 1 <= int(text) <= len(options):
+        return options[int(text) - 1]
+    return text
+
+
+def show_question(q: Question) -> None:
+    body = escape(q.question)
+    for n, option in enumerate(q.options, 1):
+        body += f"\n  [cyan]{n}[/]. {escape(option)}"
+    console.print(Panel(body, title="The planner asks", border_style="cyan"))
 
 
 def _user() -> str:
@@ -347,18 +387,76 @@ def _finish(res: RunResult, session: Session) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Exit 0 once plan v1 is written, even when it awaits review: writing it was the
-    command's whole job, and the review is the next command's (``run`` exits 3 for it)."""
+    command's whole job, and the review is the next command's (``run`` exits 3 for it).
+    Exit 3 when the planner asked a question nobody at a terminal could answer."""
     progress = _Progress(sys.stdout.isatty())
     session = _session(args, _approver(args, progress), make_printer(progress))
     labels(session)
     cancel = CancelToken()
     try:
         with ctrl_c_cancels(cancel):
-            plan = session.create_plan(" ".join(args.goal), cancel)
+            plan = session.create_plan(" ".join(args.goal), cancel, TerminalAnswerer(progress))
+    except WaitingForAnswer as e:
+        return _waiting(e)
     finally:
         progress.stop()
+    return _planned(session, plan, args.yes)
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    """Answer the planner's waiting question; planning goes on where it stopped."""
+    progress = _Progress(sys.stdout.isatty())
+    session = _session(args, _approver(args, progress), make_printer(progress))
+    pending = session.pending_question()
+    if pending is not None:
+        console.print(f"[dim]the planner asked: {escape(pending.question.question)}[/]")
+    cancel = CancelToken()
+    try:
+        with ctrl_c_cancels(cancel):
+            plan = session.answer(
+                " ".join(args.text), by=_user(), cancel=cancel, answerer=TerminalAnswerer(progress)
+            )
+    except WaitingForAnswer as e:
+        return _waiting(e)
+    finally:
+        progress.stop()
+    return _planned(session, plan, args.yes)
+
+
+def _waiting_question(session: Session) -> bool:
+    """Say so when the planner waits for an answer (a damaged question.json: a warning)."""
+    try:
+        pending = session.pending_question()
+    except PlanloopError as e:
+        warn(str(e))
+        return False
+    if pending is None:
+        return False
+    console.print(
+        f"[yellow]the planner waits for your answer[/] (planning {escape(pending.goal)!r}): "
+        f'{escape(pending.question.question)} — `planloop answer "..."`',
+        soft_wrap=True,
+    )
+    return True
+
+
+def _waiting(e: WaitingForAnswer) -> int:
+    show_question(e.pending.question)
+    console.print(
+        '[yellow]waiting for your answer:[/] `planloop answer "..."` goes on planning '
+        + (
+            "(an option's text or your own words)"
+            if e.pending.question.options
+            else "(your own words)"
+        ),
+        soft_wrap=True,
+    )
+    return ERROR_EXIT["waiting"]
+
+
+def _planned(session: Session, plan: Plan, yes: bool) -> int:
     console.print(Markdown(render_markdown(plan)))
-    if session.config.review_plan_first and args.yes:
+    if session.config.review_plan_first and yes:
         session.decide_pending(True, by="--yes")
         console.print("[green]plan v1 approved (--yes)[/]")
     elif session.config.review_plan_first:
@@ -449,6 +547,8 @@ def status_json(session: Session) -> dict[str, Any]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     session = _session(args, NoApprover())
+    if not args.json and _waiting_question(session) and session.current_plan_id() is None:
+        return 0  # no plan yet: the waiting question is the whole status
     data = status_json(session)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -979,6 +1079,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep plan versions and plan.md committable (plans_in_repo; run state stays ignored)",
     )
     s.set_defaults(fn=cmd_plan)
+
+    s = sub.add_parser(
+        "answer", parents=[common], help="answer the planner's waiting question, go on planning"
+    )
+    s.add_argument("text", nargs="+", help="your answer (an option's text or your own words)")
+    s.add_argument("--yes", action="store_true", help="approve plan v1 without asking")
+    s.set_defaults(fn=cmd_answer)
 
     s = sub.add_parser("run", parents=[common], help="run the next step, one step, or all")
     g = s.add_mutually_exclusive_group()

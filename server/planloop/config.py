@@ -78,6 +78,9 @@ class Config(_Settings):
     budgets: Budgets = Field(default_factory=Budgets)
     command_policy: PolicySettings = Field(default_factory=PolicySettings)
     review_plan_first: bool = True
+    #: clarifying questions the planner may ask (ask_user) before it submits a plan; 0: the
+    #: tool is not offered and the planner states its assumptions instead
+    planner_questions: int = Field(default=3, ge=0, le=10)
     #: the planner's repo map, in tokens (0 turns it off, and its repo_map tool too)
     repo_map_tokens: int = Field(default=3000, ge=0, le=50_000)
     #: a ripgrep to search with; else PLANLOOP_RG (VS Code sets it to its bundled rg), then

@@ -120,6 +120,32 @@ class PlannerToolCall(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class QuestionAsked(_Event):
+    """The planner asked the user a clarifying question (``ask_user``) before its plan."""
+
+    type: ClassVar[Literal["question_asked"]] = "question_asked"
+    question: str
+    options: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuestionWaiting(_Event):
+    """Nobody could answer now: planning stopped, the question is saved for ``answer``."""
+
+    type: ClassVar[Literal["question_waiting"]] = "question_waiting"
+    question: str
+    options: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuestionAnswered(_Event):
+    type: ClassVar[Literal["question_answered"]] = "question_answered"
+    question: str
+    answer: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReplanStarted(_Event):
     type: ClassVar[Literal["replan_started"]] = "replan_started"
     trigger: Trigger
@@ -375,6 +401,9 @@ Event = (
     | ModeChosen
     | RulesWarning
     | PlannerToolCall
+    | QuestionAsked
+    | QuestionWaiting
+    | QuestionAnswered
     | ReplanStarted
     | RevisionProposed
     | PlanVersionRecorded

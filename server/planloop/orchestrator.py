@@ -35,6 +35,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import questions
 from .approval_desk import ApprovalDesk, check_answerable
 from .approvals import Approver, Decision
 from .baseline import WorkspaceBaseline
@@ -48,6 +49,7 @@ from .journal import Journal, RunEnded, RunResult
 from .ledger import Ledger
 from .plan import Plan, RoleUsage, RunMode, RunState, Step, Trigger
 from .planner import Planner
+from .questions import Answerer, NoAnswerer, PendingQuestion
 from .recovery import close_interrupted, recover
 from .revisions import ReplanDecision, RevisionDesk, evidence_of, replan_decision
 from .roles import ModelFactory, Roles
@@ -217,11 +219,32 @@ class Orchestrator:
 
     # --- planning -------------------------------------------------------------------------
 
-    def create_plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
+    def create_plan(
+        self, goal: str, cancel: CancelToken | None = None, answerer: Answerer | None = None
+    ) -> Plan:
         with self.store.run_lock():
             self.roles.check_dollar_budget(executor=False)
             self.roles.rules.reload()
-            return self.revisions.draft(goal, cancel)
+            return self.revisions.draft(goal, cancel, answerer or NoAnswerer())
+
+    def answer(
+        self,
+        text: str,
+        *,
+        by: str,
+        cancel: CancelToken | None = None,
+        answerer: Answerer | None = None,
+    ) -> Plan:
+        """Answer the planner's waiting question; planning goes on to a plan (or asks again)."""
+        with self.store.run_lock():
+            if questions.load(self.store.dir) is None:
+                raise questions.nothing_pending()
+            self.roles.check_dollar_budget(executor=False)
+            self.roles.rules.reload()
+            return self.revisions.answer(text, by=by, cancel=cancel, answerer=answerer)
+
+    def pending_question(self) -> PendingQuestion | None:
+        return questions.load(self.store.dir)
 
     def set_mode(self, mode: RunMode, *, by: str, cancel: CancelToken | None = None) -> Plan:
         """Override split/joint at review, before any step runs (a new plan version)."""

@@ -312,6 +312,23 @@ class ModeChoice(_Model):
     outline: list[Step] = Field(default_factory=list)
 
 
+class Question(_Model):
+    """A clarifying question the planner asked before it submitted the plan, and its answer.
+
+    Kept in the plan (and rendered in its ``## Questions`` section) because the answer
+    shaped the plan: a reviewer must see what the planner was told, and a re-plan must
+    not ask again or contradict it.
+    """
+
+    question: str
+    options: list[str] = Field(default_factory=list)
+    answer: str | None = None
+    asked_at: str = Field(default_factory=now_iso)
+    answered_at: str | None = None
+    #: who answered (the terminal's user, ``editor``, ``planloop answer``)
+    answered_by: str | None = None
+
+
 class Plan(_Model):
     plan_id: str = Field(default_factory=new_plan_id)
     version: int = Field(default=1, ge=1)
@@ -327,6 +344,8 @@ class Plan(_Model):
     mode_choice: ModeChoice | None = None
     #: the project's instruction files its roles were given (rules.py): AGENTS.md, ...
     rules_followed: list[str] = Field(default_factory=list)
+    #: the planner's clarifying questions and the user's answers (kept across re-plans)
+    questions: list[Question] = Field(default_factory=list)
 
     @property
     def mode(self) -> RunMode:
@@ -489,6 +508,7 @@ def render_markdown(plan: Plan) -> str:
         if r.decided:
             lines.append(f"_{r.decided} by {r.decided_by or '?'} at {r.decided_at or '?'}_")
         lines.append("")
+    lines += render_questions(plan)
     lines.append("## Steps")
     lines.append("")
     for n, s in enumerate(plan.steps, 1):
@@ -518,3 +538,22 @@ def render_markdown(plan: Plan) -> str:
         lines.append(f"**Estimate:** {' · '.join(parts)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def render_questions(plan: Plan) -> list[str]:
+    """The ``## Questions`` section (empty when none were asked): derived from
+    ``plan.questions``, so a parser of the Markdown reads past it rather than from it."""
+    if not plan.questions:
+        return []
+    lines = ["## Questions", ""]
+    for n, q in enumerate(plan.questions, 1):
+        lines.append(f"{n}. **Q:** {' '.join(q.question.split())}")
+        if q.options:
+            lines.append(f"   - options: {' · '.join(q.options)}")
+        if q.answer is None:
+            lines.append("   - **A:** _(not answered yet)_")
+        else:
+            by = f" — {q.answered_by}" if q.answered_by else ""
+            lines.append(f"   - **A:** {' '.join(q.answer.split())}{by}")
+    lines.append("")
+    return lines

@@ -18,21 +18,24 @@ from pydantic import ValidationError
 
 from .cancel import CancelToken
 from .errors import PlanloopError
-from .events import PlannerToolCall
+from .events import PlannerToolCall, QuestionAnswered, QuestionAsked
 from .ledger import Ledger
 from .models.base import Model, ToolCall, ToolSpec
 from .plan import (
     Plan,
     PlanDraft,
+    Question,
     Revision,
     Step,
     Trigger,
+    now_iso,
     render_markdown,
     submit_plan_schema,
 )
+from .questions import Answerer, PendingQuestion, WaitingForAnswer
 from .rules import ProjectRules
-from .tool_loop import EventFn, TurnBudgetExhausted, tool_loop
-from .tools import PLANNER_TOOLS, REPO_MAP_TOOL, ToolBox
+from .tool_loop import EventFn, Suspended, TurnBudgetExhausted, tool_loop
+from .tools import ASK_USER_TOOL, PLANNER_TOOLS, REPO_MAP_TOOL, AskUserInput, ToolBox
 from .validation import describe
 from .workspace import Workspace
 
@@ -54,8 +57,16 @@ A good plan:
 - declares depends_on only for steps that must come first;
 - uses kind "pause" for a step where a person must decide or act, "command" for a step that
   only runs commands.
-You cannot edit files or run commands. Never ask questions; make reasonable assumptions
-and state them in the step instructions."""
+You cannot edit files or run commands. Make reasonable assumptions and state them in the
+step instructions.{ask}"""
+
+#: the system prompt's last sentence when ask_user is offered, and when it is not
+ASK_RULE = (
+    "\nUse ask_user (at most {n} times) only when the goal is ambiguous in a way that would "
+    "change the plan — which behaviour, which interface, which of two designs — never for "
+    "trivia you can decide or find in the workspace."
+)
+NO_ASK_RULE = " Never ask questions."
 
 REPLAN_RULES = """This is a re-plan. Rules enforced by code:
 - the goal stays exactly: {goal!r};
@@ -111,10 +122,13 @@ class Planner:
         repo_map: RepoMapFn | None = None,
         repo_map_tokens: int = 0,
         rules: ProjectRules | None = None,
+        max_questions: int = 0,
     ) -> None:
         self.model = model
         #: the project's instruction files, in the system prompt before the repo map
         self.rules = rules
+        #: ask_user calls allowed per plan (0: the tool is not offered)
+        self.max_questions = max_questions
         #: the repo map in the system prompt (the cached prefix); off when tokens is 0
         self.repo_map = repo_map if repo_map_tokens > 0 else None
         self.repo_map_tokens = repo_map_tokens
@@ -128,12 +142,51 @@ class Planner:
 
     # --- public ------------------------------------------------------------------------
 
-    def plan(self, goal: str, cancel: CancelToken | None = None) -> Plan:
+    def plan(
+        self, goal: str, cancel: CancelToken | None = None, answerer: Answerer | None = None
+    ) -> Plan:
+        """A first plan. With an ``answerer`` (and questions allowed) the planner may ask;
+        a question nobody can answer now raises :class:`WaitingForAnswer`."""
         goal = goal.strip()
         if not goal:
             raise PlannerError("the goal is empty: say what you want done")
         prompt = f"Goal: {goal}\n\nWorkspace root: {self.ws.root.name}\nExplore, then submit_plan."
-        return self._run(prompt, lambda d: self._build_new(goal, d), cancel, goal)
+        return self._run(
+            prompt, lambda d: self._build_new(goal, d), cancel, goal, answerer=answerer
+        )
+
+    def resume(
+        self,
+        pending: PendingQuestion,
+        answer: str,
+        *,
+        by: str,
+        cancel: CancelToken | None = None,
+        answerer: Answerer | None = None,
+    ) -> Plan:
+        """Go on with a saved conversation, the answer as ``ask_user``'s result."""
+        q = pending.question.model_copy(
+            update={"answer": answer, "answered_at": now_iso(), "answered_by": by}
+        )
+        self._event(QuestionAnswered(question=q.question, answer=answer, by=by))
+        results = [
+            {**r, "content": _answer_text(answer), "is_error": False}
+            if r.get("tool_use_id") == pending.call_id
+            else r
+            for r in pending.results
+        ]
+        messages = [*pending.messages, {"role": "user", "content": results}]
+        goal = pending.goal
+        return self._run(
+            "",
+            lambda d: self._build_new(goal, d),
+            cancel,
+            goal,
+            answerer=answerer,
+            asked=[*pending.answered, q],
+            resume=messages,
+            turns_used=pending.turns,
+        )
 
     def replan(
         self,
@@ -170,6 +223,12 @@ class Planner:
             parts += ["", "Evidence (condensed observations):", *[f"- {e}" for e in evidence]]
         if feedback:
             parts += ["", f"User feedback on the last proposal: {feedback}"]
+        if current.questions:
+            parts += [
+                "",
+                "The user's answers to the planner's questions (under Questions above) still "
+                "hold: keep the plan consistent with them.",
+            ]
         parts += ["", REPLAN_RULES.format(goal=goal, passed=", ".join(passed) or "none")]
 
         def build(draft: PlanDraft) -> Plan:
@@ -181,11 +240,12 @@ class Planner:
 
     # --- internals ---------------------------------------------------------------------
 
-    def system_prompt(self, goal: str) -> str:
+    def system_prompt(self, goal: str, *, asking: bool = False) -> str:
         """The fixed instructions, then the repo map for this goal (when on): both stay
         the same on every turn, so they are the cached prefix of each request. The
         project rules come before the map: they are the same for every goal."""
-        base = SYSTEM if self.rules is None else self.rules.system(SYSTEM, self.rules.for_planner())
+        system = SYSTEM.format(ask=ASK_RULE.format(n=self.max_questions) if asking else NO_ASK_RULE)
+        base = system if self.rules is None else self.rules.system(system, self.rules.for_planner())
         if self.repo_map is None:
             return base
         try:
@@ -195,7 +255,22 @@ class Planner:
             return base
         return f"{base}\n\n{MAP_INTRO}\n\n{text}" if text.strip() else base
 
-    def _run(self, prompt: str, build: Any, cancel: CancelToken | None, goal: str) -> Plan:
+    def _event(self, event: Any) -> None:
+        if self.on_event:
+            self.on_event(event)
+
+    def _run(
+        self,
+        prompt: str,
+        build: Any,
+        cancel: CancelToken | None,
+        goal: str,
+        *,
+        answerer: Answerer | None = None,
+        asked: list[Question] | None = None,
+        resume: list[dict[str, Any]] | None = None,
+        turns_used: int = 0,
+    ) -> Plan:
         repo_map = self.repo_map
         folder_map = (
             (lambda path: repo_map(goal, self.repo_map_tokens, path))
@@ -203,9 +278,43 @@ class Planner:
             else None
         )
         toolbox = ToolBox(self.ws, writable=False, cancel=cancel, repo_map=folder_map)
-        system = self.system_prompt(goal)
-        tools = [*PLANNER_TOOLS, *([REPO_MAP_TOOL] if repo_map is not None else [])]
+        # a resumed conversation already holds ask_user calls: keep offering the tool (past
+        # the cap it only answers "submit the plan"), or the history would name an unknown tool
+        asking = answerer is not None and (self.max_questions > 0 or resume is not None)
+        system = self.system_prompt(goal, asking=asking)
+        tools = [
+            *PLANNER_TOOLS,
+            *([REPO_MAP_TOOL] if repo_map is not None else []),
+            *([ASK_USER_TOOL] if asking else []),
+        ]
         invalid: list[str] = []
+        questions: list[Question] = list(asked or [])
+
+        def ask(call: ToolCall) -> tuple[str, bool]:
+            try:
+                args = AskUserInput.model_validate(call.input or {})
+            except ValidationError as e:
+                return f"Invalid input for ask_user: {_fmt_errors(e)}", True
+            if len(questions) >= self.max_questions:
+                return (
+                    f"You have asked {len(questions)} question(s), the most allowed for one "
+                    "plan. Do not ask again: submit the plan now with your best assumption, "
+                    "and state that assumption in the step instructions.",
+                    True,
+                )
+            q = Question(question=args.question.strip(), options=[o.strip() for o in args.options])
+            self._event(QuestionAsked(question=q.question, options=q.options))
+            assert answerer is not None
+            answer = answerer.answer(q, cancel)
+            if answer is None or not answer.strip():
+                raise Suspended(q)
+            answer = answer.strip()
+            by = answerer.by
+            questions.append(
+                q.model_copy(update={"answer": answer, "answered_at": now_iso(), "answered_by": by})
+            )
+            self._event(QuestionAnswered(question=q.question, answer=answer, by=by))
+            return _answer_text(answer), False
 
         def submit(call: ToolCall) -> tuple[str, bool, Any]:
             try:
@@ -247,7 +356,23 @@ class Planner:
                 meter=self.ledger.meter("planner"),
                 on_tool=on_tool,
                 max_tokens=self.max_tokens,
+                handlers={"ask_user": ask} if asking else None,
+                resume=resume,
+                turns_used=turns_used,
             )
+        except Suspended as s:
+            raise WaitingForAnswer(
+                PendingQuestion(
+                    goal=goal,
+                    question=s.reason,
+                    answered=questions,
+                    messages=s.messages,
+                    results=s.results,
+                    call_id=s.call_id,
+                    turns=s.turns,
+                    planner=self.model.label,
+                )
+            ) from None
         except TurnBudgetExhausted as e:
             raise PlannerError(
                 f"the planner used its {e.turns} turns without submitting a valid plan"
@@ -256,6 +381,8 @@ class Planner:
         plan: Plan = res.value
         if self.rules is not None:
             plan.rules_followed = self.rules.followed(plan)
+        if questions:
+            plan = plan.model_copy(update={"questions": [*plan.questions, *questions]})
         return plan
 
     def _steps(self, draft: PlanDraft) -> list[Step]:
@@ -320,6 +447,8 @@ class Planner:
             ),
             stop_conditions=draft.stop_conditions or current.stop_conditions,
             estimate=draft.estimate or current.estimate,
+            # the answers still hold: a re-plan keeps them for the reviewer and the next one
+            questions=[q.model_copy() for q in current.questions],
             revision=Revision(
                 trigger=trigger,
                 reason=(draft.revision_reason or reason).strip(),
@@ -329,6 +458,10 @@ class Planner:
                 feedback=feedback,
             ),
         )
+
+
+def _answer_text(answer: str) -> str:
+    return f"The user answered: {answer}"
 
 
 def _definition(step: Step) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+from . import questions
 from .cancel import Cancelled, CancelToken
 from .config import Config, run_mode
 from .errors import BusyError, InvalidRequestError, PlanEditError, PlanloopError
@@ -24,6 +25,9 @@ from .events import (
     PlanEdited,
     Planning,
     PlanVersionRecorded,
+    QuestionAnswered,
+    QuestionAsked,
+    QuestionWaiting,
     ReplanStarted,
     RevisionProposed,
 )
@@ -46,6 +50,7 @@ from .plan import (
 )
 from .plan_edits import EDITABLE, check_edit
 from .planner import Planner, PlannerError
+from .questions import Answerer, NoAnswerer
 from .rules import ProjectRules
 from .store import Pending, PlanStore, RunRecord
 
@@ -73,11 +78,14 @@ class RevisionDesk:
         #: the newest proposal seen since the last :meth:`watch`
         self.proposed: Plan | None = None
 
-    def draft(self, goal: str, cancel: CancelToken | None) -> Plan:
+    def draft(
+        self, goal: str, cancel: CancelToken | None, answerer: Answerer | None = None
+    ) -> Plan:
         """Version 1: the planner's first plan for ``goal``, recorded and made current.
 
         Nothing is written unless a plan comes of it, and "current" is set last, so it
-        never names a plan without a run record.
+        never names a plan without a run record. A question nobody can answer now is
+        saved (``.planloop/question.json``) and raises :class:`WaitingForAnswer`.
         """
         # a damaged `current` raises here, before anything is spent or written: a new
         # plan would otherwise replace it and hide which plan it named
@@ -94,15 +102,51 @@ class RevisionDesk:
             if self._rules is not None:
                 plan.rules_followed = self._rules().followed(plan)
         else:
-            with self.ledger.tab("planner") as tab:
-                try:
-                    drafted = self._planner().plan(goal, cancel)
-                except ModelError as e:
-                    raise PlanloopError(f"planning failed: {e.message}") from e
-                except Cancelled as e:
-                    raise PlanloopError("planning cancelled; no plan was written") from e
-            usage = tab.usage
+            drafted, usage = self._planning(
+                lambda: self._planner().plan(goal, cancel, answerer), RoleUsage()
+            )
             plan = as_mode(drafted, choose(drafted, requested, self.config.joint_max_steps))
+        return self._record_first(plan, usage)
+
+    def answer(
+        self, text: str, *, by: str, cancel: CancelToken | None, answerer: Answerer | None
+    ) -> Plan:
+        """Answer the waiting question: the planner goes on in its saved conversation."""
+        pending = questions.load(self.store.dir)
+        if pending is None:
+            raise questions.nothing_pending()
+        answer = questions.check_answer(text)
+        self.store.current_id()  # as in draft: a damaged `current` stops it before any spend
+        self.journal.plan_id = None
+        drafted, usage = self._planning(
+            lambda: self._planner().resume(
+                pending, answer, by=by, cancel=cancel, answerer=answerer or NoAnswerer()
+            ),
+            pending.usage,
+        )
+        requested = run_mode(self.config)
+        plan = as_mode(drafted, choose(drafted, requested, self.config.joint_max_steps))
+        return self._record_first(plan, usage)
+
+    def _planning(self, call: Callable[[], Plan], spent: RoleUsage) -> tuple[Plan, RoleUsage]:
+        """The planner's call, its cost on top of ``spent``; a question saved on the way."""
+        with self.ledger.tab("planner") as tab:
+            try:
+                return call(), spent.add(tab.usage)
+            except questions.WaitingForAnswer as e:
+                waiting = e.pending
+            except ModelError as e:
+                raise PlanloopError(f"planning failed: {e.message}") from e
+            except Cancelled as e:
+                raise PlanloopError("planning cancelled; no plan was written") from e
+        waiting.usage = spent.add(tab.usage)
+        self.store.dir.mkdir(parents=True, exist_ok=True)
+        questions.save(self.store.dir, waiting)
+        q = waiting.question
+        self.journal.event(QuestionWaiting(question=q.question, options=q.options))
+        raise questions.WaitingForAnswer(waiting)
+
+    def _record_first(self, plan: Plan, usage: RoleUsage) -> Plan:
         self.store.ensure()
         self.journal.plan_id = plan.plan_id
         rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
@@ -115,6 +159,22 @@ class RevisionDesk:
                 cost_usd=usage.cost_usd,
             )
         )
+        # the questions were told as they were asked, before the plan had a log: log them
+        # now, at the times they happened, so `planloop log` shows what shaped the plan
+        for q in plan.questions:
+            self.store.log(
+                plan.plan_id, QuestionAsked(at=q.asked_at, question=q.question, options=q.options)
+            )
+            if q.answer is not None:
+                self.store.log(
+                    plan.plan_id,
+                    QuestionAnswered(
+                        at=q.answered_at or q.asked_at,
+                        question=q.question,
+                        answer=q.answer,
+                        by=q.answered_by or "user",
+                    ),
+                )
         self.mode_chosen(plan)  # after plan_created (the log's first line), before any act
         self.store.write_version(plan)
         if self.config.review_plan_first:
@@ -128,6 +188,8 @@ class RevisionDesk:
         self.journal.save(rec)
         # only now: "current" must never name a plan without a run record
         self.store.set_current(plan.plan_id)
+        # a new plan answers (or supersedes) any question that was waiting
+        questions.clear(self.store.dir)
         return plan
 
     def mode_chosen(self, plan: Plan) -> None:

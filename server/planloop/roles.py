@@ -105,6 +105,7 @@ class Roles:
                 repo_map=self._repo_map() if tokens > 0 else None,
                 repo_map_tokens=tokens,
                 rules=self.rules,
+                max_questions=self.config.planner_questions,
             )
         return self._planner
 

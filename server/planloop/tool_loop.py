@@ -25,6 +25,26 @@ EventFn = Callable[[Event], None]
 
 #: A terminal tool handler returns (result text, is_error, done value or None).
 TerminalHandler = Callable[[ToolCall], tuple[str, bool, Any]]
+#: A role's own non-terminal tool (the planner's ask_user): (result text, is_error).
+Handler = Callable[[ToolCall], tuple[str, bool]]
+
+
+class Suspended(Exception):
+    """Raised by a :data:`Handler` that needs a person before the loop can go on.
+
+    :func:`tool_loop` fills in the conversation so far, so a later process can resume
+    it with the same history: ``messages`` ends with the assistant turn that made the
+    call; ``results`` are that turn's tool results in order, the suspended call's entry
+    (``call_id``) left for the answer; ``turns`` is the turns already used.
+    """
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__("waiting for the user")
+        self.reason = reason
+        self.messages: list[dict[str, Any]] = []
+        self.results: list[dict[str, Any]] = []
+        self.call_id = ""
+        self.turns = 0
 
 
 @dataclass
@@ -70,15 +90,23 @@ def tool_loop(
     meter: Meter,
     on_tool: Callable[[str], None] | None = None,
     max_tokens: int = 8192,
+    handlers: dict[str, Handler] | None = None,
+    resume: list[dict[str, Any]] | None = None,
+    turns_used: int = 0,
 ) -> LoopResult:
     """Run the loop; returns the first terminal tool's accepted value.
 
-    Raises ModelError (the model call failed), Cancelled, or TurnBudgetExhausted;
-    a terminal handler's exception passes through. Each billed turn goes to ``meter``.
+    ``resume``: a conversation to go on with (``first_message`` is then unused) after
+    ``turns_used`` turns. Raises ModelError (the model call failed), Cancelled,
+    TurnBudgetExhausted or :class:`Suspended`; a terminal handler's exception passes
+    through. Each billed turn goes to ``meter``.
     """
-    messages: list[dict[str, Any]] = [{"role": "user", "content": first_message}]
+    handlers = handlers or {}
+    messages: list[dict[str, Any]] = (
+        list(resume) if resume is not None else [{"role": "user", "content": first_message}]
+    )
     sizes: list[int] = []
-    for turn in range(1, max_turns + 1):
+    for turn in range(turns_used + 1, max_turns + 1):
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled by the user")
         sizes.append(len(system) + sum(len(str(m["content"])) for m in messages))
@@ -101,10 +129,17 @@ def tool_loop(
         results: list[dict[str, Any]] = []
         done: Any = None
         finished = False
+        suspended: Suspended | None = None
         for call in calls:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("cancelled by the user")
-            if call.input_error is not None:  # unreadable arguments: the model tries again
+            if suspended is not None:  # the turn's later calls wait for the answer too
+                text, is_error = (
+                    "Not run: you were waiting for the user's answer. Call it again if you "
+                    "still need it.",
+                    True,
+                )
+            elif call.input_error is not None:  # unreadable arguments: the model tries again
                 text, is_error = f"tool error: {call.input_error}", True
                 if on_tool:
                     on_tool(f"{call.name} (unreadable arguments)")
@@ -114,6 +149,14 @@ def tool_loop(
                     on_tool(f"{call.name}" + (" (rejected)" if is_error else ""))
                 if not is_error and not finished:
                     done, finished = value, True
+            elif call.name in handlers:
+                try:
+                    text, is_error = handlers[call.name](call)
+                except Suspended as s:
+                    suspended, text, is_error = s, "", False
+                    s.call_id = call.id
+                if on_tool:
+                    on_tool(f"{call.name}" + (" (error)" if is_error else ""))
             else:
                 faults.point("tool")
                 out = toolbox.call(call.name, call.input)
@@ -130,5 +173,8 @@ def tool_loop(
             )
         if finished:
             return LoopResult(done, turn, sizes)
+        if suspended is not None:
+            suspended.messages, suspended.results, suspended.turns = messages, results, turn
+            raise suspended
         messages.append({"role": "user", "content": results})
     raise TurnBudgetExhausted(max_turns)

@@ -63,6 +63,15 @@ class RepoMapInput(_Input):
     path: str = Field(".", description="Folder relative to the workspace root.")
 
 
+class AskUserInput(_Input):
+    question: str = Field(min_length=1, max_length=2000, description="One clear question.")
+    options: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Likely answers to pick from (optional); the user may also answer freely.",
+    )
+
+
 class WriteFileInput(_Input):
     path: str = Field(description="File path relative to the workspace root.")
     content: str = Field(description="The complete new content of the file.")
@@ -99,6 +108,7 @@ WRITE_TOOLS = frozenset({"write_file", "edit_file", "run_command"})
 _HANDLED_ELSEWHERE = {
     "report_outcome": "the executor",
     "submit_plan": "the planner",
+    "ask_user": "the planner",
 }
 
 _DESCRIPTIONS = {
@@ -111,6 +121,9 @@ _DESCRIPTIONS = {
     "repo_map": "The repository map of one folder: its most relevant files (ranked by how "
     "much the rest of the code uses them, and by the goal) with their definitions and line "
     "numbers, within a token budget.",
+    "ask_user": "Ask the user one clarifying question before you submit the plan, when the "
+    "goal is ambiguous in a way that would change the plan; the answer comes back as this "
+    "tool's result. Offer options when the likely answers are few.",
     "write_file": "Create or overwrite a file with the given content (folders are created).",
     "edit_file": "Replace one exact, unique occurrence of 'old' with 'new' in a file. Copy "
     "'old' exactly from read_file output, without the line numbers.",
@@ -167,6 +180,9 @@ PLANNER_TOOLS: list[ToolSpec] = [
 ]
 #: offered to the planner when the repo map is on (``repo_map_tokens`` > 0)
 REPO_MAP_TOOL: ToolSpec = _spec("repo_map", RepoMapInput)
+#: offered to the planner while it may still ask (``planner_questions`` > 0); read-only:
+#: it touches nothing, and the planner, not the ToolBox, handles it
+ASK_USER_TOOL: ToolSpec = _spec("ask_user", AskUserInput)
 EXECUTOR_TOOLS: list[ToolSpec] = [
     *PLANNER_TOOLS,
     *(_spec(n, _INPUTS[n]) for n in ("write_file", "edit_file", "run_command")),
@@ -271,6 +287,14 @@ class ToolBox:
     def _call(self, name: str, input: Any) -> ToolOutput:
         if self.cancel is not None and self.cancel.cancelled:
             return ToolOutput("Cancelled by the user; the tool was not run.", True, f"{name} ✗")
+        if name == "ask_user":  # offered, the planner handles it before the ToolBox sees it
+            return ToolOutput(
+                "ask_user is not available here: this role cannot ask the user now "
+                "(planner_questions = 0, or a re-plan). Make your best assumption and state "
+                "it in the step instructions.",
+                True,
+                "ask_user ✗ not available",
+            )
         if name in _HANDLED_ELSEWHERE:
             return ToolOutput(
                 f"{name} is handled by {_HANDLED_ELSEWHERE[name]}, not by the workspace tools.",

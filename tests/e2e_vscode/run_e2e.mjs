@@ -36,7 +36,7 @@ const EXAMPLE = path.join(REPO, 'server', 'planloop', 'examples', 'calculator');
 const DEMO = path.join(EXAMPLE, 'demo.json');
 const CLIENT = path.join(REPO, 'client-vscode');
 const CHROMIUM = process.env.PLANLOOP_E2E_CHROMIUM || '/usr/bin/chromium';
-const SCENARIOS = ['main', 'auto', 'editplan', 'crash', 'bad', 'firstrun'];
+const SCENARIOS = ['main', 'auto', 'editplan', 'question', 'crash', 'bad', 'firstrun'];
 // PLANLOOP_E2E_ONLY=main,crash,bad,firstrun runs a subset (for debugging one flow).
 const ONLY = new Set((process.env.PLANLOOP_E2E_ONLY || SCENARIOS.join(',')).split(',').map((x) => x.trim()));
 for (const name of ONLY) {
@@ -745,6 +745,64 @@ async function editPlanFlow(browser, ws) {
   await page.close();
 }
 
+// --- the planner's clarifying question, answered through the quick pick -----------------------
+
+const QUESTION_GOAL = 'Add a rounding helper to the calculator';
+const QUESTION = 'Round half up, or half to even like Python?';
+
+/** A scripted planner that asks (with two options) before it drafts a one-step plan. */
+function writeQuestionScript(ws) {
+  const tool = (name, input) => ({ type: 'tool_use', name, input });
+  const step = {
+    id: 'round-to', title: 'Add round_to()', instructions: 'Add round_to(x, digits)', files: ['calculator/calc.py'],
+    acceptance: [{ kind: 'file_contains', path: 'calculator/calc.py', pattern: 'def round_to' }],
+  };
+  const script = {
+    planner: [
+      [tool('ask_user', { question: QUESTION, options: ['half up', 'half to even'] })],
+      [tool('submit_plan', { goal: QUESTION_GOAL, steps: [step] })],
+    ],
+    executor: [],
+  };
+  const file = path.join(path.dirname(ws), 'question.json');
+  fs.writeFileSync(file, JSON.stringify(script));
+  return `scripted:${file}`;
+}
+
+/** New Plan → the planner asks → a quick pick of its options → the plan records the answer. */
+async function questionFlow(browser, ws) {
+  page = await openWindow(browser, folderUrl(ws));
+  await openPlanView();
+  await palette('Planloop: New Plan');
+  await waitFor('the goal input box', async () => (await page.locator('.quick-input-widget', { hasText: 'New Plan' }).isVisible()) || null, 15_000);
+  await page.locator('.quick-input-widget input.input').fill(QUESTION_GOAL);
+  await page.keyboard.press('Enter');
+  const picker = page.locator('.quick-input-widget', { hasText: QUESTION });
+  await picker.waitFor({ state: 'visible', timeout: 60_000 });
+  const items = await picker.locator('.monaco-list-row').allInnerTexts();
+  const labels = items.map((t) => plain(t).trim());
+  assert(
+    labels.some((l) => l.startsWith('half up')) && labels.some((l) => l.startsWith('half to even')) && labels.some((l) => l.startsWith('Answer in your own words')),
+    `the quick pick offers both options and free text: ${JSON.stringify(labels)}`,
+  );
+  await shot('question-quick-pick');
+  await picker.locator('input.input').fill('half to even');
+  await picker.locator('.monaco-list-row', { hasText: 'half to even' }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  const rows = await waitFor('the plan tree with the one step', async () => {
+    const l = await stepLabels();
+    return l.length === 1 ? l : null;
+  });
+  assert(rows[0].startsWith('step 1. Add round_to()'), `step row: ${rows[0]}`);
+  const pid = fs.readFileSync(path.join(ws, '.planloop', 'current'), 'utf8').trim();
+  const md = fs.readFileSync(path.join(ws, '.planloop', 'plans', pid, 'plan.md'), 'utf8');
+  assert(md.includes('## Questions') && md.includes(QUESTION) && md.includes('**A:** half to even'), `plan.md records the answer:\n${md}`);
+  assert(!fs.existsSync(path.join(ws, '.planloop', 'question.json')), 'nothing left waiting');
+  await mouseAway();
+  await shot('question-answered-plan');
+  await page.close();
+}
+
 async function crashFlow(browser, ws) {
   page = await openWindow(browser, folderUrl(ws));
   await openPlanView();
@@ -946,6 +1004,9 @@ async function scenario(workspaces, bare, tmp) {
     if (ONLY.has('editplan')) {
       await editPlanFlow(browser, workspaces.editPlan);
       say('edit-plan flow passed');
+    if (ONLY.has('question')) {
+      await questionFlow(browser, workspaces.question);
+      say('question flow passed');
     }
     if (ONLY.has('crash')) await crashFlow(browser, workspaces.crash);
     if (ONLY.has('bad')) await badInputFlow(browser, workspaces.badPython);
@@ -973,6 +1034,7 @@ async function main() {
     main: path.join(tmp, 'calculator'),
     auto: path.join(tmp, 'auto', 'calculator'),
     editPlan: path.join(tmp, 'edit-plan', 'calculator'),
+    question: path.join(tmp, 'question', 'calculator'),
     crash: path.join(tmp, 'crash', 'calculator'),
     badPython: path.join(tmp, 'no-python', 'calculator'),
     firstRun: path.join(tmp, 'first-run', 'calculator'),
@@ -990,6 +1052,11 @@ async function main() {
       copyWorkspace(workspaces.auto);
       const spec = writeAutoScript(workspaces.auto);
       copyWorkspace(workspaces.auto, { 'planloop.planner': spec, 'planloop.executor': spec, 'planloop.mode': 'auto' });
+    }
+    if (ONLY.has('question')) {
+      copyWorkspace(workspaces.question);
+      const spec = writeQuestionScript(workspaces.question);
+      copyWorkspace(workspaces.question, { 'planloop.planner': spec, 'planloop.executor': spec });
     }
     copyWorkspace(workspaces.badPython, { 'planloop.python': '/nonexistent/python3' });
     if (bare) copyWorkspace(workspaces.firstRun, { 'planloop.python': bare.python });

@@ -72,6 +72,7 @@ def test_vscode_extension_end_to_end_in_code_server() -> None:
             "main flow passed",
             "auto-mode flow passed",
             "edit-plan flow passed",
+            "question flow passed",
             "first-run flow passed",
         ):
             assert flow in proc.stdout, f"{flow!r} missing from the e2e output:\n{tail}"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import report, step, submit, write
+from helpers import report, step, submit, tool, write
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "server" / "planloop" / "examples" / "calculator"
@@ -177,6 +177,14 @@ def build_run(root: Path) -> tuple[Path, Path]:
     ):
         res = cli(ws, *args)
         assert res.code == 0, (args, res.text)
+    # last: a new plan whose planner asks, with nobody to answer, leaves its question
+    # (and the conversation so far) in question.json for `planloop answer`
+    ask = root / "ask.json"
+    question = {"question": "Which rounding?", "options": ["half up", "half even"]}
+    ask.write_text(json.dumps({"planner": [[tool("ask_user", **question)]], "executor": []}))
+    asking = ("--planner", f"scripted:{ask}", "--executor", spec)
+    res = cli(ws, "plan", "Round the results", *asking)
+    assert res.code == 3 and (ws / ".planloop" / "question.json").is_file(), res.text
     return ws, script
 
 

@@ -52,6 +52,7 @@ TARGETS = {
     "checkpoint ref": "shadow.git/refs/planloop/{pid}/square/1/after",
     "checkpoint object": "{obj}",
     "repo map tags": "repomap/tags.json",
+    "pending question": "question.json",
 }
 
 #: commands in the order a user might try them; the last ones may change things
@@ -67,14 +68,21 @@ COMMANDS: list[tuple[str, ...]] = [
     ("replan", "--reason", "again", "--yes"),
     ("run", "--all", "--yes"),
     ("clean",),
+    ("answer", "half up", "--yes"),
     ("plan", GOAL, "--yes"),
 ]
 #: the last command that only reads
 READERS_END = ("cat", "square", "calculator/calc.py")
 #: the commands whose job is to change the workspace (when they succeed)
-ACTING = {"approve", "revert", "replan", "run", "plan"}
+ACTING = {"approve", "revert", "replan", "run", "plan", "answer"}
 #: what each command may exit with (README: 0 done, 1 error, 3 waiting, 4 stopped)
-EXITS = {"revert": {0, 1, 4}, "run": {0, 1, 3, 4}, "replan": {0, 1, 3, 4}, "approve": {0, 1, 3, 4}}
+EXITS = {
+    "revert": {0, 1, 4},
+    "run": {0, 1, 3, 4},
+    "replan": {0, 1, 3, 4},
+    "approve": {0, 1, 3, 4},
+    "answer": {0, 1, 3},
+}
 
 #: (target, command) pairs that must fail naming the damaged file, for every mode but
 #: those listed as harmless
@@ -86,6 +94,7 @@ MUST_NAME: dict[tuple[str, str], set[str]] = {
         for c in [*RECORD_READERS, "log", "plan"]
     },
     ("v1.json", "show --version 1"): set(MODES),
+    ("pending question", "answer"): {"truncated", "emptied", "binary", "wrong_schema"},
 }
 #: (target) whose damage every command reports as a warning ("*\n" truncated is "*": fine)
 WARNS = {"gitignore": {"emptied", "binary", "wrong_schema", "deleted"}}

@@ -90,6 +90,7 @@ class Session:
     step_events: list[dict[str, Any]] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     message_requests: list[types.ShowMessageRequestParams] = field(default_factory=list)
+    questions: list[dict[str, Any]] = field(default_factory=list)
 
     async def cmd(self, name: str, args: Any = None, *, timeout: float = TIMEOUT_S) -> Any:
         params = types.ExecuteCommandParams(
@@ -160,6 +161,8 @@ async def open_session(
     custom_approvals: bool = False,
     answer: ApprovalAnswer | None = None,
     message_answer: Callable[[types.ShowMessageRequestParams], Any] | None = None,
+    custom_questions: bool = False,
+    question_answer: ApprovalAnswer | None = None,
     folders: list[Path] | None = None,
     env: dict[str, str] | None = None,
     progress: bool = True,
@@ -212,6 +215,12 @@ async def open_session(
             result = await result
         return result
 
+    @client.feature("planloop/requestAnswer")
+    async def _request_answer(params: dict[str, Any]) -> Any:
+        contract.check(contract.AnswerRequestParams, params)
+        s.questions.append(params)
+        return question_answer(params) if question_answer is not None else None
+
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
     async def _message_request(params: types.ShowMessageRequestParams) -> Any:
         s.message_requests.append(params)
@@ -232,6 +241,7 @@ async def open_session(
         ),
         experimental={
             **({"planloopApprovals": True} if custom_approvals else {}),
+            **({"planloopQuestions": True} if custom_questions else {}),
             **({"planloopNotifications": True} if notifications else {}),
         }
         or None,

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from planloop.lsp import contract as C
-from planloop.lsp.approvals import ApprovalAnswer
+from planloop.lsp.approvals import AnswerReply, ApprovalAnswer
 from planloop.lsp.names import COMMAND_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +53,7 @@ ENVELOPE: dict[str, Any] = {
     "ModelCheck": C.ModelCheckPayload,
     "StepEvent": C.StepEventPayload,
     "ApprovalRequest": C.ApprovalRequestParams,
+    "AnswerRequest": C.AnswerRequestParams,
 }
 #: the plan document (plan.py's models, as the PlanPayload schema holds them)
 PLAN_DOC = (
@@ -66,7 +67,7 @@ PLAN_DOC = (
     "Outcome",
     "Revision",
 )
-INBOUND: dict[str, Any] = {"ApprovalAnswer": ApprovalAnswer}
+INBOUND: dict[str, Any] = {"ApprovalAnswer": ApprovalAnswer, "AnswerReply": AnswerReply}
 #: TS properties the server never sends, with why they are there anyway
 TS_ONLY = {
     "Pending.command": "Pending and ApprovalRequest share Question, and the client builds an "

@@ -7,6 +7,12 @@ Two ways to ask, chosen by what the client declared at ``initialize``:
 - anything else → ``window/showMessageRequest`` with "Approve" / "Reject", which every
   LSP client implements, so Neovim or Emacs users can approve too.
 
+The planner's clarifying questions (``ask_user``) go the same two ways: clients that
+declare ``experimental.planloopQuestions: true`` get ``planloop/requestAnswer`` (options
+plus free text: VS Code shows a quick pick); every other client gets
+``window/showMessageRequest`` with the options as its actions, and free text goes through
+the ``planloop.answer`` command once planning has stopped to wait.
+
 The orchestrator calls ``ask`` from a worker thread and blocks on it. The request is
 sent on the event loop thread (the transport is not thread-safe) and the wait is
 bounded: after ``timeout_s``, on cancel, or when the client answers null, the answer is
@@ -29,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..approvals import ApprovalRequest, Decision
 from ..cancel import CancelToken
+from ..plan import Question
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("planloop.lsp")
 
 REQUEST_APPROVAL = "planloop/requestApproval"
+REQUEST_ANSWER = "planloop/requestAnswer"
 APPROVE = "Approve"
 REJECT = "Reject"
 #: how long to wait for the event loop to send the request (it is never busy for long)
@@ -49,6 +57,28 @@ class ApprovalAnswer(BaseModel):
     approve: bool
     feedback: str | None = None
     by: str | None = None
+
+
+class AnswerReply(BaseModel):
+    """The client's answer to ``planloop/requestAnswer`` (null: not now, planning waits)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    answer: str
+
+
+def answer_params(q: Question) -> dict[str, Any]:
+    """The ``planloop/requestAnswer`` params."""
+    return {"question": q.question, "options": list(q.options), "askedAt": q.asked_at}
+
+
+def question_text(q: Question) -> str:
+    """A showMessageRequest text for a plain client: free text goes via planloop.answer."""
+    lines = [f"planloop: the planner asks: {q.question}"]
+    if q.options:
+        lines.append("Pick an option, or dismiss and answer freely with planloop.answer.")
+    else:
+        lines.append("Dismiss, then answer with planloop.answer {text}.")
+    return "\n".join(lines)
 
 
 def request_params(req: ApprovalRequest) -> dict[str, Any]:
@@ -105,6 +135,7 @@ class LspApprover:
         timeout_s: float,
         client_name: str,
         custom_request: bool,
+        custom_questions: bool = False,
         before_ask: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.server = server
@@ -112,6 +143,9 @@ class LspApprover:
         self.timeout_s = timeout_s
         self.client_name = client_name
         self.custom_request = custom_request
+        self.custom_questions = custom_questions
+        #: who answered, as the plan records it
+        self.by = client_name
         #: flushes queued notifications first, so the client's view (the failing step,
         #: the pending question) is current when the question arrives
         self.before_ask = before_ask
@@ -145,6 +179,42 @@ class LspApprover:
             reply.add_done_callback(lambda f: self._late(req, f))
             return None
         return self._decision(req, method, answer)
+
+    # --- the Answerer port (questions.Answerer) ----------------------------------------
+
+    def answer(self, question: Question, cancel: CancelToken | None = None) -> str | None:
+        """The client's answer to the planner's question; None: planning waits for
+        ``planloop.answer`` (no answer, dismissed, timed out, cancelled)."""
+        if cancel is not None and cancel.cancelled:
+            return None
+        params: Any
+        if self.custom_questions:
+            method, params = REQUEST_ANSWER, answer_params(question)
+        else:
+            method = types.WINDOW_SHOW_MESSAGE_REQUEST
+            params = types.ShowMessageRequestParams(
+                type=types.MessageType.Info,
+                message=question_text(question),
+                actions=[types.MessageActionItem(title=o) for o in question.options],
+            )
+        log.info("asking %s the planner's question: %s", self.client_name, question.question)
+        try:
+            reply = self._send(method, params)
+        except Exception as e:
+            log.warning("could not ask the client the planner's question: %s", e)
+            return None
+        got = self._wait(reply, cancel)
+        if got is _NO_ANSWER or got is None:
+            return None
+        if method == types.WINDOW_SHOW_MESSAGE_REQUEST:
+            title = getattr(got, "title", None)
+            return title if isinstance(title, str) and title in question.options else None
+        try:
+            parsed = AnswerReply.model_validate(_plain(got))
+        except ValidationError as e:
+            log.warning("ignoring a malformed answer (%s); planning waits", e.errors()[0]["msg"])
+            return None
+        return parsed.answer.strip() or None
 
     # --- plumbing ----------------------------------------------------------------------
 

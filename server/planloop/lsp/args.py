@@ -43,6 +43,11 @@ class CreatePlanArgs(_Args):
     goal: str = Field(min_length=1, max_length=20_000)
 
 
+class AnswerArgs(_Args):
+    #: the answer to the planner's waiting question (an option's text or free text)
+    text: str = Field(min_length=1, max_length=10_000)
+
+
 class GetPlanArgs(_Args):
     plan_id: str | None = _opt_id()
     #: a recorded version of the plan (``planloop show --version N``)

@@ -39,6 +39,8 @@ class ClientInfo:
     name: str = "lsp-client"
     #: ``capabilities.experimental.planloopApprovals``: answers planloop/requestApproval
     custom_approvals: bool = False
+    #: ``capabilities.experimental.planloopQuestions``: answers planloop/requestAnswer
+    custom_questions: bool = False
     #: ``capabilities.experimental.planloopNotifications`` (or the initialization option
     #: of that name): wants planloop/planChanged and planloop/stepEvent
     notifications: bool = False

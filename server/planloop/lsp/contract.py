@@ -25,7 +25,7 @@ from pydantic.alias_generators import to_camel
 from ..approvals import ApprovalKind
 from ..plan import Plan, RunState
 from . import args as A
-from .approvals import ApprovalAnswer
+from .approvals import AnswerReply, ApprovalAnswer
 
 
 def _absent() -> Any:
@@ -58,9 +58,10 @@ class Progress(_Wire):
 
 
 class PendingPayload(_Wire):
-    """The question a run waits on (``getPlan`` → ``pending``)."""
+    """The question a run waits on (``getPlan`` → ``pending``); kind ``question`` is the
+    planner's clarifying question, answered with ``planloop.answer``."""
 
-    kind: Literal["plan", "revision", "pause", "budget"]
+    kind: Literal["plan", "revision", "pause", "budget", "question"]
     reason: str
     evidence: list[str]
     current_markdown: str
@@ -68,6 +69,9 @@ class PendingPayload(_Wire):
     version: int = _absent()
     step_id: str = _absent()
     proposed_markdown: str = _absent()
+    #: kind ``question``: the planner's question and the answers it offers (may be empty)
+    question: str = _absent()
+    options: list[str] = _absent()
 
 
 class PlanPayload(_Wire):
@@ -89,6 +93,26 @@ class PlanPayload(_Wire):
     #: ``state`` is ``running`` but no process runs it (a crash or ``kill -9``); the
     #: next run (``planloop run``, ``runStep``, ``runAll``) resumes it
     interrupted: bool
+
+
+class QuestionPayload(_Wire):
+    """``getPlan`` while the planner of a folder's *first* plan waits for an answer: there
+    is no plan yet, only the goal and the question (with a plan, the question is that
+    plan's ``pending`` instead)."""
+
+    plan: None
+    goal: str
+    state: Literal["awaiting_answer"]
+    reason: str
+    pending: PendingPayload
+
+
+class AnswerRequestParams(_Wire):
+    """``planloop/requestAnswer`` (server → client request) params."""
+
+    question: str
+    options: list[str]
+    asked_at: str
 
 
 class RunPayload(_Wire):
@@ -274,10 +298,12 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "planloop.getPlan",
         A.GetPlanArgs,
-        PlanPayload | None,
+        PlanPayload | QuestionPayload | None,
         "The current plan (or `planId`'s, or a recorded `version`) with its run state; "
         "null when the folder has no plan. Needs no settings or model. With `version`, "
-        "`plan`/`markdown`/`progress` are that version's and `pending` is null.",
+        "`plan`/`markdown`/`progress` are that version's and `pending` is null. While the "
+        "planner waits for an answer, `pending` is that question (kind `question`), and "
+        "with no plan yet the result is a QuestionPayload (`plan` null).",
         "planloop show [--version N] / planloop status",
         False,
     ),
@@ -353,6 +379,15 @@ COMMANDS: tuple[Command, ...] = (
         PlanPayload,
         "Answer whatever question waits (plan review, pause, budget, re-plan), yes or no.",
         "planloop approve / planloop reject",
+        True,
+    ),
+    Command(
+        "planloop.answer",
+        A.AnswerArgs,
+        PlanPayload,
+        "Answer the planner's waiting question (`text`: an option or free text); planning "
+        "goes on in the planner's saved conversation (it may ask again: error kind `waiting`).",
+        'planloop answer "TEXT"',
         True,
     ),
     Command(
@@ -438,6 +473,17 @@ MESSAGES: tuple[Message, ...] = (
         "Only to clients that declared `experimental.planloopApprovals: true`. Answer "
         "null (or not within `approvalTimeoutS`) and the run waits in "
         "`awaiting_approval`, to be decided with `decidePending`/`decideRevision`.",
+    ),
+    Message(
+        "planloop/requestAnswer",
+        "server → client request",
+        AnswerRequestParams,
+        AnswerReply | None,
+        "The planner's clarifying question, only to clients that declared "
+        "`experimental.planloopQuestions: true` (others get `window/showMessageRequest` "
+        "with the options as actions). Answer `{answer}` (an option or free text); null, "
+        "or no answer within `approvalTimeoutS`, and planning stops to wait (`getPlan` "
+        "shows it in `pending`; answer later with `planloop.answer`).",
     ),
     Message(
         "$/progress",

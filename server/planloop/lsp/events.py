@@ -27,6 +27,8 @@ from ..events import (
     PlannerToolCall,
     Planning,
     Progress,
+    QuestionAsked,
+    QuestionWaiting,
     ReplanStarted,
     RevisionProposed,
     Saved,
@@ -172,6 +174,12 @@ class EventPump:
             p.report(self._step_token, event.line[:200])
         elif isinstance(event, PlannerToolCall):
             p.report(self._plan_token, event.line[:200])
+        elif isinstance(event, QuestionAsked):
+            p.report(self._plan_token, f"the planner asks: {event.question}"[:200])
+        elif isinstance(event, QuestionWaiting):
+            # planning stopped for an answer (planloop.answer goes on with a new progress)
+            p.end(self._plan_token, "waiting for your answer")
+            self._plan_token = None
         elif isinstance(event, Progress):
             # long work inside planning (the repo map) or a step (its first checkpoint)
             token = self._step_token or self._plan_token

@@ -112,6 +112,7 @@ class FolderSession:
             timeout_s=lsp.approval_timeout_s,
             client_name=ctx.client.name,
             custom_request=ctx.client.custom_approvals,
+            custom_questions=ctx.client.custom_questions,
             before_ask=self.pump.drain,
         )
         runner = open_session(

@@ -44,6 +44,7 @@ def register(server: LanguageServer, ctx: Context) -> None:
         experimental = params.capabilities.experimental
         declared = experimental if isinstance(experimental, dict) else {}
         ctx.client.custom_approvals = declared.get("planloopApprovals") is True
+        ctx.client.custom_questions = declared.get("planloopQuestions") is True
         ctx.client.notifications = (
             declared.get("planloopNotifications") is True
             or _settings(params.initialization_options).get(NOTIFICATIONS_OPTION) is True

@@ -19,6 +19,7 @@ COMMAND_NAMES = (
     "planloop.decideRevision",
     "planloop.approvePause",
     "planloop.decidePending",
+    "planloop.answer",
     "planloop.setMode",
     "planloop.log",
     "planloop.clean",

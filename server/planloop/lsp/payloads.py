@@ -24,6 +24,7 @@ from ..plan import Plan, Step, render_markdown
 
 if TYPE_CHECKING:
     from ..checkpoints import FileDiff
+    from ..questions import PendingQuestion
     from ..store import Pending, RunRecord
 
 
@@ -88,6 +89,31 @@ def pending_payload(pending: Pending | None, current_markdown: str) -> dict[str,
     if pending.proposal is not None:
         out["proposedMarkdown"] = render_markdown(pending.proposal)
     return out
+
+
+def question_pending(waiting: PendingQuestion, current_markdown: str) -> dict[str, Any]:
+    """The planner's waiting question in the PendingPayload shape (kind ``question``)."""
+    q = waiting.question
+    return {
+        "kind": "question",
+        "reason": f"the planner asks before planning {waiting.goal!r}: {q.question}",
+        "evidence": [],
+        "currentMarkdown": current_markdown,
+        "askedAt": q.asked_at,
+        "question": q.question,
+        "options": list(q.options),
+    }
+
+
+def question_payload(waiting: PendingQuestion) -> dict[str, Any]:
+    """``getPlan`` with no plan yet, while the first plan's planner waits for an answer."""
+    return {
+        "plan": None,
+        "goal": waiting.goal,
+        "state": "awaiting_answer",
+        "reason": "the planner waits for an answer (planloop.answer)",
+        "pending": question_pending(waiting, ""),
+    }
 
 
 def run_payload(result: RunResult, plan: dict[str, Any], step_id: str | None) -> dict[str, Any]:

@@ -1,12 +1,14 @@
-"""Plan commands: createPlan, getPlan, replan (``planloop plan`` / ``show`` / ``replan``)."""
+"""Plan commands: createPlan, getPlan, replan, answer (``planloop plan`` / ``show`` /
+``replan`` / ``answer``)."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError, NoPlanError, PlanloopError, StoreError
 from . import args as A
-from .payloads import proposal_payload, status_of
+from .payloads import proposal_payload, question_payload, question_pending, status_of
 from .registry import CommandTable, Spec, current, current_payload
 
 if TYPE_CHECKING:
@@ -15,24 +17,44 @@ if TYPE_CHECKING:
     from .folders import FolderSession
 
 
+log = logging.getLogger("planloop.lsp")
+
+
 def register(table: CommandTable) -> None:
     table["planloop.createPlan"] = Spec(A.CreatePlanArgs, create_plan, long=True)
     table["planloop.getPlan"] = Spec(A.GetPlanArgs, get_plan, long=False, needs_session=False)
     table["planloop.replan"] = Spec(A.ReplanArgs, replan, long=True)
+    table["planloop.answer"] = Spec(A.AnswerArgs, answer, long=True)
 
 
 def create_plan(core: Session, a: A.CreatePlanArgs, s: FolderSession, c: Call) -> Any:
-    core.create_plan(a.goal, cancel=c.cancel)
+    """The planner asks the editor (s.approver answers questions too); a question left
+    unanswered fails with kind ``waiting`` and stays in ``getPlan``'s ``pending``."""
+    core.create_plan(a.goal, cancel=c.cancel, answerer=s.approver)
+    return current_payload(s)
+
+
+def answer(core: Session, a: A.AnswerArgs, s: FolderSession, c: Call) -> Any:
+    core.answer(a.text, by=s.ctx.client.name, cancel=c.cancel, answerer=s.approver)
     return current_payload(s)
 
 
 def get_plan(core: None, a: A.GetPlanArgs, s: FolderSession, c: None) -> Any:
+    waiting = None
+    if a.plan_id is None and a.version is None:
+        try:
+            waiting = s.query.pending_question()
+        except StoreError as e:  # a damaged question must not hide the plan; answer says why
+            log.warning("%s", e)
     if a.plan_id is None:
         plan_id = s.payloads.current_id()
         if plan_id is None:
             if a.version is not None:
                 raise NoPlanError()
-            return None
+            return question_payload(waiting) if waiting is not None else None
+        if waiting is not None:
+            _, payload = s.payloads.get(plan_id)
+            return {**payload, "pending": question_pending(waiting, payload["markdown"])}
     else:
         plan_id = a.plan_id
         known = s.payloads.plan_ids()

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import Config
 from . import contract as C
-from .approvals import APPROVE, REJECT, REQUEST_APPROVAL, ApprovalAnswer
+from .approvals import APPROVE, REJECT, REQUEST_ANSWER, REQUEST_APPROVAL, ApprovalAnswer
 from .config import LSP_KEYS, SECTION
 from .rpc_errors import _WIRE_KIND, CODES
 
@@ -251,6 +251,9 @@ def render() -> str:
     w(
         "- `capabilities.experimental.planloopApprovals: true` — the client answers "
         f"`{REQUEST_APPROVAL}` (below); otherwise approvals use `window/showMessageRequest`.\n"
+        "- `capabilities.experimental.planloopQuestions: true` — the client answers the "
+        f"planner's clarifying questions with `{REQUEST_ANSWER}` (below); otherwise they use "
+        "`window/showMessageRequest` with the options as actions.\n"
         "- `capabilities.experimental.planloopNotifications: true` (or the "
         "initialization option `planloopNotifications: true`, for editors whose config "
         "cannot declare capabilities) — the client wants `planloop/planChanged` and "
@@ -316,6 +319,8 @@ def render() -> str:
     w(_approval_flow())
     w("## The plan document\n")
     w(_plan_document())
+    w("## Clarifying questions\n")
+    w(_question_flow())
     w("## Errors\n")
     w(
         "Every failure is a JSON-RPC error with `data.kind`, a stable string to branch on "
@@ -482,6 +487,30 @@ def _approval_flow() -> str:
         "Decide later with `planloop.decidePending` (any question, yes or no), "
         "`planloop.decideRevision` (a re-plan, by version) or `planloop.approvePause`. An "
         "answer that arrives after the server stopped waiting is logged, not applied.\n"
+    )
+
+
+def _question_flow() -> str:
+    return (
+        "While it drafts a folder's first plan (`planloop.createPlan`), the planner may ask "
+        "up to `plannerQuestions` clarifying questions (setting `planner_questions`, default "
+        "3; 0 turns them off). Each is asked while the command is still running:\n\n"
+        f"- **`experimental.planloopQuestions: true`**: the request `{REQUEST_ANSWER}` "
+        '(`AnswerRequestParams`); answer `{"answer": string}` — an option or free text '
+        "(VS Code shows a quick pick of the options plus *Answer in your own words…*).\n"
+        "- **any other client**: `window/showMessageRequest` (type Info) whose message is "
+        "the question, with one action per option. Picking one answers it; dismissing it "
+        "(null) leaves the question pending.\n\n"
+        "No answer within `approvalTimeoutS`, a null answer, or a cancel: `createPlan` "
+        "fails with `data.kind` `waiting` (nothing is lost: the planner's conversation is "
+        "saved in `.planloop/question.json`), and `getPlan`'s `pending` is the question "
+        "(kind `question`, with `question` and `options`; with no plan yet `getPlan` "
+        "returns a `QuestionPayload` whose `plan` is null). Answer it with "
+        '`planloop.answer {"text": "..."}` (any client, free text): planning goes on in '
+        "the same conversation and the result is the new plan. `planloop.answer` with "
+        "nothing pending fails with kind `invalid_request`. The plan records every "
+        "question and answer (`plan.questions`, and a `## Questions` section in its "
+        "Markdown); re-plans see them.\n"
     )
 
 

@@ -26,6 +26,8 @@ CODES: dict[str, int] = {
     "unsaved_buffer": -32015,
     "checkpoint": -32015,
     "model": -32016,
+    # the planner asked a question nobody answered yet (planloop.answer goes on)
+    "waiting": -32017,
     "usage": -32602,
     "unknown_step": -32602,
     "bad_arguments": -32602,
