@@ -161,7 +161,8 @@ def test_stdout_is_only_json_rpc_and_anthropic_is_not_imported(tmp_path: Path) -
         init = _until(proc.stdout, 1)
         assert init["result"]["serverInfo"]["name"] == "planloop"
         commands = init["result"]["capabilities"]["executeCommandProvider"]["commands"]
-        assert "planloop.runAll" in commands and len(commands) == 16  # … setMode, doctor
+        assert "planloop.runAll" in commands and "planloop.answer" in commands
+        assert len(commands) == 17  # … setMode, doctor, answer
         send(
             {"jsonrpc": "2.0", "method": "initialized", "params": {}},
             {
