@@ -1004,6 +1004,7 @@ async function scenario(workspaces, bare, tmp) {
     if (ONLY.has('editplan')) {
       await editPlanFlow(browser, workspaces.editPlan);
       say('edit-plan flow passed');
+    }
     if (ONLY.has('question')) {
       await questionFlow(browser, workspaces.question);
       say('question flow passed');
