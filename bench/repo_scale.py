@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         status_s = timed(run_cmd, ["git", "status", "--porcelain"], repo)
         first_s = timed(store.snapshot, "first", "refs/planloop/bench/first")
         if r == 0:
+            store.wait_for_background()  # the first checkpoint's trees, copied after it
             store.wait_for_gc()
             disk_mb = du_mb(repo / ".planloop")
         store.close()
