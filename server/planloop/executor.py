@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from .cancel import CancelToken
 from .events import ExecutorToolCall
-from .ledger import Ledger
+from .ledger import Ledger, Role
 from .models.base import Model, ToolCall
 from .plan import Outcome, Plan, Step
 from .rules import ProjectRules
@@ -68,6 +68,15 @@ def build_prompt(plan: Plan, step: Step, retry_observation: str | None = None) -
 
 
 class Executor:
+    """One step in a fresh context: the step, its checks and what it depends on, nothing of
+    the steps before. :class:`joint.JointAgent` is the same loop with another prompt."""
+
+    #: the name its turns are charged under and its reports are signed with
+    role: Role = "executor"
+    who = "the executor"
+    system = SYSTEM
+    nudge = NUDGE
+
     def __init__(
         self,
         model: Model,
@@ -84,7 +93,7 @@ class Executor:
         self.model = model
         #: the project's instruction files, appended to the system prompt per step
         self.rules = rules
-        #: where each billed turn is charged (``executor``); read it for what a step cost
+        #: where each billed turn is charged (``self.role``); read it for what a step cost
         self.ledger = ledger or Ledger()
         self.ws = ws
         self.max_turns = max_turns
@@ -92,15 +101,16 @@ class Executor:
         self.command_timeout_s = command_timeout_s
         self.on_event = on_event
         self.max_tokens = max_tokens
-        #: request sizes (characters) of the last step's model calls, for the benchmark
-        self.last_request_chars: list[int] = []
 
     def system_prompt(self, step: Step) -> str:
         """The fixed instructions, then the project rules for this step's files: the
         same on every turn of the step, so the whole is the cached prefix."""
         if self.rules is None:
-            return SYSTEM
-        return self.rules.system(SYSTEM, self.rules.for_step(step))
+            return self.system
+        return self.rules.system(self.system, self.rules.for_step(step))
+
+    def first_message(self, plan: Plan, step: Step, retry_observation: str | None) -> str:
+        return build_prompt(plan, step, retry_observation)
 
     def run(
         self,
@@ -110,7 +120,7 @@ class Executor:
         retry_observation: str | None = None,
         cancel: CancelToken | None = None,
     ) -> Outcome:
-        """The executor's report (or a failed one when its turns ran out).
+        """The agent's report (or a failed one when its turns ran out).
 
         What the turns cost is charged to ``self.ledger`` as they are billed, also
         when the call ends in a ModelError or Cancelled.
@@ -139,24 +149,22 @@ class Executor:
             res = tool_loop(
                 model=self.model,
                 system=self.system_prompt(step),
-                first_message=build_prompt(plan, step, retry_observation),
+                first_message=self.first_message(plan, step, retry_observation),
                 tools=EXECUTOR_TOOLS,
                 toolbox=toolbox,
                 terminal={"report_outcome": report},
                 max_turns=self.max_turns,
-                nudge=NUDGE,
+                nudge=self.nudge,
                 cancel=cancel,
-                meter=self.ledger.meter("executor"),
+                meter=self.ledger.meter(self.role),
                 on_tool=on_tool,
                 max_tokens=self.max_tokens,
             )
         except TurnBudgetExhausted as e:
-            self.last_request_chars = []
             return Outcome(
                 ok=False,
-                summary=f"the executor used its {e.turns} turns without reporting an outcome",
+                summary=f"{self.who} used its {e.turns} turns without reporting an outcome",
                 observations=[f"turn budget ({e.turns}) exhausted"],
             )
-        self.last_request_chars = res.request_chars
         outcome: Outcome = res.value
         return outcome

@@ -347,13 +347,7 @@ class RepoMap:
             return None
         raw, dirty = got
         h = hashlib.sha1(b"quick\0" + raw)
-        root = str(self.ws.root) + os.sep
-        for rel in dirty:
-            try:
-                st = os.stat(root + rel)
-            except OSError:
-                continue
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        self._add_stats(h, dirty)
         return h.hexdigest()
 
     def _fingerprint(self, files: list[str], code: list[str], state: GitState | None) -> str:
@@ -366,14 +360,18 @@ class RepoMap:
             h.update(state.raw)
             dirty = state.modified | state.deleted
             unsure = [f for f in code if f not in state.blobs or f in dirty]
+        self._add_stats(h, unsure)
+        return h.hexdigest()
+
+    def _add_stats(self, h: Any, rels: list[str]) -> None:
+        """The size and mtime of files git does not vouch for (a vanished one adds nothing)."""
         root = str(self.ws.root) + os.sep
-        for rel in unsure:
+        for rel in rels:
             try:
                 st = os.stat(root + rel)
             except OSError:
                 continue
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
-        return h.hexdigest()
 
     def _tags(self, code: list[str], ids: dict[str, str]) -> dict[str, FileTags | None]:
         out: dict[str, FileTags | None] = {}

@@ -8,6 +8,7 @@ through the journal and charge their turns to the run's ledger.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from .config import Config
 from .errors import ConfigError
@@ -22,6 +23,8 @@ from .rules import ProjectRules
 from .workspace import Workspace
 
 ModelFactory = Callable[[], Model]
+#: an acting role: the executor, or the joint agent built on it
+A = TypeVar("A", bound=Executor)
 
 
 class Roles:
@@ -112,35 +115,29 @@ class Roles:
     @property
     def executor(self) -> Executor:
         if self._executor is None:
-            self._executor = Executor(
-                self._acting_model(),
-                self.ws,
-                max_turns=self.config.budgets.executor_turns,
-                command_gate=self.command_gate,
-                command_timeout_s=self.config.command_timeout_s,
-                max_tokens=self.config.max_tokens,
-                on_event=self.journal.event,
-                ledger=self.ledger,
-                rules=self.rules,
-            )
+            self._executor = self._acting(Executor)
         return self._executor
 
     @property
     def joint(self) -> JointAgent:
         """The joint role (mode = joint): plans and acts on the executor's model."""
         if self._joint is None:
-            self._joint = JointAgent(
-                self._acting_model(),
-                self.ws,
-                max_turns=self.config.budgets.executor_turns,
-                command_gate=self.command_gate,
-                command_timeout_s=self.config.command_timeout_s,
-                max_tokens=self.config.max_tokens,
-                on_event=self.journal.event,
-                ledger=self.ledger,
-                rules=self.rules,
-            )
+            self._joint = self._acting(JointAgent)
         return self._joint
+
+    def _acting(self, kind: type[A]) -> A:
+        """An acting role on the executor's model, with the run's budgets and policy."""
+        return kind(
+            self._acting_model(),
+            self.ws,
+            max_turns=self.config.budgets.executor_turns,
+            command_gate=self.command_gate,
+            command_timeout_s=self.config.command_timeout_s,
+            max_tokens=self.config.max_tokens,
+            on_event=self.journal.event,
+            ledger=self.ledger,
+            rules=self.rules,
+        )
 
     def fresh_model(self, role: str) -> Model:
         """A new model for ``role`` from its factory (``planloop doctor`` checks one)."""
