@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
-from planloop.checkpoints import CheckpointStore
+from planloop.checkpoints.store import CheckpointStore
 
 FILES_PER_DIR = 50
 DIRS_PER_PARENT = 20

@@ -35,14 +35,14 @@ sys.path.insert(0, str(ROOT / "tests"))  # the Chat Completions stand-in (--adap
 
 from planloop.approvals import AutoApprover  # noqa: E402
 from planloop.cancel import CancelToken  # noqa: E402
-from planloop.checkpoints import CheckpointStore  # noqa: E402
+from planloop.checkpoints.store import CheckpointStore  # noqa: E402
 from planloop.config import Config  # noqa: E402
+from planloop.document.plan import render_markdown  # noqa: E402
+from planloop.loop.orchestrator import Orchestrator  # noqa: E402
 from planloop.models.base import Model, ModelReply, ToolSpec  # noqa: E402
 from planloop.models.scripted import ScriptedModel  # noqa: E402
-from planloop.orchestrator import Orchestrator  # noqa: E402
-from planloop.plan import render_markdown  # noqa: E402
-from planloop.store import PlanStore  # noqa: E402
-from planloop.workspace import Workspace  # noqa: E402
+from planloop.state.store import PlanStore  # noqa: E402
+from planloop.workspace.files import Workspace  # noqa: E402
 
 
 def request_chars(system: str, messages: list[dict[str, Any]], tools: list[ToolSpec]) -> int:

@@ -212,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.build_only:
         return 0
     # imported after the build, so building the cached tree needs no planloop at all
-    from planloop.checkpoints import CheckpointStore
-    from planloop.repomap import RepoMap, estimate_tokens
-    from planloop.search import find_ripgrep
-    from planloop.tools import ToolBox
-    from planloop.workspace import Workspace
+    from planloop.checkpoints.store import CheckpointStore
+    from planloop.roles.tools import ToolBox
+    from planloop.workspace.files import Workspace
+    from planloop.workspace.repomap import RepoMap, estimate_tokens
+    from planloop.workspace.search import find_ripgrep
 
     shutil.rmtree(repo / ".planloop", ignore_errors=True)
     (repo / "scratch").mkdir(exist_ok=True)

@@ -1,11 +1,11 @@
-"""Writes the starter eval task set (server/planloop/eval_tasks/) from the table below.
+"""Writes the starter eval task set (server/planloop/eval/suite/) from the table below.
 
 Each task gets repo/, hidden/, task.toml and scripted models for split, joint and auto.
 The scripts are generated, not hand-written, so the three modes of a task do the same
 edits and differ only in how the loop is shaped. Token counts in the scripts are
 declared, not measured: the offline eval measures the harness, not a model.
 
-    python scripts/make_eval_tasks.py      # rewrites server/planloop/eval_tasks/
+    python scripts/make_eval_tasks.py      # rewrites server/planloop/eval/suite/
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "server" / "planloop" / "eval_tasks"
+OUT = Path(__file__).resolve().parents[1] / "server" / "planloop" / "eval" / "suite"
 JOINT_MAX_STEPS = 5
 PRICE_AS = {"planner": "claude-opus-5-5", "executor": "claude-sonnet-5-5"}
 

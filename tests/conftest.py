@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "server" / "planloop" / "examples" / "calculator"
+EXAMPLE = ROOT / "examples" / "calculator"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from standin import standin  # noqa: E402, F401 - the Messages API stand-in fixture

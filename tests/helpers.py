@@ -10,7 +10,7 @@ from typing import Any
 from planloop.approvals import Approver, AutoApprover
 from planloop.config import load_config
 from planloop.events import Event, EventSink, to_dict
-from planloop.orchestrator import Orchestrator
+from planloop.loop.orchestrator import Orchestrator
 from planloop.wiring import build_orchestrator
 
 PYTEST_ALL = {"kind": "command", "command": "python -m pytest -q", "description": "suite passes"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from planloop.checkpoints import CheckpointError, CheckpointStore
+from planloop.checkpoints.store import CheckpointError, CheckpointStore
 from test_checkpoints import USER_ENV, make_user_repo, ugit, user_repo_fingerprint
 
 

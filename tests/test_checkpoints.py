@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-import planloop.checkpoints
-from planloop.checkpoints import CheckpointError, CheckpointStore, FileDiff
+import planloop.checkpoints.store
+from planloop.checkpoints.store import CheckpointError, CheckpointStore, FileDiff
+from planloop.document.plan import FileChange
 from planloop.errors import PlanloopError
-from planloop.plan import FileChange
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -553,7 +553,7 @@ def test_diff_falls_back_to_one_diff_per_file_with_the_same_patches(
         (ws / "added.txt").write_text("new\n")
         c2 = store.snapshot("two")
         together = store.diff(c1, c2)
-        monkeypatch.setattr(planloop.checkpoints, "split_patches", lambda out, entries: None)
+        monkeypatch.setattr(planloop.checkpoints.store, "split_patches", lambda out, entries: None)
         assert store.diff(c1, c2) == together
     assert {d.status for d in together} == {"renamed", "modified", "typechange", "added"}
 
@@ -844,7 +844,9 @@ def test_checkpoints_module_exports_what_callers_import() -> None:
         "Conflict",
         "CheckpointInfo",
     ):
-        assert name in planloop.checkpoints.__all__ and hasattr(planloop.checkpoints, name)
+        assert name in planloop.checkpoints.store.__all__ and hasattr(
+            planloop.checkpoints.store, name
+        )
     assert issubclass(CheckpointError, PlanloopError)
     assert CheckpointError("x").kind == "checkpoint"
 

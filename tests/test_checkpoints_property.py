@@ -22,7 +22,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from planloop.checkpoints import CheckpointStore
+from planloop.checkpoints.store import CheckpointStore
 from test_checkpoints import make_user_repo, user_repo_fingerprint
 
 NAMES = ["a.py", "b.py", "notes.txt", "d/c.txt", "d/e/f.bin"]

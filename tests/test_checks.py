@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from planloop.cancel import CancelToken
-from planloop.checks import condense, run_checks
-from planloop.plan import Check, Step
-from planloop.policy import CommandPolicy
-from planloop.workspace import CommandResult, Workspace
+from planloop.document.plan import Check, Step
+from planloop.workspace.checks import condense, run_checks
+from planloop.workspace.files import CommandResult, Workspace
+from planloop.workspace.policy import CommandPolicy
 
 PY = shlex.quote(sys.executable)
 # the project's own plugins are not needed in the tiny project, and loading them costs a second

@@ -22,10 +22,10 @@ import pytest
 from helpers import report, step, submit, write
 from planloop.models.base import Usage
 from planloop.models.pricing import cost_usd
-from planloop.store import PlanStore, RunRecord
+from planloop.state.store import PlanStore, RunRecord
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
-EXAMPLE = Path(__file__).resolve().parents[1] / "server" / "planloop" / "examples" / "calculator"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "calculator"
 
 GOAL = "Add a square() function and a notes file"
 SQUARE = "\n\ndef square(x: float) -> float:\n    return x * x\n"
@@ -629,7 +629,7 @@ def test_a_torn_log_line_is_one_warning_naming_the_file_and_line(ws: Path, tmp_p
 def test_clean_reset_shadow_starts_fresh_after_a_damaged_checkpoint_repo(
     calc_ws: Path, tmp_path: Path
 ) -> None:
-    from planloop.checkpoints import CheckpointStore
+    from planloop.checkpoints.store import CheckpointStore
 
     cp = CheckpointStore(calc_ws)
     cp.snapshot("x")

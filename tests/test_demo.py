@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
-EXAMPLE = Path(__file__).resolve().parents[1] / "server" / "planloop" / "examples" / "calculator"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "calculator"
 CACHES = {"__pycache__", ".pytest_cache"}
 
 

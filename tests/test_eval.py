@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from planloop.cassette import Cassette, CassetteError
-from planloop.eval_runner import EvalConfig, run_eval
-from planloop.eval_tasks import EvalError, load_tasks, starter_dir
+from planloop.eval.cassette import Cassette, CassetteError
+from planloop.eval.runner import EvalConfig, run_eval
+from planloop.eval.tasks import EvalError, load_tasks, starter_dir
 
 PLANLOOP = str(Path(sys.executable).parent / "planloop")
 

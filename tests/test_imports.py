@@ -252,3 +252,93 @@ def test_only_the_model_adapters_import_a_model_sdk() -> None:
     outside = {m: why for m, why in users.items() if not is_under(m, ["planloop.models"])}
     assert outside == {}, "a module outside planloop.models imports a model SDK"
     assert "planloop.models.anthropic_adapter" in users  # a lazy import counts
+
+
+# --- the layers -----------------------------------------------------------------------------
+
+# The floors of docs/architecture.md's picture, bottom first. A module may import its own
+# room (package or module) and any room on a lower floor, never a neighbour on its own floor
+# nor anything above: the tree's folders are the layers, and this keeps them a checked fact.
+LAYERS: list[dict[str, tuple[str, ...]]] = [
+    {"document": ("planloop.document",)},
+    {
+        "shared": (
+            "planloop.errors",
+            "planloop.validation",
+            "planloop.redaction",
+            "planloop.cancel",
+            "planloop.fsutil",
+            "planloop.faults",
+            "planloop.approvals",
+            "planloop.events",
+        )
+    },
+    {"models": ("planloop.models",)},
+    {"config": ("planloop.config",)},
+    {
+        "workspace": ("planloop.workspace",),
+        "checkpoints": ("planloop.checkpoints",),
+        "state": ("planloop.state",),
+    },
+    {"roles": ("planloop.roles",)},
+    {"loop": ("planloop.loop",)},
+    {"doctor": ("planloop.doctor",)},
+    {"api": ("planloop.api",)},
+    {"wiring": ("planloop.wiring",)},
+    {"eval": ("planloop.eval",), "demo": ("planloop.demo",), "lsp": ("planloop.lsp",)},
+    {"cli": ("planloop.cli",)},  # the entry point: starts the demo, eval and the server
+]
+
+
+def room(module: str) -> tuple[int, str] | None:
+    """The floor and room of a module; the package root (``__version__``) is shared."""
+    if module == PACKAGE:
+        return 1, "shared"
+    for floor, rooms in enumerate(LAYERS):
+        for name, prefixes in rooms.items():
+            if is_under(module, prefixes):
+                return floor, name
+    return None
+
+
+def layer_violations(edges: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in sorted(edges.items()):
+        here = room(module)
+        if here is None:
+            found.append(f"{module} is in no layer (add it to LAYERS)")
+            continue
+        for target in sorted(targets):
+            there = room(target)
+            if there is None:
+                continue  # reported as the importing module of its own row
+            if there[0] > here[0]:
+                found.append(f"{module} ({here[1]}) imports {target} ({there[1]}), a floor up")
+            elif there[0] == here[0] and there[1] != here[1]:
+                found.append(f"{module} ({here[1]}) imports {target} ({there[1]}), a neighbour")
+    return found
+
+
+def test_every_import_points_down_the_layers() -> None:
+    assert layer_violations(graph()) == []
+
+
+def test_the_layer_check_sees_an_import_up_and_one_across() -> None:
+    edges = {
+        "planloop.document.plan": {"planloop.loop.orchestrator"},
+        "planloop.workspace.files": {"planloop.checkpoints.store", "planloop.errors"},
+        "planloop.cli": {"planloop.lsp.server"},
+        "planloop.stray": set(),
+    }
+    assert layer_violations(edges) == [
+        "planloop.document.plan (document) imports planloop.loop.orchestrator (loop), a floor up",
+        "planloop.stray is in no layer (add it to LAYERS)",
+        "planloop.workspace.files (workspace) imports planloop.checkpoints.store (checkpoints), "
+        "a neighbour",
+    ]
+
+
+def test_each_subpackage_says_its_job_and_what_it_may_import() -> None:
+    for init in sorted(ROOT.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        assert "import" in doc, f"{init.parent.name}/__init__.py: say what it may import"

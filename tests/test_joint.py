@@ -9,8 +9,8 @@ import pytest
 from helpers import PYTEST_ALL, report, script, session, step, submit, write
 from planloop.approvals import NoApprover
 from planloop.config import load_config, run_mode
+from planloop.document.plan import render_markdown
 from planloop.errors import ConfigError, InvalidRequestError
-from planloop.plan import render_markdown
 
 SQUARE = "\n\ndef square(x: float) -> float:\n    return x * x\n"
 CUBE = "\n\ndef cube(x: float) -> float:\n    return x * x * x\n"

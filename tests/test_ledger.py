@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from planloop.ledger import Ledger
-from planloop.plan import RoleUsage
+from planloop.document.plan import RoleUsage
+from planloop.roles.ledger import Ledger
 
 
 def _turn(cost: float) -> RoleUsage:

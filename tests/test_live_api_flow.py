@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from helpers import script, session, step, submit
+from planloop.document.plan import submit_plan_schema
 from planloop.models.base import Usage
 from planloop.models.pricing import cost_usd
-from planloop.plan import submit_plan_schema
-from planloop.store import PlanStore
-from planloop.tools import EXECUTOR_TOOLS, PLANNER_TOOLS
+from planloop.roles.tools import EXECUTOR_TOOLS, PLANNER_TOOLS
+from planloop.state.store import PlanStore
 from standin import (
     Recorded,
     Reply,

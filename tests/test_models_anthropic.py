@@ -16,11 +16,7 @@ from planloop.cancel import CancelToken
 from planloop.models.anthropic_adapter import AnthropicModel
 from planloop.models.base import ModelConfig, ModelError, ToolSpec, Usage
 from planloop.models.pricing import cost_usd, is_priced, price_for
-from planloop.models.registry import (
-    DEFAULT_EXECUTOR_SPEC,
-    DEFAULT_PLANNER_SPEC,
-    make_model,
-)
+from planloop.models.registry import DEFAULT_EXECUTOR_SPEC, DEFAULT_PLANNER_SPEC, make_model
 from standin import (
     Reply,
     StandIn,

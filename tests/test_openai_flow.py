@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 from standin import StandIn, message, tokens
 from standin_openai import OpenAIStandIn, chat, usage
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
-EXAMPLE = Path(__file__).parents[1] / "server" / "planloop" / "examples" / "calculator"
+EXAMPLE = Path(__file__).parents[1] / "examples" / "calculator"
 DEMO = json.loads((EXAMPLE / "demo.json").read_text())
 GOAL = (
     "Make division by zero raise a clear CalculatorError instead of a bare "

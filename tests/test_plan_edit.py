@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from helpers import report, step, submit, write
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 from test_cli import (
     GOAL,
     SQUARE,

@@ -15,9 +15,9 @@ import pytest
 from helpers import report, script, session, step, submit, write
 from planloop.api import Session
 from planloop.approvals import NoApprover
+from planloop.document.edits import check_edit
+from planloop.document.plan import render_markdown
 from planloop.errors import BusyError, InvalidRequestError, PlanEditError
-from planloop.plan import render_markdown
-from planloop.plan_edits import check_edit
 
 GOAL = "Add a square() function"
 SQUARE = "\n\ndef square(x: float) -> float:\n    return x * x\n"

@@ -13,7 +13,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planloop.plan import (
+from planloop.document.edits import EDITABLE, check_edit
+from planloop.document.plan import (
     Check,
     DecisionPoint,
     Plan,
@@ -22,7 +23,6 @@ from planloop.plan import (
     StopConditions,
     render_markdown,
 )
-from planloop.plan_edits import EDITABLE, check_edit
 
 #: Markdown's and the format's own troublemakers, mixed into arbitrary unicode
 NASTY = ["`", "``", "|", "- ", "-", "#", "## ", "**", "**Goal:**", "* ", "1. ", "> ", "\\", "→"]

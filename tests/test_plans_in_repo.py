@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from helpers import report, script, step, submit, write
-from planloop.store import GITIGNORE, GITIGNORE_PLANS_IN_REPO, PlanStore
+from planloop.state.store import GITIGNORE, GITIGNORE_PLANS_IN_REPO, PlanStore
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
 GOAL = "Add a file"

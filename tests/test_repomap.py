@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from helpers import submit
-from planloop import repomap as R
-from planloop.planner import MAP_INTRO
-from planloop.repomap import RepoMap, estimate_tokens, extract
-from planloop.tools import ToolBox
-from planloop.workspace import Workspace
+from planloop.roles.planner import MAP_INTRO
+from planloop.roles.tools import ToolBox
+from planloop.workspace import repomap as R
+from planloop.workspace.files import Workspace
+from planloop.workspace.repomap import RepoMap, estimate_tokens, extract
 from standin import StandIn, tokens, tool_use_message
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import report, step, submit, tool, write
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
 GOAL = "Add square() and a notes file"

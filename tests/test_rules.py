@@ -21,11 +21,11 @@ import pytest
 from helpers import dict_sink, step, submit
 from planloop.approvals import AutoApprover
 from planloop.config import load_config
-from planloop.plan import Plan, Step, render_markdown
-from planloop.rules import ProjectRules
-from planloop.search import Searcher
-from planloop.store import PlanStore
+from planloop.document.plan import Plan, Step, render_markdown
+from planloop.roles.rules import ProjectRules
+from planloop.state.store import PlanStore
 from planloop.wiring import build_orchestrator
+from planloop.workspace.search import Searcher
 from standin import Recorded, StandIn, tool_use_message
 from standin_openai import OpenAIStandIn, chat
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from planloop.search import (
+from planloop.roles.tools import ToolBox
+from planloop.workspace.files import Workspace, WorkspaceError
+from planloop.workspace.search import (
     GIT_GREP,
     LINE_CHARS,
     MAX_SEARCH_BYTES,
@@ -21,8 +23,6 @@ from planloop.search import (
     Tools,
     find_ripgrep,
 )
-from planloop.tools import ToolBox
-from planloop.workspace import Workspace, WorkspaceError
 from test_checkpoints import ugit
 
 RG, _ = find_ripgrep()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from planloop.cancel import CancelToken
-from planloop.plan import Outcome
-from planloop.tools import EXECUTOR_TOOLS, PLANNER_TOOLS, ToolBox
-from planloop.workspace import Workspace
+from planloop.document.plan import Outcome
+from planloop.roles.tools import EXECUTOR_TOOLS, PLANNER_TOOLS, ToolBox
+from planloop.workspace.files import Workspace
 
 CALC = "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n"
 

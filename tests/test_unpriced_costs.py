@@ -15,9 +15,9 @@ import pytest
 from helpers import step, submit
 from planloop.approvals import ApprovalRequest, Decision
 from planloop.config import load_config
+from planloop.document.plan import RoleUsage, cost_text
 from planloop.errors import ConfigError
-from planloop.orchestrator import Orchestrator
-from planloop.plan import RoleUsage, cost_text
+from planloop.loop.orchestrator import Orchestrator
 from planloop.wiring import build_orchestrator
 from standin_openai import OpenAIStandIn, chat, usage
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from planloop.cancel import CancelToken
-from planloop.workspace import (
+from planloop.workspace.files import (
     CommandPolicy,
     PathError,
     UnsavedBufferError,

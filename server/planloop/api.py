@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .cancel import CancelToken
-from .checkpoints import FileDiff, RevertResult
-from .config import Config
-from .doctor import ModelCheck, check_models
-from .errors import InvalidRequestError, StoreError, UnknownStepError
-from .orchestrator import Orchestrator, ReplanResult, RunResult, Status
-from .plan import Plan, RunMode, Step
-from .plan_edits import EditResult, check_edit
-from .questions import Answerer, PendingQuestion, WaitingForAnswer
-from .store import EventLog, RunRecord
+from planloop.cancel import CancelToken
+from planloop.checkpoints.store import FileDiff, RevertResult
+from planloop.config import Config
+from planloop.doctor import ModelCheck, check_models
+from planloop.document.edits import EditResult, check_edit
+from planloop.document.plan import Plan, RunMode, Step
+from planloop.errors import InvalidRequestError, StoreError, UnknownStepError
+from planloop.loop.orchestrator import Orchestrator, ReplanResult, RunResult, Status
+from planloop.roles.questions import Answerer, PendingQuestion, WaitingForAnswer
+from planloop.state.store import EventLog, RunRecord
 
 Side = Literal["before", "after"]
 

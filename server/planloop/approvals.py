@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from .cancel import CancelToken
+from planloop.cancel import CancelToken
 
 ApprovalKind = Literal["plan", "revision", "pause", "budget", "command"]
 

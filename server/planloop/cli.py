@@ -34,15 +34,16 @@ from rich.progress import Progress as ProgressBar
 from rich.status import Status as Spinner
 from rich.table import Table
 
-from . import __version__
-from .api import RunResult, Session, Side
-from .approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
-from .cancel import CancelToken
-from .config import Config, load_config
-from .errors import PlanEditError, PlanloopError, UsageError
-from .eval_runner import EvalConfig, EvalReport, RunReport, check_options, run_eval
-from .eval_tasks import load_tasks
-from .events import (
+from planloop import __version__
+from planloop.api import RunResult, Session, Side
+from planloop.approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
+from planloop.cancel import CancelToken
+from planloop.config import Config, load_config
+from planloop.document.plan import Plan, Question, render_markdown
+from planloop.errors import PlanEditError, PlanloopError, UsageError
+from planloop.eval.runner import EvalConfig, EvalReport, RunReport, check_options, run_eval
+from planloop.eval.tasks import load_tasks
+from planloop.events import (
     ApprovalGiven,
     BaselineStarted,
     CheckRan,
@@ -63,11 +64,10 @@ from .events import (
     StepFinished,
     StepStarted,
 )
-from .lsp.launch import add_serve_arguments, from_namespace
-from .plan import Plan, Question, render_markdown
-from .questions import WaitingForAnswer
-from .redaction import redact
-from .wiring import open_session
+from planloop.lsp.launch import add_serve_arguments, from_namespace
+from planloop.redaction import redact
+from planloop.roles.questions import WaitingForAnswer
+from planloop.wiring import open_session
 
 #: run state → exit code
 EXIT = {
@@ -1008,7 +1008,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .lsp.server import main as serve
+    from planloop.lsp.server import main as serve
 
     if isinstance(args.workspace, _Default):  # not given: the client's folders decide
         args.workspace = None
@@ -1017,7 +1017,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from planloop.demo import run_demo
 
     return run_demo(example=args.example, keep=args.keep, cli_main=main)
 

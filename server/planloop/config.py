@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from .errors import ConfigError
-from .plan import ModeSetting
-from .validation import describe
+from planloop.document.plan import ModeSetting
+from planloop.errors import ConfigError
+from planloop.validation import describe
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,12 +119,12 @@ class Config(_Settings):
         return None if v == "" else v
 
     def planner_spec(self) -> str:
-        from .models.registry import DEFAULT_PLANNER_SPEC
+        from planloop.models.registry import DEFAULT_PLANNER_SPEC
 
         return self.planner or os.environ.get("PLANLOOP_PLANNER") or DEFAULT_PLANNER_SPEC
 
     def executor_spec(self) -> str:
-        from .models.registry import DEFAULT_EXECUTOR_SPEC
+        from planloop.models.registry import DEFAULT_EXECUTOR_SPEC
 
         return self.executor or os.environ.get("PLANLOOP_EXECUTOR") or DEFAULT_EXECUTOR_SPEC
 

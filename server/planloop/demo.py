@@ -27,10 +27,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
-from .approvals import NoApprover
-from .config import load_config
-from .errors import UsageError
-from .wiring import open_session
+from planloop.approvals import NoApprover
+from planloop.config import load_config
+from planloop.errors import UsageError
+from planloop.wiring import open_session
 
 if sys.version_info >= (3, 11):
     from importlib.resources.abc import Traversable
@@ -49,10 +49,18 @@ SKIP = frozenset({".planloop", "__pycache__", ".pytest_cache"})
 
 
 def bundled_example() -> Traversable:
-    """The calculator shipped as package data; a clear error if this install lacks it."""
-    found = resources.files("planloop")
+    """The calculator shipped as package data; a clear error if this install lacks it.
+
+    A wheel carries it inside the package; a source checkout (an editable install) keeps
+    the one copy in the repository's top-level ``examples/``, which users also copy from.
+    """
+    found: Traversable = resources.files("planloop")
     for part in EXAMPLE_RESOURCE:
         found = found / part
+    if not (found / SCRIPT).is_file():
+        checkout = Path(str(resources.files("planloop"))).parents[1].joinpath(*EXAMPLE_RESOURCE)
+        if (checkout / SCRIPT).is_file():
+            return checkout
     if not (found / SCRIPT).is_file():
         where = "/".join(("planloop", *EXAMPLE_RESOURCE, SCRIPT))
         raise UsageError(

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from .errors import PlanloopError
-from .models.anthropic_adapter import AnthropicModel
-from .models.anthropic_clouds import CloudModel
-from .models.base import Model, ModelError, ToolSpec
-from .models.openai_adapter import OpenAIModel
+from planloop.errors import PlanloopError
+from planloop.models.anthropic_adapter import AnthropicModel
+from planloop.models.anthropic_clouds import CloudModel
+from planloop.models.base import Model, ModelError, ToolSpec
+from planloop.models.openai_adapter import OpenAIModel
 
 Role = Literal["planner", "executor"]
 

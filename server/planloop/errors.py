@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from .plan_edits import EditProblem
+    from planloop.document.edits import EditProblem
 
 
 class PlanloopError(Exception):

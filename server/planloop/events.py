@@ -22,10 +22,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from .plan import DecisionAction, ModeSetting, RunMode, RunState, StepStatus, Trigger, now_iso
+from planloop.document.plan import (
+    DecisionAction,
+    ModeSetting,
+    RunMode,
+    RunState,
+    StepStatus,
+    Trigger,
+    now_iso,
+)
 
 if TYPE_CHECKING:
-    from .approvals import ApprovalKind
+    from planloop.approvals import ApprovalKind
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import faults
+from planloop import faults
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:

@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .api import Session
-from .approvals import Approver
-from .checkpoints import CheckpointStore
-from .config import Config
-from .events import EventSink
-from .models.base import Model, ModelConfig
-from .orchestrator import Orchestrator
-from .policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
-from .search import Tools
-from .store import PlanStore
-from .workspace import Workspace
+from planloop.api import Session
+from planloop.approvals import Approver
+from planloop.checkpoints.store import CheckpointStore
+from planloop.config import Config
+from planloop.events import EventSink
+from planloop.loop.orchestrator import Orchestrator
+from planloop.models.base import Model, ModelConfig
+from planloop.state.store import PlanStore
+from planloop.workspace.files import Workspace
+from planloop.workspace.policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
+from planloop.workspace.search import Tools
 
 
 def build_orchestrator(
@@ -35,7 +35,7 @@ def build_orchestrator(
     """``wrap_model(model, role)``: a wrapper at the model port (eval's cassettes)."""
     root = root.resolve()
     if not root.is_dir():
-        from .errors import PlanloopError
+        from planloop.errors import PlanloopError
 
         raise PlanloopError(f"workspace {root} is not a directory")
     store = PlanStore(root, plans_in_repo=config.plans_in_repo)
@@ -62,13 +62,13 @@ def build_orchestrator(
     )
 
     def planner() -> Model:
-        from .models.registry import make_model
+        from planloop.models.registry import make_model
 
         model = make_model(config.planner_spec(), "planner", config=mc, state_dir=state_dir)
         return wrap_model(model, "planner") if wrap_model else model
 
     def executor() -> Model:
-        from .models.registry import make_model
+        from planloop.models.registry import make_model
 
         model = make_model(config.executor_spec(), "executor", config=mc, state_dir=state_dir)
         return wrap_model(model, "executor") if wrap_model else model

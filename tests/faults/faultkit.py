@@ -25,7 +25,7 @@ from typing import Any
 from helpers import report, step, submit, tool, write
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "server" / "planloop" / "examples" / "calculator"
+EXAMPLE = ROOT / "examples" / "calculator"
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
 GOAL = "Add square() and a notes file"
 SQUARE = "\n\ndef square(x: float) -> float:\n    return x * x\n"

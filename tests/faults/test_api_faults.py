@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import step, submit
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 from standin import (
     Reply,
     StandIn,

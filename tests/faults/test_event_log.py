@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planloop.events import StateChanged
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 
 
 def _log_of(ws: Path) -> Path:

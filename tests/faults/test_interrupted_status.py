@@ -16,7 +16,7 @@ from pathlib import Path
 from helpers import script, session, step, submit
 from planloop.api import Session
 from planloop.lsp.plan_cache import PlanPayloads
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 
 
 def _running_record(ws: Path, tmp: Path) -> tuple[Session, PlanStore, str]:

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from killkit import PLANLOOP, cli_env, flat, planloop
 
 from helpers import report, step, submit, tool
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 
 GOAL = "Add square() and a notes file"
 SQUARE = "\n\ndef square(x: float) -> float:\n    return x * x\n"

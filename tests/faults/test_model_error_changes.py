@@ -17,7 +17,7 @@ import pytest
 from killkit import flat, planloop
 
 from helpers import script, session, step, submit
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 from standin import Reply, StandIn, error_reply, stream_error_reply, tool_use_message
 
 KEY = "sk-ant-api03-FAULTS-fake-key-0c9e1d2b3a"

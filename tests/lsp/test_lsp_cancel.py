@@ -23,7 +23,7 @@ from lsp_harness import (
 )
 from lsprotocol import types
 
-from planloop.store import PlanStore
+from planloop.state.store import PlanStore
 from standin import Reply, StandIn, tool_use_message
 
 FAST_S = 6.0  # a cancelled 30 s phase must end well within this

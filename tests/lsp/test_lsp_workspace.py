@@ -195,5 +195,5 @@ def test_stdout_is_only_json_rpc_and_anthropic_is_not_imported(tmp_path: Path) -
         for line in proc.stderr.read().decode().splitlines()
         if line.startswith("import time:")
     ]
-    assert "planloop.store" in imported  # the import log is real
+    assert "planloop.state.store" in imported  # the import log is real
     assert not [m for m in imported if m == "anthropic" or m.startswith("anthropic.")]

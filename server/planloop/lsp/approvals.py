@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..approvals import ApprovalRequest, Decision
-from ..cancel import CancelToken
-from ..plan import Question
+from planloop.approvals import ApprovalRequest, Decision
+from planloop.cancel import CancelToken
+from planloop.document.plan import Question
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer

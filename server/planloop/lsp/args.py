@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from ..validation import problems
-from .rpc_errors import BadArguments
+from planloop.lsp.rpc_errors import BadArguments
+from planloop.validation import problems
 
 
 def _id() -> Any:

@@ -13,15 +13,21 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from . import args as A
-from . import decision_commands, doctor_commands, maintenance, plan_commands, step_commands
-from .folders import Folders, FolderSession
-from .registry import CommandTable, Spec
-from .rpc_errors import to_rpc_error
+from planloop.lsp import args as A
+from planloop.lsp import (
+    decision_commands,
+    doctor_commands,
+    maintenance,
+    plan_commands,
+    step_commands,
+)
+from planloop.lsp.folders import Folders, FolderSession
+from planloop.lsp.registry import CommandTable, Spec
+from planloop.lsp.rpc_errors import to_rpc_error
 
 if TYPE_CHECKING:
-    from .context import Context
-    from .events import Call
+    from planloop.lsp.context import Context
+    from planloop.lsp.events import Call
 
 log = logging.getLogger("planloop.lsp")
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from ..config import Config, load_config
-from ..errors import PlanloopError
-from .rpc_errors import ConfigProblem
+from planloop.config import Config, load_config
+from planloop.errors import PlanloopError
+from planloop.lsp.rpc_errors import ConfigProblem
 
 log = logging.getLogger("planloop.lsp")
 

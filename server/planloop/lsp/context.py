@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .launch import LaunchOptions
+from planloop.lsp.launch import LaunchOptions
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
 
-    from .documents import OpenBuffers
+    from planloop.lsp.documents import OpenBuffers
 
 
 class Runs(Protocol):

@@ -22,10 +22,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
-from ..approvals import ApprovalKind
-from ..plan import Plan, RunState
-from . import args as A
-from .approvals import AnswerReply, ApprovalAnswer
+from planloop.approvals import ApprovalKind
+from planloop.document.plan import Plan, RunState
+from planloop.lsp import args as A
+from planloop.lsp.approvals import AnswerReply, ApprovalAnswer
 
 
 def _absent() -> Any:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cancel import CancelToken
-from ..events import (
+from planloop.cancel import CancelToken
+from planloop.events import (
     CheckRan,
     Event,
     ExecutorToolCall,
@@ -38,9 +38,9 @@ from ..events import (
     StepFinished,
     StepStarted,
 )
-from .payloads import step_event
-from .plan_cache import PlanPayloads
-from .progress import WorkProgress
+from planloop.lsp.payloads import step_event
+from planloop.lsp.plan_cache import PlanPayloads
+from planloop.lsp.progress import WorkProgress
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer

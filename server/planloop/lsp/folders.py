@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
-from ..errors import BusyError
-from . import config as lsp_config
-from .approvals import LspApprover
-from .events import Call, EventPump
-from .plan_cache import PlanPayloads
-from .rpc_errors import NoFolderError
+from planloop.errors import BusyError
+from planloop.lsp import config as lsp_config
+from planloop.lsp.approvals import LspApprover
+from planloop.lsp.events import Call, EventPump
+from planloop.lsp.plan_cache import PlanPayloads
+from planloop.lsp.rpc_errors import NoFolderError
 
 if TYPE_CHECKING:
-    from ..api import Session
-    from .context import Context
+    from planloop.api import Session
+    from planloop.lsp.context import Context
 
 log = logging.getLogger("planloop.lsp")
 
@@ -99,8 +99,8 @@ class FolderSession:
         return self.reader if reader else self.runner
 
     def _build(self, section: Any) -> tuple[Session, Session]:
-        from ..approvals import NoApprover
-        from ..wiring import open_session
+        from planloop.approvals import NoApprover
+        from planloop.wiring import open_session
 
         ctx = self.ctx
         cfg, lsp = lsp_config.build(
@@ -147,9 +147,9 @@ def _query_session(root: Path) -> Session:
     """A session for reading the stored record only: built without the client's settings,
     because showing a plan must work while the settings are broken (the error shows up
     on the first command that needs them) and must never wait for workspace/configuration."""
-    from ..approvals import NoApprover
-    from ..config import Config
-    from ..wiring import open_session
+    from planloop.approvals import NoApprover
+    from planloop.config import Config
+    from planloop.wiring import open_session
 
     return open_session(root, config=Config(), approver=NoApprover())
 

@@ -16,7 +16,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from .context import Context
+from planloop.lsp.context import Context
 
 log = logging.getLogger("planloop.lsp")
 
@@ -76,6 +76,6 @@ def register(server: LanguageServer, ctx: Context) -> None:
 
 def _warm_up() -> None:
     try:
-        from . import commands  # noqa: F401 - the import is the point
+        from planloop.lsp import commands  # noqa: F401 - the import is the point
     except Exception:  # a broken install shows up on the first command, with its message
         log.exception("warm-up import failed")

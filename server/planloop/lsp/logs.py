@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from ..redaction import redact
+from planloop.redaction import redact
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import args as A
-from .registry import CommandTable, Spec
+from planloop.lsp import args as A
+from planloop.lsp.registry import CommandTable, Spec
 
 if TYPE_CHECKING:
-    from ..api import Session
-    from .events import Call
-    from .folders import FolderSession
+    from planloop.api import Session
+    from planloop.lsp.events import Call
+    from planloop.lsp.folders import FolderSession
 
 
 def register(table: CommandTable) -> None:

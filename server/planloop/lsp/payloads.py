@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..api import RunResult, Status
-from ..events import (
+from planloop.api import RunResult, Status
+from planloop.document.plan import Plan, Step, render_markdown
+from planloop.events import (
     CheckRan,
     Event,
     ExecutorToolCall,
@@ -20,12 +21,11 @@ from ..events import (
     StepFinished,
     StepStarted,
 )
-from ..plan import Plan, Step, render_markdown
 
 if TYPE_CHECKING:
-    from ..checkpoints import FileDiff
-    from ..questions import PendingQuestion
-    from ..store import Pending, RunRecord
+    from planloop.checkpoints.store import FileDiff
+    from planloop.roles.questions import PendingQuestion
+    from planloop.state.store import Pending, RunRecord
 
 
 def status_of(rec: RunRecord) -> Status:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .payloads import plan_payload, status_of
+from planloop.lsp.payloads import plan_payload, status_of
 
 if TYPE_CHECKING:
-    from ..api import Session
-    from ..store import RunRecord
+    from planloop.api import Session
+    from planloop.state.store import RunRecord
 
 _Key = tuple[int, int, int]
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidRequestError, NoPlanError, PlanloopError, StoreError
-from . import args as A
-from .payloads import proposal_payload, question_payload, question_pending, status_of
-from .registry import CommandTable, Spec, current, current_payload
+from planloop.errors import InvalidRequestError, NoPlanError, PlanloopError, StoreError
+from planloop.lsp import args as A
+from planloop.lsp.payloads import proposal_payload, question_payload, question_pending, status_of
+from planloop.lsp.registry import CommandTable, Spec, current, current_payload
 
 if TYPE_CHECKING:
-    from ..api import Session
-    from .events import Call
-    from .folders import FolderSession
+    from planloop.api import Session
+    from planloop.lsp.events import Call
+    from planloop.lsp.folders import FolderSession
 
 
 log = logging.getLogger("planloop.lsp")

@@ -42,11 +42,11 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from .context import Context
+from planloop.lsp.context import Context
 
 if TYPE_CHECKING:
-    from ..plan import Plan, Step
-    from .folders import FolderSession
+    from planloop.document.plan import Plan, Step
+    from planloop.lsp.folders import FolderSession
 
 log = logging.getLogger("planloop.lsp")
 
@@ -83,7 +83,7 @@ def layout(text: str, step_ids: list[str]) -> Layout:
     """The lines of the known steps and of their checks, as ``plan_markdown.parse`` reads
     the buffer (stdlib only, cheap): lenses and hovers sit where the user's text has them
     while they type, and a step id not in the stored plan (just added) gets none."""
-    from ..plan_markdown import parse
+    from planloop.document.markdown import parse
 
     out = Layout()
     known = set(step_ids)
@@ -211,8 +211,8 @@ class PlanDocuments:
         """The session of the workspace folder ``root`` is, or None: a ``.planloop/plan.md``
         of a sub-folder or of a folder outside the workspace is not a plan this server
         runs, so it gets no diagnostics rather than ones against another folder's plan."""
-        from .commands import folders_of
-        from .rpc_errors import NoFolderError
+        from planloop.lsp.commands import folders_of
+        from planloop.lsp.rpc_errors import NoFolderError
 
         try:
             s = folders_of(self.ctx).session(str(root))
@@ -264,7 +264,7 @@ class PlanDocuments:
             if doc is None:
                 return
             text = doc.source
-        from ..errors import PlanloopError
+        from planloop.errors import PlanloopError
 
         s = self._folder(root)
         if s is None:
@@ -379,8 +379,8 @@ class PlanDocuments:
 
 def _stored(s: FolderSession) -> tuple[Plan, bool] | None:
     """The current plan as stored, and whether a run is in progress (None: no plan)."""
-    from ..errors import NoPlanError
-    from .registry import current
+    from planloop.errors import NoPlanError
+    from planloop.lsp.registry import current
 
     try:
         rec, _payload = current(s)
@@ -390,7 +390,7 @@ def _stored(s: FolderSession) -> tuple[Plan, bool] | None:
 
 
 def _problems(s: FolderSession, text: str) -> list[Problem]:
-    from ..plan_edits import check_edit
+    from planloop.document.edits import check_edit
 
     stored = _stored(s)
     if stored is None:
@@ -410,7 +410,7 @@ def _problems(s: FolderSession, text: str) -> list[Problem]:
 
 
 def _edit_problems(e: BaseException) -> list[Problem] | None:
-    from ..errors import PlanEditError, PlanloopError
+    from planloop.errors import PlanEditError, PlanloopError
 
     if isinstance(e, PlanEditError):
         return [Problem(p.line, p.message) for p in e.problems] or [Problem(0, str(e))]
@@ -424,7 +424,7 @@ def _busy_message(e: BaseException) -> str:
 
 
 def _message(e: BaseException) -> str:
-    from ..redaction import redact
+    from planloop.redaction import redact
 
     return redact(str(e)) or type(e).__name__
 

@@ -12,11 +12,11 @@ import json
 import sys
 from typing import Any
 
-from ..config import Config
-from . import contract as C
-from .approvals import APPROVE, REJECT, REQUEST_ANSWER, REQUEST_APPROVAL, ApprovalAnswer
-from .config import LSP_KEYS, SECTION
-from .rpc_errors import _WIRE_KIND, CODES
+from planloop.config import Config
+from planloop.lsp import contract as C
+from planloop.lsp.approvals import APPROVE, REJECT, REQUEST_ANSWER, REQUEST_APPROVAL, ApprovalAnswer
+from planloop.lsp.config import LSP_KEYS, SECTION
+from planloop.lsp.rpc_errors import _WIRE_KIND, CODES
 
 # --- schema → TypeScript-like notation -------------------------------------------------
 
@@ -390,7 +390,7 @@ def _setting_keys() -> list[str]:
 
 def _folder_rule() -> str:
     """The rule is stated once, in folders.py's docstring; the document quotes it."""
-    from . import folders
+    from planloop.lsp import folders
 
     doc = folders.__doc__ or ""
     rule = doc.split("The multi-root rule (documented for every client):", 1)[-1]
@@ -399,8 +399,8 @@ def _folder_rule() -> str:
 
 def _lens_table() -> str:
     """The lenses per step state, computed by ``plan_document.step_lenses`` itself."""
-    from ..plan import FileChange, Step, StepResult
-    from .plan_document import step_lenses
+    from planloop.document.plan import FileChange, Step, StepResult
+    from planloop.lsp.plan_document import step_lenses
 
     rows = ["| step | lenses (idle) | while a run is in progress |", "|---|---|---|"]
     cases: list[tuple[str, Step]] = []
@@ -425,7 +425,7 @@ def _lens_table() -> str:
 
 
 def _plan_document() -> str:
-    from .plan_document import EDIT_COMMAND, PLAN_DIR, PLAN_FILE, SOURCE
+    from planloop.lsp.plan_document import EDIT_COMMAND, PLAN_DIR, PLAN_FILE, SOURCE
 
     return (
         f"`<folder>/{PLAN_DIR}/{PLAN_FILE}` is the current plan version's Markdown (the "

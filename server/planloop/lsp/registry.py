@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NoPlanError
-from . import args as A
+from planloop.errors import NoPlanError
+from planloop.lsp import args as A
 
 if TYPE_CHECKING:
-    from ..store import RunRecord
-    from .folders import FolderSession
+    from planloop.lsp.folders import FolderSession
+    from planloop.state.store import RunRecord
 
 Work = Callable[..., Any]
 

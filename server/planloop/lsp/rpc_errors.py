@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from ..errors import ConfigError, PlanloopError
-from ..redaction import redact
+from planloop.errors import ConfigError, PlanloopError
+from planloop.redaction import redact
 
 #: JSON-RPC server-defined codes (-32099..-32000) by error kind (``errors.PlanloopError``);
 #: ``data.kind`` says the same in words. A kind not listed falls back to its family's

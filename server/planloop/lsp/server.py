@@ -29,13 +29,13 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from . import documents, lifecycle, plan_document, settings
-from .context import Context
-from .documents import OpenBuffers
-from .launch import LaunchOptions
-from .launch import parse as parse_launch
-from .logs import WindowLogHandler, configure_stderr_logging
-from .names import COMMAND_NAMES
+from planloop.lsp import documents, lifecycle, plan_document, settings
+from planloop.lsp.context import Context
+from planloop.lsp.documents import OpenBuffers
+from planloop.lsp.launch import LaunchOptions
+from planloop.lsp.launch import parse as parse_launch
+from planloop.lsp.logs import WindowLogHandler, configure_stderr_logging
+from planloop.lsp.names import COMMAND_NAMES
 
 log = logging.getLogger("planloop.lsp")
 
@@ -164,7 +164,7 @@ def _handler(name: str, ctx: Context) -> Any:
     # ``*args``: pygls would otherwise structure and count the arguments itself. The
     # command modules import the core, so they load on the first command.
     async def handler(ls: LanguageServer, *args: Any) -> Any:
-        from .commands import dispatch
+        from planloop.lsp.commands import dispatch
 
         return await dispatch(ctx, name, args)
 

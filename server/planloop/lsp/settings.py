@@ -10,7 +10,7 @@ from __future__ import annotations
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from .context import Context
+from planloop.lsp.context import Context
 
 
 def register(server: LanguageServer, ctx: Context) -> None:

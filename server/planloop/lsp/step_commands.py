@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import args as A
-from .payloads import diff_payload, file_payload, run_payload
-from .registry import CommandTable, Spec, current_payload
+from planloop.lsp import args as A
+from planloop.lsp.payloads import diff_payload, file_payload, run_payload
+from planloop.lsp.registry import CommandTable, Spec, current_payload
 
 if TYPE_CHECKING:
-    from ..api import Session
-    from .events import Call
-    from .folders import FolderSession
+    from planloop.api import Session
+    from planloop.lsp.events import Call
+    from planloop.lsp.folders import FolderSession
 
 
 def register(table: CommandTable) -> None:

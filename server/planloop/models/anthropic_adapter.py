@@ -19,9 +19,9 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ..cancel import CancelToken
-from .base import ModelError, ModelReply, ToolSpec, Usage, stop_reason_error
-from .pricing import cost_usd, is_priced
+from planloop.cancel import CancelToken
+from planloop.models.base import ModelError, ModelReply, ToolSpec, Usage, stop_reason_error
+from planloop.models.pricing import cost_usd, is_priced
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import importlib.util
 import os
 from typing import Any
 
-from .anthropic_adapter import AnthropicModel, Credential
-from .base import ModelConfig, ModelError
+from planloop.models.anthropic_adapter import AnthropicModel, Credential
+from planloop.models.base import ModelConfig, ModelError
 
 #: spec scheme → (the module the extra brings, the extra's name)
 CLOUDS: dict[str, tuple[str, str]] = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..cancel import CancelToken
-from ..errors import PlanloopError
+from planloop.cancel import CancelToken
+from planloop.errors import PlanloopError
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ..cancel import CancelToken
-from .base import ModelError, ModelReply, ToolSpec, stop_reason_error
-from .openai_errors import map_error, scrub, short
-from .openai_wire import FINISH, StreamAssembler, messages_param, tools_param
-from .pricing import cost_usd, is_priced
-from .providers import Endpoint, reasoning_model
+from planloop.cancel import CancelToken
+from planloop.models.base import ModelError, ModelReply, ToolSpec, stop_reason_error
+from planloop.models.openai_errors import map_error, scrub, short
+from planloop.models.openai_wire import FINISH, StreamAssembler, messages_param, tools_param
+from planloop.models.pricing import cost_usd, is_priced
+from planloop.models.providers import Endpoint, reasoning_model
 
 #: a key the SDK insists on for servers that take none (Ollama, LM Studio)
 _NO_KEY = "planloop-no-key"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .base import ModelError
-from .providers import Endpoint
+from planloop.models.base import ModelError
+from planloop.models.providers import Endpoint
 
 _NO_TOOLS_HINTS = (
     "does not support tools",

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from .base import Usage
+from planloop.models.base import Usage
 
 FIELDS = ("input", "output", "cache_write", "cache_read")
 

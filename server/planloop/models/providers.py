@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from .base import ModelError
+from planloop.models.base import ModelError
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from .anthropic_adapter import AnthropicModel
-from .anthropic_clouds import CLOUDS, cloud_model
-from .base import Model, ModelConfig, ModelError
-from .openai_adapter import OpenAIModel
-from .pricing import price_table
-from .providers import PRESETS, resolve
-from .scripted import ScriptedModel
+from planloop.models.anthropic_adapter import AnthropicModel
+from planloop.models.anthropic_clouds import CLOUDS, cloud_model
+from planloop.models.base import Model, ModelConfig, ModelError
+from planloop.models.openai_adapter import OpenAIModel
+from planloop.models.pricing import price_table
+from planloop.models.providers import PRESETS, resolve
+from planloop.models.scripted import ScriptedModel
 
 Role = Literal["planner", "executor"]
 

@@ -42,10 +42,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..cancel import CancelToken
-from ..fsutil import atomic_write
-from .base import ModelError, ModelReply, ToolSpec, Usage, stop_reason_error
-from .pricing import cost_usd
+from planloop.cancel import CancelToken
+from planloop.fsutil import atomic_write
+from planloop.models.base import ModelError, ModelReply, ToolSpec, Usage, stop_reason_error
+from planloop.models.pricing import cost_usd
 
 ROLES = ("planner", "executor")
 STOP_REASONS = (

@@ -1,0 +1,269 @@
+"""Cassettes: every model request and response of a run, recorded and replayed at the port.
+
+A :class:`RecordingModel` wraps any :class:`~planloop.models.base.Model` and keeps each
+call's request (system prompt, messages, tools, max_tokens) with its reply or error; a
+:class:`ReplayModel` answers from such a recording without a key or a network, and fails
+on the first request that differs from the recorded one, naming where (``messages[3]
+.content[0].text``) and both values. So an eval that was recorded once is a regression
+test: the same code must ask the same questions.
+
+What varies between two honest runs is masked before requests are compared or stored:
+the workspace's path (every run has its own temporary copy), plan ids, timestamps and
+durations a test runner prints ("3 passed in 0.04s").
+
+A cassette file carries ``format``, ``version`` (of this format) and a sha256 ``digest``
+of its interactions: a file from another version, or edited by hand, is refused with a
+one-line :class:`CassetteError` instead of replaying something nobody recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from planloop.cancel import CancelToken
+from planloop.errors import PlanloopError
+from planloop.models.base import Model, ModelError, ModelReply, ToolSpec, Usage
+
+FORMAT = "planloop-cassette"
+VERSION = 1
+
+_MASKS = [
+    (re.compile(r"pln_[0-9a-f]{8}"), "pln_<id>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?"), "<time>"),
+    (re.compile(r"\b\d+(?:\.\d+)?s\b"), "<secs>"),
+]
+
+
+class CassetteError(PlanloopError):
+    """A cassette that cannot be used (missing, damaged, another version, edited)."""
+
+    default_kind = "cassette"
+
+
+def _masked(value: Any, root: str) -> Any:
+    if isinstance(value, str):
+        text = value.replace(root, "<workspace>") if root else value
+        for pattern, repl in _MASKS:
+            text = pattern.sub(repl, text)
+        return text
+    if isinstance(value, list):
+        return [_masked(v, root) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, root) for k, v in value.items()}
+    return value
+
+
+def request_of(
+    system: str, messages: list[dict[str, Any]], tools: list[ToolSpec], max_tokens: int, root: str
+) -> dict[str, Any]:
+    """The request as recorded: JSON-plain, with the run-specific parts masked."""
+    plain = json.loads(
+        json.dumps(
+            {
+                "system": system,
+                "messages": messages,
+                "tools": [t.name for t in tools],
+                "max_tokens": max_tokens,
+            },
+            default=str,
+        )
+    )
+    masked: dict[str, Any] = _masked(plain, root)
+    return masked
+
+
+def first_difference(recorded: Any, got: Any, where: str = "request") -> str | None:
+    """Where two JSON values first differ, as a path and both values; None if equal."""
+    if isinstance(recorded, dict) and isinstance(got, dict):
+        for key in list(recorded) + [k for k in got if k not in recorded]:
+            if key not in got:
+                return f"{where}.{key}: recorded, but missing now"
+            if key not in recorded:
+                return f"{where}.{key}: not in the recording"
+            diff = first_difference(recorded[key], got[key], f"{where}.{key}")
+            if diff:
+                return diff
+        return None
+    if isinstance(recorded, list) and isinstance(got, list):
+        for i, (a, b) in enumerate(zip(recorded, got, strict=False)):
+            diff = first_difference(a, b, f"{where}[{i}]")
+            if diff:
+                return diff
+        if len(recorded) != len(got):
+            return f"{where}: {len(recorded)} item(s) recorded, {len(got)} now"
+        return None
+    if recorded != got:
+        return f"{where}: recorded {_short(recorded)}, got {_short(got)}"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _digest(interactions: list[dict[str, Any]]) -> str:
+    canon = json.dumps(interactions, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+class Cassette:
+    """The interactions of one run, in call order, each tagged with its role."""
+
+    def __init__(self, interactions: list[dict[str, Any]] | None = None) -> None:
+        self.interactions: list[dict[str, Any]] = interactions or []
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "format": FORMAT,
+            "version": VERSION,
+            "digest": _digest(self.interactions),
+            "interactions": self.interactions,
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Cassette:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CassetteError(
+                f"cassette {path} does not exist (record it with --record)"
+            ) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CassetteError(f"cassette {path} cannot be read: {e}") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise CassetteError(f"{path} is not a planloop cassette")
+        if doc.get("version") != VERSION:
+            raise CassetteError(
+                f"cassette {path} is version {doc.get('version')!r}; this planloop reads "
+                f"version {VERSION}: record it again with --record"
+            )
+        interactions = doc.get("interactions")
+        if not isinstance(interactions, list) or doc.get("digest") != _digest(interactions):
+            raise CassetteError(
+                f"cassette {path} was changed after it was recorded (its digest does not "
+                "match): record it again instead of editing it"
+            )
+        return cls(interactions)
+
+    def recorder(self, model: Model, role: str, root: Path) -> RecordingModel:
+        return RecordingModel(model, role, self, str(root))
+
+    def player(self, role: str, root: Path, source: Path) -> ReplayModel:
+        return ReplayModel(role, self, str(root), source)
+
+
+class RecordingModel:
+    """Passes every call to the real model and writes down what was asked and answered."""
+
+    def __init__(self, inner: Model, role: str, cassette: Cassette, root: str) -> None:
+        self.inner = inner
+        self.role = role
+        self.cassette = cassette
+        self.root = root
+        self.label = inner.label
+        self.scripted = inner.scripted
+
+    def complete(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: list[ToolSpec],
+        max_tokens: int = 8192,
+        cancel: CancelToken | None = None,
+    ) -> ModelReply:
+        request = request_of(system, messages, tools, max_tokens, self.root)
+        entry: dict[str, Any] = {"role": self.role, "request": request}
+        try:
+            reply = self.inner.complete(
+                system=system, messages=messages, tools=tools, max_tokens=max_tokens, cancel=cancel
+            )
+        except ModelError as e:
+            entry["error"] = {"kind": e.kind, "message": e.message, "retryable": e.retryable}
+            if e.reply is not None:
+                entry["error"]["reply"] = _reply_dict(e.reply)
+            self.cassette.interactions.append(entry)
+            raise
+        entry["reply"] = _reply_dict(reply)
+        self.cassette.interactions.append(entry)
+        return reply
+
+
+class ReplayModel:
+    """Answers from a cassette; a request unlike the recorded one fails, naming the difference."""
+
+    scripted = True
+
+    def __init__(self, role: str, cassette: Cassette, root: str, source: Path) -> None:
+        self.role = role
+        self.root = root
+        self.source = source
+        self._mine = [i for i in cassette.interactions if i.get("role") == role]
+        self._next = 0
+        self.label = f"replay:{source.name} (recorded, replayed offline)"
+
+    def complete(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: list[ToolSpec],
+        max_tokens: int = 8192,
+        cancel: CancelToken | None = None,
+    ) -> ModelReply:
+        if cancel is not None and cancel.cancelled:
+            raise ModelError("cancelled", f"{self.label}: cancelled by the user.")
+        n = self._next
+        if n >= len(self._mine):
+            raise ModelError(
+                "cassette_mismatch",
+                f"{self.source}: the {self.role} made call {n + 1}, but only {len(self._mine)} "
+                "were recorded",
+            )
+        entry = self._mine[n]
+        self._next += 1
+        got = request_of(system, messages, tools, max_tokens, self.root)
+        diff = first_difference(entry["request"], got)
+        if diff:
+            raise ModelError(
+                "cassette_mismatch",
+                f"{self.source}: {self.role} call {n + 1} differs from the recording at {diff}",
+            )
+        if "error" in entry:
+            err = entry["error"]
+            e = ModelError(err["kind"], err["message"], retryable=bool(err.get("retryable")))
+            if "reply" in err:
+                e.reply = _reply_of(err["reply"])
+            raise e
+        return _reply_of(entry["reply"])
+
+
+def _reply_dict(reply: ModelReply) -> dict[str, Any]:
+    u = reply.usage
+    return {
+        "content": reply.content,
+        "stop_reason": reply.stop_reason,
+        "usage": [u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens],
+        "cost_usd": reply.cost_usd,
+        "model": reply.model,
+    }
+
+
+def _reply_of(d: dict[str, Any]) -> ModelReply:
+    i, o, cr, cw = d["usage"]
+    return ModelReply(
+        content=json.loads(json.dumps(d["content"])),
+        stop_reason=d["stop_reason"],
+        usage=Usage(input_tokens=i, output_tokens=o, cache_read_tokens=cr, cache_write_tokens=cw),
+        cost_usd=d["cost_usd"],
+        model=d["model"],
+    )

@@ -1,0 +1,76 @@
+"""How every part of the loop records what it does: log, then tell, then save.
+
+The crash-safety rule of the orchestrator (DESIGN §3) is one order — an event is in
+``log.jsonl`` before its transition is acted on, and run.json is saved after — and
+every collaborator (step runner, approval desk, revisions, recovery) follows it by
+going through one :class:`Journal` rather than each talking to the store and the
+front end. A front end's sink failing never breaks a run.
+
+:class:`RunEnded` is how a collaborator deep in a step ends the whole run: the state
+is already set and saved when it is raised, and the orchestrator returns its result.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import NoReturn
+
+from planloop.document.plan import RunState
+from planloop.events import Event, EventSink, Saved, StateChanged
+from planloop.state.store import PlanStore, RunRecord
+
+log = logging.getLogger("planloop.orchestrator")
+
+
+@dataclass
+class RunResult:
+    """``step_id``: the step a question waits on, else the last step this call ran."""
+
+    state: RunState
+    reason: str
+    step_id: str | None = None
+
+
+class RunEnded(Exception):
+    """End the current run with this result (already persisted)."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+class Journal:
+    def __init__(self, store: PlanStore, sink: EventSink | None) -> None:
+        self.store = store
+        self.sink = sink
+        #: the plan events are logged to; None while a first plan is being drafted
+        self.plan_id: str | None = None
+
+    def event(self, event: Event) -> None:
+        """Log first (durable), then tell the front end."""
+        if self.plan_id is not None:
+            self.store.log(self.plan_id, event)
+        self.tell(event)
+
+    def tell(self, event: Event) -> None:
+        if self.sink is not None:
+            try:
+                self.sink(event)
+            except Exception:  # a front end's failure must not break the run
+                log.exception("event sink failed")
+
+    def save(self, rec: RunRecord) -> None:
+        self.store.save(rec)
+        self.tell(Saved(plan_id=rec.plan.plan_id))
+
+    def set_state(self, rec: RunRecord, state: RunState, reason: str = "") -> RunResult:
+        self.event(StateChanged(state=state, reason=reason))
+        rec.state = state
+        rec.reason = reason
+        self.save(rec)
+        return RunResult(state, reason)
+
+    def end(self, rec: RunRecord, state: RunState, reason: str) -> NoReturn:
+        """Set and save the final state, then unwind to the orchestrator."""
+        raise RunEnded(self.set_state(rec, state, reason))

@@ -1,0 +1,529 @@
+"""The orchestrator: plain code that holds the plan and decides what happens next.
+
+Loop (DESIGN §3): next runnable step → checkpoint before → executor → checkpoint after
+→ acceptance + workspace checks → decide: pass, retry once with the condensed failure,
+re-plan (repeated failure, surprise, blocked, decision point, user request), pause for
+a person, or stop with a partial result and a reason.
+
+This module is that loop and the decisions; each job it delegates has its own module:
+one attempt at a step (``step_runner``), re-plans (``revisions``), questions to a
+person (``approval_desk``), crash recovery (``recovery``), the workspace-check baseline
+(``baseline``), diffs and reverts (``step_changes``), what calls cost (``ledger``), and
+the log-then-save order every transition follows (``journal``).
+
+Every transition is logged before it is acted on and the run record is saved after it,
+so a crash anywhere resumes consistently: a step found ``running`` is reported with its
+partial diff, its files are put back to the before-checkpoint, and it runs again.
+
+Departures from DESIGN, on purpose:
+- A rejected proposal *with feedback* goes back to the planner for another proposal
+  (counting against the re-plan budget); a plain reject stops the run. Feedback is
+  only useful if someone acts on it.
+- Workspace checks fail a step only when they were green before ("a suite that was
+  green and turns red"); a suite that was already red is reported, not blamed on the step.
+- A cancelled step attempt is rolled back to its before-checkpoint (file by file, never
+  over a user's later edit) and the step returns to ``pending``: resumable, and the
+  next attempt starts from the state the step was planned against.
+
+This module imports no SDK, pygls or CLI code: models, workspace, checkpoints, store,
+approver and event sink are passed in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from planloop.approvals import Approver, Decision
+from planloop.cancel import CancelToken
+from planloop.checkpoints.store import CheckpointStore, FileDiff, RevertResult
+from planloop.config import Config
+from planloop.document.plan import Plan, RoleUsage, RunMode, RunState, Step, Trigger
+from planloop.errors import BusyError, InvalidRequestError, UnknownStepError
+from planloop.events import DecisionPointReached, EventSink, Progress, Retry
+from planloop.loop.approval_desk import ApprovalDesk, check_answerable
+from planloop.loop.baseline import WorkspaceBaseline
+from planloop.loop.journal import Journal, RunEnded, RunResult
+from planloop.loop.recovery import close_interrupted, recover
+from planloop.loop.revisions import ReplanDecision, RevisionDesk, evidence_of, replan_decision
+from planloop.loop.roles import ModelFactory, Roles
+from planloop.loop.step_changes import StepSpan, revert_step, step_span
+from planloop.loop.step_runner import Blocked, Failed, Passed, StepRunner
+from planloop.roles import questions
+from planloop.roles.executor import Executor
+from planloop.roles.ledger import Ledger
+from planloop.roles.planner import Planner
+from planloop.roles.questions import Answerer, NoAnswerer, PendingQuestion
+from planloop.state.store import Pending, PlanStore, RunRecord
+from planloop.workspace.files import Workspace
+
+__all__ = ["MAX_ATTEMPTS", "ModelFactory", "Orchestrator", "ReplanResult", "RunResult", "Status"]
+
+MAX_ATTEMPTS = 2  # the first try and one retry with the observation; then re-plan
+
+
+@dataclass
+class ReplanResult(RunResult):
+    """What a requested re-plan came to.
+
+    ``proposal``: the newest revision the call saw (the one it proposed, or one that
+    already waited when the planner could not propose); None when none was proposed.
+    ``decision``: whether that proposal still awaits an answer, became the plan, or
+    was turned down (None with no proposal).
+    """
+
+    proposal: Plan | None = None
+    decision: ReplanDecision | None = None
+
+
+@dataclass
+class Status:
+    plan: Plan
+    state: RunState
+    reason: str
+    pending: Pending | None
+    cost_usd: float
+    replans_used: int
+    planner_usage: RoleUsage
+    #: every billed turn (tokens, unpriced calls) and the cost as it must be shown
+    usage: RoleUsage
+    cost_text: str
+    #: the record says ``running`` but no live process holds the run lock: a crash or
+    #: ``kill -9`` ended the run, and the next ``planloop run`` resumes it
+    interrupted: bool = False
+
+    @classmethod
+    def of(cls, rec: RunRecord, *, interrupted: bool = False) -> Status:
+        return cls(
+            plan=rec.plan,
+            state=rec.state,
+            reason=rec.reason,
+            pending=rec.pending,
+            cost_usd=rec.cost_usd,
+            replans_used=rec.replans_used,
+            planner_usage=rec.planner_usage,
+            interrupted=interrupted,
+            usage=rec.usage,
+            cost_text=rec.cost_text,
+        )
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        *,
+        root: Path,
+        config: Config,
+        store: PlanStore,
+        workspace: Workspace,
+        checkpoints: CheckpointStore,
+        planner_model: ModelFactory,
+        executor_model: ModelFactory,
+        approver: Approver,
+        sink: EventSink | None = None,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.store = store
+        self.ws = workspace
+        self.cp = checkpoints
+        #: every model turn's cost, charged as billed; calls read theirs from a tab
+        self.ledger = Ledger()
+        self.journal = Journal(store, sink)
+        # the first checkpoint of a big workspace may take seconds: say so as it happens
+        journal = self.journal
+        checkpoints.on_progress = lambda message, finished: journal.tell(
+            Progress(task="checkpoint", message=message, finished=finished)
+        )
+        self.baseline = WorkspaceBaseline(config, workspace, self.journal)
+        self.roles = Roles(
+            config=config,
+            ws=workspace,
+            planner_model=planner_model,
+            executor_model=executor_model,
+            journal=self.journal,
+            ledger=self.ledger,
+            command_gate=lambda command: self.desk.command_gate(command),
+        )
+        self.runner = StepRunner(
+            ws=workspace,
+            checkpoints=checkpoints,
+            journal=self.journal,
+            ledger=self.ledger,
+            baseline=self.baseline,
+            executor=lambda: self.roles.executor,
+            joint=lambda: self.roles.joint,
+        )
+        self.revisions = RevisionDesk(
+            config=config,
+            store=store,
+            journal=self.journal,
+            ledger=self.ledger,
+            planner=lambda: self.roles.planner,
+            rules=lambda: self.roles.rules,
+        )
+        self.desk = ApprovalDesk(
+            config=config,
+            ws=workspace,
+            journal=self.journal,
+            approver=approver,
+            revisions=self.revisions,
+        )
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    @property
+    def sink(self) -> EventSink | None:
+        """Where events go after the log (a front end may swap it between calls)."""
+        return self.journal.sink
+
+    @sink.setter
+    def sink(self, sink: EventSink | None) -> None:
+        self.journal.sink = sink
+
+    @property
+    def approver(self) -> Approver:
+        return self.desk.approver
+
+    @approver.setter
+    def approver(self, approver: Approver) -> None:
+        self.desk.approver = approver
+
+    @property
+    def planner(self) -> Planner:
+        return self.roles.planner
+
+    @property
+    def executor(self) -> Executor:
+        return self.roles.executor
+
+    # --- queries --------------------------------------------------------------------------
+
+    def current_plan(self) -> Plan | None:
+        rec = self.store.load_or_none()
+        return rec.plan if rec else None
+
+    def _load(self) -> RunRecord:
+        rec = self.store.load()
+        self.journal.plan_id = rec.plan.plan_id
+        return rec
+
+    def status(self) -> Status:
+        rec = self._load()
+        return Status.of(rec, interrupted=self.interrupted(rec))
+
+    def interrupted(self, rec: RunRecord) -> bool:
+        """``rec`` says a run is in progress, but no process holds the run lock."""
+        return rec.state == "running" and not self.store.run_in_progress()
+
+    # --- planning -------------------------------------------------------------------------
+
+    def create_plan(
+        self, goal: str, cancel: CancelToken | None = None, answerer: Answerer | None = None
+    ) -> Plan:
+        with self.store.run_lock():
+            self.roles.check_dollar_budget(executor=False)
+            self.roles.rules.reload()
+            return self.revisions.draft(goal, cancel, answerer or NoAnswerer())
+
+    def answer(
+        self,
+        text: str,
+        *,
+        by: str,
+        cancel: CancelToken | None = None,
+        answerer: Answerer | None = None,
+    ) -> Plan:
+        """Answer the planner's waiting question; planning goes on to a plan (or asks again)."""
+        with self.store.run_lock():
+            if questions.load(self.store.dir) is None:
+                raise questions.nothing_pending()
+            self.roles.check_dollar_budget(executor=False)
+            self.roles.rules.reload()
+            return self.revisions.answer(text, by=by, cancel=cancel, answerer=answerer)
+
+    def pending_question(self) -> PendingQuestion | None:
+        return questions.load(self.store.dir)
+
+    def set_mode(self, mode: RunMode, *, by: str, cancel: CancelToken | None = None) -> Plan:
+        """Override split/joint at review, before any step runs (a new plan version)."""
+        with self.store.run_lock():
+            return self.revisions.switch_mode(self._load(), mode, by, cancel)
+
+    def edit_plan(self, text: str, *, author: str) -> Plan:
+        """Apply a person's edit of the plan document (``plan_edits`` says what may change).
+
+        Refused, not queued, while a step runs: the run holds the lock, so the edit gets
+        a BusyError naming the wait; the user's text stays where they wrote it."""
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.store.run_lock())
+            except BusyError as e:
+                raise BusyError(
+                    "a step is running, so the plan edit is refused (nothing written); try "
+                    f"again when it ends ({e.message})"
+                ) from None
+            return self.revisions.apply_edit(self._load(), text, author)
+
+    # --- running --------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        step_id: str | None = None,
+        all_steps: bool = False,
+        cancel: CancelToken | None = None,
+        plan_reviewed_by: str | None = None,
+    ) -> RunResult:
+        """Run one step (the next runnable, or ``step_id``) or, with ``all_steps``, to the end.
+
+        ``plan_reviewed_by``: the front end showed the plan and the person chose to run
+        it (the editor's Run buttons); that answers a pending plan review, recorded as
+        an approval by that name, instead of asking a second time.
+        """
+        cancel = cancel or CancelToken()
+        with self.store.run_lock():
+            rec = self._load()
+            if step_id is not None and not rec.plan.has_step(step_id):
+                raise UnknownStepError(step_id, [s.id for s in rec.plan.steps])
+            self.runner.last_started = None
+            self.roles.rules.reload()  # the project's rules as they are now, for this run
+            if rec.state not in ("done", "stopped"):
+                self.roles.check_dollar_budget()
+            if rec.state == "running":
+                recover(rec, self.cp, self.journal)
+            try:
+                if plan_reviewed_by and rec.pending is not None and rec.pending.kind == "plan":
+                    self.desk.apply(rec, Decision(True, plan_reviewed_by), cancel)
+                res = self._loop(rec, step_id, all_steps, cancel)
+            except RunEnded as end:
+                res = end.result
+            res.step_id = res.step_id or self.runner.last_started or step_id
+            return res
+
+    def _loop(
+        self, rec: RunRecord, step_id: str | None, all_steps: bool, cancel: CancelToken
+    ) -> RunResult:
+        ran_one = False
+        while True:
+            if rec.pending is not None:
+                res = self.desk.answer_pending(rec, cancel)
+                if res is not None:
+                    return res
+                continue
+            if ran_one and not all_steps:
+                if rec.plan.complete:
+                    return self.journal.set_state(rec, "done", "every step passed")
+                return self.journal.set_state(rec, "idle", "step finished")
+            step: Step | None
+            if step_id is not None and not ran_one:
+                step = self._asked_for(rec, step_id)
+            else:
+                step = rec.plan.next_runnable()
+            if step is None:
+                if rec.plan.complete:
+                    return self.journal.set_state(rec, "done", "every step passed")
+                stuck = [s.id for s in rec.plan.steps if s.status not in ("passed", "skipped")]
+                return self.journal.set_state(
+                    rec,
+                    "stopped",
+                    f"no step can run: {', '.join(stuck)} wait on steps that did not pass",
+                )
+            if not rec.plan_approved:
+                rec.pending = Pending(
+                    kind="plan", reason=f"review plan v{rec.plan.version} before it runs"
+                )
+                self.journal.save(rec)
+                continue
+            if self.desk.ask_budget(rec):
+                continue
+            if step.kind == "pause":
+                self.desk.ask_pause(rec, step)
+                ran_one = True
+                continue
+            self._run_step(rec, step, cancel)
+            ran_one = True
+
+    def _asked_for(self, rec: RunRecord, step_id: str) -> Step:
+        """The step a caller named, if it may run now."""
+        step = rec.plan.step(step_id)
+        missing = [
+            d for d in step.depends_on if rec.plan.step(d).status not in ("passed", "skipped")
+        ]
+        if missing:
+            raise InvalidRequestError(
+                f"step {step_id!r} cannot run yet: it depends on {', '.join(missing)}"
+            )
+        if step.status in ("passed", "skipped"):
+            raise InvalidRequestError(f"step {step_id!r} already {step.status}")
+        return step
+
+    def _run_step(self, rec: RunRecord, step: Step, cancel: CancelToken) -> None:
+        """Attempts (first + one retry), then decides; may leave a question pending."""
+        retry_obs: str | None = None
+        while True:
+            verdict = self.runner.attempt(rec, step, retry_obs, cancel)
+            evidence = evidence_of(verdict.result)
+            trigger: Trigger
+            match verdict:
+                case Blocked(why=why):
+                    trigger, reason = "step_unreachable", f"step {step.id!r} is blocked: {why}"
+                case Passed(surprising=True, why=why):
+                    trigger = "unexpected_state"
+                    reason = f"step {step.id!r} passed but found something unexpected: {why}"
+                case Passed():
+                    self._decision_points(rec, step, cancel)
+                    return
+                case Failed() if rec.plan.mode == "joint":
+                    # never retried, never looped: one escalation to a split re-plan,
+                    # which (like every re-plan) a person approves
+                    trigger = "check_failed"
+                    reason = (
+                        f"the joint run of {step.id!r} did not pass its checks; "
+                        "escalating to a split plan"
+                    )
+                case Failed() if step.attempts < MAX_ATTEMPTS:
+                    outcome = verdict.result.outcome
+                    retry_obs = "\n".join(evidence) or (outcome.summary if outcome else "")
+                    self.journal.event(Retry(step_id=step.id, observation=retry_obs))
+                    continue
+                case Failed():
+                    trigger = "repeated_failure"
+                    reason = f"step {step.id!r} failed {step.attempts} times"
+            self.revisions.propose(rec, trigger, reason, evidence, failing=step, cancel=cancel)
+            return
+
+    def _decision_points(self, rec: RunRecord, step: Step, cancel: CancelToken) -> None:
+        for dp in rec.plan.decision_points:
+            if dp.after_step != step.id:
+                continue
+            why = f"decision point after {step.id!r}: {dp.condition or 'reached'}"
+            self.journal.event(DecisionPointReached(step_id=step.id, action=dp.action))
+            if dp.action == "complete":
+                for s in rec.plan.steps:
+                    if s.status not in ("passed", "skipped"):
+                        s.status = "skipped"
+                self.journal.save(rec)
+                self.journal.end(rec, "done", why)
+            if dp.action == "pause":
+                rec.pending = Pending(kind="pause", reason=why, step_id=step.id)
+                self.journal.save(rec)
+                return
+            self.revisions.propose(rec, "user_requested", why, [], failing=None, cancel=cancel)
+            return
+
+    # --- user decisions from another process or the editor --------------------------------------
+
+    def replan(
+        self,
+        *,
+        reason: str | None = None,
+        goal: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ReplanResult:
+        cancel = cancel or CancelToken()
+        with self.store.run_lock():
+            rec = self._load()
+            self.revisions.watch(rec)
+            self.roles.rules.reload()
+            new_goal = goal.strip() if goal and goal.strip() != rec.plan.goal else None
+            trigger: Trigger = "goal_changed" if new_goal else "user_requested"
+            why = reason or (
+                "the user changed the goal" if new_goal else "the user asked for a re-plan"
+            )
+            failing = next((s for s in rec.plan.steps if s.status in ("failed", "blocked")), None)
+            try:
+                self.revisions.propose(
+                    rec,
+                    trigger,
+                    why,
+                    evidence_of(failing.result) if failing else [],
+                    failing=failing,
+                    cancel=cancel,
+                    new_goal=new_goal,
+                )
+                res = self.desk.answer_pending(rec, cancel) or RunResult(rec.state, rec.reason)
+            except RunEnded as end:
+                res = end.result
+            proposal = self.revisions.proposed
+            return ReplanResult(
+                res.state, res.reason, res.step_id, proposal, replan_decision(rec, proposal)
+            )
+
+    def decide_revision(
+        self,
+        version: int,
+        approve: bool,
+        *,
+        by: str,
+        feedback: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RunResult:
+        return self._decide(
+            "revision", approve, by=by, feedback=feedback, version=version, cancel=cancel
+        )
+
+    def approve_pause(self, step_id: str, *, by: str) -> RunResult:
+        return self._decide("pause", True, by=by, step_id=step_id)
+
+    def decide_pending(
+        self,
+        approve: bool,
+        *,
+        by: str,
+        feedback: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RunResult:
+        """Answer whatever is pending (CLI ``approve``/``reject``)."""
+        return self._decide(None, approve, by=by, feedback=feedback, cancel=cancel)
+
+    def _decide(
+        self,
+        kind: str | None,
+        approve: bool,
+        *,
+        by: str,
+        feedback: str | None = None,
+        version: int | None = None,
+        step_id: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RunResult:
+        cancel = cancel or CancelToken()
+        with self.store.run_lock():
+            rec = self._load()
+            check_answerable(rec.pending, kind, version=version, step_id=step_id)
+            try:
+                self.desk.apply(rec, Decision(approve, by, feedback), cancel)
+                if rec.pending is not None:
+                    res = self.desk.answer_pending(rec, cancel)
+                    if res is not None:
+                        return res
+            except RunEnded as end:
+                return end.result
+            return RunResult(rec.state, rec.reason)
+
+    # --- diffs and reverts ----------------------------------------------------------------------
+
+    def step_span(self, step_id: str) -> StepSpan:
+        """Where a step's changes start and end, over all its attempts."""
+        return step_span(self._load(), step_id, self.cp, self.store)
+
+    def step_diff(self, step_id: str) -> tuple[StepSpan, list[FileDiff]]:
+        span = self.step_span(step_id)
+        if span.paths is not None and not span.paths:
+            return span, []
+        return span, self.cp.diff(span.before, span.after, span.paths)
+
+    def file_at_checkpoint(self, checkpoint: str, path: str) -> bytes | None:
+        return self.cp.file_at(checkpoint, path)
+
+    def revert_step(self, step_id: str, paths: list[str] | None = None) -> RevertResult:
+        with self.store.run_lock():
+            rec = self._load()
+            if rec.state == "running":  # we hold the lock: that run was interrupted
+                # close its attempt as it stands (no rollback: this revert is the undo)
+                close_interrupted(rec, self.cp, self.journal, rollback=False)
+                rec.state, rec.reason = "idle", "an interrupted run's step was reverted"
+                self.journal.save(rec)
+            return revert_step(rec, step_id, paths, self.cp, self.journal)

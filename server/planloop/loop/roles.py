@@ -1,0 +1,169 @@
+"""The two model roles of a run, built on first use.
+
+Built lazily because most calls never need them: reading a plan, a diff or the log
+must work without a model, an API key or a network. Both roles log their tool calls
+through the journal and charge their turns to the run's ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from planloop.config import Config
+from planloop.errors import ConfigError
+from planloop.events import Progress, RulesWarning
+from planloop.loop.journal import Journal
+from planloop.models.base import Model
+from planloop.roles.executor import Executor
+from planloop.roles.joint import JointAgent
+from planloop.roles.ledger import Ledger
+from planloop.roles.planner import Planner, RepoMapFn
+from planloop.roles.rules import ProjectRules
+from planloop.workspace.files import Workspace
+
+ModelFactory = Callable[[], Model]
+#: an acting role: the executor, or the joint agent built on it
+A = TypeVar("A", bound=Executor)
+
+
+class Roles:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        ws: Workspace,
+        planner_model: ModelFactory,
+        executor_model: ModelFactory,
+        journal: Journal,
+        ledger: Ledger,
+        command_gate: Callable[[str], str | None],
+    ) -> None:
+        self.config = config
+        self.ws = ws
+        self._planner_model = planner_model
+        self._executor_model = executor_model
+        self.journal = journal
+        self.ledger = ledger
+        self.command_gate = command_gate
+        self._planner: Planner | None = None
+        self._executor: Executor | None = None
+        self._joint: JointAgent | None = None
+        self._executor_model_obj: Model | None = None
+        self._rules: ProjectRules | None = None
+
+    @property
+    def rules(self) -> ProjectRules:
+        """The project's instruction files, read once for the run: every call of a role
+        renders the same bytes, so the system prompt stays the cached prefix."""
+        if self._rules is None:
+            self._rules = ProjectRules(
+                self.ws.root,
+                list_files=lambda: self.ws.searcher.list_files("."),
+                max_bytes=self.config.rules_max_bytes,
+                warn=lambda path, message: self.journal.event(
+                    RulesWarning(path=path, message=message)
+                ),
+            )
+        return self._rules
+
+    def _acting_model(self) -> Model:
+        """One executor model for both acting roles: a joint run that escalates goes on
+        with the same model (and a scripted one with the next turn of the same script)."""
+        if self._executor_model_obj is None:
+            self._executor_model_obj = self._executor_model()
+        return self._executor_model_obj
+
+    def _repo_map(self) -> RepoMapFn:
+        """The repo map, cached under .planloop/repomap/; its progress goes to the front
+        ends only (``tell``: progress is not a decision worth a log line)."""
+        from planloop.workspace.repomap import RepoMap
+
+        def progress(message: str, done: int, total: int) -> None:
+            self.journal.tell(
+                Progress(
+                    task="repo_map",
+                    message=message,
+                    done=done,
+                    total=total,
+                    finished=total > 0 and done >= total,
+                )
+            )
+
+        rm = RepoMap(self.ws, self.journal.store.dir / "repomap", on_progress=progress)
+        return lambda goal, budget, path: rm.render(goal, budget, path)
+
+    @property
+    def planner(self) -> Planner:
+        if self._planner is None:
+            tokens = self.config.repo_map_tokens
+            self._planner = Planner(
+                self._planner_model(),
+                self.ws,
+                max_turns=self.config.budgets.planner_turns,
+                max_invalid=self.config.budgets.plan_attempts,
+                max_tokens=self.config.max_tokens,
+                on_event=self.journal.event,
+                ledger=self.ledger,
+                repo_map=self._repo_map() if tokens > 0 else None,
+                repo_map_tokens=tokens,
+                rules=self.rules,
+                max_questions=self.config.planner_questions,
+            )
+        return self._planner
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = self._acting(Executor)
+        return self._executor
+
+    @property
+    def joint(self) -> JointAgent:
+        """The joint role (mode = joint): plans and acts on the executor's model."""
+        if self._joint is None:
+            self._joint = self._acting(JointAgent)
+        return self._joint
+
+    def _acting(self, kind: type[A]) -> A:
+        """An acting role on the executor's model, with the run's budgets and policy."""
+        return kind(
+            self._acting_model(),
+            self.ws,
+            max_turns=self.config.budgets.executor_turns,
+            command_gate=self.command_gate,
+            command_timeout_s=self.config.command_timeout_s,
+            max_tokens=self.config.max_tokens,
+            on_event=self.journal.event,
+            ledger=self.ledger,
+            rules=self.rules,
+        )
+
+    def fresh_model(self, role: str) -> Model:
+        """A new model for ``role`` from its factory (``planloop doctor`` checks one)."""
+        return self._planner_model() if role == "planner" else self._executor_model()
+
+    def check_dollar_budget(self, *, planner: bool = True, executor: bool = True) -> None:
+        """Refuse to start when ``budgets.usd`` is set but a role's model has no price.
+
+        Its spend would count as nothing, so the budget would promise a limit it cannot
+        keep. Only a budget the user set counts: the built-in default is not a promise
+        anyone made, and ``budgets.tokens`` limits any model.
+        """
+        budgets = self.config.budgets
+        if "usd" not in budgets.model_fields_set:
+            return
+        wanted = [("planner", planner), ("executor", executor)]
+        for role, want in wanted:
+            if not want:
+                continue
+            model = (self.planner if role == "planner" else self.executor).model
+            if getattr(model, "priced", True):
+                continue
+            model_id = getattr(model, "model_id", model.label)
+            raise ConfigError(
+                f"budgets.usd = {budgets.usd:g} cannot be kept: the {role} model {model.label} "
+                f'has no price, so its spend is unknown. Add [prices."{model_id}"] '
+                "(input, output: USD per million tokens) to planloop.toml, or remove "
+                "budgets.usd and limit tokens with budgets.tokens instead."
+            )

@@ -1,0 +1,180 @@
+"""What the planner and executor share: a bounded tool loop over the model port.
+
+Both roles are "call the model, run the tools it asks for, feed results back, until a
+terminal tool is called or the turn budget runs out". Keeping that loop here means the
+budget, usage accounting, cancellation and the one-line tool events behave the same for
+both roles. Every billed turn is charged to the caller's meter (a :class:`Ledger`'s) as
+soon as it is billed, so however the loop ends, what it spent is already on record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from planloop import faults
+from planloop.cancel import Cancelled, CancelToken
+from planloop.document.plan import RoleUsage
+from planloop.events import Event
+from planloop.models.base import Model, ModelError, ModelReply, ToolCall, ToolSpec
+from planloop.roles.ledger import Meter
+from planloop.roles.tools import ToolBox
+
+EventFn = Callable[[Event], None]
+
+#: A terminal tool handler returns (result text, is_error, done value or None).
+TerminalHandler = Callable[[ToolCall], tuple[str, bool, Any]]
+#: A role's own non-terminal tool (the planner's ask_user): (result text, is_error).
+Handler = Callable[[ToolCall], tuple[str, bool]]
+
+
+class Suspended(Exception):
+    """Raised by a :data:`Handler` that needs a person before the loop can go on.
+
+    :func:`tool_loop` fills in the conversation so far, so a later process can resume
+    it with the same history: ``messages`` ends with the assistant turn that made the
+    call; ``results`` are that turn's tool results in order, the suspended call's entry
+    (``call_id``) left for the answer; ``turns`` is the turns already used.
+    """
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__("waiting for the user")
+        self.reason = reason
+        self.messages: list[dict[str, Any]] = []
+        self.results: list[dict[str, Any]] = []
+        self.call_id = ""
+        self.turns = 0
+
+
+@dataclass
+class LoopResult:
+    value: Any
+    turns: int
+    request_chars: list[int] = field(default_factory=list)
+
+
+class TurnBudgetExhausted(Exception):
+    def __init__(self, turns: int) -> None:
+        super().__init__(f"turn budget of {turns} exhausted")
+        self.turns = turns
+
+
+def usage_of(reply: ModelReply) -> RoleUsage:
+    u = reply.usage
+    return RoleUsage(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        cost_usd=reply.cost_usd,
+        calls=1,
+        unpriced_calls=0 if reply.priced else 1,
+        unpriced_tokens=0
+        if reply.priced
+        else u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens,
+    )
+
+
+def tool_loop(
+    *,
+    model: Model,
+    system: str,
+    first_message: str,
+    tools: list[ToolSpec],
+    toolbox: ToolBox,
+    terminal: dict[str, TerminalHandler],
+    max_turns: int,
+    nudge: str,
+    cancel: CancelToken | None,
+    meter: Meter,
+    on_tool: Callable[[str], None] | None = None,
+    max_tokens: int = 8192,
+    handlers: dict[str, Handler] | None = None,
+    resume: list[dict[str, Any]] | None = None,
+    turns_used: int = 0,
+) -> LoopResult:
+    """Run the loop; returns the first terminal tool's accepted value.
+
+    ``resume``: a conversation to go on with (``first_message`` is then unused) after
+    ``turns_used`` turns. Raises ModelError (the model call failed), Cancelled,
+    TurnBudgetExhausted or :class:`Suspended`; a terminal handler's exception passes
+    through. Each billed turn goes to ``meter``.
+    """
+    handlers = handlers or {}
+    messages: list[dict[str, Any]] = (
+        list(resume) if resume is not None else [{"role": "user", "content": first_message}]
+    )
+    sizes: list[int] = []
+    for turn in range(turns_used + 1, max_turns + 1):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("cancelled by the user")
+        sizes.append(len(system) + sum(len(str(m["content"])) for m in messages))
+        try:
+            reply = model.complete(
+                system=system, messages=messages, tools=tools, max_tokens=max_tokens, cancel=cancel
+            )
+        except ModelError as e:
+            if e.kind == "cancelled":
+                raise Cancelled(e.message) from e
+            if e.reply is not None:  # a cut-off or refused turn is still paid for
+                meter(usage_of(e.reply))
+            raise
+        meter(usage_of(reply))
+        messages.append({"role": "assistant", "content": reply.content})
+        calls = reply.tool_calls
+        if not calls:
+            messages.append({"role": "user", "content": nudge})
+            continue
+        results: list[dict[str, Any]] = []
+        done: Any = None
+        finished = False
+        suspended: Suspended | None = None
+        for call in calls:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("cancelled by the user")
+            if suspended is not None:  # the turn's later calls wait for the answer too
+                text, is_error = (
+                    "Not run: you were waiting for the user's answer. Call it again if you "
+                    "still need it.",
+                    True,
+                )
+            elif call.input_error is not None:  # unreadable arguments: the model tries again
+                text, is_error = f"tool error: {call.input_error}", True
+                if on_tool:
+                    on_tool(f"{call.name} (unreadable arguments)")
+            elif call.name in terminal:
+                text, is_error, value = terminal[call.name](call)
+                if on_tool:
+                    on_tool(f"{call.name}" + (" (rejected)" if is_error else ""))
+                if not is_error and not finished:
+                    done, finished = value, True
+            elif call.name in handlers:
+                try:
+                    text, is_error = handlers[call.name](call)
+                except Suspended as s:
+                    suspended, text, is_error = s, "", False
+                    s.call_id = call.id
+                if on_tool:
+                    on_tool(f"{call.name}" + (" (error)" if is_error else ""))
+            else:
+                faults.point("tool")
+                out = toolbox.call(call.name, call.input)
+                text, is_error = out.content, out.is_error
+                if on_tool:
+                    on_tool(out.line)
+            results.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": call.id,
+                    "content": text,
+                    "is_error": is_error,
+                }
+            )
+        if finished:
+            return LoopResult(done, turn, sizes)
+        if suspended is not None:
+            suspended.messages, suspended.results, suspended.turns = messages, results, turn
+            raise suspended
+        messages.append({"role": "user", "content": results})
+    raise TurnBudgetExhausted(max_turns)

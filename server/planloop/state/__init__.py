@@ -1,0 +1,6 @@
+"""``.planloop/`` on disk: plans and their versions, the run record with its pending
+question, the log, the run lock (``store``).
+
+May import the document, events and the shared modules; the loop writes through it, the
+front ends read through ``api.Session``.
+"""
