@@ -71,7 +71,7 @@ def test_neovim_plans_runs_approves_a_replan_and_finishes(tmp_path: Path) -> Non
             "--cmd",
             f"lua vim.g.planloop_cmd = {_lua_list(cmd)}",
             "-u",
-            str(HERE / "init.lua"),
+            str(HERE.parents[1] / "examples" / "editors" / "neovim" / "init.lua"),
             "-c",
             f"luafile {HERE / 'drive.lua'}",
         ],
