@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,11 @@ from standin_openai import openai_standin  # noqa: E402, F401 - the Chat Complet
 # planner + executor split, so the whole process (module-scoped fixtures, the CLI and
 # language-server children) runs split unless a test sets the mode itself.
 os.environ["PLANLOOP_MODE"] = "split"
+# the user's own settings and trusted folders (~/.config/planloop) must not steer a test:
+# the whole process and its children (which many tests give an environment without
+# PLANLOOP_*) read a config directory of their own instead
+os.environ.pop("PLANLOOP_CONFIG_DIR", None)
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="planloop-test-config-")
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,15 @@ from planloop.approvals import Approver, AutoApprover
 from planloop.config import load_config
 from planloop.events import Event, EventSink, to_dict
 from planloop.loop.orchestrator import Orchestrator
+from planloop.trust import TrustStore
 from planloop.wiring import build_orchestrator
+
+
+def trust(folder: Path) -> None:
+    """The user trusts ``folder`` (``planloop trust``): its planloop.toml may then set the
+    keys that send credentials or widen what runs (the tests' own settings files do)."""
+    TrustStore().answer(folder, True)
+
 
 PYTEST_ALL = {"kind": "command", "command": "python -m pytest -q", "description": "suite passes"}
 

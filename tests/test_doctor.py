@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import trust
 from standin import StandIn, tool_use_message
 from standin_openai import OpenAIStandIn, chat, chat_text
 
@@ -44,6 +45,7 @@ def doctor(ws: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 def test_both_roles_answer_and_call_tools(
     tmp_path: Path, openai_standin: OpenAIStandIn, standin: StandIn
 ) -> None:
+    trust(tmp_path)
     (tmp_path / "planloop.toml").write_text(
         f'model_retries = 0\n[providers.ollama]\nbase_url = "{openai_standin.base_url}"\n'
     )
@@ -106,6 +108,7 @@ def test_missing_key_no_tool_call_and_bad_spec_each_fail_with_exit_1(
 
 def test_a_model_without_tool_support_fails_the_check(tmp_path: Path) -> None:
     with OpenAIStandIn(no_tools={"gemma:2b"}) as api:
+        trust(tmp_path)
         (tmp_path / "planloop.toml").write_text(
             f'model_retries = 0\n[providers.ollama]\nbase_url = "{api.base_url}"\n'
         )

@@ -274,7 +274,7 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
         )
     },
     {"models": ("planloop.models",)},
-    {"config": ("planloop.config",)},
+    {"config": ("planloop.config", "planloop.trust")},
     {
         "workspace": ("planloop.workspace",),
         "checkpoints": ("planloop.checkpoints",),

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from helpers import script, session, step, submit
+from helpers import script, session, step, submit, trust
 from planloop.document.plan import submit_plan_schema
 from planloop.models.base import Usage
 from planloop.models.pricing import cost_usd
@@ -75,6 +75,7 @@ def cli(ws: Path, api: StandIn, *args: str) -> subprocess.CompletedProcess[str]:
 
 def settings(ws: Path, timeout: float = 10) -> None:
     (ws / "planloop.toml").write_text(SETTINGS.format(timeout=timeout))
+    trust(ws)
 
 
 def role_of(req: Recorded) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from helpers import trust
 from planloop.state.store import PlanStore
 from standin import StandIn, message, tokens
 from standin_openai import OpenAIStandIn, chat, usage
@@ -91,6 +92,7 @@ def settings(ws: Path, extra: str = "") -> None:
         'workspace_checks = ["python -m pytest -q"]\nmodel_retries = 0\nmodel_timeout_s = 20\n'
         '[command_policy]\nallow = ["python -m pytest*"]\n' + extra
     )
+    trust(ws)
 
 
 def no_key_on_disk(ws: Path) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from helpers import report, step, submit, tool, write
+from helpers import report, step, submit, tool, trust, write
 from planloop.state.store import PlanStore
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
@@ -117,6 +117,7 @@ def logged(ws: Path, event_type: str, step_id: str) -> bool:
 
 def test_killed_run_resumes_from_the_steps_before_checkpoint(calc_ws: Path, tmp_path: Path) -> None:
     (calc_ws / "planloop.toml").write_text(SETTINGS)
+    trust(calc_ws)
     calc = calc_ws / "calculator" / "calc.py"
     original = calc.read_text()
     assert DIV_TAIL in original
@@ -228,6 +229,7 @@ def test_command_that_hangs_past_its_timeout_does_not_hang_the_run(
     calc_ws: Path, tmp_path: Path
 ) -> None:
     (calc_ws / "planloop.toml").write_text(SETTINGS)
+    trust(calc_ws)
     calc = calc_ws / "calculator" / "calc.py"
     # a value no other process uses, so a survivor can be found by its command line
     seconds = f"30.{random.randrange(10**6, 10**7)}"
@@ -261,6 +263,7 @@ def test_ctrl_c_cancels_the_step_rolls_it_back_and_the_run_resumes(
     """SIGINT (Ctrl-C) is the terminal's Cancel: the command's process group is killed, the
     attempt's edits are rolled back, the run ends 'cancelled'; the next run does the step."""
     (calc_ws / "planloop.toml").write_text(SETTINGS)
+    trust(calc_ws)
     calc = calc_ws / "calculator" / "calc.py"
     original = calc.read_text()
     seconds = f"30.{random.randrange(10**6, 10**7)}"

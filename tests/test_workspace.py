@@ -20,6 +20,7 @@ from planloop.workspace.files import (
     Workspace,
     WorkspaceError,
 )
+from planloop.workspace.sandbox import CommandSandbox
 
 
 @pytest.fixture
@@ -32,6 +33,14 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture
 def ws(root: Path) -> Workspace:
     return Workspace(root)
+
+
+@pytest.fixture
+def bare_ws(root: Path) -> Workspace:
+    """``sandbox = "off"``: the process-group killing is all there is, and the pids a
+    command writes are the host's (inside the sandbox they are its own PID namespace's;
+    tests/test_sandbox_runs.py checks the same endings there)."""
+    return Workspace(root, sandbox=CommandSandbox(root, mode="off"))
 
 
 def alive(pid: int) -> bool:
@@ -416,9 +425,11 @@ def test_run_exit_code_output_cwd_and_stdin(ws: Workspace, root: Path) -> None:
     assert ws.run("true").ok
 
 
-def test_run_timeout_kills_the_command_and_its_background_child(ws: Workspace, root: Path) -> None:
+def test_run_timeout_kills_the_command_and_its_background_child(
+    bare_ws: Workspace, root: Path
+) -> None:
     t0 = time.monotonic()
-    res = ws.run("sleep 100 & echo $! > child.pid; echo started; sleep 100", timeout_s=1)
+    res = bare_ws.run("sleep 100 & echo $! > child.pid; echo started; sleep 100", timeout_s=1)
     elapsed = time.monotonic() - t0
     assert res.timed_out and res.exit_code is None and not res.ok
     assert res.status == "timed out after 1 s"
@@ -427,15 +438,15 @@ def test_run_timeout_kills_the_command_and_its_background_child(ws: Workspace, r
     assert wait_dead(int((root / "child.pid").read_text()))
 
 
-def test_run_timeout_kills_a_child_that_ignores_sigterm(ws: Workspace, root: Path) -> None:
-    res = ws.run("trap '' TERM; sleep 100 & echo $! > child.pid; wait", timeout_s=0.5)
+def test_run_timeout_kills_a_child_that_ignores_sigterm(bare_ws: Workspace, root: Path) -> None:
+    res = bare_ws.run("trap '' TERM; sleep 100 & echo $! > child.pid; wait", timeout_s=0.5)
     assert res.timed_out
     assert wait_dead(int((root / "child.pid").read_text()))
 
 
-def test_run_kills_leftover_background_processes_after_exit(ws: Workspace, root: Path) -> None:
+def test_run_kills_leftover_background_processes_after_exit(bare_ws: Workspace, root: Path) -> None:
     t0 = time.monotonic()
-    res = ws.run("sleep 100 & echo $! > child.pid; echo done", timeout_s=10)
+    res = bare_ws.run("sleep 100 & echo $! > child.pid; echo done", timeout_s=10)
     assert res.ok and res.output == "done\n"
     assert time.monotonic() - t0 < 3
     assert wait_dead(int((root / "child.pid").read_text()))
@@ -474,11 +485,11 @@ def test_run_output_flood_keeps_first_and_last_lines(ws: Workspace) -> None:
     assert "bytes cut" in res.output
 
 
-def test_run_cancel_mid_command_kills_it(ws: Workspace, root: Path) -> None:
+def test_run_cancel_mid_command_kills_it(bare_ws: Workspace, root: Path) -> None:
     token = CancelToken()
     threading.Timer(0.3, token.cancel).start()
     t0 = time.monotonic()
-    res = ws.run("sleep 100 & echo $! > child.pid; sleep 100", timeout_s=30, cancel=token)
+    res = bare_ws.run("sleep 100 & echo $! > child.pid; sleep 100", timeout_s=30, cancel=token)
     assert res.cancelled and not res.timed_out and res.exit_code is None
     assert time.monotonic() - t0 < 3
     assert wait_dead(int((root / "child.pid").read_text()))

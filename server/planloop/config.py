@@ -3,20 +3,28 @@
 One pydantic model so the CLI flags, the LSP's initializationOptions/workspace
 configuration and the VS Code settings all land in the same validated shape; keys may
 be snake_case (toml) or camelCase (editor settings).
+
+Layers, later wins: defaults < the user's own ``config.toml`` (``trust.config_dir()``)
+< environment (``PLANLOOP_SANDBOX``, ``PLANLOOP_SANDBOX_NETWORK``; the model and mode
+variables are read where they are used) < the folder's ``planloop.toml`` < the front
+end's overrides (flags, editor settings). A folder's file is a stranger's text until the
+user trusts the folder: its ``TRUSTED_ONLY`` keys are dropped, and named, until then.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from planloop.document.plan import ModeSetting
 from planloop.errors import ConfigError
+from planloop.trust import TrustStore, user_config_file
 from planloop.validation import describe
 
 if sys.version_info >= (3, 11):
@@ -64,6 +72,9 @@ class PolicySettings(_Settings):
     deny: list[str] = Field(default_factory=list)
 
 
+SandboxSetting = Literal["auto", "off"]
+
+
 class Config(_Settings):
     planner: str | None = None
     executor: str | None = None
@@ -95,6 +106,14 @@ class Config(_Settings):
     rules_max_bytes: int = Field(default=32_000, ge=0, le=1_000_000)
     #: keep plan versions and plan.md out of .planloop/.gitignore, so a team commits them
     plans_in_repo: bool = False
+    #: every command a model caused (executor commands, acceptance checks) runs in the OS
+    #: sandbox (bubblewrap on Linux, sandbox-exec on macOS); "off" runs them with the user's
+    #: full rights — the risk is yours (docs/security.md)
+    sandbox: SandboxSetting = "auto"
+    #: let sandboxed commands reach the network (loopback always works)
+    sandbox_network: bool = False
+    #: more folders sandboxed commands may write, besides the workspace and a private tmp
+    sandbox_writable: list[str] = Field(default_factory=list)
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
 
@@ -162,26 +181,121 @@ def _normalise(d: dict[str, Any]) -> dict[str, Any]:
     return Config.model_validate(d).model_dump(exclude_unset=True)
 
 
-def load_config(root: Path, overrides: dict[str, Any] | None = None) -> Config:
-    """planloop.toml (if any) with ``overrides`` on top; errors name the file and the key."""
+#: keys a folder's planloop.toml sets only once the user trusts the folder: each decides
+#: where a credential goes or widens what runs (``rg_path`` is a program planloop itself
+#: runs, outside any sandbox). ``*`` is any provider.
+TRUSTED_ONLY: tuple[tuple[str, ...], ...] = (
+    ("providers", "*", "base_url"),
+    ("providers", "*", "api_key_env"),
+    ("sandbox",),
+    ("sandbox_network",),
+    ("sandbox_writable",),
+    ("command_policy", "allow"),
+    ("rg_path",),
+)
+
+
+@dataclass
+class Settings:
+    """The validated settings and what the folder's file set that was ignored (untrusted)."""
+
+    config: Config
+    ignored: list[str] = field(default_factory=list)
+    trusted: bool = False
+
+    def warning(self) -> str | None:
+        if not self.ignored:
+            return None
+        return (
+            f"{CONFIG_FILE}: ignoring {', '.join(self.ignored)} until you trust this folder "
+            "(these settings send credentials or widen what commands may do; "
+            "`planloop trust` if you wrote them)"
+        )
+
+
+def _strip_untrusted(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``data`` less the ``TRUSTED_ONLY`` keys, and their dotted names (normalised keys)."""
+    out = _merge({}, data)
+    dropped: list[str] = []
+
+    def drop(node: dict[str, Any], path: tuple[str, ...], seen: tuple[str, ...]) -> None:
+        head, rest = path[0], path[1:]
+        keys = list(node) if head == "*" else [head] if head in node else []
+        for key in keys:
+            if not rest:
+                del node[key]
+                dropped.append(".".join((*seen, key)))
+            elif isinstance(node[key], dict):
+                node[key] = dict(node[key])
+                drop(node[key], rest, (*seen, key))
+
+    for path in TRUSTED_ONLY:
+        drop(out, path, ())
+    return out, sorted(dropped)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read settings: {e}") from e
+    raw = raw.get("planloop", raw)
+    try:
+        return _normalise(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: invalid settings: {_errors(e)}") from e
+
+
+def _env_layer() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    sandbox = os.environ.get("PLANLOOP_SANDBOX", "").strip()
+    if sandbox:
+        if sandbox not in ("auto", "off"):
+            raise ConfigError(f"PLANLOOP_SANDBOX={sandbox!r} is not one of auto, off")
+        out["sandbox"] = sandbox
+    network = os.environ.get("PLANLOOP_SANDBOX_NETWORK", "").strip().lower()
+    if network:
+        if network not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"PLANLOOP_SANDBOX_NETWORK={network!r} is not true or false")
+        out["sandbox_network"] = network in ("1", "true", "yes", "on")
+    return out
+
+
+def load_settings(
+    root: Path, overrides: dict[str, Any] | None = None, *, trusted: bool | None = None
+) -> Settings:
+    """Every layer, validated; errors name the file and the key.
+
+    ``trusted``: whether the folder's own file may set ``TRUSTED_ONLY`` keys; None asks
+    the user's trust store (an editor that has its own workspace trust passes its answer).
+    """
     data: dict[str, Any] = {}
+    mine = user_config_file()
+    if mine.is_file():
+        data = _read_toml(mine)
+    data = _merge(data, _env_layer())
+    ignored: list[str] = []
     path = root / CONFIG_FILE
+    if trusted is None:
+        trusted = TrustStore().is_trusted(root)
     if path.is_file():
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"{path}: cannot read settings: {e}") from e
-        raw = raw.get("planloop", raw)
-        try:
-            data = _normalise(raw)
-        except ValidationError as e:
-            raise ConfigError(f"{path}: invalid settings: {_errors(e)}") from e
+        folder = _read_toml(path)
+        if not trusted:
+            folder, ignored = _strip_untrusted(folder)
+        data = _merge(data, folder)
     if overrides:
         try:
             data = _merge(data, _normalise(overrides))
         except ValidationError as e:
             raise ConfigError(f"invalid settings: {_errors(e)}") from e
-    return Config.model_validate(data)
+    return Settings(Config.model_validate(data), ignored, trusted)
+
+
+def load_config(
+    root: Path, overrides: dict[str, Any] | None = None, *, trusted: bool | None = None
+) -> Config:
+    """:func:`load_settings`' config, for callers that show no warning of their own."""
+    return load_settings(root, overrides, trusted=trusted).config
 
 
 def _errors(e: ValidationError) -> str:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -30,7 +30,8 @@ from rich.rule import Rule
 from planloop.approvals import NoApprover
 from planloop.config import load_config
 from planloop.errors import UsageError
-from planloop.wiring import open_session
+from planloop.wiring import command_sandbox, open_session
+from planloop.workspace.commands import run_command
 
 if sys.version_info >= (3, 11):
     from importlib.resources.abc import Traversable
@@ -150,16 +151,13 @@ def run_demo(*, cli_main: CliMain, example: str | None = None, keep: bool = Fals
         main(["show", *common, "--md"])
         console.print(Rule("5. final state"))
         main(["status", *common])
-        tests = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q"],
+        # the suite runs the code the models wrote: in the sandbox, like every check
+        tests = run_command(
+            f"{shlex.quote(sys.executable)} -m pytest -q",
             cwd=ws,
-            capture_output=True,
-            text=True,
-            check=False,
+            sandbox=command_sandbox(ws, load_config(ws)),
         )
-        summary = (tests.stdout.strip().splitlines() or [f"no output (exit {tests.returncode})"])[
-            -1
-        ]
+        summary = (tests.output.strip().splitlines() or [f"no output ({tests.status})"])[-1]
         console.print(f"the calculator's own test suite: {summary}")
         return code
     finally:

@@ -111,6 +111,15 @@ class ModeChosen(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SandboxChosen(_Event):
+    """What the run's commands execute in (bwrap, sandbox-exec, or off by the user's
+    choice); logged when a run starts with a different answer than the last one."""
+
+    type: ClassVar[Literal["sandbox_chosen"]] = "sandbox_chosen"
+    sandbox: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RulesWarning(_Event):
     """A project instruction file (AGENTS.md, ...) was cut at the cap, decoded with
     replacement characters, or skipped (rules.py); ``message`` names the sizes."""
@@ -407,6 +416,7 @@ Event = (
     | Planning
     | PlanCreated
     | ModeChosen
+    | SandboxChosen
     | RulesWarning
     | PlannerToolCall
     | QuestionAsked

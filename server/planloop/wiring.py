@@ -19,7 +19,16 @@ from planloop.models.base import Model, ModelConfig
 from planloop.state.store import PlanStore
 from planloop.workspace.files import Workspace
 from planloop.workspace.policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
+from planloop.workspace.sandbox import CommandSandbox
 from planloop.workspace.search import Tools
+
+
+def command_sandbox(root: Path, config: Config) -> CommandSandbox:
+    """The settings' sandbox; extra writable paths are relative to the workspace."""
+    writable = tuple((root / Path(p).expanduser()).resolve() for p in config.sandbox_writable)
+    return CommandSandbox(
+        root, mode=config.sandbox, network=config.sandbox_network, writable=writable
+    )
 
 
 def build_orchestrator(
@@ -51,6 +60,7 @@ def build_orchestrator(
         buffer_text=buffer_text,
         on_write=on_write,
         search_tools=Tools.discover(rg=config.rg_path),
+        sandbox=command_sandbox(root, config),
     )
     state_dir = store.dir
 

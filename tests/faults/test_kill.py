@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from killkit import PLANLOOP, cli_env, flat, planloop
 
-from helpers import report, step, submit, tool
+from helpers import report, step, submit, tool, trust
 from planloop.state.store import PlanStore
 
 GOAL = "Add square() and a notes file"
@@ -282,6 +282,7 @@ def test_kill_9_from_outside_mid_command_status_diff_and_revert_see_the_half_edi
     """The finding as a user hit it, without the fault hook: ``kill -9`` of the process
     group while the executor waits on a command after writing a file."""
     (calc_ws / "planloop.toml").write_text(SETTINGS + '[command_policy]\nallow = ["sleep*"]\n')
+    trust(calc_ws)
     script = tmp_path / "script.json"
     script.write_text(
         json.dumps(

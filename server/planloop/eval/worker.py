@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,9 @@ from planloop.config import load_config
 from planloop.errors import PlanloopError
 from planloop.eval.cassette import Cassette
 from planloop.models.base import Model
-from planloop.wiring import build_orchestrator
+from planloop.wiring import build_orchestrator, command_sandbox
+from planloop.workspace.commands import run_command
+from planloop.workspace.sandbox import CommandSandbox
 
 ROLES = ("planner", "executor", "joint")
 CHECK_OUTPUT_MAX = 2000
@@ -53,7 +54,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.monotonic()
     orch = None
     try:
-        config = load_config(work, over)
+        config = load_config(work, over, trusted=True)  # planloop's own task suite
         orch = build_orchestrator(
             work, config=config, approver=AutoApprover(by="eval"), wrap_model=wrap
         )
@@ -66,7 +67,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("record"):
         cassette.save(Path(job["record"]))
     out.update(_measures(orch))
-    out.update(_hidden_check(job, work))
+    try:
+        sandbox = command_sandbox(root, load_config(work, over, trusted=True))
+        out.update(_hidden_check(job, work, sandbox))
+    except PlanloopError as e:  # a broken setting or no sandbox: the check cannot run
+        out.update(solved=False, check_error=str(e))
     return out
 
 
@@ -94,38 +99,28 @@ def _measures(orch: Any) -> dict[str, Any]:
     return m
 
 
-def _hidden_check(job: dict[str, Any], work: Path) -> dict[str, Any]:
+def _hidden_check(job: dict[str, Any], work: Path, sandbox: CommandSandbox) -> dict[str, Any]:
+    """The task's hidden tests run the code the model wrote: in the sandbox, like a check."""
     hidden = Path(job["hidden"])
     if hidden.is_dir():
         shutil.copytree(hidden, work, dirs_exist_ok=True)
     # `python` in a check is the interpreter planloop runs on, as in the demo
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    try:
-        proc = subprocess.run(
-            job["check"],
-            shell=True,
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=job["check_timeout_s"],
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    res = run_command(job["check"], cwd=work, timeout_s=job["check_timeout_s"], sandbox=sandbox)
+    if res.timed_out:
         return {
             "solved": False,
             "check_error": f"the hidden check did not finish in {job['check_timeout_s']} s",
         }
-    output = (proc.stdout + proc.stderr).strip()[-CHECK_OUTPUT_MAX:]
-    if proc.returncode in (126, 127):
+    output = res.output.strip()[-CHECK_OUTPUT_MAX:]
+    if res.exit_code in (126, 127):
         return {
             "solved": False,
             "check_output": output,
-            "check_error": f"the hidden check did not run (exit {proc.returncode}): "
+            "check_error": f"the hidden check did not run (exit {res.exit_code}): "
             + (output.splitlines()[-1] if output else job["check"]),
         }
-    return {"solved": proc.returncode == 0, "check_output": output, "check_error": None}
+    return {"solved": res.exit_code == 0, "check_output": output, "check_error": None}
 
 
 def main() -> int:

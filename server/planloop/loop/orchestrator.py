@@ -41,7 +41,7 @@ from planloop.checkpoints.store import CheckpointStore, FileDiff, RevertResult
 from planloop.config import Config
 from planloop.document.plan import Plan, RoleUsage, RunMode, RunState, Step, Trigger
 from planloop.errors import BusyError, InvalidRequestError, UnknownStepError
-from planloop.events import DecisionPointReached, EventSink, Progress, Retry
+from planloop.events import DecisionPointReached, EventSink, Progress, Retry, SandboxChosen
 from planloop.loop.approval_desk import ApprovalDesk, check_answerable
 from planloop.loop.baseline import WorkspaceBaseline
 from planloop.loop.journal import Journal, RunEnded, RunResult
@@ -288,6 +288,7 @@ class Orchestrator:
             if step_id is not None and not rec.plan.has_step(step_id):
                 raise UnknownStepError(step_id, [s.id for s in rec.plan.steps])
             self.runner.last_started = None
+            self._keep_sandbox(rec)
             self.roles.rules.reload()  # the project's rules as they are now, for this run
             if rec.state not in ("done", "stopped"):
                 self.roles.check_dollar_budget()
@@ -301,6 +302,17 @@ class Orchestrator:
                 res = end.result
             res.step_id = res.step_id or self.runner.last_started or step_id
             return res
+
+    def _keep_sandbox(self, rec: RunRecord) -> None:
+        """Fail closed before anything runs: no working sandbox, no model commands (a
+        :class:`SandboxError` naming the fix; the record untouched). The choice goes in the
+        log and the record when it differs from the last run's."""
+        self.ws.sandbox.require()
+        summary = self.ws.sandbox.summary()
+        if rec.sandbox != summary:
+            rec.sandbox = summary
+            self.journal.event(SandboxChosen(sandbox=summary))
+            self.journal.save(rec)
 
     def _loop(
         self, rec: RunRecord, step_id: str | None, all_steps: bool, cancel: CancelToken

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from planloop.config import Config, load_config
+from planloop.config import Config, load_settings
 from planloop.errors import PlanloopError
 from planloop.lsp.rpc_errors import ConfigProblem
 
@@ -32,7 +32,10 @@ SECTION = "planloop"
 DEFAULT_APPROVAL_TIMEOUT_S = 300.0
 
 #: settings only the language server reads (not part of planloop.toml)
-LSP_KEYS = {"approvalTimeoutS", "planloopNotifications"}
+LSP_KEYS = {"approvalTimeoutS", "planloopNotifications", "workspaceTrusted"}
+#: the client's own workspace trust (VS Code's ``workspace.isTrusted``), honoured only in
+#: initializationOptions: workspace/configuration may come from a file in the repository
+TRUST_OPTION = "workspaceTrusted"
 
 
 @dataclass
@@ -117,10 +120,19 @@ def build(
     init_over = split(init_raw, "initializationOptions")
     ws_over = split(ws_raw, "workspace/configuration")
     lsp = lsp_settings(merge(init_raw, {k: v for k, v in ws_raw.items() if v is not None}))
+    # the client's word on trust, or (None) the user's trust store, as on the command line
+    client_trust = init_raw.get(TRUST_OPTION)
+    trusted = client_trust if isinstance(client_trust, bool) else None
     try:
-        return load_config(root, merge(merge(flags or {}, init_over), ws_over)), lsp
+        settings = load_settings(
+            root, merge(merge(flags or {}, init_over), ws_over), trusted=trusted
+        )
     except PlanloopError as e:
         raise ConfigProblem(str(e)) from e
+    warning = settings.warning()
+    if warning:
+        log.warning("%s: %s", root, warning)
+    return settings.config, lsp
 
 
 def _strip_nulls(value: Any) -> Any:

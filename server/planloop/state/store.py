@@ -106,6 +106,8 @@ class RunRecord(BaseModel):
     usage_outside_steps: RoleUsage = Field(default_factory=RoleUsage)
     #: set when a token budget was approved past ``budgets.tokens``
     tokens_allowed: int | None = None
+    #: what the last run's commands executed in (``CommandSandbox.summary``)
+    sandbox: str | None = None
     updated_at: str = Field(default_factory=now_iso)
 
     @property

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from planloop.cancel import CancelToken
 from planloop.errors import PlanloopError
 from planloop.redaction import scrubbed_env
+from planloop.workspace.sandbox import CommandSandbox
 
 #: how long a process group gets between SIGTERM and SIGKILL
 KILL_GRACE_S = 1.0
@@ -173,9 +174,11 @@ def run_command(
     timeout_s: float = 120,
     cancel: CancelToken | None = None,
     max_output: int = 200_000,
+    sandbox: CommandSandbox | None = None,
 ) -> CommandResult:
     """Run :func:`child_process` of ``command`` in ``cwd``, in its own process group,
-    bounded in time and output.
+    bounded in time and output, inside ``sandbox`` (default: the workspace's ``auto``
+    sandbox, which refuses with :class:`SandboxError` where it cannot run).
 
     The whole group is killed on timeout or cancel, and whatever it left running when
     it finished too: a command the model wrote must not leave processes behind.
@@ -186,61 +189,66 @@ def run_command(
     if cancel is not None and cancel.cancelled:
         return CommandResult(command, None, "", False, True, False, 0.0, timeout_s)
     child = child_process(command)
-    try:
-        proc = subprocess.Popen(
-            child.argv,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=child.env,
-        )
-    except OSError as exc:
-        raise CommandError(f"cannot start bash for {command!r}: {exc}") from exc
-    assert proc.stdout is not None
-    pgid = proc.pid
-    sink = _HeadTail(max_output)
-    # the reader owns the pipe's fd from here on (and closes it at EOF)
-    fd = os.dup(proc.stdout.fileno())
-    proc.stdout.close()
-    reader = threading.Thread(target=_pump, args=(fd, sink), daemon=True)
-    reader.start()
-
-    wake = threading.Event()
-
-    def wait_then_wake() -> None:
-        proc.wait()
-        wake.set()
-
-    waiter = threading.Thread(target=wait_then_wake, daemon=True)
-    waiter.start()
-    unregister = cancel.on_cancel(wake.set) if cancel is not None else (lambda: None)
-    try:
-        wake.wait(timeout_s)
-    finally:
-        unregister()
-
-    timed_out = cancelled = False
-    if proc.poll() is None:
-        cancelled = cancel is not None and cancel.cancelled
-        timed_out = not cancelled
-        _signal_group(pgid, signal.SIGTERM)
+    sandbox = sandbox if sandbox is not None else CommandSandbox(cwd)
+    with sandbox.command(child.argv, child.env) as (argv, env):
         try:
-            proc.wait(KILL_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
-        _signal_group(pgid, signal.SIGKILL)
-        proc.wait()
-    elif _group_alive(pgid):
-        # leftovers of a finished command (``server &``): stop them the same way
-        _signal_group(pgid, signal.SIGTERM)
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot start bash for {command!r}: {exc}") from exc
+        assert proc.stdout is not None
+        pgid = proc.pid
+        sink = _HeadTail(max_output)
+        # the reader owns the pipe's fd from here on (and closes it at EOF)
+        fd = os.dup(proc.stdout.fileno())
+        proc.stdout.close()
+        reader = threading.Thread(target=_pump, args=(fd, sink), daemon=True)
+        reader.start()
+
+        wake = threading.Event()
+
+        def wait_then_wake() -> None:
+            proc.wait()
+            wake.set()
+
+        waiter = threading.Thread(target=wait_then_wake, daemon=True)
+        waiter.start()
+        unregister = cancel.on_cancel(wake.set) if cancel is not None else (lambda: None)
+        try:
+            wake.wait(timeout_s)
+        finally:
+            unregister()
+
+        timed_out = cancelled = False
+        if proc.poll() is None:
+            cancelled = cancel is not None and cancel.cancelled
+            timed_out = not cancelled
+            _signal_group(pgid, signal.SIGTERM)
+            try:
+                proc.wait(KILL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(pgid, signal.SIGKILL)
+            proc.wait()
+        elif _group_alive(pgid):
+            # leftovers of a finished command (``server &``): stop them the same way
+            _signal_group(pgid, signal.SIGTERM)
+            reader.join(KILL_GRACE_S)
+            _signal_group(pgid, signal.SIGKILL)
+        # a child that escaped the group (setsid) may hold the pipe open: do not wait forever
         reader.join(KILL_GRACE_S)
-        _signal_group(pgid, signal.SIGKILL)
-    # a child that escaped the group (setsid) may hold the pipe open: do not wait forever
-    reader.join(KILL_GRACE_S)
-    output, truncated = sink.text()
-    exit_code = None if (timed_out or cancelled) else proc.returncode
+        output, truncated = sink.text()
+        exit_code = None if (timed_out or cancelled) else proc.returncode
+    note = sandbox.explain(output)
+    if note:
+        output = f"{output}\n{note}" if output and not output.endswith("\n") else output + note
     return CommandResult(
         command=command,
         exit_code=exit_code,

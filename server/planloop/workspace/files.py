@@ -20,6 +20,7 @@ from planloop.cancel import CancelToken
 from planloop.errors import PlanloopError
 from planloop.workspace.commands import CommandError, CommandResult, run_command
 from planloop.workspace.policy import CommandPolicy
+from planloop.workspace.sandbox import CommandSandbox
 from planloop.workspace.search import (
     BINARY_PROBE,
     JUNK_DIRS,
@@ -68,11 +69,14 @@ class Workspace:
         buffer_text: Callable[[Path], str | None] | None = None,
         on_write: Callable[[Path, str, str], None] | None = None,
         search_tools: Tools | None = None,
+        sandbox: CommandSandbox | None = None,
     ) -> None:
         resolved = Path(root).expanduser().resolve()
         if not resolved.is_dir():
             raise WorkspaceError(f"workspace root {root} is not a directory")
         self.root: Path = resolved
+        #: every command runs in it; sandboxed ("auto") unless the settings say "off"
+        self.sandbox: CommandSandbox = sandbox or CommandSandbox(resolved)
         self.policy: CommandPolicy = policy or CommandPolicy()
         self.buffer_text = buffer_text
         #: told (path, old disk text, new text) after each write, so an editor mirror
@@ -328,7 +332,12 @@ class Workspace:
             self.write_ahead("*")
         try:
             return run_command(
-                command, cwd=self.root, timeout_s=timeout_s, cancel=cancel, max_output=max_output
+                command,
+                cwd=self.root,
+                timeout_s=timeout_s,
+                cancel=cancel,
+                max_output=max_output,
+                sandbox=self.sandbox,
             )
         except CommandError as exc:
             raise WorkspaceError(str(exc)) from exc

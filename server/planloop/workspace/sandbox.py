@@ -549,3 +549,90 @@ def explain_refusal(output: str, *, network: bool = False) -> str | None:
     if not network:
         rules += "; network is off (127.0.0.1 works)"
     return f"[planloop sandbox] {what} ({rules})"
+
+
+# --- the workspace's setting -------------------------------------------------------
+
+
+def _visible_paths() -> tuple[Path, ...]:
+    """Where this interpreter and the PATH's programs live: a checkout or virtualenv under
+    the host's ``/tmp`` (CI clones there) must stay visible under the private ``/tmp``."""
+    found = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent}
+    found |= {Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if os.path.isabs(p)}
+    return tuple(sorted(p for p in found if p.is_dir()))
+
+
+@dataclass
+class CommandSandbox:
+    """A workspace's sandbox setting, and whether it can be kept here.
+
+    Fail closed: with ``auto`` and no working sandbox, :meth:`require` raises instead of
+    letting a model's command run with the user's full rights; only ``off``, the user's
+    explicit choice, runs commands bare.
+    """
+
+    root: Path
+    mode: str = "auto"  # "auto" | "off"
+    network: bool = False
+    writable: tuple[Path, ...] = ()
+    #: a bwrap to use instead of PATH's (tests simulate a broken one)
+    bwrap: str | None = None
+    home: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    def status(self) -> SandboxStatus:
+        """The probe's answer (cached per process), or "off" when the user turned it off."""
+        if not self.enabled:
+            return SandboxStatus(
+                False, "off", 'sandbox = "off": commands run with your full rights', ""
+            )
+        return probe(self.bwrap, root=self.root)
+
+    def require(self) -> SandboxStatus:
+        """The working sandbox; :class:`SandboxError` (why, and the fix) when there is none."""
+        found = self.status()
+        if self.enabled and not found.available:
+            raise SandboxError(
+                f"commands cannot be sandboxed here: {found.reason}. To fix: {found.fix}"
+            )
+        return found
+
+    def spec(self) -> SandboxSpec:
+        return SandboxSpec(
+            root=self.root,
+            writable=self.writable,
+            network=self.network,
+            home=self.home,
+            readable=_visible_paths(),
+        )
+
+    def summary(self) -> str:
+        """One line for the log and ``status``: what commands run in."""
+        found = self.status()
+        if not self.enabled:
+            return "off (commands run with your full rights)"
+        if not found.available:
+            return f"unavailable: {found.reason}"
+        parts = [found.backend, "network on" if self.network else "network off (loopback only)"]
+        if self.writable:
+            parts.append("also writable: " + ", ".join(str(p) for p in self.writable))
+        return " · ".join(parts)
+
+    @contextmanager
+    def command(
+        self, argv: Sequence[str], env: Mapping[str, str]
+    ) -> Iterator[tuple[list[str], dict[str, str]]]:
+        """(argv, env) to start for one command: sandboxed, or as given when ``off``."""
+        if not self.enabled:
+            yield list(argv), dict(env)
+            return
+        self.require()
+        exe = self.bwrap if self.bwrap is not None else find_bwrap(self.root)
+        with sandboxed(argv, self.spec(), env, bwrap=exe) as wrapped:
+            yield wrapped
+
+    def explain(self, output: str) -> str | None:
+        return explain_refusal(output, network=self.network) if self.enabled else None
