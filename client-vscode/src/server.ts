@@ -153,7 +153,13 @@ export class ServerManager implements vscode.Disposable {
       workspaceFolder: this.folder,
       outputChannel: this.log,
       traceOutputChannel: this.log,
-      initializationOptions: { ...this.settings(), approvalTimeoutS: APPROVAL_TIMEOUT_S },
+      initializationOptions: {
+        ...this.settings(),
+        approvalTimeoutS: APPROVAL_TIMEOUT_S,
+        // a folder's planloop.toml may set the keys that send credentials or widen what
+        // runs only in a trusted folder: VS Code's workspace trust is that answer here
+        workspaceTrusted: vscode.workspace.isTrusted,
+      },
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),
         closed: () => {
