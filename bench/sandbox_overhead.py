@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 
-from planloop.workspace.sandbox import SandboxSpec, probe, sandboxed  # noqa: E402
+from planloop.workspace.sandbox import probe, sandboxed  # noqa: E402
+from planloop.workspace.sandbox_rules import SandboxSpec  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "calculator"
 

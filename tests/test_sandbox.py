@@ -26,18 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from planloop.workspace.sandbox import (
-    INSTALL_FIX,
-    SandboxSpec,
-    env_for,
-    explain_refusal,
-    find_bwrap,
-    macos_profile,
-    placeholders,
-    probe,
-    sandboxed,
-    wrap,
-)
+from planloop.workspace.bwrap import find_bwrap, wrap
+from planloop.workspace.sandbox import explain_refusal, probe, sandboxed
+from planloop.workspace.sandbox_rules import INSTALL_FIX, SandboxSpec, env_for, placeholders
+from planloop.workspace.seatbelt import macos_profile
 
 GIT = [
     "git",
@@ -564,7 +556,7 @@ def test_probe_unusable_binary_never_raises(tmp_path: Path) -> None:
 
 
 def test_wrap_refuses_tmpdir_inside_workspace(world: World) -> None:
-    from planloop.workspace.sandbox import SandboxError
+    from planloop.workspace.sandbox_rules import SandboxError
 
     with pytest.raises(SandboxError):
         wrap(["true"], world.spec(), world.ws / "tmp", bwrap=world.bwrap)

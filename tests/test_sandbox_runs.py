@@ -17,7 +17,8 @@ import pytest
 
 from helpers import report, script, step, submit, tool
 from planloop.workspace.files import Workspace
-from planloop.workspace.sandbox import CommandSandbox, SandboxError
+from planloop.workspace.sandbox import CommandSandbox
+from planloop.workspace.sandbox_rules import SandboxError
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
 REFUSED_WRITE = "[planloop sandbox] a write outside the writable workspace"
