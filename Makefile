@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 E2E_ENV := .cache/e2e/env.sh
 
-.PHONY: demo test setup lint pytest provision-e2e provision-nvim client-test bench clean-venv
+.PHONY: demo test setup lint pytest provision-e2e provision-nvim provision-sandbox client-test bench clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) provision-sandbox
 	$(VENV)/bin/planloop demo
 
 # ruff, mypy --strict over the package, and tsc (strict) over the extension
@@ -39,6 +39,11 @@ provision-nvim:
 	@command -v nvim >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq neovim; }
 	@nvim --version | head -n 1
 
+# bubblewrap: every command a model causes runs in it (docs/security.md); Debian's package
+provision-sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
+	@bwrap --version
+
 # the extension's unit tests (node --test), with the provisioned Node 24
 client-test: provision-e2e
 	. ./$(E2E_ENV) && cd client-vscode && npm test
@@ -46,17 +51,18 @@ client-test: provision-e2e
 # every Python test, including the VS Code and Neovim end to end (PLANLOOP_E2E=1: never skipped)
 # two workers (one module each at a time) for everything but the editor end to ends, which
 # then run alone: they drive real editors on timers that a loaded machine makes flaky
-pytest: provision-e2e provision-nvim
+pytest: provision-e2e provision-nvim provision-sandbox
 	PLANLOOP_E2E=1 $(VENV)/bin/pytest -q -n 2 --dist loadfile -m "not e2e"
 	PLANLOOP_E2E=1 $(VENV)/bin/pytest -q -m e2e
 
 test: $(STAMP) lint client-test pytest
 
-bench: $(STAMP)
+bench: $(STAMP) provision-sandbox
 	$(PY) bench/context_growth.py
 	$(PY) bench/checkpoint_scale.py
 	$(PY) bench/lsp_latency.py
 	$(PY) bench/split_vs_joint.py
+	$(PY) bench/sandbox_overhead.py
 
 clean-venv:
 	rm -rf $(VENV)
