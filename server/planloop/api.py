@@ -19,7 +19,7 @@ from typing import Any, Literal
 from planloop.cancel import CancelToken
 from planloop.checkpoints.store import FileDiff, RevertResult
 from planloop.config import Config
-from planloop.doctor import ModelCheck, check_models
+from planloop.doctor import ModelCheck, SandboxCheck, check_models, check_sandbox
 from planloop.document.edits import EditResult, check_edit
 from planloop.document.plan import Plan, RunMode, Step
 from planloop.errors import InvalidRequestError, StoreError, UnknownStepError
@@ -74,6 +74,10 @@ class Session:
                 "executor": lambda: roles.fresh_model("executor"),
             },
         )
+
+    def check_sandbox(self) -> SandboxCheck:
+        """Whether model commands can run sandboxed here (one trivial sandboxed command)."""
+        return check_sandbox(self._o.ws.sandbox)
 
     # --- queries ------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from planloop.models.anthropic_adapter import AnthropicModel
 from planloop.models.anthropic_clouds import CloudModel
 from planloop.models.base import Model, ModelError, ToolSpec
 from planloop.models.openai_adapter import OpenAIModel
+from planloop.workspace.sandbox import CommandSandbox
 
 Role = Literal["planner", "executor"]
 
@@ -112,3 +113,35 @@ def check_models(
 ) -> list[ModelCheck]:
     """One check per role, in order; each independent, so one failure hides no other."""
     return [check_role(role, specs[role], builders[role]) for role in ("planner", "executor")]
+
+
+@dataclass
+class SandboxCheck:
+    """Whether model commands can run sandboxed here, and the fix when they cannot."""
+
+    mode: str  # the setting: "auto" | "off"
+    available: bool
+    backend: str  # "bwrap" | "sandbox-exec" | "off" | "none"
+    summary: str
+    reason: str
+    fix: str
+
+    @property
+    def ok(self) -> bool:
+        """Commands will run: sandboxed, or unsandboxed by the user's explicit choice."""
+        return self.available or self.mode == "off"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def check_sandbox(sandbox: CommandSandbox) -> SandboxCheck:
+    found = sandbox.status()
+    return SandboxCheck(
+        mode=sandbox.mode,
+        available=found.available,
+        backend=found.backend,
+        summary=sandbox.summary(),
+        reason=found.reason,
+        fix=found.fix,
+    )

@@ -92,10 +92,13 @@ class Status:
     #: the record says ``running`` but no live process holds the run lock: a crash or
     #: ``kill -9`` ended the run, and the next ``planloop run`` resumes it
     interrupted: bool = False
+    #: what the last run's commands executed in (None: no run yet)
+    sandbox: str | None = None
 
     @classmethod
     def of(cls, rec: RunRecord, *, interrupted: bool = False) -> Status:
         return cls(
+            sandbox=rec.sandbox,
             plan=rec.plan,
             state=rec.state,
             reason=rec.reason,
