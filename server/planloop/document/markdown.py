@@ -3,10 +3,8 @@
 ``planloop show`` prints this, ``.planloop/plan.md`` holds it and ``planloop edit`` (or
 an editor through the language server) reads it back, so the one format has to stay
 readable while every editable field survives a round trip: ``check_edit(
-render_markdown(p), p)`` gives ``p`` again (``plan.render_markdown`` assembles the
-document from the helpers here; this module imports nothing of planloop's outside the
-format, so ``plan`` can use it). Reading it back is :mod:`.markdown_parse`. The format,
-line by line:
+render_markdown(p), p)`` gives ``p`` again. :func:`render_markdown` writes the
+document; reading it back is :mod:`.markdown_parse`. The format, line by line:
 
 ```
 # Plan pln_0123abcd v3                     (derived: ignored when parsed)
@@ -46,7 +44,7 @@ Why each choice:
   the format is lossless by construction, readable wherever it can be.
 - Status is shown (the ``[x]`` icon) but not editable: status, attempts, results and
   every field the format does not show are carried over from the base plan by step id
-  (``model_copy``), so fields other modules add to :class:`~planloop.plan.Plan` flow
+  (``model_copy``), so fields other modules add to :class:`~planloop.document.plan.Plan` flow
   through without this module knowing them. The header's ``**Label:**`` lines other than
   Goal, and every ``## `` section other than Steps, Decision points and Stop conditions
   (``## Questions``, …), are derived: ignored when parsed.
@@ -65,6 +63,7 @@ import re
 from typing import Any
 
 from planloop.document.markdown_parse import codes_list, parse_check, parse_decision
+from planloop.document.plan import Check, DecisionPoint, Plan, Step
 
 _INDENT = "     "  # a field's block sits under "   - "
 #: a check's fields when a readable line does not name them (``plan.Check``'s defaults;
@@ -118,7 +117,7 @@ def _field(label: str, text: str) -> list[str]:
     return [f"   - {label}:", *_block(text, _INDENT)]
 
 
-def _check_line(c: Any) -> str:
+def _check_line(c: Check) -> str:
     readable = _readable_check(c)
     values = c.model_dump()
     if readable is not None and _single(readable) and readable == readable.rstrip():
@@ -129,7 +128,7 @@ def _check_line(c: Any) -> str:
     return f"   - check (json): {json.dumps(shown, ensure_ascii=False)}"
 
 
-def _readable_check(c: Any) -> str | None:
+def _readable_check(c: Check) -> str | None:
     if c.kind == "command":
         if c.command is None or c.path is not None or c.pattern is not None:
             return None
@@ -149,7 +148,7 @@ def _readable_check(c: Any) -> str | None:
     return s
 
 
-def decision_line(dp: Any) -> str:
+def decision_line(dp: DecisionPoint) -> str:
     """A decision point (``plan.DecisionPoint``) as its list item."""
     readable = (
         f"- after {code(dp.after_step)}: {dp.condition} → {dp.action}"
@@ -192,7 +191,7 @@ def one_line_title(title: str) -> str:
     return " ".join(title.splitlines()) if "\n" in title or "\r" in title else title
 
 
-def step_fields(s: Any) -> list[str]:
+def step_fields(s: Step) -> list[str]:
     """The lines under a step's line (``plan.Step``): every field a person edits."""
     lines: list[str] = []
     if s.instructions:
@@ -202,4 +201,95 @@ def step_fields(s: Any) -> list[str]:
     if s.expected_output:
         lines += _field("expected output", s.expected_output)
     lines += [_check_line(c) for c in s.acceptance]
+    return lines
+
+
+# --- rendering ---------------------------------------------------------------------
+
+_ICON = {
+    "pending": "[ ]",
+    "running": "[~]",
+    "passed": "[x]",
+    "failed": "[!]",
+    "blocked": "[#]",
+    "skipped": "[-]",
+    "awaiting_approval": "[?]",
+    "reverted": "[<]",
+}
+
+
+def rules_followed_lines(plan: Plan) -> list[str]:
+    """The plan document's ``**Rules followed:**`` header line (and a blank), or nothing:
+    a reviewer sees which of the project's instruction files the plan was made under."""
+    if not plan.rules_followed:
+        return []
+    return [f"**Rules followed:** {', '.join(plan.rules_followed)}", ""]
+
+
+def render_markdown(plan: Plan) -> str:
+    """A plan a person can review in 30 seconds, and edit: goal, steps with every field
+    and check, rules, cost. The format: this module's docstring; its parser:
+    :mod:`.markdown_parse` (the header's other ``**Label:**`` lines and other ``## ``
+    sections are derived)."""
+    lines = [f"# Plan {plan.plan_id} v{plan.version}", "", *goal_lines(plan.goal), ""]
+    if plan.mode_choice is not None:
+        mc = plan.mode_choice
+        lines += [f"**Mode:** {mc.mode} (asked: {mc.requested}) — {mc.reason}", ""]
+    lines += rules_followed_lines(plan)
+    if plan.revision:
+        r = plan.revision
+        lines.append(f"**Revision** ({r.trigger}) from v{plan.parent_version}: {r.reason}")
+        for e in r.evidence:  # every line quoted: evidence is output, never a section
+            lines += [f"> {line}" for line in e.splitlines() or [""]]
+        if r.decided:
+            lines.append(f"_{r.decided} by {r.decided_by or '?'} at {r.decided_at or '?'}_")
+        lines.append("")
+    lines += render_questions(plan)
+    lines.append("## Steps")
+    lines.append("")
+    for n, s in enumerate(plan.steps, 1):
+        deps = f" (after {', '.join(s.depends_on)})" if s.depends_on else ""
+        title = one_line_title(s.title)
+        lines.append(f"{n}. {_ICON[s.status]} **{title}** `{s.id}` — {s.kind}{deps}")
+        lines += step_fields(s)
+    lines.append("")
+    if plan.decision_points:
+        lines.append("## Decision points")
+        lines.append("")
+        for dp in plan.decision_points:
+            lines.append(decision_line(dp))
+        lines.append("")
+    lines.append("## Stop conditions")
+    lines.append("")
+    lines.append(stop_line("success", plan.stop_conditions.success))
+    lines.append(stop_line("failure", plan.stop_conditions.failure))
+    lines.append("")
+    est = plan.estimate
+    if est.cost_usd is not None or est.duration_s is not None:
+        parts = []
+        if est.cost_usd is not None:
+            parts.append(f"${est.cost_usd:.2f}")
+        if est.duration_s is not None:
+            parts.append(f"{est.duration_s:.0f} s")
+        lines.append(f"**Estimate:** {' · '.join(parts)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_questions(plan: Plan) -> list[str]:
+    """The ``## Questions`` section (empty when none were asked): derived from
+    ``plan.questions``, so a parser of the Markdown reads past it rather than from it."""
+    if not plan.questions:
+        return []
+    lines = ["## Questions", ""]
+    for n, q in enumerate(plan.questions, 1):
+        lines.append(f"{n}. **Q:** {' '.join(q.question.split())}")
+        if q.options:
+            lines.append(f"   - options: {' · '.join(q.options)}")
+        if q.answer is None:
+            lines.append("   - **A:** _(not answered yet)_")
+        else:
+            by = f" — {q.answered_by}" if q.answered_by else ""
+            lines.append(f"   - **A:** {' '.join(q.answer.split())}{by}")
+    lines.append("")
     return lines
