@@ -37,7 +37,7 @@ from planloop.approvals import AutoApprover  # noqa: E402
 from planloop.cancel import CancelToken  # noqa: E402
 from planloop.checkpoints.store import CheckpointStore  # noqa: E402
 from planloop.config import Config  # noqa: E402
-from planloop.document.plan import render_markdown  # noqa: E402
+from planloop.document.markdown import render_markdown  # noqa: E402
 from planloop.loop.orchestrator import Orchestrator  # noqa: E402
 from planloop.models.base import Model, ModelReply, ToolSpec  # noqa: E402
 from planloop.models.scripted import ScriptedModel  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 from helpers import PYTEST_ALL, report, script, session, step, submit, write
 from planloop.approvals import NoApprover
 from planloop.config import load_config, run_mode
-from planloop.document.plan import render_markdown
+from planloop.document.markdown import render_markdown
 from planloop.errors import ConfigError, InvalidRequestError
 
 SQUARE = "\n\ndef square(x: float) -> float:\n    return x * x\n"

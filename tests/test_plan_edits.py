@@ -16,7 +16,7 @@ from helpers import report, script, session, step, submit, write
 from planloop.api import Session
 from planloop.approvals import NoApprover
 from planloop.document.edits import check_edit
-from planloop.document.plan import render_markdown
+from planloop.document.markdown import render_markdown
 from planloop.errors import BusyError, InvalidRequestError, PlanEditError
 
 GOAL = "Add a square() function"

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planloop.document.edits import EDITABLE, check_edit
+from planloop.document.markdown import render_markdown
 from planloop.document.plan import (
     Check,
     DecisionPoint,
@@ -21,7 +22,6 @@ from planloop.document.plan import (
     Revision,
     Step,
     StopConditions,
-    render_markdown,
 )
 
 #: Markdown's and the format's own troublemakers, mixed into arbitrary unicode

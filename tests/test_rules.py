@@ -21,7 +21,8 @@ import pytest
 from helpers import dict_sink, step, submit
 from planloop.approvals import AutoApprover
 from planloop.config import load_config
-from planloop.document.plan import Plan, Step, render_markdown
+from planloop.document.markdown import render_markdown
+from planloop.document.plan import Plan, Step
 from planloop.roles.rules import ProjectRules
 from planloop.state.store import PlanStore
 from planloop.wiring import build_orchestrator

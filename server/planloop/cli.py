@@ -39,7 +39,8 @@ from planloop.api import RunResult, Session, Side
 from planloop.approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
 from planloop.cancel import CancelToken
 from planloop.config import Config, load_config
-from planloop.document.plan import Plan, Question, render_markdown
+from planloop.document.markdown import render_markdown
+from planloop.document.plan import Plan, Question
 from planloop.errors import PlanEditError, PlanloopError, UsageError
 from planloop.eval.runner import EvalConfig, EvalReport, RunReport, check_options, run_eval
 from planloop.eval.tasks import load_tasks

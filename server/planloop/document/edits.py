@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from planloop.document.markdown import EditProblem, Parsed, ParsedStep, parse
+from planloop.document.markdown_parse import EditProblem, Parsed, ParsedStep, parse
 from planloop.document.plan import (
     Check,
     DecisionPoint,

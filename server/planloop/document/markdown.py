@@ -1,11 +1,10 @@
-"""The plan as Markdown a person reads *and* edits: rendering and parsing back, lossless.
+"""The plan as Markdown a person reads *and* edits: the format, and writing it.
 
 ``planloop show`` prints this, ``.planloop/plan.md`` holds it and ``planloop edit`` (or
 an editor through the language server) reads it back, so the one format has to stay
 readable while every editable field survives a round trip: ``check_edit(
-render_markdown(p), p)`` gives ``p`` again (``plan.render_markdown`` assembles the
-document from the helpers here; this module imports nothing of planloop's, so ``plan``
-can use it). The format, line by line:
+render_markdown(p), p)`` gives ``p`` again. :func:`render_markdown` writes the
+document; reading it back is :mod:`.markdown_parse`. The format, line by line:
 
 ```
 # Plan pln_0123abcd v3                     (derived: ignored when parsed)
@@ -45,24 +44,26 @@ Why each choice:
   the format is lossless by construction, readable wherever it can be.
 - Status is shown (the ``[x]`` icon) but not editable: status, attempts, results and
   every field the format does not show are carried over from the base plan by step id
-  (``model_copy``), so fields other modules add to :class:`~planloop.plan.Plan` flow
+  (``model_copy``), so fields other modules add to :class:`~planloop.document.plan.Plan` flow
   through without this module knowing them. The header's ``**Label:**`` lines other than
   Goal, and every ``## `` section other than Steps, Decision points and Stop conditions
   (``## Questions``, …), are derived: ignored when parsed.
 - A step line keeps the shape ``N. [icon] **Title** `id` — kind (after a, b)``: the
   language server finds steps by it. Titles are one line.
 
-:func:`parse` reports problems with 1-based line numbers instead of raising, because it
-runs on every keystroke in an editor; the rules about what an edit may change live in
-:mod:`planloop.plan_edits`.
+:func:`~.markdown_parse.parse` reports problems with 1-based line numbers instead of
+raising, because it runs on every keystroke in an editor; the rules about what an edit
+may change live in :mod:`planloop.document.edits`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
+
+from planloop.document.markdown_parse import codes_list, parse_check, parse_decision
+from planloop.document.plan import Check, DecisionPoint, Plan, Step
 
 _INDENT = "     "  # a field's block sits under "   - "
 #: a check's fields when a readable line does not name them (``plan.Check``'s defaults;
@@ -84,49 +85,6 @@ def code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) or not text else ""
     return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _read_code(s: str, i: int) -> tuple[str, int] | None:
-    """The code span starting at ``s[i]`` and the index after it, or None."""
-    m = re.match(r"`+", s[i:])
-    if m is None:
-        return None
-    fence = m.group(0)
-    start = i + len(fence)
-    j = start
-    while True:
-        k = s.find(fence, j)
-        if k < 0:
-            return None
-        end = k + len(fence)
-        if (k > start and s[k - 1] == "`") or (end < len(s) and s[end] == "`"):
-            j = k + 1
-            while j < len(s) and s[j] == "`":
-                j += 1
-            continue
-        body = s[start:k]
-        if len(body) >= 2 and body.startswith(" ") and body.endswith(" ") and body.strip(" "):
-            body = body[1:-1]
-        elif body == "  ":
-            body = ""
-        return body, end
-
-
-def _codes_list(s: str) -> list[str] | None:
-    """``a`, `b`` → ["a", "b"]; None when ``s`` is not exactly that shape."""
-    out: list[str] = []
-    i = 0
-    while True:
-        got = _read_code(s, i)
-        if got is None:
-            return None
-        out.append(got[0])
-        i = got[1]
-        if i == len(s):
-            return out
-        if not s.startswith(", ", i):
-            return None
-        i += 2
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -159,18 +117,18 @@ def _field(label: str, text: str) -> list[str]:
     return [f"   - {label}:", *_block(text, _INDENT)]
 
 
-def _check_line(c: Any) -> str:
+def _check_line(c: Check) -> str:
     readable = _readable_check(c)
     values = c.model_dump()
     if readable is not None and _single(readable) and readable == readable.rstrip():
-        back = _parse_check(readable)
+        back = parse_check(readable)
         if back is not None and {**CHECK_DEFAULTS, **back} == values:
             return f"   - check: {readable}"
     shown = {k: v for k, v in values.items() if k == "kind" or CHECK_DEFAULTS.get(k, ...) != v}
     return f"   - check (json): {json.dumps(shown, ensure_ascii=False)}"
 
 
-def _readable_check(c: Any) -> str | None:
+def _readable_check(c: Check) -> str | None:
     if c.kind == "command":
         if c.command is None or c.path is not None or c.pattern is not None:
             return None
@@ -190,7 +148,7 @@ def _readable_check(c: Any) -> str | None:
     return s
 
 
-def decision_line(dp: Any) -> str:
+def decision_line(dp: DecisionPoint) -> str:
     """A decision point (``plan.DecisionPoint``) as its list item."""
     readable = (
         f"- after {code(dp.after_step)}: {dp.condition} → {dp.action}"
@@ -201,7 +159,7 @@ def decision_line(dp: Any) -> str:
     if (
         _single(readable)
         and readable == readable.rstrip()
-        and _parse_decision(readable[2:]) == values
+        and parse_decision(readable[2:]) == values
     ):
         return readable
     return f"- after (json): {json.dumps(values, ensure_ascii=False)}"
@@ -216,7 +174,7 @@ def stop_line(label: str, text: str) -> str:
 
 def _files_line(files: list[str]) -> str:
     readable = ", ".join(code(f) for f in files)
-    if _single(readable) and readable == readable.rstrip() and _codes_list(readable) == files:
+    if _single(readable) and readable == readable.rstrip() and codes_list(readable) == files:
         return f"   - files: {readable}"
     return f"   - files (json): {json.dumps(files, ensure_ascii=False)}"
 
@@ -233,7 +191,7 @@ def one_line_title(title: str) -> str:
     return " ".join(title.splitlines()) if "\n" in title or "\r" in title else title
 
 
-def step_fields(s: Any) -> list[str]:
+def step_fields(s: Step) -> list[str]:
     """The lines under a step's line (``plan.Step``): every field a person edits."""
     lines: list[str] = []
     if s.instructions:
@@ -246,354 +204,92 @@ def step_fields(s: Any) -> list[str]:
     return lines
 
 
-# --- parsing -----------------------------------------------------------------------------
+# --- rendering ---------------------------------------------------------------------
+
+_ICON = {
+    "pending": "[ ]",
+    "running": "[~]",
+    "passed": "[x]",
+    "failed": "[!]",
+    "blocked": "[#]",
+    "skipped": "[-]",
+    "awaiting_approval": "[?]",
+    "reverted": "[<]",
+}
 
 
-@dataclass(frozen=True)
-class EditProblem:
-    """A problem on a 1-based line of the text (0: the document as a whole)."""
-
-    line: int
-    message: str
-
-
-@dataclass
-class ParsedStep:
-    line: int
-    id: str
-    title: str
-    kind: str
-    depends_on: list[str]
-    instructions: str = ""
-    files: list[str] = field(default_factory=list)
-    expected_output: str = ""
-    #: each check's fields as written (``plan_edits`` validates them into ``plan.Check``)
-    acceptance: list[dict[str, Any]] = field(default_factory=list)
-    check_lines: list[int] = field(default_factory=list)
+def rules_followed_lines(plan: Plan) -> list[str]:
+    """The plan document's ``**Rules followed:**`` header line (and a blank), or nothing:
+    a reviewer sees which of the project's instruction files the plan was made under."""
+    if not plan.rules_followed:
+        return []
+    return [f"**Rules followed:** {', '.join(plan.rules_followed)}", ""]
 
 
-@dataclass
-class Parsed:
-    """What the text says, with the line of each part (for rule messages)."""
+def render_markdown(plan: Plan) -> str:
+    """A plan a person can review in 30 seconds, and edit: goal, steps with every field
+    and check, rules, cost. The format: this module's docstring; its parser:
+    :mod:`.markdown_parse` (the header's other ``**Label:**`` lines and other ``## ``
+    sections are derived)."""
+    lines = [f"# Plan {plan.plan_id} v{plan.version}", "", *goal_lines(plan.goal), ""]
+    if plan.mode_choice is not None:
+        mc = plan.mode_choice
+        lines += [f"**Mode:** {mc.mode} (asked: {mc.requested}) — {mc.reason}", ""]
+    lines += rules_followed_lines(plan)
+    if plan.revision:
+        r = plan.revision
+        lines.append(f"**Revision** ({r.trigger}) from v{plan.parent_version}: {r.reason}")
+        for e in r.evidence:  # every line quoted: evidence is output, never a section
+            lines += [f"> {line}" for line in e.splitlines() or [""]]
+        if r.decided:
+            lines.append(f"_{r.decided} by {r.decided_by or '?'} at {r.decided_at or '?'}_")
+        lines.append("")
+    lines += render_questions(plan)
+    lines.append("## Steps")
+    lines.append("")
+    for n, s in enumerate(plan.steps, 1):
+        deps = f" (after {', '.join(s.depends_on)})" if s.depends_on else ""
+        title = one_line_title(s.title)
+        lines.append(f"{n}. {_ICON[s.status]} **{title}** `{s.id}` — {s.kind}{deps}")
+        lines += step_fields(s)
+    lines.append("")
+    if plan.decision_points:
+        lines.append("## Decision points")
+        lines.append("")
+        for dp in plan.decision_points:
+            lines.append(decision_line(dp))
+        lines.append("")
+    lines.append("## Stop conditions")
+    lines.append("")
+    lines.append(stop_line("success", plan.stop_conditions.success))
+    lines.append(stop_line("failure", plan.stop_conditions.failure))
+    lines.append("")
+    est = plan.estimate
+    if est.cost_usd is not None or est.duration_s is not None:
+        parts = []
+        if est.cost_usd is not None:
+            parts.append(f"${est.cost_usd:.2f}")
+        if est.duration_s is not None:
+            parts.append(f"{est.duration_s:.0f} s")
+        lines.append(f"**Estimate:** {' · '.join(parts)}")
+        lines.append("")
+    return "\n".join(lines)
 
-    goal: str | None = None
-    goal_line: int = 0
-    steps: list[ParsedStep] = field(default_factory=list)
-    decision_points: list[dict[str, Any]] = field(default_factory=list)
-    decision_lines: list[int] = field(default_factory=list)
-    success: str | None = None
-    failure: str | None = None
-    has_steps_section: bool = False
-    problems: list[EditProblem] = field(default_factory=list)
 
-
-STEP_LINE = re.compile(
-    r"^(?P<n>\d+)\. \[(?P<icon>.?)\] \*\*(?P<title>.*)\*\* `(?P<id>[^`]*)` — "
-    r"(?P<kind>edit|command|pause)(?: \(after (?P<deps>[^()]*)\))?\s*$"
-)
-_LOOKS_LIKE_STEP = re.compile(r"^\d+\.\s")
-#: a step's field: written as "   - label: …", read with any indent and "-" or "*" (hand edits)
-_FIELD = re.compile(
-    r"^\s*[-*] +(?P<label>[a-z][a-z ]*?)(?P<json> \(json\))?:(?: (?P<rest>.*))?$", re.I
-)
-_SECTIONS = {"steps", "decision points", "stop conditions"}
-
-
-def _parse_check(s: str) -> dict[str, Any] | None:
-    """A readable check's fields (what follows ``- check: ``), or None if it is not one."""
-    desc = ""
-    if s.startswith("run "):
-        got = _read_code(s, 4)
-        if got is None:
-            return None
-        values: dict[str, Any] = {"kind": "command", "command": got[0]}
-        rest = s[got[1] :]
-    elif s.startswith("file "):
-        got = _read_code(s, 5)
-        if got is None:
-            return None
-        values = {"path": got[0]}
-        rest = s[got[1] :]
-        if rest.startswith(" exists"):
-            values["kind"] = "file_exists"
-            rest = rest[len(" exists") :]
-        elif rest.startswith(" contains "):
-            pat = _read_code(rest, len(" contains "))
-            if pat is None:
-                return None
-            values |= {"kind": "file_contains", "pattern": pat[0]}
-            rest = rest[pat[1] :]
+def render_questions(plan: Plan) -> list[str]:
+    """The ``## Questions`` section (empty when none were asked): derived from
+    ``plan.questions``, so a parser of the Markdown reads past it rather than from it."""
+    if not plan.questions:
+        return []
+    lines = ["## Questions", ""]
+    for n, q in enumerate(plan.questions, 1):
+        lines.append(f"{n}. **Q:** {' '.join(q.question.split())}")
+        if q.options:
+            lines.append(f"   - options: {' · '.join(q.options)}")
+        if q.answer is None:
+            lines.append("   - **A:** _(not answered yet)_")
         else:
-            return None
-    else:
-        return None
-    m = re.match(r" \(timeout ([0-9][0-9.e+-]*) s\)", rest)
-    if m:
-        try:
-            values["timeout_s"] = float(m.group(1))
-        except ValueError:
-            return None
-        rest = rest[m.end() :]
-    if rest.startswith(" — "):
-        desc = rest[3:]
-    elif rest:
-        return None
-    return {**values, "description": desc}
-
-
-def _parse_decision(s: str) -> dict[str, Any] | None:
-    """``after `id`: condition → action`` (condition optional), or None."""
-    if not s.startswith("after "):
-        return None
-    got = _read_code(s, 6)
-    if got is None:
-        return None
-    rest = s[got[1] :]
-    m = re.fullmatch(r"(?:: (?P<cond>.*))? → (?P<action>complete|pause|replan)", rest)
-    if m is None:
-        return None
-    return {"after_step": got[0], "condition": m.group("cond") or "", "action": m.group("action")}
-
-
-class _Lines:
-    def __init__(self, text: str) -> None:
-        # a file saved with CRLF line ends (every line): read as LF; a lone "\r\n" inside
-        # an LF document is text (an instruction may hold one) and stays as it is
-        crlf = "\n" in text and text.count("\r\n") == text.count("\n")
-        self.lines = (text.replace("\r\n", "\n") if crlf else text).split("\n")
-        self.i = 0
-
-    def block(self, problems: list[EditProblem]) -> str | None:
-        """A fenced block after a field line (blank lines before it allowed)."""
-        start = self.i
-        j = self.i
-        while j < len(self.lines) and not self.lines[j].strip():
-            j += 1
-        if j >= len(self.lines):
-            problems.append(EditProblem(start, "a fenced block (```) should follow this line"))
-            return None
-        opening = self.lines[j]
-        m = re.match(r"^(\s*)(`{3,})[^`]*$", opening)
-        if m is None:
-            problems.append(EditProblem(start, "a fenced block (```) should follow this line"))
-            return None
-        lead, fence = m.group(1), m.group(2)
-        body: list[str] = []
-        k = j + 1
-        while k < len(self.lines):
-            ln = self.lines[k]
-            if ln.strip() == fence and ln.startswith(lead):
-                self.i = k + 1
-                return "\n".join(body)
-            body.append(ln[len(lead) :] if ln.startswith(lead) else ln.lstrip(" "))
-            k += 1
-        problems.append(EditProblem(j + 1, f"this block is not closed ({fence} missing)"))
-        self.i = len(self.lines)
-        return None
-
-
-def parse(text: str) -> Parsed:
-    """Read a plan document; problems name their line instead of raising."""
-    out = Parsed()
-    lines = _Lines(text)
-    src = lines.lines
-    section: str | None = None  # None: the header; "" an ignored section
-    current: ParsedStep | None = None
-    while lines.i < len(src):
-        n = lines.i + 1
-        # trailing whitespace is an editor's, never the plan's (no readable line the
-        # renderer writes ends in it; fenced blocks, read raw, keep theirs)
-        line = src[lines.i].rstrip()
-        lines.i += 1
-        if line.startswith("## "):
-            name = line[3:].strip().lower()
-            section = name if name in _SECTIONS else ""
-            current = None
-            if name == "steps":
-                out.has_steps_section = True
-            continue
-        if line.startswith("# ") and section is None:
-            continue
-        if section is None:
-            if line.startswith("**Goal:**"):
-                if out.goal is not None:
-                    out.problems.append(EditProblem(n, "a second **Goal:** line"))
-                    continue
-                rest = line[len("**Goal:**") :]
-                out.goal_line = n
-                if rest.strip():
-                    out.goal = rest[1:] if rest.startswith(" ") else rest
-                else:
-                    out.goal = lines.block(out.problems)
-            continue  # other header lines are derived
-        if section == "":
-            continue
-        if section == "steps":
-            current = _steps_line(out, lines, line, n, current)
-        elif section == "decision points":
-            _decision_section_line(out, line, n)
-        elif section == "stop conditions":
-            _stop_section_line(out, line, n)
-    if out.goal is None or not out.has_steps_section:
-        missing = [
-            w
-            for w, ok in (
-                ("**Goal:** line", out.goal is not None),
-                ("## Steps section", out.has_steps_section),
-            )
-            if not ok
-        ]
-        out.problems.insert(
-            0,
-            EditProblem(
-                0,
-                f"this is not a plan document: it has no {' and no '.join(missing)} "
-                "(planloop show prints the format)",
-            ),
-        )
-    return out
-
-
-def _steps_line(
-    out: Parsed, lines: _Lines, line: str, n: int, current: ParsedStep | None
-) -> ParsedStep | None:
-    if not line.strip():
-        return current
-    m = STEP_LINE.match(line)
-    if m:
-        deps = [d.strip() for d in (m.group("deps") or "").split(",") if d.strip()]
-        step = ParsedStep(
-            line=n,
-            id=m.group("id"),
-            title=m.group("title"),
-            kind=m.group("kind"),
-            depends_on=deps,
-        )
-        out.steps.append(step)
-        return step
-    if _LOOKS_LIKE_STEP.match(line):
-        out.problems.append(
-            EditProblem(
-                n,
-                "not a step line: expected N. [ ] **Title** `step-id` — edit|command|pause "
-                "(after a, b)",
-            )
-        )
-        return None
-    f = _FIELD.match(line)
-    if f is None or current is None:
-        if current is None and f is not None:
-            out.problems.append(EditProblem(n, "a step field before any step line"))
-        else:
-            out.problems.append(
-                EditProblem(
-                    n,
-                    "not part of a step: a step's fields are '   - instructions:', "
-                    "'   - files:', '   - expected output:' and '   - check:' lines",
-                )
-            )
-        return current
-    label, is_json, rest = f.group("label").lower(), bool(f.group("json")), f.group("rest") or ""
-    if is_json:
-        _json_field(out, current, label, rest, n)
-        return current
-    if label in ("instructions", "expected output"):
-        value = rest if rest else lines.block(out.problems)
-        if value is None:
-            return current
-        if label == "instructions":
-            current.instructions = value
-        else:
-            current.expected_output = value
-    elif label == "files":
-        files = _codes_list(rest)
-        if files is None:
-            out.problems.append(
-                EditProblem(n, "files: expected `path`, `path` (each in backticks)")
-            )
-        else:
-            current.files = files
-    elif label == "check":
-        c = _parse_check(rest)
-        if c is None:
-            out.problems.append(
-                EditProblem(
-                    n,
-                    "check: expected run `command`, file `path` exists or file `path` "
-                    "contains `pattern` (optionally (timeout N s) and — description)",
-                )
-            )
-        else:
-            current.acceptance.append(c)
-            current.check_lines.append(n)
-    else:
-        out.problems.append(EditProblem(n, f"unknown step field {label!r}"))
-    return current
-
-
-def _json_field(out: Parsed, step: ParsedStep, label: str, rest: str, n: int) -> None:
-    try:
-        value = json.loads(rest)
-    except ValueError as e:
-        out.problems.append(EditProblem(n, f"{label} (json): not JSON ({e})"))
-        return
-    if label == "check":
-        if not isinstance(value, dict):
-            out.problems.append(EditProblem(n, "check (json): expected a JSON object"))
-        else:
-            step.acceptance.append(value)
-            step.check_lines.append(n)
-    elif label == "files":
-        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            out.problems.append(EditProblem(n, "files (json): expected a list of strings"))
-        else:
-            step.files = value
-    else:
-        out.problems.append(EditProblem(n, f"unknown step field {label!r}"))
-
-
-def _decision_section_line(out: Parsed, line: str, n: int) -> None:
-    if not line.strip():
-        return
-    if line.startswith("- after (json): "):
-        try:
-            dp = json.loads(line[len("- after (json): ") :])
-        except ValueError as e:
-            out.problems.append(EditProblem(n, f"decision point (json): not JSON ({e})"))
-            return
-        if not isinstance(dp, dict):
-            out.problems.append(EditProblem(n, "decision point (json): expected a JSON object"))
-            return
-    else:
-        got = _parse_decision(line[2:]) if line.startswith("- ") else None
-        if got is None:
-            out.problems.append(
-                EditProblem(
-                    n,
-                    "decision point: expected - after `step-id`: condition → pause|replan|complete",
-                )
-            )
-            return
-        dp = got
-    out.decision_points.append(dp)
-    out.decision_lines.append(n)
-
-
-def _stop_section_line(out: Parsed, line: str, n: int) -> None:
-    m = re.match(r"^- (success|failure)( \(json\))?: (.*)$", line)
-    if m is None:
-        return  # derived lines (the estimate) follow this section
-    value = m.group(3)
-    if m.group(2):
-        try:
-            loaded = json.loads(value)
-        except ValueError:
-            loaded = None
-        if not isinstance(loaded, str):
-            out.problems.append(EditProblem(n, f"{m.group(1)} (json): expected a JSON string"))
-            return
-        value = loaded
-    if m.group(1) == "success":
-        out.success = value
-    else:
-        out.failure = value
+            by = f" — {q.answered_by}" if q.answered_by else ""
+            lines.append(f"   - **A:** {' '.join(q.answer.split())}{by}")
+    lines.append("")
+    return lines

@@ -5,8 +5,8 @@ JSON by ``store.py``, rendered as Markdown for people, and its JSON schema is wh
 the planner's ``submit_plan`` tool accepts. Field names are the public contract
 (DESIGN.md §2): the CLI's ``--json`` output and the LSP payloads use them as-is.
 
-This module imports nothing else of planloop's but the Markdown format's text helpers
-(``plan_markdown``, itself import-free), so every other module can use it.
+This module imports nothing else of planloop's, so every other module can use it; the
+plan as a Markdown document (rendering, parsing back) is :mod:`.markdown`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from planloop.document import markdown as md
 
 StepKind = Literal["edit", "command", "pause"]
 #: the state of a run as a whole (the run record's ``state``)
@@ -467,93 +465,3 @@ def submit_plan_schema() -> dict[str, Any]:
     """JSON schema for ``submit_plan``, derived from the model so the two cannot drift."""
     schema = PlanDraft.model_json_schema()
     return schema
-
-
-# --- rendering ---------------------------------------------------------------------
-
-_ICON = {
-    "pending": "[ ]",
-    "running": "[~]",
-    "passed": "[x]",
-    "failed": "[!]",
-    "blocked": "[#]",
-    "skipped": "[-]",
-    "awaiting_approval": "[?]",
-    "reverted": "[<]",
-}
-
-
-def rules_followed_lines(plan: Plan) -> list[str]:
-    """The plan document's ``**Rules followed:**`` header line (and a blank), or nothing:
-    a reviewer sees which of the project's instruction files the plan was made under."""
-    if not plan.rules_followed:
-        return []
-    return [f"**Rules followed:** {', '.join(plan.rules_followed)}", ""]
-
-
-def render_markdown(plan: Plan) -> str:
-    """A plan a person can review in 30 seconds, and edit: goal, steps with every field
-    and check, rules, cost. The format and its parser: :mod:`planloop.plan_markdown`
-    (the header's other ``**Label:**`` lines and other ``## `` sections are derived)."""
-    lines = [f"# Plan {plan.plan_id} v{plan.version}", "", *md.goal_lines(plan.goal), ""]
-    if plan.mode_choice is not None:
-        mc = plan.mode_choice
-        lines += [f"**Mode:** {mc.mode} (asked: {mc.requested}) — {mc.reason}", ""]
-    lines += rules_followed_lines(plan)
-    if plan.revision:
-        r = plan.revision
-        lines.append(f"**Revision** ({r.trigger}) from v{plan.parent_version}: {r.reason}")
-        for e in r.evidence:  # every line quoted: evidence is output, never a section
-            lines += [f"> {line}" for line in e.splitlines() or [""]]
-        if r.decided:
-            lines.append(f"_{r.decided} by {r.decided_by or '?'} at {r.decided_at or '?'}_")
-        lines.append("")
-    lines += render_questions(plan)
-    lines.append("## Steps")
-    lines.append("")
-    for n, s in enumerate(plan.steps, 1):
-        deps = f" (after {', '.join(s.depends_on)})" if s.depends_on else ""
-        title = md.one_line_title(s.title)
-        lines.append(f"{n}. {_ICON[s.status]} **{title}** `{s.id}` — {s.kind}{deps}")
-        lines += md.step_fields(s)
-    lines.append("")
-    if plan.decision_points:
-        lines.append("## Decision points")
-        lines.append("")
-        for dp in plan.decision_points:
-            lines.append(md.decision_line(dp))
-        lines.append("")
-    lines.append("## Stop conditions")
-    lines.append("")
-    lines.append(md.stop_line("success", plan.stop_conditions.success))
-    lines.append(md.stop_line("failure", plan.stop_conditions.failure))
-    lines.append("")
-    est = plan.estimate
-    if est.cost_usd is not None or est.duration_s is not None:
-        parts = []
-        if est.cost_usd is not None:
-            parts.append(f"${est.cost_usd:.2f}")
-        if est.duration_s is not None:
-            parts.append(f"{est.duration_s:.0f} s")
-        lines.append(f"**Estimate:** {' · '.join(parts)}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def render_questions(plan: Plan) -> list[str]:
-    """The ``## Questions`` section (empty when none were asked): derived from
-    ``plan.questions``, so a parser of the Markdown reads past it rather than from it."""
-    if not plan.questions:
-        return []
-    lines = ["## Questions", ""]
-    for n, q in enumerate(plan.questions, 1):
-        lines.append(f"{n}. **Q:** {' '.join(q.question.split())}")
-        if q.options:
-            lines.append(f"   - options: {' · '.join(q.options)}")
-        if q.answer is None:
-            lines.append("   - **A:** _(not answered yet)_")
-        else:
-            by = f" — {q.answered_by}" if q.answered_by else ""
-            lines.append(f"   - **A:** {' '.join(q.answer.split())}{by}")
-    lines.append("")
-    return lines

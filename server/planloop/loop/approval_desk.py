@@ -22,7 +22,8 @@ from __future__ import annotations
 from planloop.approvals import ApprovalRequest, Approver, Decision
 from planloop.cancel import CancelToken
 from planloop.config import Config
-from planloop.document.plan import Outcome, Step, StepResult, render_markdown
+from planloop.document.markdown import render_markdown
+from planloop.document.plan import Outcome, Step, StepResult
 from planloop.errors import InvalidRequestError
 from planloop.events import (
     ApprovalGiven,

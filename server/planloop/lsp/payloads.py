@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from planloop.api import RunResult, Status
-from planloop.document.plan import Plan, Step, render_markdown
+from planloop.document.markdown import render_markdown
+from planloop.document.plan import Plan, Step
 from planloop.events import (
     CheckRan,
     Event,

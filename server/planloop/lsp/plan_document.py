@@ -83,7 +83,7 @@ def layout(text: str, step_ids: list[str]) -> Layout:
     """The lines of the known steps and of their checks, as ``plan_markdown.parse`` reads
     the buffer (stdlib only, cheap): lenses and hovers sit where the user's text has them
     while they type, and a step id not in the stored plan (just added) gets none."""
-    from planloop.document.markdown import parse
+    from planloop.document.markdown_parse import parse
 
     out = Layout()
     known = set(step_ids)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from planloop.cancel import CancelToken
+from planloop.document.markdown import render_markdown
 from planloop.document.plan import (
     Plan,
     PlanDraft,
@@ -25,7 +26,6 @@ from planloop.document.plan import (
     Step,
     Trigger,
     now_iso,
-    render_markdown,
     submit_plan_schema,
 )
 from planloop.errors import PlanloopError

@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planloop.document.markdown import render_markdown
 from planloop.document.plan import (
     Plan,
     RoleUsage,
@@ -40,7 +41,6 @@ from planloop.document.plan import (
     Trigger,
     cost_text,
     now_iso,
-    render_markdown,
     total_usage,
 )
 from planloop.errors import BusyError, NoPlanError, StoreError
