@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from planloop.config import load_config
-from planloop.document.markdown import parse
+from planloop.document.markdown_parse import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
