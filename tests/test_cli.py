@@ -396,7 +396,7 @@ def test_unexpected_exception_is_one_redacted_line_and_debug_shows_the_traceback
 
 
 def test_exit_codes_come_from_one_table_by_error_kind() -> None:
-    from planloop.cli import ERROR_EXIT, error_exit
+    from planloop.cli.exits import ERROR_EXIT, error_exit
     from planloop.errors import NoPlanError, PlanloopError
     from planloop.models.base import ModelError
 

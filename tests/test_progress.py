@@ -8,14 +8,14 @@ import io
 import pytest
 from rich.console import Console
 
-from planloop import cli
+from planloop.cli import console, progress
 from planloop.events import Progress
 
 
 def test_cli_prints_start_and_end_of_long_work(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=out, width=200, highlight=False))
-    printer = cli.make_printer(cli._Progress(enabled=False))
+    monkeypatch.setattr(console, "out", Console(file=out, width=200, highlight=False))
+    printer = progress.make_printer(progress.Spinner(enabled=False))
     printer(Progress(task="repo_map", message="repo map: parsing 9000 files", total=9000))
     printer(
         Progress(task="repo_map", message="repo map: parsed 2000/9000 files", done=2000, total=9000)

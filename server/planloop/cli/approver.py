@@ -1,0 +1,125 @@
+"""Approvals and the planner's questions, asked at the terminal.
+
+Only a person at a terminal can be asked: with stdin or stdout not a terminal the
+approver returns ``None`` and the run waits (``run`` exits 3, ``planloop approve`` goes
+on), and a question waits for ``planloop answer``. A script is never blocked on a
+prompt it cannot see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from rich.markup import escape
+
+from planloop.approvals import ApprovalRequest, Approver, AutoApprover, Decision, NoApprover
+from planloop.cancel import CancelToken
+from planloop.cli import console, render
+from planloop.cli.progress import Spinner
+from planloop.document.plan import Question
+
+
+class TerminalApprover:
+    """Asks at the terminal; with no terminal there is nobody to ask (the run waits)."""
+
+    def __init__(self, spinner: Spinner) -> None:
+        self.spinner = spinner
+
+    def ask(self, req: ApprovalRequest, cancel: CancelToken | None = None) -> Decision | None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return None
+        with self.spinner.paused():
+            show_request(req)
+            while True:
+                choice = (
+                    console.out.input(
+                        "[bold]Approve?[/] [green]y[/]es / [red]n[/]o"
+                        + (" / [cyan]d[/]iff" if req.proposed_markdown else "")
+                        + " > "
+                    )
+                    .strip()
+                    .lower()
+                )
+                if choice in ("y", "yes"):
+                    return Decision(True, user())
+                if choice in ("n", "no"):
+                    fb = console.out.input(
+                        "Feedback for the planner (empty to just stop) > "
+                    ).strip()
+                    return Decision(False, user(), fb or None)
+                if choice in ("d", "diff") and req.proposed_markdown:
+                    render.md_diff(req.current_markdown, req.proposed_markdown)
+
+
+class TerminalAnswerer:
+    """Answers the planner's ``ask_user`` at the terminal; with none, the question waits
+    (``plan`` exits 3 and ``planloop answer`` goes on)."""
+
+    def __init__(self, spinner: Spinner) -> None:
+        self.spinner = spinner
+        self.by = user()
+
+    def answer(self, question: Question, cancel: CancelToken | None = None) -> str | None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return None
+        with self.spinner.paused():
+            show_question(question)
+            while True:
+                hint = f"1-{len(question.options)} or your own answer" if question.options else ""
+                text = console.out.input(
+                    f"[bold]Answer[/]{f' [dim]({hint})[/]' if hint else ''} > "
+                )
+                picked = pick_option(question.options, text)
+                if picked:
+                    return picked
+
+
+def choose_approver(args: argparse.Namespace, spinner: Spinner) -> Approver:
+    """``--yes`` approves; a terminal asks; anything else leaves the decision pending."""
+    if getattr(args, "yes", False):
+        return AutoApprover(by="--yes")
+    if sys.stdin.isatty():
+        return TerminalApprover(spinner)
+    return NoApprover()
+
+
+def pick_option(options: list[str], text: str) -> str:
+    """A number picks that option; anything else is the answer as typed."""
+    text = text.strip()
+    if text.isdigit() and 1 <= int(text) <= len(options):
+        return options[int(text) - 1]
+    return text
+
+
+def show_question(q: Question) -> None:
+    body = escape(q.question)
+    for n, option in enumerate(q.options, 1):
+        body += f"\n  [cyan]{n}[/]. {escape(option)}"
+    render.panel(body, title="The planner asks", style="cyan")
+
+
+def user() -> str:
+    """Who decides, as the event log records it."""
+    return os.environ.get("USER") or os.environ.get("USERNAME") or "terminal"
+
+
+def show_request(req: ApprovalRequest) -> None:
+    title = {
+        "plan": "Review the plan",
+        "revision": f"Re-plan v{req.version} proposed",
+        "pause": "Pause",
+        "budget": "Budget",
+        "command": "Command",
+    }[req.kind]
+    body = escape(req.reason)
+    if req.evidence:
+        body += "\n\n[bold]Evidence[/]\n" + "\n".join(f"• {escape(e)}" for e in req.evidence)
+    if req.command:
+        body += f"\n\n[bold]$ {escape(req.command)}[/]"
+    render.panel(body, title=title, style="yellow")
+    if req.kind == "plan":
+        render.markdown(req.current_markdown)
+    if req.proposed_markdown:
+        render.md_diff(req.current_markdown, req.proposed_markdown)

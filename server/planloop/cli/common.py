@@ -1,0 +1,158 @@
+"""What the commands share: the session they open, how a run's end is reported, Ctrl-C.
+
+Each command is a translation of :class:`planloop.api.Session`, arguments in and results
+out, like the language server; so the two cannot drift apart, nothing in the CLI touches
+the orchestrator, the store or the checkpoint repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from planloop.api import RunResult, Session
+from planloop.approvals import Approver
+from planloop.cancel import CancelToken
+from planloop.cli import console, render
+from planloop.cli.approver import show_question
+from planloop.cli.exits import ERROR_EXIT, EXIT
+from planloop.config import Config, load_config
+from planloop.document.markdown import render_markdown
+from planloop.document.plan import Plan
+from planloop.errors import PlanloopError
+from planloop.roles.questions import WaitingForAnswer
+from planloop.wiring import open_session
+
+
+def config(args: argparse.Namespace) -> Config:
+    over: dict[str, Any] = {}
+    if args.planner:
+        over["planner"] = args.planner
+    if args.executor:
+        over["executor"] = args.executor
+    if getattr(args, "mode", None):
+        over["mode"] = args.mode
+    if getattr(args, "in_repo", False):
+        over["plans_in_repo"] = True
+    return load_config(Path(args.workspace).resolve(), over)
+
+
+def session_for(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Session:
+    """The workspace's session; a tolerated problem on disk is a warning, not a failure."""
+    opened = open_session(Path(args.workspace), config=config(args), approver=approver, sink=sink)
+    for problem in opened.problems():
+        render.warn(problem)
+    return opened
+
+
+def finish(res: RunResult, session: Session) -> int:
+    st = session.status()
+    done, total = st.plan.progress
+    color = {
+        "done": "green",
+        "stopped": "red",
+        "error": "red",
+        "awaiting_approval": "yellow",
+        "paused": "yellow",
+    }.get(res.state, "white")
+    out = console.out
+    out.print(
+        f"[bold {color}]{res.state}[/]: {escape(res.reason)} "
+        f"[dim]· {done}/{total} steps · {st.cost_text}[/]",
+        soft_wrap=True,  # one line: scripts read the state from it
+    )
+    if res.state in ("awaiting_approval", "paused") and st.pending:
+        out.print(
+            "[yellow]waiting for you:[/] `planloop approve` or `planloop reject [--feedback TEXT]`, "
+            "then `planloop run --all`"
+        )
+    elif res.state == "paused":
+        out.print(
+            "[yellow]paused, nothing lost:[/] `planloop run --all` resumes from here",
+            soft_wrap=True,
+        )
+    return EXIT.get(res.state, 1)
+
+
+def labels(session: Session) -> None:
+    """Which model plays each role; a scripted one says so, never passing for a live one."""
+    c = session.config
+    for role, spec in (("planner", c.planner_spec()), ("executor", c.executor_spec())):
+        tag = (
+            " [magenta](scripted: replayed model output, not a live model)[/]"
+            if spec.startswith("scripted:")
+            else ""
+        )
+        console.out.print(f"[dim]{role}: {escape(spec)}[/]{tag}")
+
+
+def waiting_question(session: Session) -> bool:
+    """Say so when the planner waits for an answer (a damaged question.json: a warning)."""
+    try:
+        pending = session.pending_question()
+    except PlanloopError as e:
+        render.warn(str(e))
+        return False
+    if pending is None:
+        return False
+    console.out.print(
+        f"[yellow]the planner waits for your answer[/] (planning {escape(pending.goal)!r}): "
+        f'{escape(pending.question.question)} — `planloop answer "..."`',
+        soft_wrap=True,
+    )
+    return True
+
+
+def waiting(e: WaitingForAnswer) -> int:
+    show_question(e.pending.question)
+    console.out.print(
+        '[yellow]waiting for your answer:[/] `planloop answer "..."` goes on planning '
+        + (
+            "(an option's text or your own words)"
+            if e.pending.question.options
+            else "(your own words)"
+        ),
+        soft_wrap=True,
+    )
+    return ERROR_EXIT["waiting"]
+
+
+def planned(session: Session, plan: Plan, yes: bool) -> int:
+    render.markdown(render_markdown(plan))
+    if session.config.review_plan_first and yes:
+        session.decide_pending(True, by="--yes")
+        console.out.print("[green]plan v1 approved (--yes)[/]")
+    elif session.config.review_plan_first:
+        console.out.print(
+            "[yellow]review it, then[/] `planloop run --all` (asks) or `planloop approve`"
+        )
+    return 0
+
+
+@contextlib.contextmanager
+def ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
+    """First Ctrl-C cancels like the editor's Cancel: the model call stops, the command's
+    process group is killed, the attempt is rolled back and the run ends resumable.
+    A second Ctrl-C quits at once (the next run recovers the interrupted step)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        console.err.print("[yellow]cancelling… (Ctrl-C again to quit at once)[/]")
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
