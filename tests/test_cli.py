@@ -1,4 +1,4 @@
-"""The CLI contract (DESIGN §4), through the real console script in fresh processes.
+"""The CLI contract (exit codes, output, errors), through the real console script in fresh processes.
 
 Every test drives ``planloop`` as a user would: a new process per command, stdin not a
 terminal (so nobody can be asked and questions wait: exit 3), scripted models whose

@@ -1,4 +1,4 @@
-"""The loop of DESIGN §3 with scripted models over a real workspace, real git and real pytest."""
+"""The loop (architecture.md, The loop) with scripted models over a real workspace, real git and real pytest."""
 
 from __future__ import annotations
 

@@ -91,13 +91,27 @@ export function doctorSummary(payload: {
     seconds: number | null;
     detail: string;
   }[];
+  sandbox?: { available: boolean; ok: boolean; summary: string; reason: string; fix: string };
 }): { severity: 'info' | 'error'; text: string; lines: string[] } {
   const lines = payload.checks.map((c) => {
     const key = c.keyEnv === null ? '' : ` · ${c.keyEnv} ${c.keyPresent ? 'set' : 'not set'}`;
     const took = c.seconds === null ? '' : ` · ${c.seconds.toFixed(2)}s`;
     return `${c.ok ? '✓' : '✗'} ${c.role} ${c.label} · ${c.endpoint}${key}${took} — ${c.detail}`;
   });
+  const sandbox = payload.sandbox;
+  if (sandbox) {
+    const mark = sandbox.available ? '✓' : sandbox.ok ? '!' : '✗';
+    const why = sandbox.ok ? '' : ` — ${sandbox.reason}${sandbox.fix ? `; to fix: ${sandbox.fix}` : ''}`;
+    lines.push(`${mark} sandbox ${sandbox.summary}${why}`);
+  }
   const failed = payload.checks.filter((c) => !c.ok);
+  if (sandbox && !sandbox.ok && !failed.length) {
+    return {
+      severity: 'error',
+      text: `planloop: model commands cannot be sandboxed here: ${sandbox.reason}${sandbox.fix ? `. To fix: ${sandbox.fix}` : ''}`,
+      lines,
+    };
+  }
   if (!failed.length) {
     return { severity: 'info', text: `planloop: both models answer and call tools (${payload.checks.map((c) => c.label).join(', ')}).`, lines };
   }

@@ -253,9 +253,23 @@ export interface ModelCheck {
   detail: string;
 }
 
+/** Whether model commands can run sandboxed here (docs/security.md). */
+export interface SandboxCheck {
+  mode: 'auto' | 'off';
+  available: boolean;
+  /** bwrap, sandbox-exec, off (the setting) or none (unavailable). */
+  backend: string;
+  summary: string;
+  reason: string;
+  fix: string;
+  /** Commands will run: sandboxed, or unsandboxed by the user's explicit choice. */
+  ok: boolean;
+}
+
 export interface DoctorPayload {
   ok: boolean;
   checks: ModelCheck[];
+  sandbox: SandboxCheck;
 }
 
 export interface StepEvent {

@@ -33,7 +33,7 @@ from planloop.cli.decision_commands import (
 from planloop.cli.eval_command import cmd_eval
 from planloop.cli.exits import ERROR_EXIT, error_exit
 from planloop.cli.inspect_commands import cmd_cat, cmd_diff, cmd_log, cmd_show, cmd_status
-from planloop.cli.maintenance_commands import cmd_clean, cmd_doctor, cmd_serve
+from planloop.cli.maintenance_commands import cmd_clean, cmd_doctor, cmd_serve, cmd_trust
 from planloop.cli.parser import build_parser
 from planloop.cli.plan_commands import cmd_plan, cmd_replan, cmd_revert, cmd_run
 from planloop.cli.render import one_line
@@ -67,6 +67,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "edit": cmd_edit,
     "log": cmd_log,
     "doctor": cmd_doctor,
+    "trust": cmd_trust,
     "clean": cmd_clean,
     "serve": cmd_serve,
     "eval": cmd_eval,

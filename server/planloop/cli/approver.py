@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from rich.markup import escape
 
@@ -19,6 +20,7 @@ from planloop.cancel import CancelToken
 from planloop.cli import console, render
 from planloop.cli.progress import Spinner
 from planloop.document.plan import Question
+from planloop.trust import TrustStore
 
 
 class TerminalApprover:
@@ -123,3 +125,29 @@ def show_request(req: ApprovalRequest) -> None:
         render.markdown(req.current_markdown)
     if req.proposed_markdown:
         render.md_diff(req.current_markdown, req.proposed_markdown)
+
+
+def ask_trust(folder: Path, keys: list[str]) -> bool:
+    """Once per folder, at a terminal: may its planloop.toml set ``keys``? The answer
+    (either way) is remembered in the user's config directory, so this is asked once;
+    without a terminal nobody is asked and the keys stay ignored."""
+    store = TrustStore()
+    if not (sys.stdin.isatty() and sys.stderr.isatty()) or store.decision(folder) is not None:
+        return False
+    err = console.err
+    err.print(
+        f"[bold]{escape(str(folder / 'planloop.toml'))}[/] sets "
+        f"[yellow]{escape(', '.join(keys))}[/]: settings that send your credentials "
+        "somewhere or widen what a model's commands may do. Trust this folder only if "
+        "you wrote them or know who did.",
+        soft_wrap=True,
+    )
+    choice = err.input("[bold]Trust this folder?[/] [green]y[/]es / [red]N[/]o > ")
+    trusted = choice.strip().lower() in ("y", "yes")
+    store.answer(folder, trusted)
+    err.print(
+        "trusted (planloop trust --revoke undoes it)"
+        if trusted
+        else "not trusted: those settings stay ignored (planloop trust changes that)"
+    )
+    return trusted

@@ -21,9 +21,9 @@ from planloop.api import RunResult, Session
 from planloop.approvals import Approver
 from planloop.cancel import CancelToken
 from planloop.cli import console, render
-from planloop.cli.approver import show_question
+from planloop.cli.approver import ask_trust, show_question
 from planloop.cli.exits import ERROR_EXIT, EXIT
-from planloop.config import Config, load_config
+from planloop.config import Config, load_settings
 from planloop.document.markdown import render_markdown
 from planloop.document.plan import Plan
 from planloop.errors import PlanloopError
@@ -32,6 +32,20 @@ from planloop.wiring import open_session
 
 
 def config(args: argparse.Namespace) -> Config:
+    """The settings, layered; a folder's untrusted keys are asked about once on a
+    terminal, otherwise ignored with one warning that names them."""
+    over = overrides(args)
+    root = Path(args.workspace).resolve()
+    settings = load_settings(root, over)
+    if settings.ignored and ask_trust(root, settings.ignored):
+        settings = load_settings(root, over, trusted=True)
+    warning = settings.warning()
+    if warning:
+        render.warn(warning)
+    return settings.config
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
     over: dict[str, Any] = {}
     if args.planner:
         over["planner"] = args.planner
@@ -41,7 +55,13 @@ def config(args: argparse.Namespace) -> Config:
         over["mode"] = args.mode
     if getattr(args, "in_repo", False):
         over["plans_in_repo"] = True
-    return load_config(Path(args.workspace).resolve(), over)
+    if getattr(args, "sandbox", None):
+        over["sandbox"] = args.sandbox
+    if getattr(args, "sandbox_network", False):
+        over["sandbox_network"] = True
+    if getattr(args, "sandbox_writable", None):
+        over["sandbox_writable"] = list(args.sandbox_writable)
+    return over
 
 
 def session_for(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Session:

@@ -1,4 +1,4 @@
-"""Exit codes (DESIGN §4): 0 done, 1 error, 2 usage, 3 waiting for the user, 4 stopped
+"""Exit codes: 0 done, 1 error, 2 usage, 3 waiting for the user, 4 stopped
 (``eval``: a run was not judged), 130 an interrupted ``eval``.
 
 Scripts rely on them, so every failure ends in exactly one of them, decided here.

@@ -62,6 +62,8 @@ def status_json(session: Session) -> dict[str, Any]:
         "checkpoints_bytes": view.checkpoints_bytes,
         # the project's instruction files the plan was made and runs under (rules.py)
         "rules_followed": list(st.plan.rules_followed),
+        # what the last run's commands ran in (the sandbox, or "off"); null before any run
+        "sandbox": st.sandbox,
     }
 
 
@@ -103,6 +105,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     rules = ", ".join(data["rules_followed"]) or "none found"
     out.print(f"rules followed: {escape(rules)}")
+    if data["sandbox"]:
+        out.print(f"sandbox: {escape(data['sandbox'])}", soft_wrap=True)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``clean``, ``doctor`` and ``serve``: keeping the workspace and the setup in order.
+"""``clean``, ``doctor``, ``trust`` and ``serve``: keeping the workspace and the setup in order.
 
 ``demo`` is in the package's ``__init__``: it drives the CLI's own entry point.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rich.markup import escape
 
@@ -15,7 +16,9 @@ from planloop.cli import console
 from planloop.cli.common import session_for
 from planloop.cli.parser import Default
 from planloop.cli.render import one_line
+from planloop.config import load_settings
 from planloop.lsp.launch import from_namespace
+from planloop.trust import TrustStore
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
@@ -37,12 +40,21 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Each role's model, endpoint and key presence, one live tool call each; 1 on failure."""
-    checks = session_for(args, NoApprover()).check_models()
+    """Each role's model, endpoint and key presence, one live tool call each, and whether
+    model commands can run sandboxed; 1 on any failure."""
+    session = session_for(args, NoApprover())
+    checks = session.check_models()
+    sandbox = session.check_sandbox()
+    ok = all(c.ok for c in checks) and sandbox.ok
     if args.json:
         print(
             json.dumps(
-                {"ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}, indent=2
+                {
+                    "ok": ok,
+                    "checks": [c.to_dict() for c in checks],
+                    "sandbox": sandbox.to_dict(),
+                },
+                indent=2,
             )
         )
     else:
@@ -60,7 +72,38 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 soft_wrap=True,
             )
             console.out.print(f"    {escape(one_line(c.detail))}", soft_wrap=True)
-    return 0 if all(c.ok for c in checks) else 1
+        mark = "[green]✓[/]" if sandbox.available else "[yellow]![/]" if sandbox.ok else "[red]✗[/]"
+        console.out.print(f"{mark} [bold]sandbox[/] {escape(sandbox.summary)}", soft_wrap=True)
+        if not sandbox.ok:
+            console.out.print(
+                f"    {escape(one_line(sandbox.reason))}"
+                + (f" — to fix: {escape(one_line(sandbox.fix))}" if sandbox.fix else ""),
+                soft_wrap=True,
+            )
+    return 0 if ok else 1
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    """The folder's planloop.toml may (or, with ``--revoke``, may no longer) set the keys
+    that send credentials or widen what runs; remembered outside the repository."""
+    store = TrustStore()
+    if args.list:
+        for path, trusted in sorted(store.folders().items()):
+            print(f"{'trusted' if trusted else 'not trusted'}  {path}")
+        return 0
+    folder = Path(args.workspace).resolve()
+    if args.revoke:
+        store.answer(folder, False)
+        console.out.print(f"not trusted: {escape(str(folder))}", soft_wrap=True)
+        return 0
+    store.answer(folder, True)
+    console.out.print(f"trusted: {escape(str(folder))}", soft_wrap=True)
+    ignored = load_settings(folder, trusted=False).ignored
+    if ignored:
+        console.out.print(
+            f"its planloop.toml now sets: {escape(', '.join(ignored))}", soft_wrap=True
+        )
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

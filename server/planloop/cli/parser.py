@@ -55,6 +55,26 @@ def _shared(defaults: bool, mode: bool = True) -> argparse.ArgumentParser:
         "either way: no wrapping, no boxes",
     )
     c.add_argument(
+        "--sandbox",
+        choices=["auto", "off"],
+        default=d(None),
+        help="run model commands in the OS sandbox (auto, the default: refuse where none "
+        "works) or off: with your full rights (env PLANLOOP_SANDBOX; docs/security.md)",
+    )
+    c.add_argument(
+        "--sandbox-network",
+        action="store_true",
+        default=d(False),
+        help="let sandboxed commands reach the network (loopback always works)",
+    )
+    c.add_argument(
+        "--sandbox-writable",
+        action="append",
+        metavar="DIR",
+        default=d(None),
+        help="another folder sandboxed commands may write (repeatable; relative to the workspace)",
+    )
+    c.add_argument(
         "--debug",
         action="store_true",
         default=d(False),
@@ -163,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
         "check each role's model: endpoint, key present, one live tool call (exit 1 on failure)",
     )
     s.add_argument("--json", action="store_true", help="as JSON, for scripts")
+
+    s = command(
+        "trust",
+        "trust this folder's planloop.toml to choose providers' URLs and keys, the sandbox "
+        "and the allow list (remembered in your config directory, not the repository)",
+    )
+    t = s.add_mutually_exclusive_group()
+    t.add_argument("--revoke", action="store_true", help="stop trusting the folder")
+    t.add_argument("--list", action="store_true", help="the folders you answered for")
 
     s = command("clean", "drop checkpoints of finished plans")
     s.add_argument(

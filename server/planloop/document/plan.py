@@ -2,8 +2,8 @@
 
 A plan is data, not a conversation. It is validated here (pydantic v2), stored as
 JSON by ``store.py``, rendered as Markdown for people, and its JSON schema is what
-the planner's ``submit_plan`` tool accepts. Field names are the public contract
-(DESIGN.md §2): the CLI's ``--json`` output and the LSP payloads use them as-is.
+the planner's ``submit_plan`` tool accepts. Field names are the public
+contract: the CLI's ``--json`` output and the LSP payloads use them as-is.
 
 This module imports nothing else of planloop's, so every other module can use it; the
 plan as a Markdown document (rendering, parsing back) is :mod:`.markdown`.

@@ -1,6 +1,6 @@
 """How every part of the loop records what it does: log, then tell, then save.
 
-The crash-safety rule of the orchestrator (DESIGN §3) is one order — an event is in
+The crash-safety rule of the orchestrator is one order — an event is in
 ``log.jsonl`` before its transition is acted on, and run.json is saved after — and
 every collaborator (step runner, approval desk, revisions, recovery) follows it by
 going through one :class:`Journal` rather than each talking to the store and the

@@ -1,6 +1,6 @@
 """The orchestrator: plain code that holds the plan and decides what happens next.
 
-Loop (DESIGN §3): next runnable step → checkpoint before → executor → checkpoint after
+Loop: next runnable step → checkpoint before → executor → checkpoint after
 → acceptance + workspace checks → decide: pass, retry once with the condensed failure,
 re-plan (repeated failure, surprise, blocked, decision point, user request), pause for
 a person, or stop with a partial result and a reason.
@@ -15,7 +15,7 @@ Every transition is logged before it is acted on and the run record is saved aft
 so a crash anywhere resumes consistently: a step found ``running`` is reported with its
 partial diff, its files are put back to the before-checkpoint, and it runs again.
 
-Departures from DESIGN, on purpose:
+Departures from the first design, on purpose:
 - A rejected proposal *with feedback* goes back to the planner for another proposal
   (counting against the re-plan budget); a plain reject stops the run. Feedback is
   only useful if someone acts on it.

@@ -208,10 +208,31 @@ class ModelCheckPayload(_Wire):
     detail: str
 
 
+class SandboxCheckPayload(_Wire):
+    """Whether model commands can run sandboxed here (docs/security.md)."""
+
+    #: the setting: ``auto`` (sandboxed, or refused where no sandbox works) or ``off``
+    mode: Literal["auto", "off"]
+    #: a trivial sandboxed command ran
+    available: bool
+    #: ``bwrap``, ``sandbox-exec``, ``off`` (the setting) or ``none`` (unavailable)
+    backend: str
+    #: what commands run in, in one line
+    summary: str
+    #: why it is unavailable, or what works
+    reason: str
+    #: what to install or allow, when it is unavailable
+    fix: str
+    #: commands will run: sandboxed, or unsandboxed by the user's explicit choice
+    ok: bool
+
+
 class DoctorPayload(_Wire):
-    #: false when any role's check failed (``planloop doctor`` then exits 1)
+    #: false when any role's check failed or no sandbox works (``planloop doctor`` then
+    #: exits 1)
     ok: bool
     checks: list[ModelCheckPayload]
+    sandbox: SandboxCheckPayload
 
 
 # --- notifications and the approval request ------------------------------------------------

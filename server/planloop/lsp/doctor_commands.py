@@ -20,8 +20,18 @@ def register(table: CommandTable) -> None:
 
 def doctor(core: Session, a: A.DoctorArgs, s: FolderSession, c: None) -> Any:
     checks = core.check_models()
+    sandbox = core.check_sandbox()
     return {
-        "ok": all(x.ok for x in checks),
+        "ok": all(x.ok for x in checks) and sandbox.ok,
+        "sandbox": {
+            "mode": sandbox.mode,
+            "available": sandbox.available,
+            "backend": sandbox.backend,
+            "summary": sandbox.summary,
+            "reason": sandbox.reason,
+            "fix": sandbox.fix,
+            "ok": sandbox.ok,
+        },
         "checks": [
             {
                 "role": x.role,

@@ -1,6 +1,6 @@
 """``.planloop/`` on disk: plan versions, the run record, the event log, the run lock.
 
-Why this shape (DESIGN §5, with one addition):
+Why this shape (with one addition to the first design):
 - ``plans/<id>/vN.json`` are the versions the plan has had — v1 as the planner drafted
   it (before its review), every later one when it was approved — written once and never
   overwritten, so the history of a plan is an audit trail rather than whatever the last
