@@ -11,7 +11,8 @@ import pytest
 from planloop.cancel import CancelToken
 from planloop.document.plan import Check, Step
 from planloop.workspace.checks import condense, run_checks
-from planloop.workspace.files import CommandResult, Workspace
+from planloop.workspace.commands import CommandResult
+from planloop.workspace.files import Workspace
 from planloop.workspace.policy import CommandPolicy
 
 PY = shlex.quote(sys.executable)

@@ -13,7 +13,8 @@ import re
 from planloop import faults
 from planloop.cancel import CancelToken
 from planloop.document.plan import Check, CheckResult, Step
-from planloop.workspace.files import CommandResult, Workspace, WorkspaceError
+from planloop.workspace.commands import CommandResult
+from planloop.workspace.files import Workspace, WorkspaceError
 
 #: longest single line kept in an observation
 _LINE_WIDTH = 200

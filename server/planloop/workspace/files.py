@@ -4,6 +4,8 @@ Why one module: the guarantees planloop makes to the user (nothing outside the w
 never the user's ``.git``, never an unsaved editor buffer, no orphaned processes, no API
 key in a child's environment) only hold if there is exactly one place that enforces them.
 The tool layer (``tools.py``) and the acceptance checks (``checks.py``) build on this.
+How a command becomes a bounded child process is ``commands.py``'s job; how files are
+listed and searched, ``search.py``'s; :class:`Workspace` is the one door to both.
 """
 
 from __future__ import annotations
@@ -11,18 +13,12 @@ from __future__ import annotations
 import difflib
 import os
 import secrets
-import shutil
-import signal
-import subprocess
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from planloop.cancel import CancelToken
 from planloop.errors import PlanloopError
-from planloop.redaction import scrubbed_env
+from planloop.workspace.commands import CommandError, CommandResult, run_command
 from planloop.workspace.policy import CommandPolicy
 from planloop.workspace.search import (
     BINARY_PROBE,
@@ -41,8 +37,6 @@ __all__ = ["JUNK_DIRS", "MAX_SEARCH_BYTES", "SearchResult", "Tools"]
 MAX_READ_BYTES = 20_000_000
 #: a file with a NUL byte in its first block is treated as binary
 _BINARY_PROBE = BINARY_PROBE
-#: how long a process group gets between SIGTERM and SIGKILL
-KILL_GRACE_S = 1.0
 
 
 class WorkspaceError(PlanloopError):
@@ -61,122 +55,6 @@ class UnsavedBufferError(WorkspaceError):
     """The editor holds unsaved changes to the file, so writing it would lose them."""
 
     default_kind = "unsaved_buffer"
-
-
-# --- commands: result ---------------------------------------------------
-
-
-@dataclass
-class CommandResult:
-    command: str
-    exit_code: int | None
-    output: str
-    timed_out: bool
-    cancelled: bool
-    truncated: bool
-    duration_s: float
-    #: the limit the command ran under, so a timeout can be reported as "after N s"
-    timeout_s: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.cancelled
-
-    @property
-    def status(self) -> str:
-        """``exit 1``, ``timed out after 5 s``, ``cancelled``: the first thing anyone asks."""
-        if self.timed_out:
-            limit = self.timeout_s if self.timeout_s is not None else self.duration_s
-            return f"timed out after {limit:g} s"
-        if self.cancelled:
-            return "cancelled"
-        if self.exit_code is not None and self.exit_code < 0:
-            return f"killed by signal {-self.exit_code}"
-        return f"exit {self.exit_code}"
-
-
-def child_env() -> dict[str, str]:
-    """The environment for commands: ours minus anything secret, plus PLANLOOP=1.
-
-    Commands run code the model wrote; they must never see the API key. Git's optional
-    locks are off so that a ``git status`` cannot refresh (write) the user's index.
-    """
-    env = scrubbed_env()
-    env["PLANLOOP"] = "1"
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env.setdefault("GIT_PAGER", "cat")
-    env.setdefault("PAGER", "cat")
-    return env
-
-
-# --- output capture ----------------------------------------------------------------
-
-
-class _HeadTail:
-    """Keeps the first and last bytes of a stream: the command line and the verdict."""
-
-    def __init__(self, limit: int) -> None:
-        self._head_cap = max(limit // 2, 0)
-        self._tail_cap = max(limit - self._head_cap, 0)
-        self._head = bytearray()
-        self._tail = bytearray()
-        self.total = 0
-        self._lock = threading.Lock()
-
-    def feed(self, chunk: bytes) -> None:
-        with self._lock:
-            self.total += len(chunk)
-            room = self._head_cap - len(self._head)
-            if room > 0:
-                self._head += chunk[:room]
-                chunk = chunk[room:]
-            if chunk and self._tail_cap:
-                self._tail += chunk
-                excess = len(self._tail) - self._tail_cap
-                if excess > 0:
-                    del self._tail[:excess]
-
-    def text(self) -> tuple[str, bool]:
-        with self._lock:
-            kept = len(self._head) + len(self._tail)
-            cut = self.total - kept
-            head = self._head.decode("utf-8", errors="replace")
-            tail = self._tail.decode("utf-8", errors="replace")
-        if cut <= 0:
-            return head + tail, False
-        return f"{head}\n[… {cut} bytes cut …]\n{tail}", True
-
-
-def _pump(fd: int, sink: _HeadTail) -> None:
-    try:
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return
-            sink.feed(chunk)
-    except OSError:
-        return
-    finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # --- the workspace -----------------------------------------------------------------
@@ -439,84 +317,21 @@ class Workspace:
         cancel: CancelToken | None = None,
         max_output: int = 200_000,
     ) -> CommandResult:
-        """``bash -c command`` in the root, in its own process group, bounded in time and output.
-
-        The whole group is killed on timeout or cancel, and whatever it left running when
-        it finished too: a command the model wrote must not leave processes behind.
-        """
+        """``bash -c command`` in the root, in its own process group, bounded in time and output
+        (see :func:`~planloop.workspace.commands.run_command`); recorded as a write-ahead
+        ``*`` first, since a command may write anything."""
         if not command.strip():
             raise WorkspaceError("empty command")
-        start = time.monotonic()
         if cancel is not None and cancel.cancelled:
             return CommandResult(command, None, "", False, True, False, 0.0, timeout_s)
         if self.write_ahead is not None:
             self.write_ahead("*")
-        bash = shutil.which("bash") or "/bin/bash"
         try:
-            proc = subprocess.Popen(
-                [bash, "-c", command],
-                cwd=self.root,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=child_env(),
+            return run_command(
+                command, cwd=self.root, timeout_s=timeout_s, cancel=cancel, max_output=max_output
             )
-        except OSError as exc:
-            raise WorkspaceError(f"cannot start bash for {command!r}: {exc}") from exc
-        assert proc.stdout is not None
-        pgid = proc.pid
-        sink = _HeadTail(max_output)
-        # the reader owns the pipe's fd from here on (and closes it at EOF)
-        fd = os.dup(proc.stdout.fileno())
-        proc.stdout.close()
-        reader = threading.Thread(target=_pump, args=(fd, sink), daemon=True)
-        reader.start()
-
-        wake = threading.Event()
-
-        def wait_then_wake() -> None:
-            proc.wait()
-            wake.set()
-
-        waiter = threading.Thread(target=wait_then_wake, daemon=True)
-        waiter.start()
-        unregister = cancel.on_cancel(wake.set) if cancel is not None else (lambda: None)
-        try:
-            wake.wait(timeout_s)
-        finally:
-            unregister()
-
-        timed_out = cancelled = False
-        if proc.poll() is None:
-            cancelled = cancel is not None and cancel.cancelled
-            timed_out = not cancelled
-            _signal_group(pgid, signal.SIGTERM)
-            try:
-                proc.wait(KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                pass
-            _signal_group(pgid, signal.SIGKILL)
-            proc.wait()
-        elif _group_alive(pgid):
-            # leftovers of a finished command (``server &``): stop them the same way
-            _signal_group(pgid, signal.SIGTERM)
-            reader.join(KILL_GRACE_S)
-            _signal_group(pgid, signal.SIGKILL)
-        # a child that escaped the group (setsid) may hold the pipe open: do not wait forever
-        reader.join(KILL_GRACE_S)
-        output, truncated = sink.text()
-        exit_code = None if (timed_out or cancelled) else proc.returncode
-        return CommandResult(
-            command=command,
-            exit_code=exit_code,
-            output=output,
-            timed_out=timed_out,
-            cancelled=cancelled,
-            truncated=truncated,
-            duration_s=round(time.monotonic() - start, 3),
-            timeout_s=timeout_s,
-        )
+        except CommandError as exc:
+            raise WorkspaceError(str(exc)) from exc
 
 
 # --- helpers -----------------------------------------------------------------------
