@@ -19,7 +19,7 @@ from planloop.models.base import Model, ModelConfig
 from planloop.state.store import PlanStore
 from planloop.workspace.files import Workspace
 from planloop.workspace.policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
-from planloop.workspace.search import Tools
+from planloop.workspace.search_tools import Tools
 
 
 def build_orchestrator(
