@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from planloop.roles.tools import ToolBox
     from planloop.workspace.files import Workspace
     from planloop.workspace.repomap import RepoMap, estimate_tokens
-    from planloop.workspace.search import find_ripgrep
+    from planloop.workspace.search_tools import find_ripgrep
 
     shutil.rmtree(repo / ".planloop", ignore_errors=True)
     (repo / "scratch").mkdir(exist_ok=True)

@@ -20,9 +20,8 @@ from planloop.workspace.search import (
     PYTHON,
     RIPGREP,
     Searcher,
-    Tools,
-    find_ripgrep,
 )
+from planloop.workspace.search_tools import Tools, find_ripgrep
 from test_checkpoints import ugit
 
 RG, _ = find_ripgrep()

@@ -20,7 +20,7 @@ from planloop.state.store import PlanStore
 from planloop.workspace.files import Workspace
 from planloop.workspace.policy import DEFAULT_ALLOW, DEFAULT_DENY, CommandPolicy
 from planloop.workspace.sandbox import CommandSandbox
-from planloop.workspace.search import Tools
+from planloop.workspace.search_tools import Tools
 
 
 def command_sandbox(root: Path, config: Config) -> CommandSandbox:

@@ -13,7 +13,13 @@ from planloop import fsutil
 
 #: the modules that write files under .planloop/ (the store, the checkpoint repository's
 #: own files, the scripted models' position)
-STATE_WRITERS = ["store.py", "shadow_repo.py", "models/scripted.py"]
+STATE_WRITERS = [
+    "checkpoints/store.py",
+    "checkpoints/shadow_repo.py",
+    "checkpoints/shadow_config.py",
+    "checkpoints/borrowing.py",
+    "models/scripted.py",
+]
 
 
 def test_a_failed_rename_leaves_the_old_file_and_no_temp(tmp_path: Path, monkeypatch) -> None:

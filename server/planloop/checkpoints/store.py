@@ -35,8 +35,9 @@ from pathlib import Path
 
 from planloop import faults
 from planloop.checkpoints.diff import Entry, FileDiff, parse_entries, split_patches
+from planloop.checkpoints.integrity import CheckpointError
 from planloop.checkpoints.revert import Conflict, RevertResult, revert_entries
-from planloop.checkpoints.shadow_repo import CheckpointError, ShadowRepo
+from planloop.checkpoints.shadow_repo import ShadowRepo
 from planloop.document.plan import FileChange
 
 log = logging.getLogger("planloop.checkpoints")

@@ -19,18 +19,17 @@ from pathlib import Path
 from planloop.cancel import CancelToken
 from planloop.errors import PlanloopError
 from planloop.workspace.commands import CommandError, CommandResult, run_command
+from planloop.workspace.listing import JUNK_DIRS, glob_matcher
 from planloop.workspace.policy import CommandPolicy
 from planloop.workspace.sandbox import CommandSandbox
 from planloop.workspace.search import (
     BINARY_PROBE,
-    JUNK_DIRS,
     MAX_SEARCH_BYTES,
     Searcher,
     SearchError,
     SearchResult,
-    Tools,
-    glob_matcher,
 )
+from planloop.workspace.search_tools import Tools
 
 __all__ = ["JUNK_DIRS", "MAX_SEARCH_BYTES", "SearchResult", "Tools"]
 

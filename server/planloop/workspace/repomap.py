@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from planloop.workspace.files import Workspace
+from planloop.workspace.listing import GitState
 from planloop.workspace.repomap_cache import FileTags, RankedIndex, TagCache
-from planloop.workspace.search import GitState
 
 log = logging.getLogger("planloop.repomap")
 
