@@ -77,3 +77,25 @@ test('Check Models names the first failing role and lists every line', () => {
   assert.equal(good.severity, 'info');
   assert.match(good.text, /both models answer and call tools/);
 });
+
+test('the doctor summary names a sandbox that cannot run, and its fix', () => {
+  const ok = {
+    role: 'planner', label: 'scripted:x', endpoint: 'none', keyEnv: null, keyPresent: null,
+    ok: true, seconds: null, detail: 'scripted: no endpoint to check',
+  };
+  const checks = [ok, { ...ok, role: 'executor' }];
+  const broken = {
+    available: false, ok: false, summary: 'unavailable: bubblewrap (bwrap) is not on PATH',
+    reason: 'bubblewrap (bwrap) is not on PATH', fix: 'install bubblewrap (apt install bubblewrap)',
+  };
+  const s = doctorSummary({ ok: false, checks, sandbox: broken });
+  assert.equal(s.severity, 'error');
+  assert.match(s.text, /cannot be sandboxed here: bubblewrap \(bwrap\) is not on PATH\. To fix: install bubblewrap/);
+  assert.equal(s.lines[2], '✗ sandbox unavailable: bubblewrap (bwrap) is not on PATH — bubblewrap (bwrap) is not on PATH; to fix: install bubblewrap (apt install bubblewrap)');
+  const on = { available: true, ok: true, summary: 'bwrap · network off (loopback only)', reason: '', fix: '' };
+  const good = doctorSummary({ ok: true, checks, sandbox: on });
+  assert.equal(good.severity, 'info');
+  assert.equal(good.lines[2], '✓ sandbox bwrap · network off (loopback only)');
+  const off = { ...on, available: false, summary: 'off (commands run with your full rights)' };
+  assert.equal(doctorSummary({ ok: true, checks, sandbox: off }).lines[2], '! sandbox off (commands run with your full rights)');
+});
