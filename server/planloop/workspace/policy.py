@@ -1,10 +1,13 @@
 """The command policy: which shell commands the executor may run without asking.
 
-Kept apart from the sandbox (``workspace.py``) because it is a decision, not an
-enforcement: allow runs, deny refuses, anything else asks a person. One rule cannot be
-configured away: no command may write the user's git repository (index, HEAD, refs,
-stash, config, hooks) or planloop's own ``.planloop/``. It is a safeguard for honest
-mistakes, not a sandbox: ``python -c`` can still do anything.
+A decision, not an enforcement: allow runs, deny refuses, anything else asks a person.
+The enforcement is the OS sandbox every command runs in (``sandbox.py``): whatever this
+list allows, ``python -c`` still cannot write outside the workspace, touch the user's
+``.git`` or read their credentials — which is why the default allow list can be honest
+and generous about what tests and builds need. One rule cannot be configured away here
+either: a command that visibly writes the user's git repository (index, HEAD, refs,
+stash, config, hooks) or planloop's own ``.planloop/`` is refused before it starts, so
+the model hears why instead of meeting a read-only file system.
 """
 
 from __future__ import annotations
