@@ -25,8 +25,8 @@ demo: $(STAMP) provision-sandbox
 
 # ruff, mypy --strict over the package, and tsc (strict) over the extension
 lint: $(STAMP) provision-e2e
-	$(VENV)/bin/ruff check server tests bench
-	$(VENV)/bin/ruff format --check server tests bench
+	$(VENV)/bin/ruff check server tests bench scripts
+	$(VENV)/bin/ruff format --check server tests bench scripts
 	$(VENV)/bin/mypy --strict server/planloop
 	. ./$(E2E_ENV) && cd client-vscode && npm run --silent typecheck
 

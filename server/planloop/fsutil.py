@@ -1,6 +1,6 @@
 """Durable writes for the state planloop keeps on disk.
 
-Why a module of its own: ``store.py`` (``.planloop/``) and ``shadow_repo.py`` (the
+Why a module of its own: ``state/store.py`` (``.planloop/``) and ``checkpoints/`` (the
 checkpoint repository's own files) both keep small state files that a crash, a full
 disk or a ``kill -9`` must never leave half-written. The recipe is the classic one —
 write a temporary file beside the target, ``fsync`` it, ``rename`` it over the target,

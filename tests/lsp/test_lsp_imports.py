@@ -73,7 +73,7 @@ def test_no_import_cycle_through_the_language_server() -> None:
 def test_server_module_imports_no_core_at_start_up() -> None:
     code = (
         "import sys; import planloop.lsp.server; "
-        "heavy = [m for m in ('pydantic', 'git', 'planloop.orchestrator', 'planloop.api', "
+        "heavy = [m for m in ('pydantic', 'git', 'planloop.loop.orchestrator', 'planloop.api', "
         "'planloop.lsp.commands') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run(

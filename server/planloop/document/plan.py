@@ -1,7 +1,7 @@
 """The plan document: the one durable artifact every part of planloop agrees on.
 
 A plan is data, not a conversation. It is validated here (pydantic v2), stored as
-JSON by ``store.py``, rendered as Markdown for people, and its JSON schema is what
+JSON by ``state/store.py``, rendered as Markdown for people, and its JSON schema is what
 the planner's ``submit_plan`` tool accepts. Field names are the public
 contract: the CLI's ``--json`` output and the LSP payloads use them as-is.
 

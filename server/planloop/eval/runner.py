@@ -1,7 +1,7 @@
 """``planloop eval``'s core: run a task set under one or more configurations and report.
 
 Every run happens in a temporary copy of its task (all under one temporary folder,
-removed however the eval ends), in its own worker process (:mod:`eval_worker`), at most
+removed however the eval ends), in its own worker process (:mod:`planloop.eval.worker`), at most
 ``jobs`` at a time. A run that outlives its task's ``timeout_s`` is killed (its whole
 process group) and reported as timed out; an interrupt (Ctrl-C) kills the workers and
 returns the runs finished so far, marked ``interrupted``, so a partial report is still

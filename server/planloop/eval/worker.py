@@ -1,6 +1,6 @@
 """One eval run, in its own process: copy the task, run planloop on it, run the hidden check.
 
-Started by :mod:`planloop.eval_runner` as ``python -m planloop.eval_worker`` with the path of
+Started by :mod:`planloop.eval.runner` as ``python -m planloop.eval.worker`` with the path of
 the job's JSON file; prints the result as one JSON line on stdout. A process per run is
 what makes ``--jobs`` parallel, the per-task timeout a clean kill of the whole process
 group, and a run's scripted-model state and cost ledger its own.

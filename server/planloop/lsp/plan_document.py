@@ -80,7 +80,7 @@ class Layout:
 
 
 def layout(text: str, step_ids: list[str]) -> Layout:
-    """The lines of the known steps and of their checks, as ``plan_markdown.parse`` reads
+    """The lines of the known steps and of their checks, as ``document.markdown_parse.parse`` reads
     the buffer (stdlib only, cheap): lenses and hovers sit where the user's text has them
     while they type, and a step id not in the stored plan (just added) gets none."""
     from planloop.document.markdown_parse import parse

@@ -1,4 +1,4 @@
-"""The tools the models call, as thin validated wrappers over ``workspace.py``.
+"""The tools the models call, as thin validated wrappers over the workspace (``workspace/files.py``).
 
 Why a separate layer: models send JSON that may be wrong in every way (missing fields,
 wrong types, invented fields, unknown tools). Each tool's input is a pydantic model, so
