@@ -36,6 +36,11 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
         ["mode", "requested", "reason", "horizon", "by"],
     ),
     (
+        E.SandboxChosen(sandbox="bwrap · network off (loopback only)"),
+        "sandbox_chosen",
+        ["sandbox"],
+    ),
+    (
         E.RulesWarning(path="AGENTS.md", message="project rules: AGENTS.md is 9 bytes; cut"),
         "rules_warning",
         ["path", "message"],

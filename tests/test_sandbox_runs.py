@@ -306,3 +306,29 @@ def test_no_sandbox_on_this_machine_the_run_refuses_in_one_line(
     ran = cli(calc_ws, "run", "--all", "--yes", "--planner", spec, "--executor", spec, env=off)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert (calc_ws / "B").exists()
+
+
+def test_a_placeholder_a_killed_command_left_is_cleared(tmp_path: Path, home: Path) -> None:
+    """bwrap makes an empty ``.git`` on the host to cover a missing one; a kill -9 of
+    planloop mid-command leaves it there, and the next command removes it."""
+    ws = tmp_path / "plain"
+    ws.mkdir()
+    (ws / ".git").mkdir()  # as a killed command leaves it: empty
+    res = Workspace(ws).run("ls -A; git status 2>&1 | head -1")
+    assert res.ok, res.output
+    assert not (ws / ".git").exists()
+    (ws / ".git").mkdir()
+    (ws / ".git" / "HEAD").write_text("ref: refs/heads/main\n")  # not empty: never removed
+    Workspace(ws).run("true")
+    assert (ws / ".git" / "HEAD").is_file()
+
+
+def test_the_private_tmp_leaves_nothing_on_the_host(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host_tmp = tmp_path / "host-tmp"
+    host_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(host_tmp))
+    res = Workspace(repo).run('echo x > /tmp/a && echo y > "$TMPDIR/b" && ls /tmp')
+    assert res.ok and "a" in res.output.split()
+    assert list(host_tmp.iterdir()) == []

@@ -51,6 +51,7 @@ ENVELOPE: dict[str, Any] = {
     "CancelPayload": C.CancelPayload,
     "DoctorPayload": C.DoctorPayload,
     "ModelCheck": C.ModelCheckPayload,
+    "SandboxCheck": C.SandboxCheckPayload,
     "StepEvent": C.StepEventPayload,
     "ApprovalRequest": C.ApprovalRequestParams,
     "AnswerRequest": C.AnswerRequestParams,

@@ -309,13 +309,13 @@ class Orchestrator:
     def _keep_sandbox(self, rec: RunRecord) -> None:
         """Fail closed before anything runs: no working sandbox, no model commands (a
         :class:`SandboxError` naming the fix; the record untouched). The choice goes in the
-        log and the record when it differs from the last run's."""
+        log when it differs from the last run's, and in the record with its next save (a
+        save of its own would add a write to every run's crash-safe sequence)."""
         self.ws.sandbox.require()
         summary = self.ws.sandbox.summary()
         if rec.sandbox != summary:
             rec.sandbox = summary
             self.journal.event(SandboxChosen(sandbox=summary))
-            self.journal.save(rec)
 
     def _loop(
         self, rec: RunRecord, step_id: str | None, all_steps: bool, cancel: CancelToken

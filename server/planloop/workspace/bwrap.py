@@ -59,12 +59,13 @@ def find_bwrap(root: Path | None = None, search_path: str | None = None) -> str 
 
 
 def wrap(
-    argv: Sequence[str], spec: SandboxSpec, tmpdir: Path, *, bwrap: str | None = None
+    argv: Sequence[str], spec: SandboxSpec, tmpdir: Path | None, *, bwrap: str | None = None
 ) -> list[str]:
     """The bwrap command line that runs ``argv`` under ``spec``.
 
-    ``tmpdir`` is a host directory outside the workspace, made for this one command; it
-    appears as ``/tmp`` inside. Mount order matters (later mounts cover earlier ones): the
+    ``tmpdir`` is a host directory outside the workspace, made for this one command, that
+    appears as ``/tmp`` inside; None gives a fresh tmpfs there instead, which leaves
+    nothing on the host even when planloop is killed mid-command. Mount order matters (later mounts cover earlier ones): the
     whole host read-only, fresh ``/dev``, ``/proc``, ``/tmp`` (and ``/run``), then the
     writable roots, then their protected entries read-only, then the credential covers,
     so nothing writable can uncover something protected.
@@ -73,8 +74,8 @@ def wrap(
     exe = bwrap or find_bwrap(root)
     if exe is None:
         raise SandboxError(f"bubblewrap (bwrap) is not on PATH; {INSTALL_FIX}, {OFF_FIX}")
-    tmp = real_path(tmpdir)
-    if is_inside(tmp, root) or is_inside(root, tmp):
+    tmp = real_path(tmpdir) if tmpdir is not None else None
+    if tmp is not None and (is_inside(tmp, root) or is_inside(root, tmp)):
         raise SandboxError(f"the sandbox's temp dir {tmp} must be outside the workspace {root}")
     home = real_path(spec.home_dir())
     masked = masked_dirs(spec)
@@ -87,7 +88,10 @@ def wrap(
         # read-only covers); unprivileged, the user namespace has none to begin with
         args += ["--cap-drop", "ALL"]
     args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    args += ["--bind", str(tmp), str(SANDBOX_TMP)]
+    if tmp is not None:
+        args += ["--bind", str(tmp), str(SANDBOX_TMP)]
+    else:
+        args += ["--tmpfs", str(SANDBOX_TMP)]
     if not spec.network:
         args += ["--tmpfs", str(MASKED_RUN)]
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from planloop.workspace.bwrap import find_bwrap, probe_bwrap, wrap
 from planloop.workspace.sandbox_rules import (
     INSTALL_FIX,
+    PROTECTED_NAMES,
     SANDBOX_TMP,
     SandboxError,
     SandboxSpec,
@@ -48,27 +49,39 @@ def sandboxed(
 ) -> Iterator[tuple[list[str], dict[str, str]]]:
     """The (argv, env) to start for one sandboxed command; cleans up after it.
 
-    Owns the per-command temp dir (made outside the workspace, removed after) and removes
-    the empty placeholders bwrap left on the host for a missing ``.git``/``.planloop``.
-    Use it around the whole life of the process, including waiting for it.
+    On Linux ``/tmp`` is a tmpfs of the command's own; on macOS a host temp dir this
+    owns (made outside the workspace, removed after). Removes the empty placeholders bwrap
+    makes on the host for a missing ``.git``/``.planloop`` — and, first, any a killed run
+    left behind (an empty ``.git`` is no repository, and would confuse planloop's own
+    git detection). Use it around the whole life of the process, including waiting.
     """
-    tmpdir = Path(tempfile.mkdtemp(prefix="planloop-sbx-"))
+    _remove_empty(placeholders_left(spec))
     covered = placeholders(spec)
+    tmpdir = Path(tempfile.mkdtemp(prefix="planloop-sbx-")) if sys.platform == "darwin" else None
     try:
-        if sys.platform == "darwin":
-            wrapped = macos_wrap(argv, spec, tmpdir)
-            yield wrapped, env_for(env, tmpdir)
+        if tmpdir is not None:
+            yield macos_wrap(argv, spec, tmpdir), env_for(env, tmpdir)
         else:
-            wrapped = wrap(argv, spec, tmpdir, bwrap=bwrap)
-            yield wrapped, env_for(env, SANDBOX_TMP)
+            yield wrap(argv, spec, None, bwrap=bwrap), env_for(env, SANDBOX_TMP)
     finally:
-        for path in covered:
-            try:
-                if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-                    path.rmdir()
-            except OSError:
-                pass
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        _remove_empty(covered)
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def placeholders_left(spec: SandboxSpec) -> list[Path]:
+    """Empty ``.git``/``.planloop`` directories at the workspace's top: what bwrap's
+    placeholders look like when a killed command could not remove them."""
+    return [spec.root / name for name in PROTECTED_NAMES]
+
+
+def _remove_empty(paths: Sequence[Path]) -> None:
+    for path in paths:
+        try:
+            if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+                path.rmdir()
+        except OSError:
+            pass
 
 
 # --- the probe ---------------------------------------------------------------------
