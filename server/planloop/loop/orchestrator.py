@@ -50,6 +50,7 @@ from planloop.loop.revisions import ReplanDecision, RevisionDesk, evidence_of, r
 from planloop.loop.roles import ModelFactory, Roles
 from planloop.loop.step_changes import StepSpan, revert_step, step_span
 from planloop.loop.step_runner import Blocked, Failed, Passed, StepRunner
+from planloop.loop.user_edits import apply_edit
 from planloop.roles import questions
 from planloop.roles.executor import Executor
 from planloop.roles.ledger import Ledger
@@ -255,7 +256,7 @@ class Orchestrator:
             return self.revisions.switch_mode(self._load(), mode, by, cancel)
 
     def edit_plan(self, text: str, *, author: str) -> Plan:
-        """Apply a person's edit of the plan document (``plan_edits`` says what may change).
+        """Apply a person's edit of the plan document (``document.edits`` says what may change).
 
         Refused, not queued, while a step runs: the run holds the lock, so the edit gets
         a BusyError naming the wait; the user's text stays where they wrote it."""
@@ -267,7 +268,7 @@ class Orchestrator:
                     "a step is running, so the plan edit is refused (nothing written); try "
                     f"again when it ends ({e.message})"
                 ) from None
-            return self.revisions.apply_edit(self._load(), text, author)
+            return apply_edit(self._load(), text, author, store=self.store, journal=self.journal)
 
     # --- running --------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ A proposal is never acted on by itself: :meth:`RevisionDesk.propose` leaves it p
 in the run record (``Pending(kind="revision")``) for the approval desk to ask about, and
 only :meth:`RevisionDesk.accept` turns it into the plan. Each proposal counts against
 the re-plan budget; when that is spent the run stops with a reason instead of asking
-the planner again, so a plan that keeps failing cannot spend without bound.
+the planner again, so a plan that keeps failing cannot spend without bound. (A
+person's own edit of the plan document is no proposal: :mod:`planloop.loop.user_edits`.)
 
 The desk remembers the newest proposal it saw (:attr:`proposed`) so a requested re-plan
 can say what came of it (:func:`replan_decision`) without anyone reading events.
@@ -17,7 +18,6 @@ from typing import Literal
 
 from planloop.cancel import Cancelled, CancelToken
 from planloop.config import Config, run_mode
-from planloop.document.edits import EDITABLE, check_edit
 from planloop.document.plan import (
     ModeChoice,
     Plan,
@@ -31,11 +31,10 @@ from planloop.document.plan import (
     now_iso,
     total_usage,
 )
-from planloop.errors import BusyError, InvalidRequestError, PlanEditError, PlanloopError
+from planloop.errors import InvalidRequestError, PlanloopError
 from planloop.events import (
     ModeChosen,
     PlanCreated,
-    PlanEdited,
     Planning,
     PlanVersionRecorded,
     QuestionAnswered,
@@ -179,7 +178,7 @@ class RevisionDesk:
         self.store.write_version(plan)
         if self.config.review_plan_first:
             rec.pending = Pending(
-                kind="plan", reason=f"review plan v1 ({_shape(plan)}) before it runs"
+                kind="plan", reason=f"review plan v1 ({plan_shape(plan)}) before it runs"
             )
             rec.state = "awaiting_approval"
             rec.reason = "plan v1 awaits review"
@@ -283,7 +282,7 @@ class RevisionDesk:
         if self.config.review_plan_first:
             rec.plan_approved = False
             rec.pending = Pending(
-                kind="plan", reason=f"review plan v{new.version} ({_shape(new)}) before it runs"
+                kind="plan", reason=f"review plan v{new.version} ({plan_shape(new)}) before it runs"
             )
             rec.state, rec.reason = "awaiting_approval", f"plan v{new.version} awaits review"
         else:
@@ -421,75 +420,6 @@ class RevisionDesk:
         rec.state, rec.reason = "idle", f"plan v{new.version} approved by {by}"
         self.journal.save(rec)
 
-    def apply_edit(self, rec: RunRecord, text: str, author: str) -> Plan:
-        """A person's edit of the plan document becomes the next version, no approval
-        asked (they made it). Refused while a step runs or a re-plan awaits a decision
-        (its proposal was built on the version this edit replaces); nothing is written
-        when the edit breaks a rule or changes nothing (the base plan is returned)."""
-        if rec.state == "running":
-            running = [s.id for s in rec.plan.steps if s.status == "running"]
-            raise BusyError(
-                f"step {running[0] if running else '?'} is still marked running (an "
-                "interrupted run): the edit is refused, nothing written; `planloop run` "
-                "recovers the step first"
-            )
-        if rec.pending is not None and rec.pending.kind == "revision":
-            raise InvalidRequestError(
-                f"a re-plan (v{rec.pending.version}) awaits a decision: approve or reject it "
-                "before editing the plan (nothing written)"
-            )
-        base = rec.plan
-        res = check_edit(text, base, author=author)
-        if res.problems or res.plan is None:
-            raise PlanEditError(res.problems)
-        if not res.changed:
-            return base
-        new = res.plan
-        before = {s.id: s for s in base.steps}
-        after = {s.id for s in new.steps}
-        self.journal.event(
-            PlanEdited(
-                version=new.version,
-                parent_version=base.version,
-                author=author,
-                steps=[s.id for s in new.steps],
-                added=[s.id for s in new.steps if s.id not in before],
-                removed=[s.id for s in base.steps if s.id not in after],
-                changed=[
-                    s.id
-                    for s in new.steps
-                    if s.id in before
-                    and any(getattr(s, f) != getattr(before[s.id], f) for f in EDITABLE)
-                ],
-                goal=new.goal,
-                old_goal=base.goal if res.goal_changed else None,
-            )
-        )
-        # removed steps keep their attempts and their cost on the record, as in accept()
-        removed = [s for s in base.steps if s.id not in after]
-        results = [s.result for s in removed if s.result]
-        rec.spent_outside_steps = round(
-            rec.spent_outside_steps + sum(r.cost_usd for r in results), 6
-        )
-        rec.usage_outside_steps = total_usage(
-            [rec.usage_outside_steps, *(r.total_usage for r in results)]
-        )
-        rec.replaced_steps += [s.model_copy(deep=True) for s in removed if s.attempt_log]
-        self.store.write_version(new)
-        rec.plan = new
-        pause = rec.pending if rec.pending is not None and rec.pending.kind == "pause" else None
-        if pause is not None and not any(
-            s.id == pause.step_id and s.kind == "pause" for s in new.steps
-        ):
-            rec.pending = None  # the pause it waited at is gone: nothing left to answer
-        if rec.pending is not None and rec.pending.kind == "plan":
-            rec.pending.reason = f"review plan v{new.version} ({_shape(new)}) before it runs"
-            rec.reason = f"plan v{new.version} (edited by {author}) awaits review"
-        elif rec.pending is None:
-            rec.state, rec.reason = "idle", f"plan v{new.version} edited by {author}"
-        self.journal.save(rec)
-        return new
-
     def _record_version(self, new: Plan) -> Plan:
         """Write vN.json; if an approval of this very proposal was interrupted after
         writing it (run.json still pending), that recorded version stands."""
@@ -502,7 +432,8 @@ class RevisionDesk:
         return new
 
 
-def _shape(plan: Plan) -> str:
+def plan_shape(plan: Plan) -> str:
+    """How a review names the plan's shape: its step count, or what joint means."""
     if plan.mode == "joint":
         return "joint: one step, one model plans and acts"
     return f"{len(plan.steps)} steps"
