@@ -23,7 +23,8 @@ from planloop.doctor import ModelCheck, SandboxCheck, check_models, check_sandbo
 from planloop.document.edits import EditResult, check_edit
 from planloop.document.plan import Plan, RunMode, Step
 from planloop.errors import InvalidRequestError, StoreError, UnknownStepError
-from planloop.loop.orchestrator import Orchestrator, ReplanResult, RunResult, Status
+from planloop.loop.orchestrator import Orchestrator, RunResult
+from planloop.loop.results import ReplanResult, Status
 from planloop.roles.questions import Answerer, PendingQuestion, WaitingForAnswer
 from planloop.state.store import EventLog, RunRecord
 

@@ -8,13 +8,13 @@ the planner again, so a plan that keeps failing cannot spend without bound. (A
 person's own edit of the plan document is no proposal: :mod:`planloop.loop.user_edits`.)
 
 The desk remembers the newest proposal it saw (:attr:`proposed`) so a requested re-plan
-can say what came of it (:func:`replan_decision`) without anyone reading events.
+can say what came of it (:func:`planloop.loop.results.replan_decision`) without anyone
+reading events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 from planloop.cancel import Cancelled, CancelToken
 from planloop.config import Config, run_mode
@@ -25,7 +25,6 @@ from planloop.document.plan import (
     RoleUsage,
     RunMode,
     Step,
-    StepResult,
     Trigger,
     cost_text,
     now_iso,
@@ -52,8 +51,6 @@ from planloop.roles.planner import Planner, PlannerError
 from planloop.roles.questions import Answerer, NoAnswerer
 from planloop.roles.rules import ProjectRules
 from planloop.state.store import Pending, PlanStore, RunRecord
-
-ReplanDecision = Literal["pending", "approved", "rejected"]
 
 
 class RevisionDesk:
@@ -437,32 +434,3 @@ def plan_shape(plan: Plan) -> str:
     if plan.mode == "joint":
         return "joint: one step, one model plans and acts"
     return f"{len(plan.steps)} steps"
-
-
-def replan_decision(rec: RunRecord, proposal: Plan | None) -> ReplanDecision | None:
-    """What became of ``proposal`` by the time the run record is ``rec``."""
-    if proposal is None:
-        return None
-    if rec.pending is not None and rec.pending.kind == "revision":
-        return "pending"
-    if (
-        rec.plan.version == proposal.version
-        and rec.plan.revision is not None
-        and rec.plan.revision.decided == "approved"
-    ):
-        return "approved"
-    return "rejected"
-
-
-def evidence_of(result: StepResult | None) -> list[str]:
-    """The condensed observations a re-plan (and a retry) is given about a step's attempt."""
-    if result is None:
-        return []
-    out = [f"{c.check.label()}: {c.observation}".strip() for c in result.checks if not c.passed]
-    if result.outcome:
-        if not result.outcome.ok and result.outcome.summary:
-            out.append(f"executor: {result.outcome.summary}")
-        out += [o for o in result.outcome.observations[:5]]
-    if result.error:
-        out.append(result.error)
-    return out
