@@ -26,7 +26,8 @@ from planloop.errors import InvalidRequestError, StoreError, UnknownStepError
 from planloop.loop.orchestrator import Orchestrator, RunResult
 from planloop.loop.results import ReplanResult, Status
 from planloop.roles.questions import Answerer, PendingQuestion, WaitingForAnswer
-from planloop.state.store import EventLog, RunRecord
+from planloop.state.record import RunRecord
+from planloop.state.store import EventLog
 
 Side = Literal["before", "after"]
 

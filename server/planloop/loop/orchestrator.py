@@ -59,7 +59,8 @@ from planloop.roles.executor import Executor
 from planloop.roles.ledger import Ledger
 from planloop.roles.planner import Planner
 from planloop.roles.questions import Answerer, NoAnswerer, PendingQuestion
-from planloop.state.store import Pending, PlanStore, RunRecord
+from planloop.state.record import Pending, RunRecord
+from planloop.state.store import PlanStore
 from planloop.workspace.files import Workspace
 
 __all__ = ["ModelFactory", "Orchestrator", "RunResult"]

@@ -12,7 +12,7 @@ from typing import Literal
 
 from planloop.document.plan import Plan, RoleUsage, RunState
 from planloop.loop.journal import RunResult
-from planloop.state.store import Pending, RunRecord
+from planloop.state.record import Pending, RunRecord
 
 ReplanDecision = Literal["pending", "approved", "rejected"]
 

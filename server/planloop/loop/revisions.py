@@ -50,7 +50,8 @@ from planloop.roles.ledger import Ledger
 from planloop.roles.planner import Planner, PlannerError
 from planloop.roles.questions import Answerer, NoAnswerer
 from planloop.roles.rules import ProjectRules
-from planloop.state.store import Pending, PlanStore, RunRecord
+from planloop.state.record import Pending, RunRecord
+from planloop.state.store import PlanStore
 
 
 class RevisionDesk:

@@ -16,7 +16,7 @@ from planloop.events import DecisionPointReached, Retry
 from planloop.loop.journal import Journal
 from planloop.loop.revisions import RevisionDesk
 from planloop.loop.step_runner import Blocked, Failed, Passed, StepRunner
-from planloop.state.store import Pending, RunRecord
+from planloop.state.record import Pending, RunRecord
 
 MAX_ATTEMPTS = 2  # the first try and one retry with the observation; then re-plan
 

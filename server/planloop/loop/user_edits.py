@@ -14,7 +14,8 @@ from planloop.errors import BusyError, InvalidRequestError, PlanEditError
 from planloop.events import PlanEdited
 from planloop.loop.journal import Journal
 from planloop.loop.revisions import plan_shape
-from planloop.state.store import PlanStore, RunRecord
+from planloop.state.record import RunRecord
+from planloop.state.store import PlanStore
 
 
 def apply_edit(
