@@ -14,6 +14,7 @@ from typing import Any
 
 from planloop.config import Config
 from planloop.lsp import contract as C
+from planloop.lsp import payload_models as PM
 from planloop.lsp.approvals import APPROVE, REJECT, REQUEST_ANSWER, REQUEST_APPROVAL, ApprovalAnswer
 from planloop.lsp.config import LSP_KEYS, SECTION
 from planloop.lsp.rpc_errors import _WIRE_KIND, CODES
@@ -52,7 +53,7 @@ def _fields(model_schema: dict[str, Any], *, inbound: bool) -> list[tuple[str, s
     required = set(model_schema.get("required", []))
     out = []
     for name, prop in model_schema.get("properties", {}).items():
-        absent = (name not in required) if inbound else bool(prop.get(C.ABSENT))
+        absent = (name not in required) if inbound else bool(prop.get(PM.ABSENT))
         default = json.dumps(prop["default"]) if inbound and prop.get("default") is not None else ""
         out.append((name + ("?" if absent else ""), type_of(prop), default))
     return out
@@ -211,7 +212,7 @@ def example_payloads() -> list[tuple[Any, Any]]:
     """(contract type, payload) of the example, so a test can hold it to the contract."""
     step_events = [m for _, m in _EXAMPLE if m.get("method") == "planloop/stepEvent"]
     result = _EXAMPLE[-1][1]["result"]
-    return [(C.StepEventPayload, e["params"]) for e in step_events] + [
+    return [(PM.StepEventPayload, e["params"]) for e in step_events] + [
         (C.BY_NAME["planloop.runStep"].result, result)
     ]
 
