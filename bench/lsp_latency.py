@@ -119,7 +119,8 @@ def _read(stream: IO[bytes]) -> dict[str, Any]:
 def write_plan(root: Path, n_steps: int) -> str:
     """A plan of ``n_steps`` steps, stored exactly as planloop stores its own."""
     from planloop.document.plan import Check, Plan, Step
-    from planloop.state.store import PlanStore, RunRecord
+    from planloop.state.record import RunRecord
+    from planloop.state.store import PlanStore
 
     steps = [
         Step(

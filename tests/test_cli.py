@@ -22,7 +22,8 @@ import pytest
 from helpers import report, step, submit, write
 from planloop.models.base import Usage
 from planloop.models.pricing import cost_usd
-from planloop.state.store import PlanStore, RunRecord
+from planloop.state.record import RunRecord
+from planloop.state.store import PlanStore
 
 PLANLOOP = str(Path(sys.executable).with_name("planloop"))
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "calculator"

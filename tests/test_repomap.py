@@ -15,8 +15,10 @@ from helpers import submit
 from planloop.roles.planner import MAP_INTRO
 from planloop.roles.tools import ToolBox
 from planloop.workspace import repomap as R
+from planloop.workspace import repomap_tags as T
 from planloop.workspace.files import Workspace
-from planloop.workspace.repomap import RepoMap, estimate_tokens, extract
+from planloop.workspace.repomap import RepoMap, estimate_tokens
+from planloop.workspace.repomap_tags import extract
 from standin import StandIn, tokens, tool_use_message
 
 
@@ -61,7 +63,7 @@ def rmap(root: Path) -> RepoMap:
 
 
 def test_definitions_per_language(repo: Path) -> None:
-    g = R._Grammars()
+    g = T.Grammars()
     cases = {
         "pkg/core.py": ("python", {"Ledger", "post", "make_ledger"}),
         "web/payment_gateway.ts": ("typescript", {"Charge", "PaymentGateway", "charge"}),

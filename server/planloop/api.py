@@ -23,9 +23,11 @@ from planloop.doctor import ModelCheck, SandboxCheck, check_models, check_sandbo
 from planloop.document.edits import EditResult, check_edit
 from planloop.document.plan import Plan, RunMode, Step
 from planloop.errors import InvalidRequestError, StoreError, UnknownStepError
-from planloop.loop.orchestrator import Orchestrator, ReplanResult, RunResult, Status
+from planloop.loop.orchestrator import Orchestrator, RunResult
+from planloop.loop.results import ReplanResult, Status
 from planloop.roles.questions import Answerer, PendingQuestion, WaitingForAnswer
-from planloop.state.store import EventLog, RunRecord
+from planloop.state.record import RunRecord
+from planloop.state.store import EventLog
 
 Side = Literal["before", "after"]
 

@@ -32,7 +32,7 @@ from pygls.protocol import (
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import register_lsp_features
 
-from planloop.lsp import contract
+from planloop.lsp import contract, payload_models
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SERVER = [sys.executable, "-m", "planloop.lsp"]
@@ -196,17 +196,17 @@ async def open_session(
 
     @client.feature("planloop/planChanged")
     def _plan_changed(params: dict[str, Any]) -> None:
-        contract.check(contract.PlanPayload, params)
+        contract.check(payload_models.PlanPayload, params)
         s.plan_changed.append(params)
 
     @client.feature("planloop/stepEvent")
     def _step_event(params: dict[str, Any]) -> None:
-        contract.check(contract.StepEventPayload, params)
+        contract.check(payload_models.StepEventPayload, params)
         s.step_events.append(params)
 
     @client.feature("planloop/requestApproval")
     async def _request_approval(params: dict[str, Any]) -> Any:
-        contract.check(contract.ApprovalRequestParams, params)
+        contract.check(payload_models.ApprovalRequestParams, params)
         s.approvals.append(params)
         if answer is None:
             return {"approve": True, "by": "tester"}
@@ -217,7 +217,7 @@ async def open_session(
 
     @client.feature("planloop/requestAnswer")
     async def _request_answer(params: dict[str, Any]) -> Any:
-        contract.check(contract.AnswerRequestParams, params)
+        contract.check(payload_models.AnswerRequestParams, params)
         s.questions.append(params)
         return question_answer(params) if question_answer is not None else None
 

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from planloop.lsp import contract as C
+from planloop.lsp import payload_models as PM
 from planloop.lsp.approvals import AnswerReply, ApprovalAnswer
 from planloop.lsp.names import COMMAND_NAMES
 
@@ -37,24 +38,24 @@ TYPESCRIPT = CLIENT / "node_modules" / "typescript"
 
 #: TS interface → the contract type, and whether the TS side must list every field
 ENVELOPE: dict[str, Any] = {
-    "PlanPayload": C.PlanPayload,
-    "Pending": C.PendingPayload,
-    "RunPayload": C.RunPayload,
-    "DiffFile": C.DiffFile,
-    "StepDiffPayload": C.StepDiffPayload,
-    "FileAtCheckpointPayload": C.FileAtCheckpointPayload,
-    "RevertPayload": C.RevertPayload,
-    "ReplanPayload": C.ReplanPayload,
-    "LogPayload": C.LogPayload,
-    "CleanPayload": C.CleanPayload,
-    "ResetShadowPayload": C.ResetShadowPayload,
-    "CancelPayload": C.CancelPayload,
-    "DoctorPayload": C.DoctorPayload,
-    "ModelCheck": C.ModelCheckPayload,
-    "SandboxCheck": C.SandboxCheckPayload,
-    "StepEvent": C.StepEventPayload,
-    "ApprovalRequest": C.ApprovalRequestParams,
-    "AnswerRequest": C.AnswerRequestParams,
+    "PlanPayload": PM.PlanPayload,
+    "Pending": PM.PendingPayload,
+    "RunPayload": PM.RunPayload,
+    "DiffFile": PM.DiffFile,
+    "StepDiffPayload": PM.StepDiffPayload,
+    "FileAtCheckpointPayload": PM.FileAtCheckpointPayload,
+    "RevertPayload": PM.RevertPayload,
+    "ReplanPayload": PM.ReplanPayload,
+    "LogPayload": PM.LogPayload,
+    "CleanPayload": PM.CleanPayload,
+    "ResetShadowPayload": PM.ResetShadowPayload,
+    "CancelPayload": PM.CancelPayload,
+    "DoctorPayload": PM.DoctorPayload,
+    "ModelCheck": PM.ModelCheckPayload,
+    "SandboxCheck": PM.SandboxCheckPayload,
+    "StepEvent": PM.StepEventPayload,
+    "ApprovalRequest": PM.ApprovalRequestParams,
+    "AnswerRequest": PM.AnswerRequestParams,
 }
 #: the plan document (plan.py's models, as the PlanPayload schema holds them)
 PLAN_DOC = (
@@ -177,7 +178,7 @@ def compare(
             if t["nullable"] and not py.nullable(p):
                 problems.append(f"{where}: TS may send null, the server refuses it")
             continue
-        absent = bool(p.get(C.ABSENT))
+        absent = bool(p.get(PM.ABSENT))
         if not t["optional"] and absent:
             problems.append(f"{where}: required in TS, but the server may leave it out")
         if complete and t["optional"] and not absent:
@@ -217,7 +218,7 @@ def test_envelope_types_match_the_contract(ts: dict[str, Any]) -> None:
 
 
 def test_plan_document_types_match_plan_py(ts: dict[str, Any]) -> None:
-    defs = _py(C.PlanPayload).defs
+    defs = _py(PM.PlanPayload).defs
     problems: list[str] = []
     for name in PLAN_DOC:
         problems += compare(name, ts["interfaces"][name], Py(defs[name], defs), complete=False)
@@ -253,8 +254,8 @@ def test_the_check_catches_a_rename() -> None:
     ts_props = {
         "cancelled": {"optional": False, "nullable": False, "type": "boolean"},
     }
-    assert compare("CancelPayload", ts_props, _py(C.CancelPayload), complete=True) == []
+    assert compare("CancelPayload", ts_props, _py(PM.CancelPayload), complete=True) == []
     renamed = {"canceled": ts_props["cancelled"]}
-    found = compare("CancelPayload", renamed, _py(C.CancelPayload), complete=True)
+    found = compare("CancelPayload", renamed, _py(PM.CancelPayload), complete=True)
     assert "CancelPayload.canceled: in protocol.ts, not in the contract" in found
     assert "CancelPayload.cancelled: sent by the server, missing from protocol.ts" in found

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from planloop.lsp import commands, contract, protocol_doc, server
+from planloop.lsp import commands, contract, payload_models, protocol_doc, server
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "protocol.md"
@@ -61,9 +61,9 @@ def test_every_lsp_row_of_the_parity_table_is_exercised_over_lsp() -> None:
 
 def test_contract_rejects_a_renamed_field() -> None:
     payload = {"cancelled": True}
-    contract.check(contract.CancelPayload, payload)
+    contract.check(payload_models.CancelPayload, payload)
     try:
-        contract.check(contract.CancelPayload, {"canceled": True})
+        contract.check(payload_models.CancelPayload, {"canceled": True})
     except Exception:
         pass
     else:

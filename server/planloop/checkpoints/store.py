@@ -4,9 +4,12 @@ shadow git repository, so each step has its own diff and its own undo.
 This module is the step-level API, :class:`CheckpointStore`. The pieces under it, each
 readable on its own:
 
-- :mod:`planloop.checkpoints.shadow_repo` — the shadow repository (``.planloop/shadow.git``) and every
-  git process run on it: why it keeps the user's ``.git`` safe, what a snapshot captures
-  (ignores, nested repositories, bytes exactly), locking, stale locks, damage, gc;
+- :mod:`planloop.checkpoints.shadow_repo` — the shadow repository
+  (``.planloop/shadow.git``) and every git process run on it: why it keeps the user's
+  ``.git`` safe, what a snapshot captures (ignores, nested repositories, bytes exactly),
+  gc; its config and environment in :mod:`planloop.checkpoints.shadow_config`, its first
+  snapshot borrowed from the user's repository in :mod:`planloop.checkpoints.borrowing`;
+- :mod:`planloop.checkpoints.integrity` — the writer lock, stale locks, and damage;
 - :mod:`planloop.checkpoints.diff` — parsing ``git diff-tree`` into per-file changes;
 - :mod:`planloop.checkpoints.revert` — undoing a step file by file, and its conflict rules.
 

@@ -37,7 +37,7 @@ from planloop.events import (
 )
 from planloop.loop.journal import Journal, RunResult
 from planloop.loop.revisions import RevisionDesk
-from planloop.state.store import Pending, RunRecord
+from planloop.state.record import Pending, RunRecord
 from planloop.workspace.files import Workspace
 
 

@@ -13,7 +13,7 @@ from planloop.config import Config
 from planloop.document.plan import Check, CheckResult, Step
 from planloop.events import BaselineStarted
 from planloop.loop.journal import Journal
-from planloop.state.store import RunRecord
+from planloop.state.record import RunRecord
 from planloop.workspace.files import Workspace
 
 

@@ -18,7 +18,8 @@ from typing import NoReturn
 
 from planloop.document.plan import RunState
 from planloop.events import Event, EventSink, Saved, StateChanged
-from planloop.state.store import PlanStore, RunRecord
+from planloop.state.record import RunRecord
+from planloop.state.store import PlanStore
 
 log = logging.getLogger("planloop.orchestrator")
 

@@ -5,11 +5,13 @@ Loop: next runnable step → checkpoint before → executor → checkpoint after
 re-plan (repeated failure, surprise, blocked, decision point, user request), pause for
 a person, or stop with a partial result and a reason.
 
-This module is that loop and the decisions; each job it delegates has its own module:
-one attempt at a step (``step_runner``), re-plans (``revisions``), questions to a
-person (``approval_desk``), crash recovery (``recovery``), the workspace-check baseline
-(``baseline``), diffs and reverts (``step_changes``), what calls cost (``ledger``), and
-the log-then-save order every transition follows (``journal``).
+This module is that loop; each job it delegates has its own module: one attempt at a
+step (``step_runner``), what its verdict leads to (``step_decisions``), re-plans
+(``revisions``), a person's edit of the plan (``user_edits``), questions to a person
+(``approval_desk``), crash recovery (``recovery``), the workspace-check baseline
+(``baseline``), diffs and reverts (``step_changes``), what calls cost (``ledger``), the
+log-then-save order every transition follows (``journal``), and what its calls return
+(``results``).
 
 Every transition is logged before it is acted on and the run record is saved after it,
 so a crash anywhere resumes consistently: a step found ``running`` is reported with its
@@ -32,84 +34,36 @@ approver and event sink are passed in.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from planloop.approvals import Approver, Decision
 from planloop.cancel import CancelToken
 from planloop.checkpoints.store import CheckpointStore, FileDiff, RevertResult
 from planloop.config import Config
-from planloop.document.plan import Plan, RoleUsage, RunMode, RunState, Step, Trigger
+from planloop.document.plan import Plan, RunMode, Step, Trigger
 from planloop.errors import BusyError, InvalidRequestError, UnknownStepError
-from planloop.events import DecisionPointReached, EventSink, Progress, Retry, SandboxChosen
+from planloop.events import EventSink, Progress, SandboxChosen
 from planloop.loop.approval_desk import ApprovalDesk, check_answerable
 from planloop.loop.baseline import WorkspaceBaseline
 from planloop.loop.journal import Journal, RunEnded, RunResult
 from planloop.loop.recovery import close_interrupted, recover
-from planloop.loop.revisions import ReplanDecision, RevisionDesk, evidence_of, replan_decision
+from planloop.loop.results import ReplanResult, Status, replan_decision
+from planloop.loop.revisions import RevisionDesk
 from planloop.loop.roles import ModelFactory, Roles
 from planloop.loop.step_changes import StepSpan, revert_step, step_span
-from planloop.loop.step_runner import Blocked, Failed, Passed, StepRunner
+from planloop.loop.step_decisions import StepDecider, evidence_of
+from planloop.loop.step_runner import StepRunner
+from planloop.loop.user_edits import apply_edit
 from planloop.roles import questions
 from planloop.roles.executor import Executor
 from planloop.roles.ledger import Ledger
 from planloop.roles.planner import Planner
 from planloop.roles.questions import Answerer, NoAnswerer, PendingQuestion
-from planloop.state.store import Pending, PlanStore, RunRecord
+from planloop.state.record import Pending, RunRecord
+from planloop.state.store import PlanStore
 from planloop.workspace.files import Workspace
 
-__all__ = ["MAX_ATTEMPTS", "ModelFactory", "Orchestrator", "ReplanResult", "RunResult", "Status"]
-
-MAX_ATTEMPTS = 2  # the first try and one retry with the observation; then re-plan
-
-
-@dataclass
-class ReplanResult(RunResult):
-    """What a requested re-plan came to.
-
-    ``proposal``: the newest revision the call saw (the one it proposed, or one that
-    already waited when the planner could not propose); None when none was proposed.
-    ``decision``: whether that proposal still awaits an answer, became the plan, or
-    was turned down (None with no proposal).
-    """
-
-    proposal: Plan | None = None
-    decision: ReplanDecision | None = None
-
-
-@dataclass
-class Status:
-    plan: Plan
-    state: RunState
-    reason: str
-    pending: Pending | None
-    cost_usd: float
-    replans_used: int
-    planner_usage: RoleUsage
-    #: every billed turn (tokens, unpriced calls) and the cost as it must be shown
-    usage: RoleUsage
-    cost_text: str
-    #: the record says ``running`` but no live process holds the run lock: a crash or
-    #: ``kill -9`` ended the run, and the next ``planloop run`` resumes it
-    interrupted: bool = False
-    #: what the last run's commands executed in (None: no run yet)
-    sandbox: str | None = None
-
-    @classmethod
-    def of(cls, rec: RunRecord, *, interrupted: bool = False) -> Status:
-        return cls(
-            sandbox=rec.sandbox,
-            plan=rec.plan,
-            state=rec.state,
-            reason=rec.reason,
-            pending=rec.pending,
-            cost_usd=rec.cost_usd,
-            replans_used=rec.replans_used,
-            planner_usage=rec.planner_usage,
-            interrupted=interrupted,
-            usage=rec.usage,
-            cost_text=rec.cost_text,
-        )
+__all__ = ["ModelFactory", "Orchestrator", "RunResult"]
 
 
 class Orchestrator:
@@ -165,6 +119,9 @@ class Orchestrator:
             ledger=self.ledger,
             planner=lambda: self.roles.planner,
             rules=lambda: self.roles.rules,
+        )
+        self.decider = StepDecider(
+            runner=self.runner, journal=self.journal, revisions=self.revisions
         )
         self.desk = ApprovalDesk(
             config=config,
@@ -255,7 +212,7 @@ class Orchestrator:
             return self.revisions.switch_mode(self._load(), mode, by, cancel)
 
     def edit_plan(self, text: str, *, author: str) -> Plan:
-        """Apply a person's edit of the plan document (``plan_edits`` says what may change).
+        """Apply a person's edit of the plan document (``document.edits`` says what may change).
 
         Refused, not queued, while a step runs: the run holds the lock, so the edit gets
         a BusyError naming the wait; the user's text stays where they wrote it."""
@@ -267,7 +224,7 @@ class Orchestrator:
                     "a step is running, so the plan edit is refused (nothing written); try "
                     f"again when it ends ({e.message})"
                 ) from None
-            return self.revisions.apply_edit(self._load(), text, author)
+            return apply_edit(self._load(), text, author, store=self.store, journal=self.journal)
 
     # --- running --------------------------------------------------------------------------
 
@@ -357,7 +314,7 @@ class Orchestrator:
                 self.desk.ask_pause(rec, step)
                 ran_one = True
                 continue
-            self._run_step(rec, step, cancel)
+            self.decider.run(rec, step, cancel)
             ran_one = True
 
     def _asked_for(self, rec: RunRecord, step_id: str) -> Step:
@@ -373,60 +330,6 @@ class Orchestrator:
         if step.status in ("passed", "skipped"):
             raise InvalidRequestError(f"step {step_id!r} already {step.status}")
         return step
-
-    def _run_step(self, rec: RunRecord, step: Step, cancel: CancelToken) -> None:
-        """Attempts (first + one retry), then decides; may leave a question pending."""
-        retry_obs: str | None = None
-        while True:
-            verdict = self.runner.attempt(rec, step, retry_obs, cancel)
-            evidence = evidence_of(verdict.result)
-            trigger: Trigger
-            match verdict:
-                case Blocked(why=why):
-                    trigger, reason = "step_unreachable", f"step {step.id!r} is blocked: {why}"
-                case Passed(surprising=True, why=why):
-                    trigger = "unexpected_state"
-                    reason = f"step {step.id!r} passed but found something unexpected: {why}"
-                case Passed():
-                    self._decision_points(rec, step, cancel)
-                    return
-                case Failed() if rec.plan.mode == "joint":
-                    # never retried, never looped: one escalation to a split re-plan,
-                    # which (like every re-plan) a person approves
-                    trigger = "check_failed"
-                    reason = (
-                        f"the joint run of {step.id!r} did not pass its checks; "
-                        "escalating to a split plan"
-                    )
-                case Failed() if step.attempts < MAX_ATTEMPTS:
-                    outcome = verdict.result.outcome
-                    retry_obs = "\n".join(evidence) or (outcome.summary if outcome else "")
-                    self.journal.event(Retry(step_id=step.id, observation=retry_obs))
-                    continue
-                case Failed():
-                    trigger = "repeated_failure"
-                    reason = f"step {step.id!r} failed {step.attempts} times"
-            self.revisions.propose(rec, trigger, reason, evidence, failing=step, cancel=cancel)
-            return
-
-    def _decision_points(self, rec: RunRecord, step: Step, cancel: CancelToken) -> None:
-        for dp in rec.plan.decision_points:
-            if dp.after_step != step.id:
-                continue
-            why = f"decision point after {step.id!r}: {dp.condition or 'reached'}"
-            self.journal.event(DecisionPointReached(step_id=step.id, action=dp.action))
-            if dp.action == "complete":
-                for s in rec.plan.steps:
-                    if s.status not in ("passed", "skipped"):
-                        s.status = "skipped"
-                self.journal.save(rec)
-                self.journal.end(rec, "done", why)
-            if dp.action == "pause":
-                rec.pending = Pending(kind="pause", reason=why, step_id=step.id)
-                self.journal.save(rec)
-                return
-            self.revisions.propose(rec, "user_requested", why, [], failing=None, cancel=cancel)
-            return
 
     # --- user decisions from another process or the editor --------------------------------------
 

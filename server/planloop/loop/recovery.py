@@ -22,7 +22,7 @@ from planloop.document.plan import Attempt, Step, StepResult
 from planloop.events import Recovered, RecoveredRestore
 from planloop.loop.journal import Journal
 from planloop.loop.step_changes import ANY, attempt_paths
-from planloop.state.store import RunRecord
+from planloop.state.record import RunRecord
 
 
 def open_attempt(step: Step) -> Attempt | None:

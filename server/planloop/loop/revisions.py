@@ -4,20 +4,20 @@ A proposal is never acted on by itself: :meth:`RevisionDesk.propose` leaves it p
 in the run record (``Pending(kind="revision")``) for the approval desk to ask about, and
 only :meth:`RevisionDesk.accept` turns it into the plan. Each proposal counts against
 the re-plan budget; when that is spent the run stops with a reason instead of asking
-the planner again, so a plan that keeps failing cannot spend without bound.
+the planner again, so a plan that keeps failing cannot spend without bound. (A
+person's own edit of the plan document is no proposal: :mod:`planloop.loop.user_edits`.)
 
 The desk remembers the newest proposal it saw (:attr:`proposed`) so a requested re-plan
-can say what came of it (:func:`replan_decision`) without anyone reading events.
+can say what came of it (:func:`planloop.loop.results.replan_decision`) without anyone
+reading events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 from planloop.cancel import Cancelled, CancelToken
 from planloop.config import Config, run_mode
-from planloop.document.edits import EDITABLE, check_edit
 from planloop.document.plan import (
     ModeChoice,
     Plan,
@@ -25,17 +25,15 @@ from planloop.document.plan import (
     RoleUsage,
     RunMode,
     Step,
-    StepResult,
     Trigger,
     cost_text,
     now_iso,
     total_usage,
 )
-from planloop.errors import BusyError, InvalidRequestError, PlanEditError, PlanloopError
+from planloop.errors import InvalidRequestError, PlanloopError
 from planloop.events import (
     ModeChosen,
     PlanCreated,
-    PlanEdited,
     Planning,
     PlanVersionRecorded,
     QuestionAnswered,
@@ -52,9 +50,8 @@ from planloop.roles.ledger import Ledger
 from planloop.roles.planner import Planner, PlannerError
 from planloop.roles.questions import Answerer, NoAnswerer
 from planloop.roles.rules import ProjectRules
-from planloop.state.store import Pending, PlanStore, RunRecord
-
-ReplanDecision = Literal["pending", "approved", "rejected"]
+from planloop.state.record import Pending, RunRecord
+from planloop.state.store import PlanStore
 
 
 class RevisionDesk:
@@ -179,7 +176,7 @@ class RevisionDesk:
         self.store.write_version(plan)
         if self.config.review_plan_first:
             rec.pending = Pending(
-                kind="plan", reason=f"review plan v1 ({_shape(plan)}) before it runs"
+                kind="plan", reason=f"review plan v1 ({plan_shape(plan)}) before it runs"
             )
             rec.state = "awaiting_approval"
             rec.reason = "plan v1 awaits review"
@@ -283,7 +280,7 @@ class RevisionDesk:
         if self.config.review_plan_first:
             rec.plan_approved = False
             rec.pending = Pending(
-                kind="plan", reason=f"review plan v{new.version} ({_shape(new)}) before it runs"
+                kind="plan", reason=f"review plan v{new.version} ({plan_shape(new)}) before it runs"
             )
             rec.state, rec.reason = "awaiting_approval", f"plan v{new.version} awaits review"
         else:
@@ -421,75 +418,6 @@ class RevisionDesk:
         rec.state, rec.reason = "idle", f"plan v{new.version} approved by {by}"
         self.journal.save(rec)
 
-    def apply_edit(self, rec: RunRecord, text: str, author: str) -> Plan:
-        """A person's edit of the plan document becomes the next version, no approval
-        asked (they made it). Refused while a step runs or a re-plan awaits a decision
-        (its proposal was built on the version this edit replaces); nothing is written
-        when the edit breaks a rule or changes nothing (the base plan is returned)."""
-        if rec.state == "running":
-            running = [s.id for s in rec.plan.steps if s.status == "running"]
-            raise BusyError(
-                f"step {running[0] if running else '?'} is still marked running (an "
-                "interrupted run): the edit is refused, nothing written; `planloop run` "
-                "recovers the step first"
-            )
-        if rec.pending is not None and rec.pending.kind == "revision":
-            raise InvalidRequestError(
-                f"a re-plan (v{rec.pending.version}) awaits a decision: approve or reject it "
-                "before editing the plan (nothing written)"
-            )
-        base = rec.plan
-        res = check_edit(text, base, author=author)
-        if res.problems or res.plan is None:
-            raise PlanEditError(res.problems)
-        if not res.changed:
-            return base
-        new = res.plan
-        before = {s.id: s for s in base.steps}
-        after = {s.id for s in new.steps}
-        self.journal.event(
-            PlanEdited(
-                version=new.version,
-                parent_version=base.version,
-                author=author,
-                steps=[s.id for s in new.steps],
-                added=[s.id for s in new.steps if s.id not in before],
-                removed=[s.id for s in base.steps if s.id not in after],
-                changed=[
-                    s.id
-                    for s in new.steps
-                    if s.id in before
-                    and any(getattr(s, f) != getattr(before[s.id], f) for f in EDITABLE)
-                ],
-                goal=new.goal,
-                old_goal=base.goal if res.goal_changed else None,
-            )
-        )
-        # removed steps keep their attempts and their cost on the record, as in accept()
-        removed = [s for s in base.steps if s.id not in after]
-        results = [s.result for s in removed if s.result]
-        rec.spent_outside_steps = round(
-            rec.spent_outside_steps + sum(r.cost_usd for r in results), 6
-        )
-        rec.usage_outside_steps = total_usage(
-            [rec.usage_outside_steps, *(r.total_usage for r in results)]
-        )
-        rec.replaced_steps += [s.model_copy(deep=True) for s in removed if s.attempt_log]
-        self.store.write_version(new)
-        rec.plan = new
-        pause = rec.pending if rec.pending is not None and rec.pending.kind == "pause" else None
-        if pause is not None and not any(
-            s.id == pause.step_id and s.kind == "pause" for s in new.steps
-        ):
-            rec.pending = None  # the pause it waited at is gone: nothing left to answer
-        if rec.pending is not None and rec.pending.kind == "plan":
-            rec.pending.reason = f"review plan v{new.version} ({_shape(new)}) before it runs"
-            rec.reason = f"plan v{new.version} (edited by {author}) awaits review"
-        elif rec.pending is None:
-            rec.state, rec.reason = "idle", f"plan v{new.version} edited by {author}"
-        self.journal.save(rec)
-        return new
-
     def _record_version(self, new: Plan) -> Plan:
         """Write vN.json; if an approval of this very proposal was interrupted after
         writing it (run.json still pending), that recorded version stands."""
@@ -502,36 +430,8 @@ class RevisionDesk:
         return new
 
 
-def _shape(plan: Plan) -> str:
+def plan_shape(plan: Plan) -> str:
+    """How a review names the plan's shape: its step count, or what joint means."""
     if plan.mode == "joint":
         return "joint: one step, one model plans and acts"
     return f"{len(plan.steps)} steps"
-
-
-def replan_decision(rec: RunRecord, proposal: Plan | None) -> ReplanDecision | None:
-    """What became of ``proposal`` by the time the run record is ``rec``."""
-    if proposal is None:
-        return None
-    if rec.pending is not None and rec.pending.kind == "revision":
-        return "pending"
-    if (
-        rec.plan.version == proposal.version
-        and rec.plan.revision is not None
-        and rec.plan.revision.decided == "approved"
-    ):
-        return "approved"
-    return "rejected"
-
-
-def evidence_of(result: StepResult | None) -> list[str]:
-    """The condensed observations a re-plan (and a retry) is given about a step's attempt."""
-    if result is None:
-        return []
-    out = [f"{c.check.label()}: {c.observation}".strip() for c in result.checks if not c.passed]
-    if result.outcome:
-        if not result.outcome.ok and result.outcome.summary:
-            out.append(f"executor: {result.outcome.summary}")
-        out += [o for o in result.outcome.observations[:5]]
-    if result.error:
-        out.append(result.error)
-    return out

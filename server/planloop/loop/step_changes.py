@@ -24,7 +24,10 @@ from planloop.document.plan import Attempt, Step
 from planloop.errors import InvalidRequestError, UnknownStepError
 from planloop.events import Reverted, RevertStarted
 from planloop.loop.journal import Journal
-from planloop.state.store import PlanStore, RunRecord
+from planloop.state.record import RunRecord
+
+#: a command ran: it may have written anything, so no path list bounds the span
+from planloop.state.store import PlanStore
 
 #: a command ran: it may have written anything, so no path list bounds the span
 ANY = "*"

@@ -53,7 +53,7 @@ from planloop.models.base import ModelError
 from planloop.roles.executor import Executor
 from planloop.roles.joint import JointAgent
 from planloop.roles.ledger import Ledger, Role
-from planloop.state.store import RunRecord
+from planloop.state.record import RunRecord
 from planloop.workspace.checks import run_checks
 from planloop.workspace.files import UnsavedBufferError, Workspace
 

@@ -26,7 +26,7 @@ from planloop.events import (
 if TYPE_CHECKING:
     from planloop.checkpoints.store import FileDiff
     from planloop.roles.questions import PendingQuestion
-    from planloop.state.store import Pending, RunRecord
+    from planloop.state.record import Pending, RunRecord
 
 
 def status_of(rec: RunRecord) -> Status:

@@ -18,7 +18,7 @@ from planloop.lsp.payloads import plan_payload, status_of
 
 if TYPE_CHECKING:
     from planloop.api import Session
-    from planloop.state.store import RunRecord
+    from planloop.state.record import RunRecord
 
 _Key = tuple[int, int, int]
 

@@ -23,7 +23,7 @@ from planloop.lsp import args as A
 
 if TYPE_CHECKING:
     from planloop.lsp.folders import FolderSession
-    from planloop.state.store import RunRecord
+    from planloop.state.record import RunRecord
 
 Work = Callable[..., Any]
 

@@ -6,8 +6,9 @@ Why this shape (with one addition to the first design):
   overwritten, so the history of a plan is an audit trail rather than whatever the last
   save left. Rejected proposals live only in the event log.
 - ``plans/<id>/run.json`` (the addition) is the live record: the current version with
-  step statuses and results, the run state and any question awaiting an answer. It is
-  the only file rewritten, always atomically (temp file + ``os.replace``).
+  step statuses and results, the run state and any question awaiting an answer (its
+  model: :mod:`planloop.state.record`). It is the only file rewritten, always
+  atomically (temp file + ``os.replace``).
 - ``plans/<id>/log.jsonl`` is append-only and written *before* the orchestrator acts on
   a transition, so a crash at any point leaves a log that says what was about to happen.
   A crash mid-append can leave a torn last line, and an editor or a disk can leave bytes
@@ -28,24 +29,19 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from planloop.document.markdown import render_markdown
 from planloop.document.plan import (
     Plan,
-    RoleUsage,
-    RunState,
-    Step,
-    Trigger,
-    cost_text,
     now_iso,
-    total_usage,
 )
 from planloop.errors import BusyError, NoPlanError, StoreError
 from planloop.events import Event, to_dict
 from planloop.fsutil import append_line, atomic_write
+from planloop.state.record import RunRecord
 from planloop.validation import describe
 
 DIRNAME = ".planloop"
@@ -69,65 +65,6 @@ _PLAN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("planloop.store")
-
-
-class Pending(BaseModel):
-    """A question the run is waiting on; persisted so another process can answer it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["plan", "revision", "pause", "budget"]
-    reason: str
-    evidence: list[str] = Field(default_factory=list)
-    step_id: str | None = None
-    version: int | None = None
-    trigger: Trigger | None = None
-    proposal: Plan | None = None
-    asked_at: str = Field(default_factory=now_iso)
-
-
-class RunRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    plan: Plan
-    state: RunState = "idle"
-    reason: str = ""
-    pending: Pending | None = None
-    replans_used: int = 0
-    usd_allowed: float | None = None
-    plan_approved: bool = False
-    workspace_baseline: dict[str, bool] = Field(default_factory=dict)
-    planner_usage: RoleUsage = Field(default_factory=RoleUsage)
-    #: cost of step attempts no longer in the plan (replaced by a revision)
-    spent_outside_steps: float = 0.0
-    #: steps a revision replaced, as they were, so their attempts stay diffable/revertable
-    replaced_steps: list[Step] = Field(default_factory=list)
-    #: tokens (and unpriced calls) of those replaced attempts, beside their dollars above
-    usage_outside_steps: RoleUsage = Field(default_factory=RoleUsage)
-    #: set when a token budget was approved past ``budgets.tokens``
-    tokens_allowed: int | None = None
-    #: what the last run's commands executed in (``CommandSandbox.summary``)
-    sandbox: str | None = None
-    updated_at: str = Field(default_factory=now_iso)
-
-    @property
-    def cost_usd(self) -> float:
-        """Everything the run has spent: steps of the current plan, planner, replaced steps."""
-        return round(self.plan.cost_usd + self.planner_usage.cost_usd + self.spent_outside_steps, 6)
-
-    @property
-    def usage(self) -> RoleUsage:
-        """Every billed turn of the run, whatever model: its tokens and unpriced calls."""
-        steps = [u for s in self.plan.steps if s.result for u in s.result.usage.values()]
-        return total_usage([*steps, self.planner_usage, self.usage_outside_steps])
-
-    @property
-    def cost_known(self) -> bool:
-        return self.usage.cost_known
-
-    @property
-    def cost_text(self) -> str:
-        return cost_text(self.cost_usd, self.usage)
 
 
 @dataclass

@@ -5,11 +5,12 @@ of the code. Aider showed the fix — hand the model a map of the most relevant 
 their definitions, sized to a budget — and this module builds one:
 
 1. **Tags** per file with tree-sitter (Python, JavaScript, TypeScript/TSX, Go, Rust,
-   Java): definitions (name, line, the line's text) and the identifiers it uses.
-   Parsed files are cached by content hash (:mod:`planloop.repomap_cache`), so a second
-   plan in the same repository parses only what changed. A file without a grammar, too
-   large, or binary appears by name only; a file that does not parse keeps whatever
-   definitions tree-sitter recovered (it always returns a tree).
+   Java; :mod:`planloop.workspace.repomap_tags`): definitions (name, line, the line's
+   text) and the identifiers it uses. Parsed files are cached by content hash
+   (:mod:`planloop.workspace.repomap_cache`), so a second plan in the same repository
+   parses only what changed. A file without a grammar, too large, or binary appears by
+   name only; a file that does not parse keeps whatever definitions tree-sitter
+   recovered (it always returns a tree).
 2. **Rank**: PageRank over "file A uses a name that file B defines" (a small power
    iteration; names defined in very many files, or private ones, weigh less), then
    multiplied by relevance to the goal (goal words in a file's path or definitions).
@@ -41,6 +42,7 @@ from typing import Any
 from planloop.workspace.files import Workspace
 from planloop.workspace.listing import GitState
 from planloop.workspace.repomap_cache import FileTags, RankedIndex, TagCache
+from planloop.workspace.repomap_tags import SUFFIXES, Grammars, tag_file
 
 log = logging.getLogger("planloop.repomap")
 
@@ -54,70 +56,6 @@ PROGRESS_EVERY = 2000
 #: definitions shown per file at most (the most used first)
 MAX_DEFS_SHOWN = 12
 
-#: suffix → language name
-LANGUAGES = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".jsx": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".tsx": "tsx",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-}
-#: node types whose ``name`` field is a definition, per language
-_DEF_NODES = {
-    "python": ["function_definition", "class_definition"],
-    "javascript": [
-        "function_declaration",
-        "class_declaration",
-        "method_definition",
-        "generator_function_declaration",
-    ],
-    "typescript": [
-        "function_declaration",
-        "class_declaration",
-        "abstract_class_declaration",
-        "method_definition",
-        "interface_declaration",
-        "type_alias_declaration",
-        "enum_declaration",
-    ],
-    "go": ["function_declaration", "method_declaration", "type_spec"],
-    "rust": [
-        "function_item",
-        "struct_item",
-        "enum_item",
-        "trait_item",
-        "mod_item",
-        "macro_definition",
-    ],
-    "java": [
-        "class_declaration",
-        "interface_declaration",
-        "enum_declaration",
-        "method_declaration",
-        "record_declaration",
-    ],
-}
-_DEF_NODES["tsx"] = _DEF_NODES["typescript"]
-_SUFFIXES = tuple(LANGUAGES)
-#: language → (grammar package, its function returning the language)
-_GRAMMARS = {
-    "python": ("tree_sitter_python", "language"),
-    "javascript": ("tree_sitter_javascript", "language"),
-    "typescript": ("tree_sitter_typescript", "language_typescript"),
-    "tsx": ("tree_sitter_typescript", "language_tsx"),
-    "go": ("tree_sitter_go", "language"),
-    "rust": ("tree_sitter_rust", "language"),
-    "java": ("tree_sitter_java", "language"),
-}
-_REF_NODES = ["identifier", "type_identifier", "field_identifier", "property_identifier"]
 _STOP = frozenset(
     [
         "the",
@@ -174,85 +112,6 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 3)
 
 
-class _Grammars:
-    """tree-sitter languages and their queries, loaded on first use; a language whose
-    grammar package is missing is simply listed by file name."""
-
-    def __init__(self) -> None:
-        self._loaded: dict[str, tuple[Any, Any, Any] | None] = {}
-
-    def get(self, lang: str) -> tuple[Any, Any, Any] | None:
-        if lang not in self._loaded:
-            self._loaded[lang] = self._load(lang)
-        return self._loaded[lang]
-
-    @staticmethod
-    def _load(lang: str) -> tuple[Any, Any, Any] | None:
-        try:
-            import importlib
-
-            import tree_sitter as ts
-
-            module, func = _GRAMMARS[lang]
-            raw = getattr(importlib.import_module(module), func)()
-            language = ts.Language(raw)
-        except Exception as e:  # no grammar installed, or an incompatible one
-            log.info("repo map: no %s grammar (%s); its files are listed by name", lang, e)
-            return None
-        defs = _query(ts, language, [f"({n} name: (_) @name) @def" for n in _DEF_NODES[lang]])
-        refs = _query(ts, language, [f"({n}) @ref" for n in _REF_NODES])
-        if defs is None or refs is None:
-            return None
-        return ts.Parser(language), defs, refs
-
-
-def _query(ts: Any, language: Any, patterns: list[str]) -> Any:
-    """One query of the patterns this grammar accepts (node names differ by version)."""
-    ok = []
-    for p in patterns:
-        try:
-            ts.Query(language, p)
-        except Exception:
-            continue
-        ok.append(p)
-    return ts.Query(language, "\n".join(ok)) if ok else None
-
-
-def extract(data: bytes, lang: str, grammars: _Grammars) -> FileTags | None:
-    """Definitions and identifiers of one file, or None without a grammar."""
-    loaded = grammars.get(lang)
-    if loaded is None:
-        return None
-    import tree_sitter as ts
-
-    parser, def_q, ref_q = loaded
-    tree = parser.parse(data)
-    lines = data.split(b"\n")
-    defs: list[list[Any]] = []
-    names: set[str] = set()
-    for _, caps in ts.QueryCursor(def_q).matches(tree.root_node):
-        name_nodes = caps.get("name") or []
-        if not name_nodes:
-            continue
-        node = name_nodes[0]
-        name = node.text.decode("utf-8", "replace") if node.text else ""
-        if not name or (name in names and len(defs) > 400):
-            continue
-        row = (caps.get("def") or name_nodes)[0].start_point[0]
-        text = lines[row].decode("utf-8", "replace").rstrip() if row < len(lines) else name
-        defs.append([name, row + 1, _cut(text.replace("\t", "    "))])
-        names.add(name)
-    refs: set[str] = set()
-    for node in ts.QueryCursor(ref_q).captures(tree.root_node).get("ref", []):
-        if node.text and len(node.text) >= 3:
-            refs.add(node.text.decode("utf-8", "replace"))
-    return FileTags(defs=defs[:400], refs=" ".join(sorted(refs - names)[:2000]))
-
-
-def _cut(text: str, width: int = 120) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 @dataclass
 class MapStats:
     files: int = 0
@@ -273,7 +132,7 @@ class RepoMap:
         self.ws = ws
         self.cache = TagCache(cache_dir)
         self.on_progress = on_progress
-        self.grammars = _Grammars()
+        self.grammars = Grammars()
         self.stats = MapStats()
 
     def clear_cache(self) -> None:
@@ -305,7 +164,7 @@ class RepoMap:
                 self.stats = MapStats(len(cached), 0, time.monotonic() - start, True, True)
                 return cached
         files, state = self.ws.searcher.files_and_state()
-        code = [f for f in files if f.endswith(_SUFFIXES)]
+        code = [f for f in files if f.endswith(SUFFIXES)]
         key = self._fingerprint(files, code, state)
         cached = self.cache.index(key)
         if cached is not None:
@@ -383,7 +242,7 @@ class RepoMap:
         root = str(self.ws.root) + os.sep
         began = time.monotonic()
         for i, rel in enumerate(todo, 1):
-            self.cache.put(ids[rel], self._parse(root + rel, rel))
+            self.cache.put(ids[rel], tag_file(root + rel, rel, self.grammars, MAX_PARSE_BYTES))
             if report and self.on_progress is not None and i % PROGRESS_EVERY == 0 and i < total:
                 self.on_progress(f"repo map: parsed {i}/{total} files", i, total)
         if report and self.on_progress is not None:
@@ -395,25 +254,6 @@ class RepoMap:
         self.stats = MapStats(files=len(code), parsed=total)
         self.cache.save_tags(set(ids.values()))
         return out
-
-    def _parse(self, path: str, rel: str) -> FileTags | None:
-        lang = LANGUAGES.get(os.path.splitext(rel)[1].lower())
-        if lang is None:
-            return None
-        try:
-            if os.stat(path).st_size > MAX_PARSE_BYTES:
-                return None
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError:
-            return None
-        if b"\x00" in data[:8192]:
-            return None
-        try:
-            return extract(data, lang, self.grammars)
-        except Exception as e:  # a grammar bug must cost one file, not the map
-            log.info("repo map: cannot parse %s (%s); listed by name", rel, e)
-            return None
 
 
 def pagerank(

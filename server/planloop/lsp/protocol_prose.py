@@ -1,0 +1,291 @@
+"""The prose of docs/protocol.md that is not derived from the models: how to start the
+server and configure each editor, the approval and question flows, the plan document,
+and the example exchange.
+
+Why apart from :mod:`planloop.lsp.protocol_doc`: that module turns the contract into the
+document (schemas into TypeScript notation, the command and message tables, the error
+codes); this one is what a person writes and edits as text. Where a passage can be
+computed from the code (the lens table, the multi-root rule, the command names in the
+flows) it still is, so the prose cannot drift either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planloop.lsp.approvals import APPROVE, REJECT, REQUEST_ANSWER, REQUEST_APPROVAL
+
+CLIENTS = """\
+```lua
+-- Neovim (0.7+; the tested config is in editors/neovim.md)
+local id = vim.lsp.start_client({ name = "planloop", root_dir = vim.fn.getcwd(),
+  cmd = { "planloop", "serve", "--planner", "anthropic:claude-opus-4-1" } })
+vim.lsp.get_client_by_id(id).request("workspace/executeCommand",
+  { command = "planloop.getPlan", arguments = { {} } }, function(err, res) print(vim.inspect(res)) end)
+```
+
+```toml
+# Helix: languages.toml
+[language-server.planloop]
+command = "planloop"
+args = ["serve"]
+```
+
+```elisp
+;; Emacs (eglot)
+(add-to-list 'eglot-server-programs '((python-mode markdown-mode) . ("planloop" "serve")))
+(eglot-execute-command (eglot-current-server) "planloop.getPlan" [()])
+```
+
+Zed: add a language server whose binary is `planloop` with arguments `["serve"]`.
+"""
+
+EXAMPLE: list[tuple[str, dict[str, Any]]] = [
+    (
+        "client → server",
+        {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "workspace/executeCommand",
+            "params": {"command": "planloop.runStep", "arguments": [{"stepId": "write-alpha"}]},
+        },
+    ),
+    (
+        "server → client (while the step runs)",
+        {
+            "jsonrpc": "2.0",
+            "method": "planloop/stepEvent",
+            "params": {
+                "planId": "pln_1a2b3c4d",
+                "stepId": "write-alpha",
+                "event": "started",
+                "line": "Write alpha.txt (attempt 1)",
+                "status": "running",
+            },
+        },
+    ),
+    (
+        "server → client",
+        {
+            "jsonrpc": "2.0",
+            "method": "planloop/stepEvent",
+            "params": {
+                "planId": "pln_1a2b3c4d",
+                "stepId": "write-alpha",
+                "event": "check",
+                "line": "✓ alpha.txt exists",
+                "passed": True,
+            },
+        },
+    ),
+    (
+        "server → client",
+        {
+            "jsonrpc": "2.0",
+            "method": "planloop/stepEvent",
+            "params": {
+                "planId": "pln_1a2b3c4d",
+                "stepId": "write-alpha",
+                "event": "finished",
+                "line": "write-alpha passed",
+                "status": "passed",
+                "costUsd": 0.0123,
+                "costText": "$0.0123",
+            },
+        },
+    ),
+    (
+        "server → client (the result; a planloop/planChanged with the same `plan` came first)",
+        {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "result": {
+                "state": "idle",
+                "reason": "",
+                "stepId": "write-alpha",
+                "plan": {
+                    "plan": {
+                        "plan_id": "pln_1a2b3c4d",
+                        "version": 1,
+                        "goal": "Write alpha.txt",
+                        "steps": [
+                            {
+                                "id": "write-alpha",
+                                "title": "Write alpha.txt",
+                                "kind": "edit",
+                                "instructions": "Create alpha.txt containing 'alpha'.",
+                                "files": ["alpha.txt"],
+                                "acceptance": [{"kind": "file_exists", "path": "alpha.txt"}],
+                                "status": "passed",
+                                "attempts": 1,
+                            }
+                        ],
+                    },
+                    "markdown": "# Plan: Write alpha.txt\n…",
+                    "state": "idle",
+                    "reason": "",
+                    "costUsd": 0.0123,
+                    "costKnown": True,
+                    "costText": "$0.0123",
+                    "tokens": 4210,
+                    "progress": {"done": 1, "total": 1},
+                    "pending": None,
+                    "interrupted": False,
+                },
+            },
+        },
+    ),
+]
+
+
+def flags() -> str:
+    return (
+        "### Flags\n\n"
+        "| flag | effect |\n|---|---|\n"
+        "| `--planner SPEC`, `--executor SPEC` | the models (`anthropic:<id>` or "
+        "`scripted:<file>`), as settings in the order below |\n"
+        "| `--workspace DIR` | the default folder, ahead of the client's workspace "
+        "folders |\n"
+        "| `--log-level debug`, `info`, `warning`, `error` | what `window/logMessage` "
+        "carries (default `info`, or `$PLANLOOP_LOG_LEVEL`) |\n"
+        "| `--debug` | `--log-level debug`, unless `--log-level` is given |\n"
+        "| `--stdio`, `--clientProcessId N` | accepted and ignored (editors append them; "
+        "stdio is the only transport) |\n\n"
+        "An unknown flag or a bad value exits with status 2 and one `error:` line on "
+        "stderr, before anything is read from stdin.\n\n"
+        "**Logs**: stderr carries warnings and errors only (Neovim files every stderr "
+        "line in lsp.log as `[ERROR]`); the rest goes to `window/logMessage` at the "
+        "level above, raised by the client's trace value (see *initialize*).\n\n"
+        "### Settings\n\n"
+        "One order, later wins: built-in defaults < environment variables "
+        "(`PLANLOOP_PLANNER`, `PLANLOOP_EXECUTOR`, `PLANLOOP_APPROVAL_TIMEOUT_S`) < "
+        "`planloop.toml` in the folder < `planloop serve` flags < `initializationOptions` "
+        "< `workspace/configuration` (section `planloop`, per folder). Each source is "
+        "tested (tests/lsp/test_lsp_plain_clients.py).\n"
+    )
+
+
+def folder_rule() -> str:
+    """The rule is stated once, in folders.py's docstring; the document quotes it."""
+    from planloop.lsp import folders
+
+    doc = folders.__doc__ or ""
+    rule = doc.split("The multi-root rule (documented for every client):", 1)[-1]
+    return rule.strip().replace("``", "`") + "\n"
+
+
+def lens_table() -> str:
+    """The lenses per step state, computed by ``plan_document.step_lenses`` itself."""
+    from planloop.document.plan import FileChange, Step, StepResult
+    from planloop.lsp.plan_document import step_lenses
+
+    rows = ["| step | lenses (idle) | while a run is in progress |", "|---|---|---|"]
+    cases: list[tuple[str, Step]] = []
+    changed = StepResult(files_changed=[FileChange(path="a.txt")])
+    for status in ("pending", "failed", "blocked", "reverted", "running", "awaiting_approval"):
+        cases.append((f"`{status}`", Step(id="s", title="s", status=status)))
+    cases.append(
+        ("`passed` with changed files", Step(id="s", title="s", status="passed", result=changed))
+    )
+    cases.append(
+        ("`failed` with changed files", Step(id="s", title="s", status="failed", result=changed))
+    )
+    cases.append(("`passed`, no file changed", Step(id="s", title="s", status="passed")))
+
+    def shown(step: Step, busy: bool) -> str:
+        got = step_lenses(step, busy=busy)
+        return ", ".join(f"{t} (`{c}`)" if c else t for t, c in got) or "—"
+
+    for label, step in cases:
+        rows.append(f"| {label} | {shown(step, False)} | {shown(step, True)} |")
+    return "\n".join(rows) + "\n"
+
+
+def plan_document() -> str:
+    from planloop.lsp.plan_document import EDIT_COMMAND, PLAN_DIR, PLAN_FILE, SOURCE
+
+    return (
+        f"`<folder>/{PLAN_DIR}/{PLAN_FILE}` is the current plan version's Markdown (the "
+        "format `planloop show` prints, rewritten by the core with every plan version). "
+        "It is also a document the server serves: open it in the editor and send the usual "
+        "`textDocument/didOpen`, `didChange` (full or incremental) and `didSave` for it. "
+        "The server matches it **by URI** (any `languageId`), only for a workspace folder's "
+        "own `.planloop/plan.md` (a sub-folder's is ignored). Its capabilities: "
+        "`textDocumentSync` (with `save.includeText`), `codeLensProvider`, `hoverProvider`.\n\n"
+        f"- **Diagnostics** (`textDocument/publishDiagnostics`, source `{SOURCE}`) on every "
+        "open and change: each problem the core's edit rules find in the text against the "
+        "current version (a parse error, an edit of a passed step, a duplicate id, a missing "
+        "or cyclic dependency, an edit or command step without a check), on the line it "
+        "names (a problem of the whole document sits on the first line). They clear when the "
+        "text is fine again and when the document is closed. While a run is in progress a "
+        "warning says a save would be refused.\n"
+        "- **Code lenses** on each step line (`textDocument/codeLens`), from the step's "
+        "stored state. Each runs an existing command with "
+        '`arguments: [{"stepId": ID, "folder": FOLDER_URI}]`; a label-only lens has '
+        'command `""`. After any save of the plan the server sends '
+        "`workspace/codeLens/refresh` when the client supports it.\n\n"
+        + lens_table()
+        + "\n- **Hover** on a check line (`- check: …` under a step): the check's last result "
+        "(passed or failed, the attempt) and its output, from the step's `result`; "
+        '"Not run yet" before it ran.\n'
+        "- **Save** (`textDocument/didSave`; the text is taken from the notification, else "
+        "from the synced document): the text becomes the plan's new version, authored by the "
+        f"user, holding the folder's run slot like a long command (as `{EDIT_COMMAND}`). "
+        "The new version goes out as `planloop/planChanged` (to clients that asked for "
+        "notifications) and `window/showMessage` (Info) names it. A text with problems "
+        "writes nothing: the diagnostics stay and a `window/showMessage` (Error) names the "
+        "first problem and its line. A save while a step runs (in this server, or another "
+        "process holding the folder) is refused the same way; save again when the run ends.\n"
+        "- **When the plan changes elsewhere**: after a save of the run record in this "
+        "server (a step ran, a re-plan was approved) the open document is checked again "
+        "against the new version. With every new version (from any process, `planloop edit` "
+        "too) the core rewrites the file on disk; an editor whose buffer has no unsaved changes "
+        "reloads it (VS Code by itself; Neovim with `autoread` or `:checktime`) and sends "
+        "the new text as a change. A buffer with unsaved changes is left alone: its "
+        "diagnostics then show what no longer fits, and saving it applies it to the new "
+        "version (VS Code first asks whether to overwrite the newer file).\n"
+    )
+
+
+def approval_flow() -> str:
+    return (
+        "A run that needs a decision (review a new plan, approve a re-plan, continue past "
+        "a pause step or the budget, run a command outside the policy) asks the client "
+        "while the command is still running:\n\n"
+        f"- **`experimental.planloopApprovals: true`**: the request `{REQUEST_APPROVAL}` "
+        "with both plans' Markdown (`ApprovalRequestParams`); answer "
+        '`{"approve": true|false, "feedback"?: string, "by"?: string}`.\n'
+        "- **any other client**: `window/showMessageRequest` (type Warning) whose message "
+        "names the plan and the question, with the actions "
+        f'`"{APPROVE}"` and `"{REJECT}"`. Picking one decides; dismissing it (null) leaves '
+        "the question pending.\n\n"
+        "No answer within `approvalTimeoutS`, a null answer, or a cancel: the command "
+        "returns with state `awaiting_approval` and `pending` set in the plan payload. "
+        "Decide later with `planloop.decidePending` (any question, yes or no), "
+        "`planloop.decideRevision` (a re-plan, by version) or `planloop.approvePause`. An "
+        "answer that arrives after the server stopped waiting is logged, not applied.\n"
+    )
+
+
+def question_flow() -> str:
+    return (
+        "While it drafts a folder's first plan (`planloop.createPlan`), the planner may ask "
+        "up to `plannerQuestions` clarifying questions (setting `planner_questions`, default "
+        "3; 0 turns them off). Each is asked while the command is still running:\n\n"
+        f"- **`experimental.planloopQuestions: true`**: the request `{REQUEST_ANSWER}` "
+        '(`AnswerRequestParams`); answer `{"answer": string}` — an option or free text '
+        "(VS Code shows a quick pick of the options plus *Answer in your own words…*).\n"
+        "- **any other client**: `window/showMessageRequest` (type Info) whose message is "
+        "the question, with one action per option. Picking one answers it; dismissing it "
+        "(null) leaves the question pending.\n\n"
+        "No answer within `approvalTimeoutS`, a null answer, or a cancel: `createPlan` "
+        "fails with `data.kind` `waiting` (nothing is lost: the planner's conversation is "
+        "saved in `.planloop/question.json`), and `getPlan`'s `pending` is the question "
+        "(kind `question`, with `question` and `options`; with no plan yet `getPlan` "
+        "returns a `QuestionPayload` whose `plan` is null). Answer it with "
+        '`planloop.answer {"text": "..."}` (any client, free text): planning goes on in '
+        "the same conversation and the result is the new plan. `planloop.answer` with "
+        "nothing pending fails with kind `invalid_request`. The plan records every "
+        "question and answer (`plan.questions`, and a `## Questions` section in its "
+        "Markdown); re-plans see them.\n"
+    )
