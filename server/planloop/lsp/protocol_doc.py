@@ -153,7 +153,8 @@ def render() -> str:
         + ", ".join(f"`{k}`" for k in _setting_keys())
         + "; only the language server reads "
         + ", ".join(f"`{k}`" for k in sorted(LSP_KEYS))
-        + " (seconds to wait for an approval answer, default 300; the notifications "
+        + " (seconds to wait for an approval answer, default 300; the client's own "
+        "workspace trust, see *Settings*; the notifications "
         "opt-in above). Unknown top-level keys are ignored with a logged warning.\n"
     )
     w("## Workspace folders\n")

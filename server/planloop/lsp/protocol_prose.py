@@ -157,11 +157,25 @@ def flags() -> str:
         "line in lsp.log as `[ERROR]`); the rest goes to `window/logMessage` at the "
         "level above, raised by the client's trace value (see *initialize*).\n\n"
         "### Settings\n\n"
-        "One order, later wins: built-in defaults < environment variables "
-        "(`PLANLOOP_PLANNER`, `PLANLOOP_EXECUTOR`, `PLANLOOP_APPROVAL_TIMEOUT_S`) < "
+        "One order, later wins: built-in defaults < the user's own "
+        "`~/.config/planloop/config.toml` < environment variables "
+        "(`PLANLOOP_PLANNER`, `PLANLOOP_EXECUTOR`, `PLANLOOP_APPROVAL_TIMEOUT_S`, "
+        "`PLANLOOP_SANDBOX`, `PLANLOOP_SANDBOX_NETWORK`) < "
         "`planloop.toml` in the folder < `planloop serve` flags < `initializationOptions` "
         "< `workspace/configuration` (section `planloop`, per folder). Each source is "
-        "tested (tests/lsp/test_lsp_plain_clients.py).\n"
+        "tested (tests/lsp/test_lsp_plain_clients.py).\n\n"
+        "**Trusted folders** ([security.md](security.md)): a folder's `planloop.toml` sets "
+        "a provider's `baseUrl`/`apiKeyEnv`, `sandbox`, `sandboxNetwork`, "
+        "`sandboxWritable`, `commandPolicy.allow` and `rgPath` only once the folder is "
+        "trusted; until then they are ignored with one logged warning naming them. The "
+        "server asks the user's trust store (`planloop trust`), unless the client passes "
+        "its own answer as `initializationOptions.workspaceTrusted` (VS Code passes its "
+        "workspace trust); the same key in `workspace/configuration` is ignored, since "
+        "that may come from a file in the repository. The editor's own settings are the "
+        "user's and always apply.\n\n"
+        '**The sandbox**: every command a model caused runs in it (`sandbox: "auto"`); '
+        "where none works a run command fails with the reason and the fix, and "
+        "`planloop.doctor` reports it (`sandbox` in its result).\n"
     )
 
 
