@@ -3,7 +3,7 @@
 //
 // What it does, as a person would (see /work/shared/notes/vscode-e2e.md for the setup):
 //   build the vsix → install it into a fresh code-server → open a temporary copy of
-//   server/planloop/examples/calculator with the scripted models from its demo.json → New Plan (palette, goal)
+//   examples/calculator with the scripted models from its demo.json → New Plan (palette, goal)
 //   → the tree shows the steps → Run All → the re-plan modal → Review shows the plan diff →
 //   Approve → every step passes → Show Step Changes opens the multi-diff → Revert Step puts the
 //   files back on disk. Then a first run with planloop.python set to a fresh venv without
@@ -32,7 +32,7 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const CACHE = process.env.PLANLOOP_E2E_CACHE || path.join(REPO, '.cache', 'e2e');
 const ARTIFACTS = process.env.PLANLOOP_E2E_ARTIFACTS || path.join(REPO, 'artifacts', 'e2e');
 const PYTHON = process.env.PLANLOOP_E2E_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
-const EXAMPLE = path.join(REPO, 'server', 'planloop', 'examples', 'calculator');
+const EXAMPLE = path.join(REPO, 'examples', 'calculator');
 const DEMO = path.join(EXAMPLE, 'demo.json');
 const CLIENT = path.join(REPO, 'client-vscode');
 const CHROMIUM = process.env.PLANLOOP_E2E_CHROMIUM || '/usr/bin/chromium';
@@ -65,7 +65,7 @@ need(path.join(CACHE, 'node_modules', 'playwright-core'), 'playwright-core');
 need(path.join(CACHE, 'bin', 'node'), 'Node 24');
 need(CHROMIUM, 'chromium');
 need(PYTHON, 'the Python with planloop installed');
-need(DEMO, 'server/planloop/examples/calculator/demo.json');
+need(DEMO, 'examples/calculator/demo.json');
 
 const require = createRequire(path.join(CACHE, 'package.json'));
 const { chromium } = require('playwright-core');
