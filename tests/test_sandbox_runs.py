@@ -332,3 +332,19 @@ def test_the_private_tmp_leaves_nothing_on_the_host(
     res = Workspace(repo).run('echo x > /tmp/a && echo y > "$TMPDIR/b" && ls /tmp')
     assert res.ok and "a" in res.output.split()
     assert list(host_tmp.iterdir()) == []
+
+
+def test_a_timed_out_command_is_gone_when_run_returns(repo: Path) -> None:
+    """The kernel kills a sandbox's PID namespace asynchronously; ``run`` waits for it, so
+    a caller that checks right after a timeout finds nothing left running."""
+    marker = f"30.{time.monotonic_ns() % 10**6:06d}"
+    res = Workspace(repo).run(f"sleep {marker} & sleep {marker}", timeout_s=0.5)
+    assert res.timed_out
+
+    def cmdline(pid: str) -> str:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return ""
+
+    assert [p for p in os.listdir("/proc") if p.isdigit() and marker in cmdline(p)] == []

@@ -164,6 +164,53 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+def _tree(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux's ``/proc/PID/task/*/children``; elsewhere none).
+
+    A sandboxed command runs in a session and PID namespace of its own, so killing the
+    process group stops only the sandbox's launcher; the kernel then kills the namespace,
+    but not synchronously. Knowing the tree lets a timeout or a cancel wait until every
+    process of it is gone before it reports the command ended.
+    """
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                text = Path(f"/proc/{parent}/task/{tid}/children").read_text()
+            except OSError:
+                continue
+            kids = [int(k) for k in text.split()]
+            found += kids
+            todo += kids
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _finish_tree(pids: list[int]) -> None:
+    """SIGKILL what is left of a killed command's tree and wait (bounded) until it is gone."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + KILL_GRACE_S
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 # --- running -----------------------------------------------------------------------
 
 
@@ -230,6 +277,7 @@ def run_command(
         if proc.poll() is None:
             cancelled = cancel is not None and cancel.cancelled
             timed_out = not cancelled
+            tree = _tree(proc.pid)
             _signal_group(pgid, signal.SIGTERM)
             try:
                 proc.wait(KILL_GRACE_S)
@@ -237,6 +285,7 @@ def run_command(
                 pass
             _signal_group(pgid, signal.SIGKILL)
             proc.wait()
+            _finish_tree(tree)
         elif _group_alive(pgid):
             # leftovers of a finished command (``server &``): stop them the same way
             _signal_group(pgid, signal.SIGTERM)
