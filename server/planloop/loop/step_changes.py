@@ -12,7 +12,9 @@ at the workspace as it is now, limited to the paths its write-ahead record names
 
 A revert restores the step's files file by file and never over a change made since
 (that file is reported as a conflict and left alone). A step that lost its changes is
-``reverted``, and the steps built on it must run again, so they return to ``pending``.
+``reverted``, and the steps built on it must run again, so they return to ``pending``. A
+revert that left any file in conflict does not mark the step: part of its change is still
+in the workspace, so it keeps its status until a later revert finds every file back.
 """
 
 from __future__ import annotations
@@ -118,7 +120,11 @@ def revert_step(
         )
     )
     in_plan = rec.plan.has_step(step_id) and rec.plan.step(step_id) is span.step
-    if res.restored and in_plan:
+    # ``reverted`` promises the step's change is gone: a conflicted file still holds it,
+    # so the step keeps its status until a revert finds every file back (restored now, or
+    # already put back by the user after an earlier revert left it in conflict)
+    undone = bool(res.restored or res.already_reverted) and not res.conflicts
+    if undone and in_plan:
         rec.plan.step(step_id).status = "reverted"
         for dep in rec.plan.dependents(step_id):
             s = rec.plan.step(dep)
@@ -126,7 +132,7 @@ def revert_step(
                 s.status = "pending"
         if rec.state == "done":
             rec.state, rec.reason = "idle", f"step {step_id!r} reverted"
-    if res.restored:
+    if res.restored or undone:
         journal.save(rec)
     return res
 
