@@ -695,3 +695,29 @@ def test_a_revert_that_left_a_conflict_keeps_the_step_and_says_what_to_do(
     again = planloop(ws, "revert", "both")
     assert again.returncode == 0, again.stdout + again.stderr
     assert {x.id: x.status for x in record(ws).plan.steps} == {"both": "reverted"}
+
+
+def test_diff_and_revert_after_clean_say_the_checkpoints_were_cleaned(
+    ws: Path, tmp_path: Path
+) -> None:
+    """Issue i25: after ``planloop clean`` dropped a finished plan's checkpoints, ``diff``
+    and ``revert`` of its steps answered ``no such checkpoint: '<sha>' in …/shadow.git``."""
+    s = write_script(tmp_path / "script.json", [two_step_plan()], two_step_work(ws))
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    assert planloop(ws, "run", "--all", "--yes", *models(s)).returncode == 0
+    changed = (ws / "calculator" / "calc.py").read_bytes()
+    clean = planloop(ws, "clean")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    for args in (["diff", "square"], ["revert", "square"], ["cat", "square", "NOTES.md"]):
+        res = planloop(ws, *args)
+        assert res.returncode == 1, (args, res.stdout, res.stderr)
+        line = one_error_line(res.stderr)
+        assert "no such checkpoint" not in line and "shadow.git" not in line, line
+        assert "step 'square'" in line and "planloop clean" in line, line
+        assert "git" in line  # what is still possible: the user's own version control
+    assert (ws / "calculator" / "calc.py").read_bytes() == changed  # nothing was touched
+    assert {x.id: x.status for x in record(ws).plan.steps} == {
+        "square": "passed",
+        "notes": "passed",
+    }
