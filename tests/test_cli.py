@@ -655,3 +655,69 @@ def test_clean_reset_shadow_starts_fresh_after_a_damaged_checkpoint_repo(
     assert list((calc_ws / ".planloop").glob("shadow.git.broken-*"))
     assert CheckpointStore(calc_ws).snapshot("fresh")
     assert (calc_ws / "calculator" / "calc.py").read_bytes() == before
+
+
+def test_a_revert_that_left_a_conflict_keeps_the_step_and_says_what_to_do(
+    ws: Path, tmp_path: Path
+) -> None:
+    """Issue i25: a revert that restored one file and left another in conflict marked the
+    step ``reverted`` while its change was still in the conflicted file."""
+    both = step(
+        "both",
+        "Add square() and notes",
+        checks=[contains("calculator/calc.py", "def square")],
+        files=["calculator/calc.py", "NOTES.md"],
+    )
+    calc = (ws / "calculator" / "calc.py").read_text() + SQUARE
+    s = write_script(
+        tmp_path / "script.json",
+        [submit(GOAL, [both])],
+        [write("calculator/calc.py", calc), write("NOTES.md", "notes\n"), report(True)],
+    )
+    original = (ws / "calculator" / "calc.py").read_bytes()
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    run = planloop(ws, "run", "--all", "--yes", *models(s))
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    (ws / "NOTES.md").write_text("the user's own notes\n")
+    res = planloop(ws, "revert", "both")
+    assert res.returncode == 4, res.stdout + res.stderr
+    assert "restored calculator/calc.py" in res.stdout
+    assert "conflict NOTES.md" in res.stdout
+    assert (ws / "calculator" / "calc.py").read_bytes() == original
+    assert (ws / "NOTES.md").read_text() == "the user's own notes\n"  # the user's change wins
+    # the step's change is still in NOTES.md, so the step is not reverted
+    assert {x.id: x.status for x in record(ws).plan.steps} == {"both": "passed"}
+    assert "not reverted" in res.stdout and "planloop revert both" in res.stdout
+
+    # the user puts NOTES.md back as it was before the step: the next revert finishes
+    (ws / "NOTES.md").unlink()
+    again = planloop(ws, "revert", "both")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {x.id: x.status for x in record(ws).plan.steps} == {"both": "reverted"}
+
+
+def test_diff_and_revert_after_clean_say_the_checkpoints_were_cleaned(
+    ws: Path, tmp_path: Path
+) -> None:
+    """Issue i25: after ``planloop clean`` dropped a finished plan's checkpoints, ``diff``
+    and ``revert`` of its steps answered ``no such checkpoint: '<sha>' in …/shadow.git``."""
+    s = write_script(tmp_path / "script.json", [two_step_plan()], two_step_work(ws))
+    assert planloop(ws, "plan", GOAL, "--yes", *models(s)).returncode == 0
+    assert planloop(ws, "run", "--all", "--yes", *models(s)).returncode == 0
+    changed = (ws / "calculator" / "calc.py").read_bytes()
+    clean = planloop(ws, "clean")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    for args in (["diff", "square"], ["revert", "square"], ["cat", "square", "NOTES.md"]):
+        res = planloop(ws, *args)
+        assert res.returncode == 1, (args, res.stdout, res.stderr)
+        line = one_error_line(res.stderr)
+        assert "no such checkpoint" not in line and "shadow.git" not in line, line
+        assert "step 'square'" in line and "planloop clean" in line, line
+        assert "git" in line  # what is still possible: the user's own version control
+    assert (ws / "calculator" / "calc.py").read_bytes() == changed  # nothing was touched
+    assert {x.id: x.status for x in record(ws).plan.steps} == {
+        "square": "passed",
+        "notes": "passed",
+    }

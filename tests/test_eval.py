@@ -231,3 +231,100 @@ def test_interrupted_eval_writes_a_partial_report_and_removes_its_copies(tmp_pat
     assert by["py-fix-add"]["solved"] is True
     assert by["py-greeting"]["interrupted"] is True and by["py-greeting"]["solved"] is False
     assert list(work.iterdir()) == []
+
+
+#: prints what differs between two honest runs: a memory address, a temporary path, a
+#: clock time and durations, as a test runner's output does
+VOLATILE = (
+    "import tempfile, time; print(object(), tempfile.mkdtemp(), time.strftime('%H:%M:%S'), "
+    "'took 12ms', 'took 0.5 seconds', 'in %.3fs' % time.monotonic())"
+)
+
+
+def volatile_task(tmp: Path) -> tuple[Path, str]:
+    """py-fix-add whose split script runs a command with volatile output first, so the
+    executor's next request carries it; and the scripted spec of that script."""
+    root = tasks_dir(tmp, "py-fix-add")
+    path = root / "py-fix-add" / "scripts" / "split.json"
+    script = json.loads(path.read_text())
+    run = {
+        "type": "tool_use",
+        "name": "run_command",
+        "input": {"command": f'python -c "{VOLATILE}"'},
+    }
+    script["executor"].insert(
+        0, {"content": [run], "usage": {"input_tokens": 10, "output_tokens": 5}}
+    )
+    path.write_text(json.dumps(script))
+    return root, f"scripted:{path}"
+
+
+def without_wall_times(report: dict) -> dict:
+    for row in report["tasks"]:
+        row.pop("wall_s")
+    for total in report["totals"].values():
+        total.pop("wall_s")
+    return report
+
+
+def test_a_run_recorded_with_model_flags_replays_without_them_to_the_same_report(
+    tmp_path: Path,
+) -> None:
+    """Issue i25: `--replay DIR` looked for cassettes under names built from the model
+    flags (with a stray `_`), and a run whose requests carried a memory address replayed
+    as not solved. Recorded with --planner/--executor, replayed with the mode alone."""
+    root, spec = volatile_task(tmp_path)
+    cas = tmp_path / "cas"
+    first, again = tmp_path / "rec.json", tmp_path / "rep.json"
+    models = ["--planner", spec, "--executor", spec]
+    rec = planloop(
+        tmp_path / "t", "eval", str(root), "--mode", "split", *models,
+        "--record", str(cas), "--json", str(first), "--csv", str(tmp_path / "rec.csv"),
+    )  # fmt: skip
+    assert rec.returncode == 0, rec.stdout + rec.stderr
+    recorded = json.loads(first.read_text())
+    assert recorded["tasks"][0]["solved"] is True, recorded
+    # named as docs/eval.md says: DIR/<task>/<mode>-r<N>.json
+    assert [p.relative_to(cas).as_posix() for p in cas.rglob("*.json")] == [
+        "py-fix-add/split-r1.json"
+    ]
+    header = (tmp_path / "rec.csv").read_text().splitlines()[0].split(",")
+    assert "reason" in header and "state" in header
+
+    rep = planloop(
+        tmp_path / "t", "eval", str(root), "--mode", "split", "--replay", str(cas),
+        "--json", str(again),
+    )  # fmt: skip
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    replayed = json.loads(again.read_text())
+    assert replayed["tasks"][0]["solved"] is True, replayed["tasks"][0]["reason"]
+    assert without_wall_times(replayed) == without_wall_times(recorded)
+
+
+def test_a_mismatch_shows_where_the_texts_differ_with_context(tmp_path: Path) -> None:
+    """Issue i25: the message cut both texts at 120 characters, so a difference further in
+    showed two identical excerpts; now it names the offset and shows both sides there."""
+    root = tasks_dir(tmp_path, "py-fix-add")
+    run_eval(load_tasks(root), [EvalConfig("split")], record=tmp_path / "cas")
+    toml = root / "py-fix-add" / "task.toml"
+    goal = "Fix add() in calc.py: it subtracts instead of adding."
+    long = goal[:-1] + ", " + "and keep sub() exactly as it is " * 5 + "(end)."
+    toml.write_text(toml.read_text().replace(goal, long))
+    rec = json.loads(next((tmp_path / "cas").rglob("*.json")).read_text())
+    doc = rec["interactions"][0]["request"]["messages"][0]["content"]
+    # rewrite the recording's goal too, all but the tail: the first difference is far in
+    doc2 = doc.replace(goal, long.replace("(end)", "(END)"))
+    rec["interactions"][0]["request"]["messages"][0]["content"] = doc2
+    from planloop.eval.cassette import _digest
+
+    rec["digest"] = _digest(rec["interactions"])
+    next((tmp_path / "cas").rglob("*.json")).write_text(json.dumps(rec))
+    rep = run_eval(load_tasks(root), [EvalConfig("split")], replay=tmp_path / "cas")
+    (r,) = rep.runs
+    assert not r.solved
+    at = doc2.index("(END)") + 1
+    assert f"differs from the recording at request.messages[0].content, at character {at}:" in (
+        r.reason
+    )
+    assert "(END)." in r.reason and "(end)." in r.reason
+    assert "keep sub() exactly as it is (" in r.reason  # context before the difference

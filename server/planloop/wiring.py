@@ -40,8 +40,11 @@ def build_orchestrator(
     buffer_text: Callable[[Path], str | None] | None = None,
     on_write: Callable[[Path, str, str], None] | None = None,
     wrap_model: Callable[[Model, str], Model] | None = None,
+    model_for: Callable[[str], Model] | None = None,
 ) -> Orchestrator:
-    """``wrap_model(model, role)``: a wrapper at the model port (eval's cassettes)."""
+    """``wrap_model(model, role)``: a wrapper at the model port (eval's cassettes).
+    ``model_for(role)``: the model instead of the configured one, which is then never
+    built (eval's replay: the cassette answers, so no spec, key or flag is needed)."""
     root = root.resolve()
     if not root.is_dir():
         from planloop.errors import PlanloopError
@@ -74,12 +77,16 @@ def build_orchestrator(
     def planner() -> Model:
         from planloop.models.registry import make_model
 
+        if model_for is not None:
+            return model_for("planner")
         model = make_model(config.planner_spec(), "planner", config=mc, state_dir=state_dir)
         return wrap_model(model, "planner") if wrap_model else model
 
     def executor() -> Model:
         from planloop.models.registry import make_model
 
+        if model_for is not None:
+            return model_for("executor")
         model = make_model(config.executor_spec(), "executor", config=mc, state_dir=state_dir)
         return wrap_model(model, "executor") if wrap_model else model
 

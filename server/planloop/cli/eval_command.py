@@ -131,7 +131,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     check_options(configs, args.repeat, args.jobs)
     total = len(tasks) * len(configs) * args.repeat
     err.print(f"[dim]{len(tasks)} task(s) × {len(configs)} configuration(s) × {args.repeat}[/]")
-    if not (args.planner or args.executor):
+    if args.replay:  # the cassettes answer, whatever models recorded them
+        err.print("[magenta]replaying recorded model calls from the cassettes[/]")
+    elif not (args.planner or args.executor):
         err.print("[magenta]scripted models: this measures the harness, not a model[/]")
     with ProgressBar(console=err, transient=True, disable=not err.is_terminal) as bar:
         job = bar.add_task("eval", total=total)

@@ -60,7 +60,9 @@ def cmd_replan(args: argparse.Namespace) -> int:
 
 
 def cmd_revert(args: argparse.Namespace) -> int:
-    """Exit 4 when a file changed since the step and was left alone (a conflict)."""
+    """Exit 4 when a file changed since the step and was left alone (a conflict): the step
+    is then not reverted (its change is still in that file), and the last line says so and
+    how to finish, since a script or a person must act before the step is undone."""
     session = session_for(args, NoApprover())
     res = session.revert(args.step, args.paths or None)
     for p in res.restored:
@@ -69,4 +71,15 @@ def cmd_revert(args: argparse.Namespace) -> int:
         console.out.print(f"[red]conflict[/] {escape(c.path)}: {escape(c.reason)} (left as it is)")
     if not res.restored and not res.conflicts:
         console.out.print("[dim]nothing to restore[/]")
-    return 0 if not res.conflicts else 4
+    if not res.conflicts:
+        return 0
+    step, names = args.step, ", ".join(c.path for c in res.conflicts)
+    console.out.print(
+        escape(
+            f"step {step!r} is not reverted: its change is still in {names}. Put each file "
+            f"as you want it (as before the step: planloop cat {step} PATH --before > PATH, "
+            f"or delete a file the step created), "
+            f"then run planloop revert {step} again."
+        )
+    )
+    return 4

@@ -8,8 +8,17 @@ on the first request that differs from the recorded one, naming where (``message
 test: the same code must ask the same questions.
 
 What varies between two honest runs is masked before requests are compared or stored:
-the workspace's path (every run has its own temporary copy), plan ids, timestamps and
-durations a test runner prints ("3 passed in 0.04s").
+the workspace's path (every run has its own temporary copy), other temporary paths, plan
+ids, timestamps, clock times, durations a test runner prints ("3 passed in 0.04s", "12ms")
+and memory addresses (``<function add at 0x7f3a…>`` in a traceback). The recorded side is
+masked again when compared, so a cassette recorded before a mask was added still replays.
+A mismatch names the first differing character of a text with context on both sides: two
+long texts cut at the same length would otherwise look identical.
+
+A cassette is found by task, mode and repeat alone (``DIR/<task>/<mode>-r<N>.json``), not
+by the model flags: replaying needs no key and no flags, so a run recorded on real models
+replays anywhere. The cassette keeps the label of the configuration that recorded it
+(``config``), so the replayed report names the same configuration.
 
 A cassette file carries ``format``, ``version`` (of this format) and a sha256 ``digest``
 of its interactions: a file from another version, or edited by hand, is refused with a
@@ -20,7 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +42,27 @@ from planloop.models.base import Model, ModelError, ModelReply, ToolSpec, Usage
 FORMAT = "planloop-cassette"
 VERSION = 1
 
+#: characters of context shown on each side of the first difference of two texts
+CONTEXT = 40
+
+
+def _temp_paths() -> re.Pattern[str]:
+    """A path under a temporary directory, which a run or its tools create afresh every
+    time: this process's (as named and as resolved: /tmp vs /private/tmp) and the system's,
+    which a sandboxed command sees whatever TMPDIR the worker had."""
+    here = tempfile.gettempdir()
+    dirs = {here, os.path.realpath(here), "/tmp", "/var/tmp", "/private/tmp"}
+    alts = "|".join(re.escape(d.rstrip("/")) for d in sorted(dirs, key=len, reverse=True))
+    return re.compile(rf"(?:{alts})/[^\s'\"`<>()\[\]{{}},;:]*")
+
+
 _MASKS = [
     (re.compile(r"pln_[0-9a-f]{8}"), "pln_<id>"),
+    (_temp_paths(), "<tmp>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?"), "<time>"),
-    (re.compile(r"\b\d+(?:\.\d+)?s\b"), "<secs>"),
+    (re.compile(r"\b\d\d?:\d\d:\d\d(?:\.\d+)?\b"), "<clock>"),
+    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s|secs?|seconds?)\b"), "<secs>"),
+    (re.compile(r"\b0x[0-9a-fA-F]+\b"), "0x<addr>"),
 ]
 
 
@@ -96,9 +124,27 @@ def first_difference(recorded: Any, got: Any, where: str = "request") -> str | N
         if len(recorded) != len(got):
             return f"{where}: {len(recorded)} item(s) recorded, {len(got)} now"
         return None
+    if isinstance(recorded, str) and isinstance(got, str) and recorded != got:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(recorded, got, strict=False)) if a != b),
+            min(len(recorded), len(got)),
+        )
+        return (
+            f"{where}, at character {at}: recorded {_around(recorded, at)}, got {_around(got, at)}"
+        )
     if recorded != got:
         return f"{where}: recorded {_short(recorded)}, got {_short(got)}"
     return None
+
+
+def _around(text: str, at: int) -> str:
+    """``text`` around offset ``at``: CONTEXT characters each side, JSON-quoted, with …
+    where it was cut."""
+    start, end = max(0, at - CONTEXT), min(len(text), at + CONTEXT)
+    quoted = json.dumps(text[start:end], ensure_ascii=False)[1:-1]
+    head = "…" if start > 0 else ""
+    tail = "…" if end < len(text) else ""
+    return f'"{head}{quoted}{tail}"'
 
 
 def _short(value: Any) -> str:
@@ -114,8 +160,12 @@ def _digest(interactions: list[dict[str, Any]]) -> str:
 class Cassette:
     """The interactions of one run, in call order, each tagged with its role."""
 
-    def __init__(self, interactions: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, interactions: list[dict[str, Any]] | None = None, config: str | None = None
+    ) -> None:
         self.interactions: list[dict[str, Any]] = interactions or []
+        #: the label of the configuration that recorded it (``split[PLANNER|EXECUTOR]``)
+        self.config = config
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +173,7 @@ class Cassette:
             "format": FORMAT,
             "version": VERSION,
             "digest": _digest(self.interactions),
+            "config": self.config,
             "interactions": self.interactions,
         }
         tmp = path.with_name(path.name + ".tmp")
@@ -134,8 +185,15 @@ class Cassette:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
+            there = (
+                sorted(q.name for q in path.parent.glob("*.json")) if path.parent.is_dir() else []
+            )
+            found = (
+                f"{path.parent} holds {', '.join(there)}" if there else "none was recorded there"
+            )
             raise CassetteError(
-                f"cassette {path} does not exist (record it with --record)"
+                f"no cassette {path} for this task, mode and repeat ({found}); --replay "
+                "finds DIR/<task>/<mode>-r<N>.json as --record wrote it"
             ) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise CassetteError(f"cassette {path} cannot be read: {e}") from None
@@ -152,7 +210,8 @@ class Cassette:
                 f"cassette {path} was changed after it was recorded (its digest does not "
                 "match): record it again instead of editing it"
             )
-        return cls(interactions)
+        config = doc.get("config")
+        return cls(interactions, config if isinstance(config, str) else None)
 
     def recorder(self, model: Model, role: str, root: Path) -> RecordingModel:
         return RecordingModel(model, role, self, str(root))
@@ -232,7 +291,7 @@ class ReplayModel:
         entry = self._mine[n]
         self._next += 1
         got = request_of(system, messages, tools, max_tokens, self.root)
-        diff = first_difference(entry["request"], got)
+        diff = first_difference(_masked(entry["request"], self.root), got)
         if diff:
             raise ModelError(
                 "cassette_mismatch",

@@ -100,6 +100,8 @@ class RunReport:
             steps=self.steps,
             timed_out=self.timed_out,
             interrupted=self.interrupted,
+            # why the run ended as it did: a csv without it says "error" but not which
+            reason=self.reason,
             error=self.error or self.check_error or "",
         )
         return out
@@ -164,7 +166,7 @@ class EvalReport:
             "version": REPORT_VERSION,
             "interrupted": self.interrupted,
             "configs": self.configs,
-            "tasks": [{**r.row(), "tokens": r.tokens, "reason": r.reason} for r in self.runs],
+            "tasks": [{**r.row(), "tokens": r.tokens} for r in self.runs],
             "totals": {c: t.__dict__ for c, t in self.totals().items()},
         }
 
@@ -192,11 +194,14 @@ class _Spec:
     repeat: int
     work: Path
     cassette: Path | None
+    #: the configuration's name in the report (a replay: the one that recorded it)
+    label: str
 
 
 def _cassette_path(root: Path, task: Task, config: EvalConfig, repeat: int) -> Path:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in config.label)
-    return root / task.name / f"{safe}-r{repeat}.json"
+    """``DIR/<task>/<mode>-r<N>.json``: by the mode alone, not the model flags, so a replay
+    finds what a record wrote without repeating them (a replay asks no model)."""
+    return root / task.name / f"{config.mode}-r{repeat}.json"
 
 
 def check_options(configs: list[EvalConfig], repeat: int, jobs: int) -> None:
@@ -229,6 +234,9 @@ def run_eval(
     check_options(configs, repeat, jobs)
     if record is not None and replay is not None:
         raise EvalError("--record and --replay exclude each other")
+    modes = [c.mode for c in configs]
+    if (record or replay) and len(set(modes)) != len(modes):
+        raise EvalError("--record/--replay: cassettes are named by mode; give each mode once")
     for c in configs:
         if c.planner is None or c.executor is None:
             missing = [t.name for t in tasks if c.mode not in t.scripts]
@@ -239,18 +247,23 @@ def run_eval(
                 )
     tmp = Path(tempfile.mkdtemp(prefix="planloop-eval-"))
     specs: list[_Spec] = []
+    labels: dict[str, str] = {}
     for c in configs:
         for t in tasks:
             for rep in range(1, repeat + 1):
                 work = tmp / f"{len(specs):03d}" / t.name
                 cas = None
+                label = c.label
                 if record is not None:
                     cas = _cassette_path(record, t, c, rep)
                 elif replay is not None:
                     cas = _cassette_path(replay, t, c, rep)
-                    Cassette.load(cas)  # a bad cassette fails before any run starts
-                specs.append(_Spec(t, c, rep, work, cas))
-    report = EvalReport([c.label for c in configs], [])
+                    # a bad cassette fails before any run starts; the report names the
+                    # configuration that recorded it, as the recorded report did
+                    label = Cassette.load(cas).config or label
+                    labels.setdefault(c.label, label)
+                specs.append(_Spec(t, c, rep, work, cas, label))
+    report = EvalReport([labels.get(c.label, c.label) for c in configs], [])
     done: dict[int, RunReport] = {}
     running: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
     queue = list(range(len(specs)))
@@ -295,7 +308,7 @@ def run_eval(
 
 
 def _base(spec: _Spec) -> RunReport:
-    return RunReport(task=spec.task.name, config=spec.config.label, repeat=spec.repeat)
+    return RunReport(task=spec.task.name, config=spec.label, repeat=spec.repeat)
 
 
 def _start(spec: _Spec, python: str, recording: bool) -> subprocess.Popen[bytes]:
@@ -309,6 +322,7 @@ def _start(spec: _Spec, python: str, recording: bool) -> subprocess.Popen[bytes]
         "check": t.check,
         "check_timeout_s": t.check_timeout_s,
         "mode": c.mode,
+        "config": spec.label,
         "planner": c.planner or (f"scripted:{script}" if script else None),
         "executor": c.executor or (f"scripted:{script}" if script else None),
         "record": str(spec.cassette) if recording and spec.cassette else None,

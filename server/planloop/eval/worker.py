@@ -38,25 +38,35 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("executor"):
         over["executor"] = job["executor"]
     out: dict[str, Any] = {"state": "error", "reason": "", "error": None}
-    cassette = Cassette()
+    cassette = Cassette(config=job.get("config"))
     replay = Path(job["replay"]) if job.get("replay") else None
     if replay is not None:
         cassette = Cassette.load(replay)
+        # the cassette answers every call: no model is built, so a replay needs neither
+        # the model flags it was recorded with nor their keys
+        over.pop("planner", None)
+        over.pop("executor", None)
     root = work.resolve()
 
     def wrap(model: Model, role: str) -> Model:
-        if replay is not None:
-            return cassette.player(role, root, replay)
         if job.get("record"):
             return cassette.recorder(model, role, root)
         return model
+
+    def replayed(role: str) -> Model:
+        assert replay is not None
+        return cassette.player(role, root, replay)
 
     t0 = time.monotonic()
     orch = None
     try:
         config = load_config(work, over, trusted=True)  # planloop's own task suite
         orch = build_orchestrator(
-            work, config=config, approver=AutoApprover(by="eval"), wrap_model=wrap
+            work,
+            config=config,
+            approver=AutoApprover(by="eval"),
+            wrap_model=wrap,
+            model_for=replayed if replay is not None else None,
         )
         orch.create_plan(job["goal"])
         res = orch.run(all_steps=True)

@@ -12,21 +12,22 @@ at the workspace as it is now, limited to the paths its write-ahead record names
 
 A revert restores the step's files file by file and never over a change made since
 (that file is reported as a conflict and left alone). A step that lost its changes is
-``reverted``, and the steps built on it must run again, so they return to ``pending``.
+``reverted``, and the steps built on it must run again, so they return to ``pending``. A
+revert that left any file in conflict does not mark the step: part of its change is still
+in the workspace, so it keeps its status until a later revert finds every file back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planloop.checkpoints.integrity import CheckpointError
 from planloop.checkpoints.store import CheckpointStore, RevertResult
 from planloop.document.plan import Attempt, Step
-from planloop.errors import InvalidRequestError, UnknownStepError
+from planloop.errors import InvalidRequestError, PlanloopError, UnknownStepError
 from planloop.events import Reverted, RevertStarted
 from planloop.loop.journal import Journal
 from planloop.state.record import RunRecord
-
-#: a command ran: it may have written anything, so no path list bounds the span
 from planloop.state.store import PlanStore
 
 #: a command ran: it may have written anything, so no path list bounds the span
@@ -69,12 +70,14 @@ def attempt_paths(store: PlanStore, plan_id: str, step_id: str, a: Attempt) -> l
 def step_span(rec: RunRecord, step_id: str, cp: CheckpointStore, store: PlanStore) -> StepSpan:
     step = find_step(rec, step_id)
     log = step.attempt_log
+    plan_id = rec.plan.plan_id
     if not log:
         r = step.result  # a record written before attempts were logged
         if r and r.checkpoint_before and r.checkpoint_after:
+            require_checkpoints(cp, plan_id, step.id, r.checkpoint_before)
             return StepSpan(step, r.checkpoint_before, r.checkpoint_after, None)
         raise InvalidRequestError(f"step {step_id!r} has not run yet, so it has no changes")
-    plan_id = rec.plan.plan_id
+    require_checkpoints(cp, plan_id, step.id, log[0].before)
     last = log[-1]
     if last.after is not None:
         after = last.after
@@ -87,6 +90,29 @@ def step_span(rec: RunRecord, step_id: str, cp: CheckpointStore, store: PlanStor
         paths += attempt_paths(store, plan_id, step.id, a)
     bounded = None if ANY in paths else list(dict.fromkeys(paths))
     return StepSpan(step, log[0].before, after, bounded)
+
+
+def require_checkpoints(cp: CheckpointStore, plan_id: str, step_id: str, before: str) -> None:
+    """Fail with what happened when ``planloop clean`` (or ``--reset-shadow``) dropped this
+    plan's checkpoints: every ref of the plan is gone and its first checkpoint with them.
+    Without this the user saw git's ``no such checkpoint: '<sha>' in …/shadow.git``, which
+    names neither the cause nor a way on. Only refs-gone *and* commit-missing counts, so a
+    damaged repository still gets its own message (and ``clean --reset-shadow``)."""
+    if cp.refs(cp.plan_prefix(plan_id)):
+        return
+    try:
+        cp.resolve(before)
+    except CheckpointError:
+        raise PlanloopError(
+            f"step {step_id!r} has no checkpoints any more: `planloop clean` dropped those "
+            f"of plan {plan_id} (a finished plan's, or all with --reset-shadow), so its "
+            "changes can no longer be shown, read or reverted by planloop. Your files are "
+            "as the steps left them; "
+            "see or undo a change with your own version control (git diff, git checkout "
+            "-- PATH). `planloop status`, `show` and `log` still answer; `planloop clean "
+            "--keep-current` keeps the current plan's checkpoints next time.",
+            kind="not_found",
+        ) from None
 
 
 def revert_step(
@@ -118,7 +144,11 @@ def revert_step(
         )
     )
     in_plan = rec.plan.has_step(step_id) and rec.plan.step(step_id) is span.step
-    if res.restored and in_plan:
+    # ``reverted`` promises the step's change is gone: a conflicted file still holds it,
+    # so the step keeps its status until a revert finds every file back (restored now, or
+    # already put back by the user after an earlier revert left it in conflict)
+    undone = bool(res.restored or res.already_reverted) and not res.conflicts
+    if undone and in_plan:
         rec.plan.step(step_id).status = "reverted"
         for dep in rec.plan.dependents(step_id):
             s = rec.plan.step(dep)
@@ -126,7 +156,7 @@ def revert_step(
                 s.status = "pending"
         if rec.state == "done":
             rec.state, rec.reason = "idle", f"step {step_id!r} reverted"
-    if res.restored:
+    if res.restored or undone:
         journal.save(rec)
     return res
 

@@ -114,7 +114,8 @@ COMMANDS: tuple[Command, ...] = (
         A.RevertStepArgs,
         RevertPayload,
         "Restore the files a step changed (or only `paths`); files changed since are "
-        "reported as conflicts and left alone.",
+        "reported as conflicts and left alone, and then the step is not marked `reverted` "
+        "(its change is still in those files: put them as wanted and revert again).",
         "planloop revert STEP [PATH...]",
         True,
     ),
