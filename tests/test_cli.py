@@ -655,3 +655,28 @@ def test_clean_reset_shadow_starts_fresh_after_a_damaged_checkpoint_repo(
     assert list((calc_ws / ".planloop").glob("shadow.git.broken-*"))
     assert CheckpointStore(calc_ws).snapshot("fresh")
     assert (calc_ws / "calculator" / "calc.py").read_bytes() == before
+
+
+def test_a_rejected_submit_plan_shows_why_in_the_output_and_the_log(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A plan the validation refused names its problems where the user watches (the tool
+    line) and in log.jsonl, not a bare "(rejected)": otherwise a planner that burns its
+    attempts on invalid plans leaves nothing to go on."""
+    bad = submit(
+        GOAL,
+        [
+            step("square", checks=[contains("calculator/calc.py", "def square")]),
+            step("square", checks=[contains("calculator/calc.py", "def square")]),
+        ],
+    )
+    s = write_script(tmp_path / "s.json", [bad, two_step_plan()], [])
+    res = planloop(ws, "plan", GOAL, "--yes", *models(s))
+    assert res.returncode == 0, res.stdout + res.stderr
+    line = next(x for x in res.stdout.splitlines() if "submit_plan (rejected" in x)
+    assert "duplicate step id" in line.lower() and "square" in line, line
+    logged = [json.loads(x) for x in (plan_dir(ws) / "log.jsonl").read_text().splitlines()]
+    calls = [e["line"] for e in logged if e["type"] == "tool_call"]
+    rejected = [c for c in calls if c.startswith("submit_plan (rejected")]
+    assert len(rejected) == 1 and "duplicate step id" in rejected[0].lower(), calls
+    assert "\n" not in rejected[0]

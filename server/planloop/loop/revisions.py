@@ -32,6 +32,7 @@ from planloop.document.plan import (
 )
 from planloop.errors import InvalidRequestError, PlanloopError
 from planloop.events import (
+    Event,
     ModeChosen,
     PlanCreated,
     Planning,
@@ -89,6 +90,7 @@ class RevisionDesk:
         self.store.current_id()
         requested = run_mode(self.config)
         self.journal.plan_id = None
+        self.journal.drafted()  # a failed earlier draft's calls are not this plan's
         self.journal.event(Planning(goal=goal))
         usage = RoleUsage()
         if requested == "joint":
@@ -115,6 +117,7 @@ class RevisionDesk:
         answer = questions.check_answer(text)
         self.store.current_id()  # as in draft: a damaged `current` stops it before any spend
         self.journal.plan_id = None
+        self.journal.drafted()
         drafted, usage = self._planning(
             lambda: self._planner().resume(
                 pending, answer, by=by, cancel=cancel, answerer=answerer or NoAnswerer()
@@ -156,22 +159,31 @@ class RevisionDesk:
                 cost_usd=usage.cost_usd,
             )
         )
-        # the questions were told as they were asked, before the plan had a log: log them
-        # now, at the times they happened, so `planloop log` shows what shaped the plan
-        for q in plan.questions:
-            self.store.log(
-                plan.plan_id, QuestionAsked(at=q.asked_at, question=q.question, options=q.options)
-            )
-            if q.answer is not None:
-                self.store.log(
-                    plan.plan_id,
+        # the questions and the planner's tool calls were told as they happened, before
+        # the plan had a log: log them now, so `planloop log` shows what shaped the plan (a
+        # rejected submit_plan's reason too). This process's are in the journal, in order;
+        # questions asked or answered by an earlier process (before `planloop answer`) come
+        # from the plan, first, at their own times (that process's tool calls are not kept).
+        here = self.journal.drafted()
+        asked_here = sum(isinstance(e, QuestionAsked) for e in here)
+        answered_here = sum(isinstance(e, QuestionAnswered) for e in here)
+        answered_before = sum(q.answer is not None for q in plan.questions) - answered_here
+        earlier: list[Event] = []
+        for i, q in enumerate(plan.questions):
+            if i < len(plan.questions) - asked_here:
+                earlier.append(QuestionAsked(at=q.asked_at, question=q.question, options=q.options))
+            if q.answer is not None and answered_before > 0:
+                answered_before -= 1
+                earlier.append(
                     QuestionAnswered(
                         at=q.answered_at or q.asked_at,
                         question=q.question,
                         answer=q.answer,
                         by=q.answered_by or "user",
-                    ),
+                    )
                 )
+        for ev in [*earlier, *here]:
+            self.store.log(plan.plan_id, ev)
         self.mode_chosen(plan)  # after plan_created (the log's first line), before any act
         self.store.write_version(plan)
         if self.config.review_plan_first:
