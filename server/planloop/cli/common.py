@@ -135,7 +135,7 @@ def waiting(e: WaitingForAnswer) -> int:
     console.out.print(
         '[yellow]waiting for your answer:[/] `planloop answer "..."` goes on planning '
         + (
-            "(an option's text or your own words)"
+            "(an option's number or text, or your own words)"
             if e.pending.question.options
             else "(your own words)"
         ),

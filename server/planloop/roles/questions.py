@@ -123,6 +123,28 @@ def check_answer(text: str) -> str:
     return answer
 
 
+def pick_option(options: list[str], text: str) -> tuple[str, int | None]:
+    """What a person typed, as the answer: ``(answer, option number or None)``.
+
+    The terminal prints the options numbered, so a bare number picks that option (its
+    text is the answer, not the digit); a number past them is refused with the range
+    (InvalidRequestError), since sending "3" to a planner that offered two options is
+    never what was meant. Text that is an option's own text, or any other text, or a
+    number when there are no options, is the answer as written. Only for front ends that
+    showed the numbers (the CLI): an editor sends the option's text itself.
+    """
+    answer = text.strip()
+    if not options or not answer.isdigit() or answer in options:
+        return answer, None
+    n = int(answer)
+    if not 1 <= n <= len(options):
+        raise InvalidRequestError(
+            f"there is no option {n}: the planner offered {len(options)} "
+            f"(1-{len(options)}); answer with one of those numbers or in your own words"
+        )
+    return options[n - 1], n
+
+
 def nothing_pending() -> InvalidRequestError:
     return InvalidRequestError(
         "nothing is waiting for an answer: no planner question is pending "
