@@ -101,10 +101,9 @@ def finish(res: RunResult, session: Session) -> int:
     return EXIT.get(res.state, 1)
 
 
-def labels(session: Session) -> None:
+def labels(session: Session, *, new_plan: bool = False) -> None:
     """Which model plays each role; a scripted one says so, never passing for a live one."""
-    c = session.config
-    for role, spec in (("planner", c.planner_spec()), ("executor", c.executor_spec())):
+    for role, spec in session.models(new_plan=new_plan).items():
         tag = (
             " [magenta](scripted: replayed model output, not a live model)[/]"
             if spec.startswith("scripted:")

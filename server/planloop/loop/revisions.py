@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from planloop.cancel import Cancelled, CancelToken
-from planloop.config import Config, run_mode
+from planloop.config import Config, ModelChoice, Role, run_mode
 from planloop.document.plan import (
     ModeChoice,
     Plan,
@@ -65,8 +65,11 @@ class RevisionDesk:
         ledger: Ledger,
         planner: Callable[[], Planner],
         rules: Callable[[], ProjectRules] | None = None,
+        models: Callable[[], dict[Role, ModelChoice]] | None = None,
     ) -> None:
         self.config = config
+        #: the models in use, remembered by a new plan's record (and a waiting question)
+        self._models = models or (lambda: {})
         self.store = store
         self.journal = journal
         self.ledger = ledger
@@ -140,6 +143,7 @@ class RevisionDesk:
             except Cancelled as e:
                 raise PlanloopError("planning cancelled; no plan was written") from e
         waiting.usage = spent.add(tab.usage)
+        waiting.remember(self._models())  # `planloop answer` goes on with the same models
         self.store.dir.mkdir(parents=True, exist_ok=True)
         questions.save(self.store.dir, waiting)
         q = waiting.question
@@ -150,6 +154,7 @@ class RevisionDesk:
         self.store.ensure()
         self.journal.plan_id = plan.plan_id
         rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
+        rec.remember(self._models())  # later commands without model flags use the same
         self.journal.event(
             PlanCreated(
                 plan_id=plan.plan_id,

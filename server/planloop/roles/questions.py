@@ -16,9 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from planloop.cancel import CancelToken
+from planloop.config import RememberedModels
 from planloop.document.plan import Question, RoleUsage, now_iso
 from planloop.errors import InvalidRequestError, PlanloopError, StoreError
 from planloop.fsutil import atomic_write
@@ -47,8 +48,9 @@ class NoAnswerer:
         return None
 
 
-class PendingQuestion(BaseModel):
-    """Everything needed to resume the planner's conversation once the answer comes."""
+class PendingQuestion(RememberedModels):
+    """Everything needed to resume the planner's conversation once the answer comes
+    (the models too: ``planloop answer`` without flags goes on with the same planner)."""
 
     model_config = ConfigDict(extra="forbid")
 
