@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from helpers import report, step, submit, write
+from helpers import report, step, submit, tool, write
 from planloop.models.base import Usage
 from planloop.models.pricing import cost_usd
 from planloop.state.record import RunRecord
@@ -721,3 +721,78 @@ def test_diff_and_revert_after_clean_say_the_checkpoints_were_cleaned(
         "square": "passed",
         "notes": "passed",
     }
+
+
+def test_a_rejected_submit_plan_shows_why_in_the_output_and_the_log(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A plan the validation refused names its problems where the user watches (the tool
+    line) and in log.jsonl, not a bare "(rejected)": otherwise a planner that burns its
+    attempts on invalid plans leaves nothing to go on."""
+    bad = submit(
+        GOAL,
+        [
+            step("square", checks=[contains("calculator/calc.py", "def square")]),
+            step("square", checks=[contains("calculator/calc.py", "def square")]),
+        ],
+    )
+    s = write_script(tmp_path / "s.json", [bad, two_step_plan()], [])
+    res = planloop(ws, "plan", GOAL, "--yes", *models(s))
+    assert res.returncode == 0, res.stdout + res.stderr
+    line = next(x for x in res.stdout.splitlines() if "submit_plan (rejected" in x)
+    assert "duplicate step id" in line.lower() and "square" in line, line
+    logged = [json.loads(x) for x in (plan_dir(ws) / "log.jsonl").read_text().splitlines()]
+    calls = [e["line"] for e in logged if e["type"] == "tool_call"]
+    rejected = [c for c in calls if c.startswith("submit_plan (rejected")]
+    assert len(rejected) == 1 and "duplicate step id" in rejected[0].lower(), calls
+    assert "\n" not in rejected[0]
+
+
+def test_a_plan_remembers_its_models_and_a_later_flag_or_setting_overrides(
+    ws: Path, tmp_path: Path
+) -> None:
+    """`plan --planner X --executor Y` then a bare `run --all` runs with X and Y, not the
+    defaults (silently another provider, or a key error); status shows them; a flag given
+    later wins and is remembered; a planloop.toml model set after planning wins too."""
+    s = write_script(tmp_path / "s.json", [two_step_plan()], two_step_work(ws)[:2])
+    spec = f"scripted:{s}"
+    plan = planloop(ws, "plan", GOAL, "--yes", *models(s))
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    data = status(ws)
+    assert data["planner_spec"] == spec and data["executor_spec"] == spec
+    text = planloop(ws, "status")
+    assert f"models: planner {spec} · executor {spec}" in text.stdout, text.stdout
+
+    first = planloop(ws, "run", "--step", "square", "--yes")  # no model flags
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"executor: {spec}" in first.stdout
+    assert record(ws).plan.step("square").status == "passed"
+
+    # a flag given later wins, and the plan remembers it
+    other = write_script(tmp_path / "other.json", [], two_step_work(ws)[2:])
+    later = f"scripted:{other}"
+    res = planloop(ws, "run", "--step", "notes", "--yes", "--executor", later)
+    assert res.returncode == 0, res.stdout + res.stderr
+    data = status(ws)
+    assert data["executor_spec"] == later and data["planner_spec"] == spec
+
+    # planloop.toml naming a model after planning wins over the remembered one
+    (ws / "planloop.toml").write_text(NO_WORKSPACE_CHECKS + 'executor = "openai:gpt-5-mini"\n')
+    env = cli_env(OPENAI_API_KEY="")
+    res = planloop(ws, "doctor", env=env)
+    assert "openai:gpt-5-mini" in res.stdout + res.stderr
+    assert later not in res.stdout
+
+
+def test_a_waiting_question_remembers_its_planner_for_answer(ws: Path, tmp_path: Path) -> None:
+    """`plan --planner X` asks a question; `planloop answer 1` without flags goes on with
+    X (the conversation is X's), not the default planner."""
+    ask = [tool("ask_user", question="Which file?", options=["NOTES.md", "README.md"])]
+    s = write_script(tmp_path / "s.json", [ask, two_step_plan()], [])
+    res = planloop(ws, "plan", GOAL, *models(s))
+    assert res.returncode == 3, res.stdout + res.stderr
+    res = planloop(ws, "answer", "1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "option 1: NOTES.md" in res.stdout
+    assert record(ws).plan.questions[0].answer == "NOTES.md"
+    assert status(ws)["planner_spec"] == f"scripted:{s}"

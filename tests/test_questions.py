@@ -260,6 +260,53 @@ def test_an_empty_answer_is_refused_and_the_question_kept(calc_ws: Path, standin
     assert len(standin.requests) == 1  # nothing was spent on it
 
 
+def test_answer_by_an_options_number_sends_that_options_text(
+    calc_ws: Path, standin: StandIn
+) -> None:
+    """The question was printed with numbered options, so `planloop answer 2` means the
+    second option (said back to the user), not the text "2"; a number past the options is
+    refused with the range, before anything is spent; other text is sent as written."""
+    settings(calc_ws)
+    standin.enqueue(tool_use_message("ask_user", QUESTION, id="toolu_ask_n"))
+    assert cli(calc_ws, standin, "plan", GOAL).returncode == 3
+    saved = calc_ws / ".planloop" / "question.json"
+    before = saved.read_bytes()
+    for wrong in ("3", "0"):
+        res = cli(calc_ws, standin, "answer", wrong)
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "1-2" in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert saved.read_bytes() == before
+    assert len(standin.requests) == 1  # nothing was spent on them
+
+    standin.enqueue(tool_use_message("submit_plan", plan_input(), usage=tokens(10, 10)))
+    res = cli(calc_ws, standin, "answer", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "option 2: half to even" in res.stdout
+    (answer,) = last_results(standin.requests[1].body)
+    assert answer["tool_use_id"] == "toolu_ask_n"
+    assert result_text(answer) != "2" and "half to even" in result_text(answer)
+    pid = (calc_ws / ".planloop" / "current").read_text().strip()
+    v1 = json.loads((calc_ws / ".planloop" / "plans" / pid / "v1.json").read_text())
+    assert v1["questions"][0]["answer"] == "half to even"
+
+
+def test_answer_text_that_is_not_an_options_number_is_sent_as_written(
+    calc_ws: Path, standin: StandIn
+) -> None:
+    settings(calc_ws)
+    standin.enqueue(tool_use_message("ask_user", {"question": "How many decimals?", "options": []}))
+    assert cli(calc_ws, standin, "plan", GOAL).returncode == 3
+    standin.enqueue(tool_use_message("submit_plan", plan_input(), usage=tokens(10, 10)))
+    res = cli(calc_ws, standin, "answer", "2")  # no options: a number is just an answer
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "option" not in res.stdout
+    (answer,) = last_results(standin.requests[1].body)
+    assert "2" in result_text(answer)
+    pid = (calc_ws / ".planloop" / "current").read_text().strip()
+    v1 = json.loads((calc_ws / ".planloop" / "plans" / pid / "v1.json").read_text())
+    assert v1["questions"][0]["answer"] == "2"
+
+
 def test_a_damaged_pending_question_is_named_and_left_as_it_is(calc_ws: Path) -> None:
     settings(calc_ws)
     saved = calc_ws / ".planloop" / "question.json"

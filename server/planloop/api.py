@@ -68,14 +68,21 @@ class Session:
 
     def check_models(self) -> list[ModelCheck]:
         """Each role's model, endpoint and key presence, proven by one tiny live request."""
+        models = self._o.models()  # the current plan's, as a run would use them
         roles = self._o.roles
         return check_models(
-            {"planner": self.config.planner_spec(), "executor": self.config.executor_spec()},
+            {"planner": models["planner"].spec, "executor": models["executor"].spec},
             {
                 "planner": lambda: roles.fresh_model("planner"),
                 "executor": lambda: roles.fresh_model("executor"),
             },
         )
+
+    def models(self, *, new_plan: bool = False) -> dict[str, str]:
+        """Each role's model spec as the next command would run it: for a new plan (flags,
+        else settings, else defaults), else for the current plan, which remembers the
+        models it was planned and run with (``config.choose_model`` has the order)."""
+        return {role: c.spec for role, c in self._o.models(new_plan=new_plan).items()}
 
     def check_sandbox(self) -> SandboxCheck:
         """Whether model commands can run sandboxed here (one trivial sandboxed command)."""

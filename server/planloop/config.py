@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from planloop.document.plan import ModeSetting
@@ -75,9 +75,17 @@ class PolicySettings(_Settings):
 SandboxSetting = Literal["auto", "off"]
 
 
+Role = Literal["planner", "executor"]
+ROLES: tuple[Role, ...] = ("planner", "executor")
+
+
 class Config(_Settings):
     planner: str | None = None
     executor: str | None = None
+    #: which of planner/executor the front end gave (flags, editor settings) and what the
+    #: files named for them; None: built in code, where a model set counts as given
+    _given: frozenset[str] | None = PrivateAttr(default=None)
+    _files: dict[Role, str | None] = PrivateAttr(default_factory=dict)
     workspace_checks: list[str] = Field(default_factory=list)
     check_timeout_s: float = Field(default=300.0, gt=0)
     command_timeout_s: float = Field(default=120.0, gt=0)
@@ -137,6 +145,18 @@ class Config(_Settings):
         """An editor's blank setting means "not set" (fall back to the file, env, auto)."""
         return None if v == "" else v
 
+    def model_given(self, role: Role) -> str | None:
+        """The role's model as the front end gave it for this command (a flag, an editor
+        setting), else None: it beats whatever a plan remembers (:func:`choose_model`)."""
+        value = self.planner if role == "planner" else self.executor
+        return value if self._given is None or role in self._given else None
+
+    def model_setting(self, role: Role) -> str | None:
+        """The role's model as the settings name it (the user's config.toml, the folder's
+        planloop.toml, then ``PLANLOOP_PLANNER``/``PLANLOOP_EXECUTOR``), else None."""
+        files = None if self._given is None else self._files.get(role)
+        return files or os.environ.get(f"PLANLOOP_{role.upper()}") or None
+
     def planner_spec(self) -> str:
         from planloop.models.registry import DEFAULT_PLANNER_SPEC
 
@@ -146,6 +166,59 @@ class Config(_Settings):
         from planloop.models.registry import DEFAULT_EXECUTOR_SPEC
 
         return self.executor or os.environ.get("PLANLOOP_EXECUTOR") or DEFAULT_EXECUTOR_SPEC
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a role runs with, and what the settings named when it was chosen."""
+
+    spec: str
+    #: the settings' spec at the time (None: they named none), so a plan can tell a
+    #: planloop.toml edited since it was remembered from one that was always there
+    setting: str | None
+
+
+class RememberedModels(BaseModel):
+    """The models a plan was planned and last run with (``run.json``, ``question.json``).
+
+    Only the spec strings: never a key. A plan remembers them so a later command without
+    model flags runs with the same models, not silently with the defaults."""
+
+    planner_spec: str | None = None
+    executor_spec: str | None = None
+    planner_setting: str | None = None
+    executor_setting: str | None = None
+
+    def remembered(self, role: Role) -> ModelChoice | None:
+        spec = self.planner_spec if role == "planner" else self.executor_spec
+        setting = self.planner_setting if role == "planner" else self.executor_setting
+        return ModelChoice(spec, setting) if spec else None
+
+    def remember(self, choices: dict[Role, ModelChoice]) -> None:
+        for role, c in choices.items():
+            setattr(self, f"{role}_spec", c.spec)
+            setattr(self, f"{role}_setting", c.setting)
+
+
+def choose_model(config: Config, role: Role, remembered: ModelChoice | None) -> ModelChoice:
+    """The model a command on a plan runs ``role`` with, first that applies:
+
+    1. given for this command: a flag, an editor setting;
+    2. the plan's remembered model, unless the settings (config.toml, planloop.toml, the
+       environment) name another model than they did when it was remembered — a setting
+       changed after planning is the user's newer word;
+    3. the settings' model, else the built-in default.
+    """
+    from planloop.models.registry import DEFAULT_EXECUTOR_SPEC, DEFAULT_PLANNER_SPEC
+
+    setting = config.model_setting(role)
+    given = config.model_given(role)
+    if given:
+        return ModelChoice(given, setting)
+    if remembered is not None and remembered.setting == setting:
+        return remembered
+    default = DEFAULT_PLANNER_SPEC if role == "planner" else DEFAULT_EXECUTOR_SPEC
+    return ModelChoice(setting or default, setting)
 
 
 MODES: tuple[ModeSetting, ...] = ("auto", "split", "joint")
@@ -283,12 +356,18 @@ def load_settings(
         if not trusted:
             folder, ignored = _strip_untrusted(folder)
         data = _merge(data, folder)
+    files: dict[Role, str | None] = {role: data.get(role) for role in ROLES}
+    given: set[str] = set()
     if overrides:
         try:
-            data = _merge(data, _normalise(overrides))
+            normalised = _normalise(overrides)
         except ValidationError as e:
             raise ConfigError(f"invalid settings: {_errors(e)}") from e
-    return Settings(Config.model_validate(data), ignored, trusted)
+        given = {role for role in ROLES if normalised.get(role)}
+        data = _merge(data, normalised)
+    config = Config.model_validate(data)
+    config._given, config._files = frozenset(given), files
+    return Settings(config, ignored, trusted)
 
 
 def load_config(

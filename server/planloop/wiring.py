@@ -74,20 +74,22 @@ def build_orchestrator(
         providers=config.provider_settings(),
     )
 
-    def planner() -> Model:
+    # the spec comes from the orchestrator: a flag, else the plan's remembered model,
+    # else the settings (config.choose_model)
+    def planner(spec: str) -> Model:
         from planloop.models.registry import make_model
 
         if model_for is not None:
             return model_for("planner")
-        model = make_model(config.planner_spec(), "planner", config=mc, state_dir=state_dir)
+        model = make_model(spec, "planner", config=mc, state_dir=state_dir)
         return wrap_model(model, "planner") if wrap_model else model
 
-    def executor() -> Model:
+    def executor(spec: str) -> Model:
         from planloop.models.registry import make_model
 
         if model_for is not None:
             return model_for("executor")
-        model = make_model(config.executor_spec(), "executor", config=mc, state_dir=state_dir)
+        model = make_model(spec, "executor", config=mc, state_dir=state_dir)
         return wrap_model(model, "executor") if wrap_model else model
 
     return Orchestrator(

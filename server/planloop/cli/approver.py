@@ -20,6 +20,8 @@ from planloop.cancel import CancelToken
 from planloop.cli import console, render
 from planloop.cli.progress import Spinner
 from planloop.document.plan import Question
+from planloop.errors import InvalidRequestError
+from planloop.roles.questions import pick_option
 from planloop.trust import TrustStore
 
 
@@ -73,8 +75,13 @@ class TerminalAnswerer:
                 text = console.out.input(
                     f"[bold]Answer[/]{f' [dim]({hint})[/]' if hint else ''} > "
                 )
-                picked = pick_option(question.options, text)
+                try:
+                    picked, n = pick_option(question.options, text)
+                except InvalidRequestError as e:
+                    render.warn(str(e))
+                    continue
                 if picked:
+                    said_option(n, picked)
                     return picked
 
 
@@ -87,12 +94,10 @@ def choose_approver(args: argparse.Namespace, spinner: Spinner) -> Approver:
     return NoApprover()
 
 
-def pick_option(options: list[str], text: str) -> str:
-    """A number picks that option; anything else is the answer as typed."""
-    text = text.strip()
-    if text.isdigit() and 1 <= int(text) <= len(options):
-        return options[int(text) - 1]
-    return text
+def said_option(n: int | None, answer: str) -> None:
+    """Say which option a number picked, so a typo'd number is seen before it matters."""
+    if n is not None:
+        console.out.print(f"[dim]answer: option {n}: {escape(answer)}[/]", soft_wrap=True)
 
 
 def show_question(q: Question) -> None:

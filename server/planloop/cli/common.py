@@ -101,10 +101,9 @@ def finish(res: RunResult, session: Session) -> int:
     return EXIT.get(res.state, 1)
 
 
-def labels(session: Session) -> None:
+def labels(session: Session, *, new_plan: bool = False) -> None:
     """Which model plays each role; a scripted one says so, never passing for a live one."""
-    c = session.config
-    for role, spec in (("planner", c.planner_spec()), ("executor", c.executor_spec())):
+    for role, spec in session.models(new_plan=new_plan).items():
         tag = (
             " [magenta](scripted: replayed model output, not a live model)[/]"
             if spec.startswith("scripted:")
@@ -135,7 +134,7 @@ def waiting(e: WaitingForAnswer) -> int:
     console.out.print(
         '[yellow]waiting for your answer:[/] `planloop answer "..."` goes on planning '
         + (
-            "(an option's text or your own words)"
+            "(an option's number or text, or your own words)"
             if e.pending.question.options
             else "(your own words)"
         ),

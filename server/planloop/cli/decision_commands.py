@@ -20,13 +20,13 @@ from planloop.api import Session
 from planloop.approvals import NoApprover
 from planloop.cancel import CancelToken
 from planloop.cli import console, render
-from planloop.cli.approver import TerminalAnswerer, choose_approver, user
+from planloop.cli.approver import TerminalAnswerer, choose_approver, said_option, user
 from planloop.cli.common import ctrl_c_cancels, finish, planned, session_for, waiting
 from planloop.cli.exits import error_exit
 from planloop.cli.progress import Spinner, make_printer
 from planloop.document.markdown import render_markdown
 from planloop.errors import PlanEditError, PlanloopError, UsageError
-from planloop.roles.questions import WaitingForAnswer
+from planloop.roles.questions import WaitingForAnswer, pick_option
 
 #: the largest plan document ``edit --from`` reads: a plan is a page, not a data file
 MAX_EDIT_BYTES = 1_000_000
@@ -37,13 +37,17 @@ def cmd_answer(args: argparse.Namespace) -> int:
     progress = Spinner.for_stdout()
     session = session_for(args, choose_approver(args, progress), make_printer(progress))
     pending = session.pending_question()
+    text, n = " ".join(args.text), None
     if pending is not None:
         console.out.print(f"[dim]the planner asked: {escape(pending.question.question)}[/]")
+        # the question was printed with numbered options: `answer 2` means the second
+        text, n = pick_option(pending.question.options, text)
+        said_option(n, text)
     cancel = CancelToken()
     try:
         with ctrl_c_cancels(cancel):
             plan = session.answer(
-                " ".join(args.text), by=user(), cancel=cancel, answerer=TerminalAnswerer(progress)
+                text, by=user(), cancel=cancel, answerer=TerminalAnswerer(progress)
             )
     except WaitingForAnswer as e:
         return waiting(e)

@@ -64,6 +64,9 @@ def status_json(session: Session) -> dict[str, Any]:
         "rules_followed": list(st.plan.rules_followed),
         # what the last run's commands ran in (the sandbox, or "off"); null before any run
         "sandbox": st.sandbox,
+        # the models the plan runs with (remembered, or as this command's flags chose)
+        "planner_spec": st.planner_spec,
+        "executor_spec": st.executor_spec,
     }
 
 
@@ -107,6 +110,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     out.print(f"rules followed: {escape(rules)}")
     if data["sandbox"]:
         out.print(f"sandbox: {escape(data['sandbox'])}", soft_wrap=True)
+    if data["planner_spec"] or data["executor_spec"]:
+        out.print(
+            f"models: planner {escape(str(data['planner_spec']))} · "
+            f"executor {escape(str(data['executor_spec']))}",
+            soft_wrap=True,
+        )
     return 0
 
 

@@ -26,7 +26,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     Exit 3 when the planner asked a question nobody at a terminal could answer."""
     progress = Spinner.for_stdout()
     session = session_for(args, choose_approver(args, progress), make_printer(progress))
-    labels(session)
+    labels(session, new_plan=True)
     cancel = CancelToken()
     try:
         with ctrl_c_cancels(cancel):

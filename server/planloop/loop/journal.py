@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from planloop.document.plan import RunState
-from planloop.events import Event, EventSink, Saved, StateChanged
+from planloop.events import (
+    Event,
+    EventSink,
+    PlannerToolCall,
+    QuestionAnswered,
+    QuestionAsked,
+    Saved,
+    StateChanged,
+)
 from planloop.state.record import RunRecord
 from planloop.state.store import PlanStore
 
@@ -47,12 +55,23 @@ class Journal:
         self.sink = sink
         #: the plan events are logged to; None while a first plan is being drafted
         self.plan_id: str | None = None
+        #: the planner's tool calls and questions while a first plan is drafted (no log
+        #: yet), in order: logged once the plan exists, so log.jsonl shows what shaped it
+        #: (a rejected submit_plan and its reason among them)
+        self.drafting: list[Event] = []
 
     def event(self, event: Event) -> None:
         """Log first (durable), then tell the front end."""
         if self.plan_id is not None:
             self.store.log(self.plan_id, event)
+        elif isinstance(event, (PlannerToolCall, QuestionAsked, QuestionAnswered)):
+            self.drafting.append(event)
         self.tell(event)
+
+    def drafted(self) -> list[Event]:
+        """The first draft's buffered events, handed over once (and forgotten)."""
+        out, self.drafting = self.drafting, []
+        return out
 
     def tell(self, event: Event) -> None:
         if self.sink is not None:

@@ -39,9 +39,9 @@ from pathlib import Path
 from planloop.approvals import Approver, Decision
 from planloop.cancel import CancelToken
 from planloop.checkpoints.store import CheckpointStore, FileDiff, RevertResult
-from planloop.config import Config
+from planloop.config import Config, ModelChoice, RememberedModels, Role
 from planloop.document.plan import Plan, RunMode, Step, Trigger
-from planloop.errors import BusyError, InvalidRequestError, UnknownStepError
+from planloop.errors import BusyError, InvalidRequestError, PlanloopError, UnknownStepError
 from planloop.events import EventSink, Progress, SandboxChosen
 from planloop.loop.approval_desk import ApprovalDesk, check_answerable
 from planloop.loop.baseline import WorkspaceBaseline
@@ -119,6 +119,7 @@ class Orchestrator:
             ledger=self.ledger,
             planner=lambda: self.roles.planner,
             rules=lambda: self.roles.rules,
+            models=lambda: self.roles.models,
         )
         self.decider = StepDecider(
             runner=self.runner, journal=self.journal, revisions=self.revisions
@@ -165,9 +166,23 @@ class Orchestrator:
         return rec.plan if rec else None
 
     def _load(self) -> RunRecord:
+        """The live record, its models chosen for this command (``config.choose_model``):
+        a flag's model goes in the record with its next save, so the plan remembers it."""
         rec = self.store.load()
         self.journal.plan_id = rec.plan.plan_id
+        rec.remember(self.roles.use(rec))
         return rec
+
+    def models(self, *, new_plan: bool = False) -> dict[Role, ModelChoice]:
+        """The model each role would run with now: for a new plan (``plan``), else for
+        the current plan, or the question the planner waits on (nothing is saved)."""
+        remembered: RememberedModels | None = None
+        if not new_plan:
+            try:
+                remembered = self.store.load_or_none() or questions.load(self.store.dir)
+            except PlanloopError:  # damage is reported by the commands that need the file
+                remembered = None
+        return self.roles.use(remembered)
 
     def status(self) -> Status:
         rec = self._load()
@@ -183,6 +198,7 @@ class Orchestrator:
         self, goal: str, cancel: CancelToken | None = None, answerer: Answerer | None = None
     ) -> Plan:
         with self.store.run_lock():
+            self.roles.use(None)  # a new plan: flags, else settings, else the defaults
             self.roles.check_dollar_budget(executor=False)
             self.roles.rules.reload()
             return self.revisions.draft(goal, cancel, answerer or NoAnswerer())
@@ -197,8 +213,10 @@ class Orchestrator:
     ) -> Plan:
         """Answer the planner's waiting question; planning goes on to a plan (or asks again)."""
         with self.store.run_lock():
-            if questions.load(self.store.dir) is None:
+            pending = questions.load(self.store.dir)
+            if pending is None:
                 raise questions.nothing_pending()
+            self.roles.use(pending)  # the planner that asked, unless a flag says otherwise
             self.roles.check_dollar_budget(executor=False)
             self.roles.rules.reload()
             return self.revisions.answer(text, by=by, cancel=cancel, answerer=answerer)

@@ -48,11 +48,17 @@ class Status:
     interrupted: bool = False
     #: what the last run's commands executed in (None: no run yet)
     sandbox: str | None = None
+    #: the models the plan runs with: remembered from its planning and runs, unless this
+    #: command's flags or changed settings choose others (``config.choose_model``)
+    planner_spec: str | None = None
+    executor_spec: str | None = None
 
     @classmethod
     def of(cls, rec: RunRecord, *, interrupted: bool = False) -> Status:
         return cls(
             sandbox=rec.sandbox,
+            planner_spec=rec.planner_spec,
+            executor_spec=rec.executor_spec,
             plan=rec.plan,
             state=rec.state,
             reason=rec.reason,

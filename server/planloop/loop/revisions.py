@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from planloop.cancel import Cancelled, CancelToken
-from planloop.config import Config, run_mode
+from planloop.config import Config, ModelChoice, Role, run_mode
 from planloop.document.plan import (
     ModeChoice,
     Plan,
@@ -32,6 +32,7 @@ from planloop.document.plan import (
 )
 from planloop.errors import InvalidRequestError, PlanloopError
 from planloop.events import (
+    Event,
     ModeChosen,
     PlanCreated,
     Planning,
@@ -64,8 +65,11 @@ class RevisionDesk:
         ledger: Ledger,
         planner: Callable[[], Planner],
         rules: Callable[[], ProjectRules] | None = None,
+        models: Callable[[], dict[Role, ModelChoice]] | None = None,
     ) -> None:
         self.config = config
+        #: the models in use, remembered by a new plan's record (and a waiting question)
+        self._models = models or (lambda: {})
         self.store = store
         self.journal = journal
         self.ledger = ledger
@@ -89,6 +93,7 @@ class RevisionDesk:
         self.store.current_id()
         requested = run_mode(self.config)
         self.journal.plan_id = None
+        self.journal.drafted()  # a failed earlier draft's calls are not this plan's
         self.journal.event(Planning(goal=goal))
         usage = RoleUsage()
         if requested == "joint":
@@ -115,6 +120,7 @@ class RevisionDesk:
         answer = questions.check_answer(text)
         self.store.current_id()  # as in draft: a damaged `current` stops it before any spend
         self.journal.plan_id = None
+        self.journal.drafted()
         drafted, usage = self._planning(
             lambda: self._planner().resume(
                 pending, answer, by=by, cancel=cancel, answerer=answerer or NoAnswerer()
@@ -137,6 +143,7 @@ class RevisionDesk:
             except Cancelled as e:
                 raise PlanloopError("planning cancelled; no plan was written") from e
         waiting.usage = spent.add(tab.usage)
+        waiting.remember(self._models())  # `planloop answer` goes on with the same models
         self.store.dir.mkdir(parents=True, exist_ok=True)
         questions.save(self.store.dir, waiting)
         q = waiting.question
@@ -147,6 +154,7 @@ class RevisionDesk:
         self.store.ensure()
         self.journal.plan_id = plan.plan_id
         rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
+        rec.remember(self._models())  # later commands without model flags use the same
         self.journal.event(
             PlanCreated(
                 plan_id=plan.plan_id,
@@ -156,22 +164,31 @@ class RevisionDesk:
                 cost_usd=usage.cost_usd,
             )
         )
-        # the questions were told as they were asked, before the plan had a log: log them
-        # now, at the times they happened, so `planloop log` shows what shaped the plan
-        for q in plan.questions:
-            self.store.log(
-                plan.plan_id, QuestionAsked(at=q.asked_at, question=q.question, options=q.options)
-            )
-            if q.answer is not None:
-                self.store.log(
-                    plan.plan_id,
+        # the questions and the planner's tool calls were told as they happened, before
+        # the plan had a log: log them now, so `planloop log` shows what shaped the plan (a
+        # rejected submit_plan's reason too). This process's are in the journal, in order;
+        # questions asked or answered by an earlier process (before `planloop answer`) come
+        # from the plan, first, at their own times (that process's tool calls are not kept).
+        here = self.journal.drafted()
+        asked_here = sum(isinstance(e, QuestionAsked) for e in here)
+        answered_here = sum(isinstance(e, QuestionAnswered) for e in here)
+        answered_before = sum(q.answer is not None for q in plan.questions) - answered_here
+        earlier: list[Event] = []
+        for i, q in enumerate(plan.questions):
+            if i < len(plan.questions) - asked_here:
+                earlier.append(QuestionAsked(at=q.asked_at, question=q.question, options=q.options))
+            if q.answer is not None and answered_before > 0:
+                answered_before -= 1
+                earlier.append(
                     QuestionAnswered(
                         at=q.answered_at or q.asked_at,
                         question=q.question,
                         answer=q.answer,
                         by=q.answered_by or "user",
-                    ),
+                    )
                 )
+        for ev in [*earlier, *here]:
+            self.store.log(plan.plan_id, ev)
         self.mode_chosen(plan)  # after plan_created (the log's first line), before any act
         self.store.write_version(plan)
         if self.config.review_plan_first:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from planloop.config import Config
+from planloop.config import ROLES, Config, ModelChoice, RememberedModels, Role, choose_model
 from planloop.errors import ConfigError
 from planloop.events import Progress, RulesWarning
 from planloop.loop.journal import Journal
@@ -22,7 +22,8 @@ from planloop.roles.planner import Planner, RepoMapFn
 from planloop.roles.rules import ProjectRules
 from planloop.workspace.files import Workspace
 
-ModelFactory = Callable[[], Model]
+#: builds a role's model from its spec (``anthropic:…``, ``scripted:…``)
+ModelFactory = Callable[[str], Model]
 #: an acting role: the executor, or the joint agent built on it
 A = TypeVar("A", bound=Executor)
 
@@ -51,6 +52,25 @@ class Roles:
         self._joint: JointAgent | None = None
         self._executor_model_obj: Model | None = None
         self._rules: ProjectRules | None = None
+        #: the model each role runs with; :meth:`use` sets it for the plan at hand
+        self.models: dict[Role, ModelChoice] = {r: choose_model(config, r, None) for r in ROLES}
+
+    def use(self, remembered: RememberedModels | None) -> dict[Role, ModelChoice]:
+        """Choose each role's model for a plan (``remembered``: its record or waiting
+        question; None: a new plan), see :func:`choose_model`. A role whose model changed
+        is built afresh (a long-lived language server session goes from plan to plan)."""
+        models = {
+            r: choose_model(
+                self.config, r, remembered.remembered(r) if remembered is not None else None
+            )
+            for r in ROLES
+        }
+        if models["planner"].spec != self.models["planner"].spec:
+            self._planner = None
+        if models["executor"].spec != self.models["executor"].spec:
+            self._executor = self._joint = self._executor_model_obj = None
+        self.models = models
+        return models
 
     @property
     def rules(self) -> ProjectRules:
@@ -71,7 +91,7 @@ class Roles:
         """One executor model for both acting roles: a joint run that escalates goes on
         with the same model (and a scripted one with the next turn of the same script)."""
         if self._executor_model_obj is None:
-            self._executor_model_obj = self._executor_model()
+            self._executor_model_obj = self._executor_model(self.models["executor"].spec)
         return self._executor_model_obj
 
     def _repo_map(self) -> RepoMapFn:
@@ -98,7 +118,7 @@ class Roles:
         if self._planner is None:
             tokens = self.config.repo_map_tokens
             self._planner = Planner(
-                self._planner_model(),
+                self._planner_model(self.models["planner"].spec),
                 self.ws,
                 max_turns=self.config.budgets.planner_turns,
                 max_invalid=self.config.budgets.plan_attempts,
@@ -141,7 +161,9 @@ class Roles:
 
     def fresh_model(self, role: str) -> Model:
         """A new model for ``role`` from its factory (``planloop doctor`` checks one)."""
-        return self._planner_model() if role == "planner" else self._executor_model()
+        if role == "planner":
+            return self._planner_model(self.models["planner"].spec)
+        return self._executor_model(self.models["executor"].spec)
 
     def check_dollar_budget(self, *, planner: bool = True, executor: bool = True) -> None:
         """Refuse to start when ``budgets.usd`` is set but a role's model has no price.

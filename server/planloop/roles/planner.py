@@ -331,11 +331,11 @@ class Planner:
                 raise PlannerError(
                     f"the planner's plan failed validation {len(invalid)} times; last problem: {msg}"
                 )
-            return (
+            return (  # the problems alone are the event line's reason
                 f"The plan is invalid: {msg}. Fix it and call submit_plan again "
                 f"({self.max_invalid - len(invalid)} attempts left).",
                 True,
-                None,
+                msg,
             )
 
         def on_tool(line: str) -> None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from planloop.cancel import CancelToken
+from planloop.config import RememberedModels
 from planloop.document.plan import Question, RoleUsage, now_iso
 from planloop.errors import InvalidRequestError, PlanloopError, StoreError
 from planloop.fsutil import atomic_write
@@ -47,8 +48,9 @@ class NoAnswerer:
         return None
 
 
-class PendingQuestion(BaseModel):
-    """Everything needed to resume the planner's conversation once the answer comes."""
+class PendingQuestion(RememberedModels):
+    """Everything needed to resume the planner's conversation once the answer comes
+    (the models too: ``planloop answer`` without flags goes on with the same planner)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -121,6 +123,28 @@ def check_answer(text: str) -> str:
             "answer in a few sentences"
         )
     return answer
+
+
+def pick_option(options: list[str], text: str) -> tuple[str, int | None]:
+    """What a person typed, as the answer: ``(answer, option number or None)``.
+
+    The terminal prints the options numbered, so a bare number picks that option (its
+    text is the answer, not the digit); a number past them is refused with the range
+    (InvalidRequestError), since sending "3" to a planner that offered two options is
+    never what was meant. Text that is an option's own text, or any other text, or a
+    number when there are no options, is the answer as written. Only for front ends that
+    showed the numbers (the CLI): an editor sends the option's text itself.
+    """
+    answer = text.strip()
+    if not options or not answer.isdigit() or answer in options:
+        return answer, None
+    n = int(answer)
+    if not 1 <= n <= len(options):
+        raise InvalidRequestError(
+            f"there is no option {n}: the planner offered {len(options)} "
+            f"(1-{len(options)}); answer with one of those numbers or in your own words"
+        )
+    return options[n - 1], n
 
 
 def nothing_pending() -> InvalidRequestError:

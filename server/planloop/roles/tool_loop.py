@@ -23,7 +23,10 @@ from planloop.roles.tools import ToolBox
 
 EventFn = Callable[[Event], None]
 
-#: A terminal tool handler returns (result text, is_error, done value or None).
+#: A terminal tool handler returns (result text, is_error, done value or None). A rejected
+#: call (is_error) may return its reason, a str, as the value: the event line shows it
+#: (condensed by :func:`rejected_line`) instead of the whole text the model is sent, which
+#: also tells it how to retry.
 TerminalHandler = Callable[[ToolCall], tuple[str, bool, Any]]
 #: A role's own non-terminal tool (the planner's ask_user): (result text, is_error).
 Handler = Callable[[ToolCall], tuple[str, bool]]
@@ -58,6 +61,20 @@ class TurnBudgetExhausted(Exception):
     def __init__(self, turns: int) -> None:
         super().__init__(f"turn budget of {turns} exhausted")
         self.turns = turns
+
+
+#: How much of a rejection's reason the one-line tool event keeps.
+REASON_CHARS = 300
+
+
+def rejected_line(name: str, reason: str) -> str:
+    """``name (rejected: reason)`` on one line: the user watching the run (and log.jsonl)
+    sees why a terminal call was refused, not a bare "(rejected)" that leaves a planner
+    burning its attempts on invalid plans unexplained."""
+    one = " ".join(reason.split())
+    if len(one) > REASON_CHARS:
+        one = one[: REASON_CHARS - 1].rstrip() + "…"
+    return f"{name} (rejected: {one})" if one else f"{name} (rejected)"
 
 
 def usage_of(reply: ModelReply) -> RoleUsage:
@@ -146,7 +163,8 @@ def tool_loop(
             elif call.name in terminal:
                 text, is_error, value = terminal[call.name](call)
                 if on_tool:
-                    on_tool(f"{call.name}" + (" (rejected)" if is_error else ""))
+                    reason = value if is_error and isinstance(value, str) else text
+                    on_tool(rejected_line(call.name, reason) if is_error else call.name)
                 if not is_error and not finished:
                     done, finished = value, True
             elif call.name in handlers:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from planloop.config import RememberedModels
 from planloop.document.plan import (
     Plan,
     RoleUsage,
@@ -40,7 +41,10 @@ class Pending(BaseModel):
     asked_at: str = Field(default_factory=now_iso)
 
 
-class RunRecord(BaseModel):
+class RunRecord(RememberedModels):
+    """``planner_spec``/``executor_spec`` (from RememberedModels): the models the plan was
+    made and last run with, so ``planloop run`` without flags goes on with them."""
+
     model_config = ConfigDict(extra="forbid")
 
     plan: Plan
