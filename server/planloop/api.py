@@ -104,11 +104,34 @@ class Session:
         return self._o.store.plan_ids()
 
     def plan(self, version: int | None = None) -> Plan:
-        """The current plan, or one of its recorded versions."""
+        """The current plan, or one of its recorded versions.
+
+        A version that was never recorded is an ordinary "no such version" naming the
+        ones that exist and a re-plan awaiting approval (:meth:`pending_proposal` reads
+        that one): it is not damage, so the message does not say a file is missing."""
         current = self._o.status().plan
         if version is None:
             return current
+        have = self._o.store.versions(current.plan_id)
+        if version not in have:
+            pending = self.pending_proposal()
+            names = ", ".join(f"v{v}" for v in have) or "none"
+            if pending is not None:
+                names += f"; v{pending.version} proposed, awaiting approval"
+            raise InvalidRequestError(
+                f"plan {current.plan_id} has no version {version} (versions: {names})",
+                kind="not_found",
+            )
         return self._o.store.read_version(current.plan_id, version)
+
+    def pending_proposal(self) -> Plan | None:
+        """The re-plan awaiting approval (None: none is waiting). It is not a version
+        yet — versions are written when approved — but a person decides on it, so it
+        must be readable before the decision."""
+        pending = self._o.status().pending
+        if pending is None or pending.kind != "revision":
+            return None
+        return pending.proposal
 
     def versions(self) -> list[int]:
         return self._o.store.versions(self._o.status().plan.plan_id)

@@ -75,7 +75,20 @@ def cmd_mode(args: argparse.Namespace) -> int:
     with ctrl_c_cancels(cancel):
         plan = session.set_mode(args.run_mode, by=args.by or user(), cancel=cancel)
     render.markdown(render_markdown(plan))
-    console.out.print(f"plan v{plan.version} runs {plan.mode}; `planloop run --all` when ready")
+    pending = session.status().pending
+    if pending is not None and pending.kind == "plan":
+        # choosing the mode approved nothing: without a terminal `run --all` would stop
+        # at the review, so the next step printed is the one that works everywhere
+        console.out.print(
+            f"plan v{plan.version} runs {plan.mode}, not yet approved; review it, then "
+            "`planloop approve`, then `planloop run --all`",
+            soft_wrap=True,
+        )
+    else:
+        console.out.print(
+            f"plan v{plan.version} runs {plan.mode}; `planloop run --all` when ready",
+            soft_wrap=True,
+        )
     return 0
 
 
