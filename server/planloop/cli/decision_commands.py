@@ -97,10 +97,19 @@ def cmd_edit(args: argparse.Namespace) -> int:
     made it). Whatever goes wrong after the text exists, the text is kept under
     ``.planloop/edits/`` and the message says where: an edit is never lost."""
     out, err = console.out, console.err
-    session = session_for(args, NoApprover())
+    # a hand edit of .planloop/plan.md is this command's to resolve: the editor starts
+    # from it, and whatever replaces it is applied only after it is kept
+    session = session_for(args, NoApprover(), adopt=False)
     current = render_markdown(session.plan())
-    text = _read_edit(Path(args.from_file)) if args.from_file else _edit_in_editor(session, current)
+    hand = session.document_edit()
+    start = current if hand is None else hand
+    text = _read_edit(Path(args.from_file)) if args.from_file else _edit_in_editor(session, start)
+    if hand is not None and text != hand:
+        kept = session.keep_edit(hand, reuse=True)
+        render.warn(f"your hand edit of {session.document_path()} is replaced; kept at {kept}")
     if text is None or text == current:
+        if hand is not None:
+            session.restore_document()
         out.print("no change: nothing written")
         return 0
     by = args.by or user()
