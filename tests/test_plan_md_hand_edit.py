@@ -151,3 +151,21 @@ def test_a_hand_edit_while_a_step_runs_is_not_applied_nor_overwritten(tmp_path: 
     after = planloop(ws, "status", env=ENV)  # the run ended: the next command applies it
     assert after.returncode == 0, after.stderr
     assert record_of(ws).plan.steps[1].title == "Write the notes"
+
+
+def test_a_hand_edit_under_a_pending_replan_waits_and_is_not_overwritten(tmp_path: Path) -> None:
+    from test_cli_review import _with_pending_replan
+
+    ws = fresh_copy(tmp_path / "ws")
+    s = _with_pending_replan(ws, tmp_path)
+    text = sed(doc(ws), "**Write notes**", "**Write the notes**")
+    res = planloop(ws, "approve", *models(s), env=ENV)  # the re-plan's decision goes on
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "not applied" in res.stderr and "re-plan" in res.stderr, res.stderr
+    assert record_of(ws).plan.version == 2
+    assert doc(ws).read_text("utf-8") == text  # the approval did not write over it
+    # made from v1, it would undo v2: refused, naming both, until fixed or deleted
+    after = planloop(ws, "status", env=ENV)
+    assert after.returncode == 1 and "made from plan" in after.stderr, after.stderr
+    assert " v1" in after.stderr and " v2" in after.stderr
+    assert doc(ws).read_text("utf-8") == text
