@@ -21,6 +21,7 @@ from planloop.checkpoints.store import FileDiff, RevertResult
 from planloop.config import Config
 from planloop.doctor import ModelCheck, SandboxCheck, check_models, check_sandbox
 from planloop.document.edits import EditResult, check_edit
+from planloop.document.markdown import render_markdown
 from planloop.document.plan import Plan, RunMode, Step
 from planloop.errors import InvalidRequestError, StoreError, UnknownStepError
 from planloop.loop.orchestrator import Orchestrator, RunResult
@@ -111,11 +112,36 @@ class Session:
         return self._o.store.plan_ids()
 
     def plan(self, version: int | None = None) -> Plan:
-        """The current plan, or one of its recorded versions."""
+        """The current plan, or one of its recorded versions.
+
+        A version that was never recorded is an ordinary "no such version" naming the
+        ones that exist and a re-plan awaiting approval (:meth:`pending_proposal` reads
+        that one): it is not damage, so the message does not say a file is missing."""
         current = self._o.status().plan
         if version is None:
             return current
+        have = self._o.store.versions(current.plan_id)
+        if version not in have and not 1 <= version <= current.version:
+            # beyond the current version: never recorded (below it, a missing file is
+            # damage, and the store's message names the file)
+            pending = self.pending_proposal()
+            names = ", ".join(f"v{v}" for v in have) or "none"
+            if pending is not None:
+                names += f"; v{pending.version} proposed, awaiting approval"
+            raise InvalidRequestError(
+                f"plan {current.plan_id} has no version {version} (versions: {names})",
+                kind="not_found",
+            )
         return self._o.store.read_version(current.plan_id, version)
+
+    def pending_proposal(self) -> Plan | None:
+        """The re-plan awaiting approval (None: none is waiting). It is not a version
+        yet — versions are written when approved — but a person decides on it, so it
+        must be readable before the decision."""
+        pending = self._o.status().pending
+        if pending is None or pending.kind != "revision":
+            return None
+        return pending.proposal
 
     def versions(self) -> list[int]:
         return self._o.store.versions(self._o.status().plan.plan_id)
@@ -199,9 +225,29 @@ class Session:
         before asking; the language server turns the problems into diagnostics)."""
         return check_edit(text, self.plan(), author=author)
 
-    def keep_edit(self, text: str) -> Path:
-        """Keep an edit that was not applied (``.planloop/edits/<timestamp>.md``)."""
-        return self._o.store.keep_edit(text)
+    def keep_edit(self, text: str, *, reuse: bool = False) -> Path:
+        """Keep an edit that was not applied (``.planloop/edits/<timestamp>.md``; with
+        ``reuse``, an already kept copy of the same text)."""
+        return self._o.store.keep_edit(text, reuse=reuse)
+
+    def document_edit(self) -> str | None:
+        """``.planloop/plan.md``'s text when a person changed it since planloop wrote it
+        (None: it is planloop's own). planloop never writes over such a text; a front end
+        applies it (:meth:`adopt_document_edit`) or says why it cannot."""
+        return self._o.store.document_edit()
+
+    def adopt_document_edit(self, *, author: str) -> Plan | None:
+        """Make a hand edit of ``.planloop/plan.md`` the next version, authored by
+        ``author`` — the rules and refusals of :meth:`edit_plan` (``PlanEditError`` with
+        each problem's line, ``BusyError`` while a step runs, ``InvalidRequestError``
+        while a re-plan awaits a decision), plus one: the text must be made from the
+        current version. None: no hand edit, or one that changes nothing."""
+        return self._o.adopt_document(author)
+
+    def restore_document(self) -> None:
+        """Write the current version over ``.planloop/plan.md``, a hand edit there
+        included: for a front end that kept that text first or the user discarded it."""
+        self._o.store.write_document(render_markdown(self.plan()), force=True)
 
     def document_path(self) -> Path:
         """``.planloop/plan.md``: the current version's Markdown, rewritten on each save."""

@@ -14,6 +14,8 @@ from planloop import fsutil
 #: the modules that write files under .planloop/ (the store, the checkpoint repository's
 #: own files, the scripted models' position)
 STATE_WRITERS = [
+    "state/store.py",
+    "state/plan_md.py",
     "checkpoints/store.py",
     "checkpoints/shadow_repo.py",
     "checkpoints/shadow_config.py",

@@ -38,6 +38,7 @@ TARGETS = {
     "v2.json": "plans/{pid}/v2.json",
     "plan.md": "plans/{pid}/plan.md",
     "plan document": "plan.md",
+    "plan document fingerprint": "plan.md.sha256",
     "log.jsonl": "plans/{pid}/log.jsonl",
     "run.lock": "run.lock",
     "scripted-state": "scripted-state.json",
@@ -102,6 +103,7 @@ WARNS = {"gitignore": {"emptied", "binary", "wrong_schema", "deleted"}}
 DERIVED = {
     "plan.md",
     "plan document",
+    "plan document fingerprint",
     "run.lock",
     "shadow index",
     "shadow sharedindex",

@@ -21,12 +21,12 @@ from planloop.api import RunResult, Session
 from planloop.approvals import Approver
 from planloop.cancel import CancelToken
 from planloop.cli import console, render
-from planloop.cli.approver import ask_trust, show_question
+from planloop.cli.approver import ask_trust, show_question, user
 from planloop.cli.exits import ERROR_EXIT, EXIT
 from planloop.config import Config, load_settings
 from planloop.document.markdown import render_markdown
 from planloop.document.plan import Plan
-from planloop.errors import PlanloopError
+from planloop.errors import BusyError, InvalidRequestError, PlanEditError, PlanloopError
 from planloop.roles.questions import WaitingForAnswer
 from planloop.wiring import open_session
 
@@ -64,12 +64,58 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return over
 
 
-def session_for(args: argparse.Namespace, approver: Approver, sink: Any = None) -> Session:
-    """The workspace's session; a tolerated problem on disk is a warning, not a failure."""
+def session_for(
+    args: argparse.Namespace, approver: Approver, sink: Any = None, *, adopt: bool = True
+) -> Session:
+    """The workspace's session; a tolerated problem on disk is a warning, not a failure.
+
+    ``adopt``: a hand edit of ``.planloop/plan.md`` is applied first (:func:`adopt_edit`),
+    so no command shows or runs the plan it replaced (``planloop edit`` resolves such an
+    edit itself and passes False)."""
     opened = open_session(Path(args.workspace), config=config(args), approver=approver, sink=sink)
     for problem in opened.problems():
         render.warn(problem)
+    if adopt:
+        adopt_edit(opened)
     return opened
+
+
+def adopt_edit(session: Session) -> None:
+    """README: edit ``.planloop/plan.md`` "and it becomes the next version". Applied as
+    ``planloop edit`` would (authored "$USER (plan.md)", said in one line); a text that
+    breaks a rule refuses the command, since running or showing the plan it meant to
+    replace would act on a plan the user no longer wants. A refusal that is about the
+    run's state (a step running, a re-plan awaiting a decision) lets the command go on:
+    the text stays where it is (planloop never writes over it), with a copy kept."""
+    text = session.document_edit()
+    if text is None:
+        return
+    path = session.document_path()
+    by = f"{user()} (plan.md)"
+    try:
+        plan = session.adopt_document_edit(author=by)
+    except PlanEditError as e:
+        kept = session.keep_edit(text, reuse=True)
+        problems = "; ".join(
+            f"line {p.line}: {render.one_line(p.message)}" if p.line else render.one_line(p.message)
+            for p in e.problems
+        )
+        raise PlanloopError(
+            f"{path} was edited by hand but cannot become the next version: {problems}. "
+            f"Nothing was done and planloop will not write over your text (a copy is kept at "
+            f"{kept}): fix {path} (the next command applies it), or apply a fixed copy with "
+            f"`planloop edit --from {kept}`, or delete {path} to get the current plan back",
+            kind=e.kind,
+        ) from None
+    except (BusyError, InvalidRequestError) as e:
+        kept = session.keep_edit(text, reuse=True)
+        render.warn(
+            f"{path} was edited by hand and is not applied: {e.message} (a copy is kept at "
+            f"{kept}; delete {path} to get the current plan back instead)"
+        )
+        return
+    if plan is not None:
+        render.warn(f"{path} was edited by hand: recorded as plan v{plan.version} (edited by {by})")
 
 
 def finish(res: RunResult, session: Session) -> int:

@@ -79,7 +79,20 @@ def cmd_mode(args: argparse.Namespace) -> int:
     with ctrl_c_cancels(cancel):
         plan = session.set_mode(args.run_mode, by=args.by or user(), cancel=cancel)
     render.markdown(render_markdown(plan))
-    console.out.print(f"plan v{plan.version} runs {plan.mode}; `planloop run --all` when ready")
+    pending = session.status().pending
+    if pending is not None and pending.kind == "plan":
+        # choosing the mode approved nothing: without a terminal `run --all` would stop
+        # at the review, so the next step printed is the one that works everywhere
+        console.out.print(
+            f"plan v{plan.version} runs {plan.mode}, not yet approved; review it, then "
+            "`planloop approve`, then `planloop run --all`",
+            soft_wrap=True,
+        )
+    else:
+        console.out.print(
+            f"plan v{plan.version} runs {plan.mode}; `planloop run --all` when ready",
+            soft_wrap=True,
+        )
     return 0
 
 
@@ -88,10 +101,19 @@ def cmd_edit(args: argparse.Namespace) -> int:
     made it). Whatever goes wrong after the text exists, the text is kept under
     ``.planloop/edits/`` and the message says where: an edit is never lost."""
     out, err = console.out, console.err
-    session = session_for(args, NoApprover())
+    # a hand edit of .planloop/plan.md is this command's to resolve: the editor starts
+    # from it, and whatever replaces it is applied only after it is kept
+    session = session_for(args, NoApprover(), adopt=False)
     current = render_markdown(session.plan())
-    text = _read_edit(Path(args.from_file)) if args.from_file else _edit_in_editor(session, current)
+    hand = session.document_edit()
+    start = current if hand is None else hand
+    text = _read_edit(Path(args.from_file)) if args.from_file else _edit_in_editor(session, start)
+    if hand is not None and text != hand:
+        kept = session.keep_edit(hand, reuse=True)
+        render.warn(f"your hand edit of {session.document_path()} is replaced; kept at {kept}")
     if text is None or text == current:
+        if hand is not None:
+            session.restore_document()
         out.print("no change: nothing written")
         return 0
     by = args.by or user()

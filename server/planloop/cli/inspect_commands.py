@@ -121,9 +121,26 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Rendered on a terminal; to a pipe (or with ``--md``) the lossless document, so
-    ``planloop show > plan.md`` and ``planloop edit --from plan.md`` round-trip."""
+    ``planloop show > plan.md`` and ``planloop edit --from plan.md`` round-trip.
+
+    A re-plan awaiting approval is shown by its number; the line saying it is pending
+    goes to stderr, so stdout stays the document itself for scripts."""
     session = session_for(args, NoApprover())
-    plan = session.plan(args.version or None)
+    pending = session.pending_proposal()
+    if pending is not None and args.version == pending.version:
+        plan = pending  # a proposal is not a version yet, but it is what the person decides on
+        render.note(
+            f"re-plan v{pending.version} is pending (awaiting approval), not yet the plan: "
+            "`planloop approve` makes it the next version, `planloop reject "
+            "[--feedback TEXT]` declines it"
+        )
+    else:
+        plan = session.plan(args.version or None)
+        if pending is not None and not args.version:
+            render.note(
+                f"re-plan v{pending.version} is awaiting approval: `planloop show --version "
+                f"{pending.version}` shows it, then `planloop approve` or `planloop reject`"
+            )
     if args.json:
         print(plan.model_dump_json(indent=2))
     elif args.md:

@@ -115,3 +115,9 @@ def one_line(text: str) -> str:
 def warn(message: str) -> None:
     """One line on stderr that does not fail the command (a tolerated fault on disk)."""
     console.err.print(f"[yellow]warning:[/] {escape(one_line(message))}", soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """One line on stderr about what stdout shows (e.g. that it is a pending proposal):
+    beside the output, never in it, so a document printed to a pipe reads back unchanged."""
+    console.err.print(f"[yellow]note:[/] {escape(one_line(message))}", soft_wrap=True)

@@ -33,15 +33,15 @@ approver and event sink are passed in.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from planloop.approvals import Approver, Decision
 from planloop.cancel import CancelToken
 from planloop.checkpoints.store import CheckpointStore, FileDiff, RevertResult
 from planloop.config import Config, ModelChoice, RememberedModels, Role
+from planloop.document.markdown import render_markdown
 from planloop.document.plan import Plan, RunMode, Step, Trigger
-from planloop.errors import BusyError, InvalidRequestError, PlanloopError, UnknownStepError
+from planloop.errors import InvalidRequestError, PlanloopError, UnknownStepError
 from planloop.events import EventSink, Progress, SandboxChosen
 from planloop.loop.approval_desk import ApprovalDesk, check_answerable
 from planloop.loop.baseline import WorkspaceBaseline
@@ -53,7 +53,7 @@ from planloop.loop.roles import ModelFactory, Roles
 from planloop.loop.step_changes import StepSpan, revert_step, step_span
 from planloop.loop.step_decisions import StepDecider, evidence_of
 from planloop.loop.step_runner import StepRunner
-from planloop.loop.user_edits import apply_edit
+from planloop.loop.user_edits import adopt_document, apply_edit, edit_lock
 from planloop.roles import questions
 from planloop.roles.executor import Executor
 from planloop.roles.ledger import Ledger
@@ -234,15 +234,28 @@ class Orchestrator:
 
         Refused, not queued, while a step runs: the run holds the lock, so the edit gets
         a BusyError naming the wait; the user's text stays where they wrote it."""
-        with contextlib.ExitStack() as held:
-            try:
-                held.enter_context(self.store.run_lock())
-            except BusyError as e:
-                raise BusyError(
-                    "a step is running, so the plan edit is refused (nothing written); try "
-                    f"again when it ends ({e.message})"
-                ) from None
-            return apply_edit(self._load(), text, author, store=self.store, journal=self.journal)
+        with edit_lock(self.store, "the plan edit is refused (nothing written); try again"):
+            new = apply_edit(self._load(), text, author, store=self.store, journal=self.journal)
+            # the text applied is the document now (an editor saves plan.md, then this)
+            self.store.write_document(render_markdown(new), force=True)
+            return new
+
+    def adopt_document(self, author: str) -> Plan | None:
+        """A hand edit of ``.planloop/plan.md`` becomes the next version, by the rules of
+        :meth:`edit_plan` (None: there is none, or it changes nothing). While a step runs
+        it is refused the same way, and the run does not write over it."""
+        if self.store.document_edit() is None:
+            return None
+        with edit_lock(
+            self.store,
+            f"your hand edit of {self.store.document_path} is not applied yet (planloop "
+            "does not write over it); it applies with the next command",
+        ):
+            text = self.store.document_edit()  # as it is now that nobody else writes
+            if text is None:
+                return None
+            rec = self._load()
+            return adopt_document(rec, text, author, store=self.store, journal=self.journal)
 
     # --- running --------------------------------------------------------------------------
 

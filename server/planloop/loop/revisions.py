@@ -272,6 +272,10 @@ class RevisionDesk:
             decided_by=by,
         )
         shaped = as_mode(current, choice)
+        # with a review, choosing the mode is not approving the plan: the new version is
+        # still reviewed before it runs, so its revision claims no decision (the document
+        # would otherwise say "approved by" someone who approved nothing)
+        reviewed = self.config.review_plan_first
         new = shaped.model_copy(
             update={
                 "version": current.version + 1,
@@ -281,9 +285,9 @@ class RevisionDesk:
                     trigger="user_requested",
                     reason=choice.reason,
                     proposed_by=by,
-                    decided="approved",
-                    decided_by=by,
-                    decided_at=now_iso(),
+                    decided=None if reviewed else "approved",
+                    decided_by=None if reviewed else by,
+                    decided_at=None if reviewed else now_iso(),
                 ),
             }
         )
@@ -294,7 +298,7 @@ class RevisionDesk:
         )
         self.store.write_version(new)
         rec.plan = new
-        if self.config.review_plan_first:
+        if reviewed:
             rec.plan_approved = False
             rec.pending = Pending(
                 kind="plan", reason=f"review plan v{new.version} ({plan_shape(new)}) before it runs"

@@ -8,7 +8,13 @@ replaces, and nothing written when it breaks a rule of the document or changes n
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
+
 from planloop.document.edits import EDITABLE, check_edit
+from planloop.document.markdown import render_markdown
+from planloop.document.markdown_parse import EditProblem
 from planloop.document.plan import Plan, total_usage
 from planloop.errors import BusyError, InvalidRequestError, PlanEditError
 from planloop.events import PlanEdited
@@ -86,3 +92,49 @@ def apply_edit(
         rec.state, rec.reason = "idle", f"plan v{new.version} edited by {author}"
     journal.save(rec)
     return new
+
+
+#: the document's first line, ``# Plan <id> v<N>``: which version the text was made from
+_HEADER = re.compile(r"#\s*Plan\s+(\S+)\s+v(\d+)\s*")
+
+
+def adopt_document(
+    rec: RunRecord, text: str, author: str, *, store: PlanStore, journal: Journal
+) -> Plan | None:
+    """A hand edit of ``.planloop/plan.md`` made the next version, as :func:`apply_edit`
+    (the same rules and refusals); None when it changes nothing. Either way the document
+    is planloop's own again afterwards (its canonical rendering).
+
+    The text must have been made from the version that is current now: one made from an
+    older version (the plan moved on while planloop left the edited file alone) would
+    silently undo what changed since, so it is refused naming both versions."""
+    first = text.splitlines()[0] if text.splitlines() else ""
+    m = _HEADER.fullmatch(first)
+    plan = rec.plan
+    if m and (m.group(1), int(m.group(2))) != (plan.plan_id, plan.version):
+        raise PlanEditError(
+            [
+                EditProblem(
+                    1,
+                    f"this document was made from plan {m.group(1)} v{m.group(2)}, but the "
+                    f"plan is now {plan.plan_id} v{plan.version}: applying it would undo "
+                    "what changed since; compare it with `planloop show`",
+                )
+            ]
+        )
+    before = plan.version
+    new = apply_edit(rec, text, author, store=store, journal=journal)
+    store.write_document(render_markdown(new), force=True)
+    return new if new.version != before else None
+
+
+@contextlib.contextmanager
+def edit_lock(store: PlanStore, refused: str) -> Iterator[None]:
+    """The run lock for a person's edit; a run holding it refuses the edit (not queued):
+    the user's text stays where they wrote it."""
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(store.run_lock())
+        except BusyError as e:
+            raise BusyError(f"a step is running, so {refused} when it ends ({e.message})") from None
+        yield

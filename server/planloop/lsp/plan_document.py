@@ -15,6 +15,8 @@ gets what a source file gets:
   any command; the new version's ``planloop/planChanged`` goes out through the folder's
   event pump. A save with problems writes nothing: the diagnostics stay and a
   ``window/showMessage`` error says why. A save while a step runs is refused the same way.
+  Either way the file on disk now holds the user's text, which the core never writes
+  over (``PlanStore.document_edit``) until a save applies it or the file is deleted.
 
 The document is matched by its URI only (any language id), so Neovim, Helix or Emacs get
 it as soon as their client sends didOpen for that file. When the plan changes elsewhere

@@ -41,6 +41,7 @@ from planloop.document.plan import (
 from planloop.errors import BusyError, NoPlanError, StoreError
 from planloop.events import Event, to_dict
 from planloop.fsutil import append_line, atomic_write
+from planloop.state import plan_md
 from planloop.state.record import RunRecord
 from planloop.validation import describe
 
@@ -169,7 +170,14 @@ class PlanStore:
     def set_current(self, plan_id: str) -> None:
         atomic_write(self.dir / "current", plan_id + "\n")
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            self._write_document((self.plan_dir(plan_id) / "plan.md").read_text("utf-8"))
+            markdown = (self.plan_dir(plan_id) / "plan.md").read_text("utf-8")
+            edited = self.document_edit()
+            if edited is not None and edited != markdown:
+                # a hand edit of the previous plan's document cannot become this plan's
+                # version; it is kept, never lost, before the new plan's document replaces it
+                kept = self.keep_edit(edited, reuse=True)
+                log.warning("%s was edited by hand; kept at %s", self.document_path, kept)
+            self.write_document(markdown, force=True)
 
     def plan_ids(self) -> list[str]:
         d = self.dir / "plans"
@@ -203,18 +211,30 @@ class PlanStore:
         markdown = render_markdown(rec.plan)
         atomic_write(d / "plan.md", markdown)
         if self._is_current(rec.plan.plan_id):
-            self._write_document(markdown)
+            self.write_document(markdown)
 
     # --- the plan document (.planloop/plan.md) ------------------------------------------
 
     @property
     def document_path(self) -> Path:
-        """The current plan as Markdown, for editors and ``planloop edit``.
+        """The current plan as Markdown, for editors, ``planloop edit`` and editing by hand.
 
-        Derived: rewritten from the record on every save of the current plan, never read
-        by the core (an edit arrives as text through ``Session.edit_plan``), so a damaged
-        or missing copy breaks nothing and comes back with the next save."""
+        Rewritten from the record on every save of the current plan — unless a person
+        changed it since planloop wrote it (:meth:`document_edit`): that text is theirs,
+        and is applied or refused by a front end, never written over. A damaged (binary,
+        not UTF-8, emptied) or missing copy breaks nothing and comes back with the next save."""
         return self.dir / "plan.md"
+
+    @property
+    def document_fingerprint_path(self) -> Path:
+        """The SHA-256 of the bytes planloop last wrote to :attr:`document_path`: how a
+        hand edit is told from planloop's own rendering without reading the document."""
+        return self.dir / "plan.md.sha256"
+
+    def document_edit(self) -> str | None:
+        """``.planloop/plan.md``'s text when a person changed it since planloop wrote it
+        (None: it is planloop's own, missing, or damage rather than an edit)."""
+        return plan_md.edited_text(self.document_path, self.document_fingerprint_path)
 
     def _is_current(self, plan_id: str) -> bool:
         try:
@@ -222,20 +242,24 @@ class PlanStore:
         except StoreError:
             return False
 
-    def _write_document(self, markdown: str) -> None:
-        path = self.document_path
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            if path.read_text("utf-8") == markdown:
-                return  # unchanged: an editor showing it need not reload
-        try:
-            atomic_write(path, markdown)
-        except OSError as e:  # derived: a failure to refresh it must not stop the run
-            log.warning("cannot write %s: %s", path, e)
+    def write_document(self, markdown: str, *, force: bool = False) -> bool:
+        """Write the current plan's Markdown to :attr:`document_path` (False: not written);
+        a person's edit there is never written over unless ``force`` (the caller has just
+        applied that text, or kept it, and says so)."""
+        if not force and self.document_edit() is not None:
+            return False
+        return plan_md.write(self.document_path, self.document_fingerprint_path, markdown)
 
-    def keep_edit(self, text: str) -> Path:
+    def keep_edit(self, text: str, *, reuse: bool = False) -> Path:
         """Keep an edited plan document that was not applied, so the user's text is never
-        lost: ``.planloop/edits/<timestamp>.md`` (a new name each time)."""
+        lost: ``.planloop/edits/<timestamp>.md`` (a new name each time; with ``reuse``, a
+        kept file with this very text is named again — a hand edit refused by every
+        command is kept once, not once per command)."""
         d = self.dir / "edits"
+        if reuse and d.is_dir():
+            for old in sorted(d.glob("*.md")):
+                if _read_text(old) == text:
+                    return old
         stamp = now_iso().replace(":", "").replace("+0000", "Z")
         path = d / f"{stamp}.md"
         n = 1
