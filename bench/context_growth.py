@@ -172,8 +172,8 @@ def measure(n: int, adapter: str) -> tuple[list[int], list[int], list[int]]:
             store=PlanStore(ws_root),
             workspace=Workspace(ws_root),
             checkpoints=CheckpointStore(ws_root),
-            planner_model=lambda: ScriptedModel(str(script), "planner"),
-            executor_model=lambda: executor,
+            planner_model=lambda _spec: ScriptedModel(str(script), "planner"),
+            executor_model=lambda _spec: executor,
             approver=AutoApprover(),
         )
         try:
