@@ -210,6 +210,9 @@ def test_a_damaged_trust_file_is_one_clear_error(calc_ws: Path) -> None:
         assert "fix or delete the file" in res.stderr
         with pytest.raises(ConfigError):
             load_settings(calc_ws)
+        # a folder whose planloop.toml sets none of those keys needs no trust answer
+        (calc_ws / "planloop.toml").write_text("workspace_checks = []\n")
+        assert cli(calc_ws, "status").stderr.count("trusted-folders.json") == 0
     finally:
         path.unlink()
 

@@ -274,7 +274,6 @@ class Settings:
 
     config: Config
     ignored: list[str] = field(default_factory=list)
-    trusted: bool = False
 
     def warning(self) -> str | None:
         if not self.ignored:
@@ -349,12 +348,13 @@ def load_settings(
     data = _merge(data, _env_layer())
     ignored: list[str] = []
     path = root / CONFIG_FILE
-    if trusted is None:
-        trusted = TrustStore().is_trusted(root)
     if path.is_file():
         folder = _read_toml(path)
-        if not trusted:
-            folder, ignored = _strip_untrusted(folder)
+        stripped, untrusted = _strip_untrusted(folder)
+        # the trust store is asked only when the answer matters: a folder whose file sets
+        # none of those keys needs no trust (and a damaged store file must not stop it)
+        if untrusted and not (trusted if trusted is not None else TrustStore().is_trusted(root)):
+            folder, ignored = stripped, untrusted
         data = _merge(data, folder)
     files: dict[Role, str | None] = {role: data.get(role) for role in ROLES}
     given: set[str] = set()
@@ -367,7 +367,7 @@ def load_settings(
         data = _merge(data, normalised)
     config = Config.model_validate(data)
     config._given, config._files = frozenset(given), files
-    return Settings(config, ignored, trusted)
+    return Settings(config, ignored)
 
 
 def load_config(

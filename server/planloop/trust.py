@@ -93,13 +93,5 @@ class TrustStore:
         text = json.dumps({"folders": dict(sorted(answers.items()))}, indent=2) + "\n"
         atomic_write(self.path, text)
 
-    def forget(self, folder: Path) -> bool:
-        answers = self._read()
-        if answers.pop(str(folder.resolve()), None) is None:
-            return False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, json.dumps({"folders": answers}, indent=2) + "\n")
-        return True
-
     def folders(self) -> dict[str, bool]:
         return self._read()

@@ -55,7 +55,7 @@ def sandboxed(
     left behind (an empty ``.git`` is no repository, and would confuse planloop's own
     git detection). Use it around the whole life of the process, including waiting.
     """
-    _remove_empty(placeholders_left(spec))
+    _remove_empty([spec.root / name for name in PROTECTED_NAMES])
     covered = placeholders(spec)
     tmpdir = Path(tempfile.mkdtemp(prefix="planloop-sbx-")) if sys.platform == "darwin" else None
     try:
@@ -67,12 +67,6 @@ def sandboxed(
         _remove_empty(covered)
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-def placeholders_left(spec: SandboxSpec) -> list[Path]:
-    """Empty ``.git``/``.planloop`` directories at the workspace's top: what bwrap's
-    placeholders look like when a killed command could not remove them."""
-    return [spec.root / name for name in PROTECTED_NAMES]
 
 
 def _remove_empty(paths: Sequence[Path]) -> None:
