@@ -75,6 +75,47 @@ class PolicySettings(_Settings):
 SandboxSetting = Literal["auto", "off"]
 
 
+class McpServerSettings(_Settings):
+    """``[mcp.servers.NAME]``: a server of the user's own, or settings for one a project's
+    ``.mcp.json`` / ``.vscode/mcp.json`` defines (no command or url: only the gating keys)."""
+
+    type: Literal["stdio", "http"] | None = None
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    #: HTTP headers; use ``${VAR}`` for a token, never the token itself
+    headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    #: believe the server's ``readOnlyHint`` annotations (the planner may call those tools)
+    trust: bool = False
+    #: tools (globs, bare or ``mcp__SERVER__TOOL``) the planner may call: read-only ones
+    planner_tools: list[str] = Field(default_factory=list)
+    #: tools (globs) the executor calls without asking a person
+    allow: list[str] = Field(default_factory=list)
+    start_timeout_s: float | None = Field(default=None, gt=0)
+    call_timeout_s: float | None = Field(default=None, gt=0)
+
+
+class McpSettings(_Settings):
+    """``[mcp]``: MCP servers as tools (docs/mcp.md)."""
+
+    enabled: bool = True
+    servers: dict[str, McpServerSettings] = Field(default_factory=dict)
+    #: server names not to start, wherever they are defined
+    disabled: list[str] = Field(default_factory=list)
+    #: ``mcp__SERVER__TOOL`` globs the executor calls without asking, for every server
+    allow: list[str] = Field(default_factory=list)
+    planner_tools: list[str] = Field(default_factory=list)
+    #: read the project's .mcp.json and .vscode/mcp.json (after asking once per workspace)
+    project_files: bool = True
+    start_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    call_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    #: characters of one tool result the model sees (head and tail kept)
+    max_output_chars: int = Field(default=40_000, ge=1000, le=1_000_000)
+
+
 Role = Literal["planner", "executor"]
 ROLES: tuple[Role, ...] = ("planner", "executor")
 
@@ -124,6 +165,7 @@ class Config(_Settings):
     sandbox_writable: list[str] = Field(default_factory=list)
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @field_validator("providers")
     @classmethod
@@ -265,6 +307,10 @@ TRUSTED_ONLY: tuple[tuple[str, ...], ...] = (
     ("sandbox_writable",),
     ("command_policy", "allow"),
     ("rg_path",),
+    # an MCP server is a program (or a service a token goes to) and its gates: the user's
+    ("mcp", "servers"),
+    ("mcp", "allow"),
+    ("mcp", "planner_tools"),
 )
 
 

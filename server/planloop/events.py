@@ -130,6 +130,39 @@ class RulesWarning(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class McpServerStarted(_Event):
+    """An MCP server answered and listed its tools (``seconds``: time to start)."""
+
+    type: ClassVar[Literal["mcp_started"]] = "mcp_started"
+    server: str
+    tools: int
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class McpWarning(_Event):
+    """An MCP server (or its config) failed: not started, died, a name clash, a bad
+    file. A warning, never an error: the run goes on without that server's tools."""
+
+    type: ClassVar[Literal["mcp_warning"]] = "mcp_warning"
+    server: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class McpToolCalled(_Event):
+    """One MCP tool call and its result (condensed, capped): the log's record of it."""
+
+    type: ClassVar[Literal["mcp_call"]] = "mcp_call"
+    role: Literal["planner", "executor", "check"]
+    step_id: str | None = None
+    tool: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    is_error: bool = False
+    result: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlannerToolCall(_Event):
     type: ClassVar[Literal["tool_call"]] = "tool_call"
     role: Literal["planner"] = "planner"
@@ -418,6 +451,9 @@ Event = (
     | ModeChosen
     | SandboxChosen
     | RulesWarning
+    | McpServerStarted
+    | McpWarning
+    | McpToolCalled
     | PlannerToolCall
     | QuestionAsked
     | QuestionWaiting

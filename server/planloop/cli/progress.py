@@ -28,6 +28,8 @@ from planloop.events import (
     ReplanStarted,
     Retry,
     RevisionProposed,
+    McpServerStarted,
+    McpWarning,
     RulesWarning,
     StateChanged,
     StepFinished,
@@ -90,6 +92,13 @@ def make_printer(progress: Spinner) -> EventSink:
                 out.print(f"[bold]mode: {ev.mode}[/] [dim]— {escape(ev.reason)}[/]")
             case RulesWarning():
                 warn(ev.message)
+            case McpWarning():
+                warn(f"MCP server {ev.server}: {ev.message}")
+            case McpServerStarted():
+                out.print(
+                    f"  [dim]MCP server {escape(ev.server)}: {ev.tools} tools "
+                    f"({ev.seconds:.1f} s)[/]"
+                )
             case PlannerToolCall() | ExecutorToolCall():
                 who = "planner" if ev.role == "planner" else "  "
                 out.print(f"  [dim]{who} · {escape(ev.line)}[/]")

@@ -1,0 +1,327 @@
+"""Every MCP server of a run, as the core's port (:class:`planloop.mcp_port.McpTools`).
+
+Servers start together when a plan or a run starts (each within its start timeout, in
+parallel, so ten slow servers cost one timeout, not ten) and stop when it ends. A server
+that does not start, or dies later, is a :class:`McpWarning` naming it, and its tools are
+gone: the run goes on. Calls come from the core's threads and are forwarded to the hub's
+event loop with a timeout; the caller's cancel token is honoured while it waits.
+
+Who may call what is decided here from the user's settings, never from the server's
+word alone: the planner gets tools on ``planner_tools``, or those a *trusted* server
+annotates ``readOnlyHint``; the executor calls ``allow``-listed tools freely and asks a
+person (the approval desk) for the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planloop.cancel import CancelToken
+from planloop.config import McpSettings
+from planloop.events import Event, McpServerStarted, McpWarning
+from planloop.mcp_port import ToolResult
+from planloop.mcp_tools.condense import fence, result_text
+from planloop.mcp_tools.names import NameTable
+from planloop.mcp_tools.server import Connection, Status, ToolInfo, message_of
+from planloop.mcp_tools.sources import ServerSpec
+from planloop.models.base import ToolSpec
+
+#: how often a waiting call looks at the cancel token
+_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    start_s: float = 10.0
+    call_s: float = 60.0
+
+
+def _matches(patterns: tuple[str, ...] | list[str], name: str, tool: str) -> bool:
+    """A pattern names the model-facing name (``mcp__db__*``) or the server's own tool."""
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(tool, p) for p in patterns)
+
+
+class McpHub:
+    """The concrete MCP client: the port the roles and checks call."""
+
+    def __init__(
+        self,
+        specs: list[ServerSpec],
+        settings: McpSettings,
+        *,
+        emit: Callable[[Event], None] | None = None,
+        log_dir: Path | None = None,
+        consent: Callable[[list[ServerSpec], Callable[[str], bool] | None], list[ServerSpec]]
+        | None = None,
+        problems: list[str] | None = None,
+    ) -> None:
+        self.specs = specs
+        self.settings = settings
+        self.emit = emit
+        self.log_dir = log_dir
+        #: filters the specs to those allowed to start (the project files' consent)
+        self.consent = consent
+        #: problems found reading the config, told as warnings when the servers start
+        self.problems = list(problems or [])
+        self.connections: dict[str, Connection] = {}
+        self.table = NameTable()
+        self._tools: dict[str, ToolInfo] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._opened = 0
+        self._lock = threading.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _warn(self, server: str, message: str) -> None:
+        if self.emit is not None:
+            self.emit(McpWarning(server=server, message=message))
+
+    def open(self, ask: Callable[[str], bool] | None = None) -> None:
+        with self._lock:
+            self._opened += 1
+            if self._opened > 1:
+                return
+            self._start(ask)
+
+    def _start(self, ask: Callable[[str], bool] | None) -> None:
+        for p in self.problems:
+            self._warn("(config)", p)
+        specs = self.consent(self.specs, ask) if self.consent is not None else self.specs
+        self.connections = {s.name: Connection(s, self.log_dir) for s in specs}
+        for c in self.connections.values():
+            c.on_fault = lambda message, name=c.spec.name: self._warn(name, message)
+        self.table = NameTable()
+        self._tools = {}
+        if not specs:
+            return
+        import mcp  # noqa: F401 - imported once here (~1 s), not inside the first start timeout
+
+        # the SDK logs a server's protocol faults with tracebacks; they reach the user as
+        # one McpWarning naming the server instead
+        logging.getLogger("mcp").setLevel(logging.CRITICAL)
+
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="planloop-mcp", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        waits: list[tuple[Connection, Future[None], float]] = []
+        for conn in self.connections.values():
+            ready: Future[None] = Future()
+            start_s = conn.spec.start_timeout_s or self.settings.start_timeout_s
+
+            async def begin(c: Connection = conn, r: Future[None] = ready, t: float = start_s) -> None:
+                inner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                inner.add_done_callback(lambda f, r=r: _copy(f, r))
+                c._task = asyncio.get_running_loop().create_task(c.run(inner, t))
+                c._task.add_done_callback(lambda _t, c=c: self._ended(c))
+
+            asyncio.run_coroutine_threadsafe(begin(), loop).result()
+            waits.append((conn, ready, start_s))
+        t0 = time.monotonic()
+        for conn, ready, start_s in waits:
+            left = max(0.0, start_s - (time.monotonic() - t0))
+            try:
+                ready.result(timeout=left)
+            except FutureTimeout:
+                conn.status.error = (
+                    f"did not answer initialize within {start_s:g} s (start_timeout_s)"
+                )
+                self._cancel(conn)
+            except Exception as e:
+                conn.status.error = conn.status.error or message_of(e)
+            if conn.status.started and conn.status.error is None:
+                self._register(conn)
+            else:
+                self._warn(conn.spec.name, f"not started: {self._why(conn)}; the run goes on "
+                           "without its tools")
+        for w in self.table.warnings:
+            self._warn("(names)", w)
+
+    def _why(self, conn: Connection) -> str:
+        why = conn.status.error or "unknown error"
+        tail = self._stderr_tail(conn.spec.name)
+        return f"{why} (stderr: {tail})" if tail else why
+
+    def _stderr_tail(self, name: str) -> str:
+        if self.log_dir is None:
+            return ""
+        try:
+            lines = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        lines = [ln.strip() for ln in lines if ln.strip()]
+        return lines[-1][:200] if lines else ""
+
+    def _register(self, conn: Connection) -> None:
+        for tool in conn.tools:
+            self._tools[self.table.add(conn.spec.name, tool.name)] = tool
+        if self.emit is not None and conn.status.start_s is not None:
+            self.emit(
+                McpServerStarted(
+                    server=conn.spec.name, tools=len(conn.tools), seconds=conn.status.start_s
+                )
+            )
+
+    def _ended(self, conn: Connection) -> None:
+        """A server's task ended: expected after stop, a warning when it died."""
+        if self._opened and conn.status.started and conn._stop is not None and not conn._stop.is_set():
+            conn.status.error = conn.status.error or "the server stopped"
+            self._warn(conn.spec.name, f"stopped during the run: {conn.status.error}; its tools "
+                       "are gone")
+
+    def _cancel(self, conn: Connection) -> None:
+        loop, task = self._loop, conn._task
+        if loop is not None and task is not None:
+            loop.call_soon_threadsafe(task.cancel)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._opened == 0:
+                return
+            self._opened -= 1
+            if self._opened:
+                return
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+            if loop is None:
+                return
+            for conn in self.connections.values():
+                if conn._stop is not None:
+                    loop.call_soon_threadsafe(conn._stop.set)
+
+            async def drain() -> None:
+                tasks = [c._task for c in self.connections.values() if c._task is not None]
+                if tasks:
+                    _, pending = await asyncio.wait(tasks, timeout=3.0)
+                    for t in pending:
+                        t.cancel()
+                    if pending:
+                        await asyncio.wait(pending, timeout=2.0)
+
+            try:
+                asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout=6.0)
+            except Exception:  # noqa: BLE001 - stopping must not fail a finished run
+                pass
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(timeout=2.0)
+            self._tools = {}
+
+    def statuses(self) -> list[Status]:
+        return [c.status for c in self.connections.values()]
+
+    # --- what each role sees -------------------------------------------------------------
+
+    def _spec_of(self, name: str) -> ToolSpec:
+        tool = self._tools[name]
+        server, _ = self.table.resolve(name) or ("", "")
+        desc = tool.description.strip() or tool.name
+        return ToolSpec(
+            name=name,
+            description=f"[MCP server {server}] {desc}"[:1024],
+            input_schema=tool.input_schema,
+        )
+
+    def _live(self) -> list[str]:
+        out = []
+        for name in self._tools:
+            server, _ = self.table.resolve(name) or ("", "")
+            conn = self.connections.get(server)
+            if conn is not None and conn.alive:
+                out.append(name)
+        return out
+
+    def read_only(self, name: str) -> bool:
+        where = self.table.resolve(name)
+        if where is None or name not in self._tools:
+            return False
+        server, tool = where
+        spec = self.connections[server].spec
+        if _matches((*spec.planner_tools, *self.settings.planner_tools), name, tool):
+            return True
+        return spec.trust and self._tools[name].read_only_hint
+
+    def allowed(self, name: str) -> bool:
+        where = self.table.resolve(name)
+        if where is None:
+            return False
+        server, tool = where
+        spec = self.connections[server].spec
+        return _matches((*spec.allow, *self.settings.allow), name, tool)
+
+    def planner_specs(self) -> list[ToolSpec]:
+        return [self._spec_of(n) for n in self._live() if self.read_only(n)]
+
+    def executor_specs(self, wanted: list[str]) -> list[ToolSpec]:
+        names = self._live()
+        if wanted:
+            names = [n for n in names if _matches(wanted, n, self.table.resolve(n)[1])]  # type: ignore[index]
+        return [self._spec_of(n) for n in names]
+
+    def all_specs(self) -> list[ToolSpec]:
+        return [self._spec_of(n) for n in self._tools]
+
+    # --- calls ---------------------------------------------------------------------------
+
+    def call(
+        self, name: str, arguments: dict[str, Any], cancel: CancelToken | None
+    ) -> ToolResult:
+        where = self.table.resolve(name)
+        if where is None:
+            return ToolResult(f"Unknown MCP tool {name!r}.", True, f"{name} ✗ unknown tool")
+        server, tool = where
+        conn = self.connections[server]
+        limit = self.settings.max_output_chars
+        if not conn.alive or self._loop is None:
+            why = conn.status.error or "it is not running"
+            return ToolResult(
+                f"MCP server {server} is not available: {why}.", True, f"{name} ✗ server down"
+            )
+        timeout = conn.spec.call_timeout_s or self.settings.call_timeout_s
+        fut = asyncio.run_coroutine_threadsafe(conn.call(tool, arguments, timeout), self._loop)
+        deadline = time.monotonic() + timeout + 0.5
+        while True:
+            if cancel is not None and cancel.cancelled:
+                fut.cancel()
+                return ToolResult("Cancelled by the user.", True, f"{name} ✗ cancelled")
+            try:
+                result = fut.result(timeout=min(_POLL_S, max(0.0, deadline - time.monotonic())))
+                break
+            except FutureTimeout:
+                if time.monotonic() >= deadline:
+                    fut.cancel()
+                    return self._failed(name, server, f"no answer within {timeout:g} s "
+                                        "(call_timeout_s)", limit)
+            except Exception as e:  # noqa: BLE001 - the server's failure is the model's to read
+                return self._failed(name, server, message_of(e), limit)
+        text = result_text(list(result.content or []), result.structured_content)
+        is_error = bool(result.is_error)
+        shown = fence(name, server, text, is_error=is_error, limit=limit)
+        mark = "✗ error" if is_error else f"({len(text):,} chars)"
+        return ToolResult(shown, is_error, f"{name} {mark}")
+
+    def _failed(self, name: str, server: str, why: str, limit: int) -> ToolResult:
+        text = fence(name, server, f"the call failed: {why}", is_error=True, limit=limit)
+        return ToolResult(text, True, f"{name} ✗ {why[:80]}")
+
+
+def _copy(src: asyncio.Future[None], dst: Future[None]) -> None:
+    if dst.done():
+        return
+    if src.cancelled():
+        dst.set_exception(RuntimeError("cancelled"))
+    elif src.exception() is not None:
+        dst.set_exception(src.exception())  # type: ignore[arg-type]
+    else:
+        dst.set_result(None)

@@ -1,0 +1,183 @@
+"""One MCP server's life: started, its tools listed, calls forwarded, stopped.
+
+The SDK is async (anyio) and the core is threads, so every server lives as one task on
+the hub's event loop, inside ``async with Client(...)`` until it is told to stop: the
+transport (a child process or an HTTP session) is opened and closed by the same task, as
+anyio requires. Nothing here raises to the caller: a server that cannot start, or stops
+answering, becomes a status with a message that names it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from planloop.mcp_tools.sources import ServerSpec
+
+
+@dataclass
+class ToolInfo:
+    """A tool as the server listed it (the SDK's model reduced to what planloop uses)."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    read_only_hint: bool
+
+
+@dataclass
+class Status:
+    """What ``planloop doctor`` shows for a server."""
+
+    name: str
+    transport: str
+    source: str
+    started: bool = False
+    tools: int = 0
+    start_s: float | None = None
+    error: str | None = None
+
+
+def message_of(exc: BaseException) -> str:
+    """The first real error inside an exception group, as one line."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, FileNotFoundError):
+        text = f"command not found ({exc.filename or text})"
+    elif isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        text = "timed out"
+    return " ".join(text.split())[:300]
+
+
+@dataclass
+class Connection:
+    spec: ServerSpec
+    log_dir: Path | None = None
+    status: Status = field(init=False)
+    tools: list[ToolInfo] = field(default_factory=list)
+    _client: Any = None
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[None] | None = None
+    _errlog: IO[str] | None = None
+    #: transport faults (lines on stdout that are not JSON-RPC), told once as a warning
+    faults: list[str] = field(default_factory=list)
+    on_fault: Any = None
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.spec.name, self.spec.transport, self.spec.source)
+
+    @property
+    def alive(self) -> bool:
+        return self._client is not None and self._task is not None and not self._task.done()
+
+    def _transport(self, stack: AsyncExitStack) -> Any:
+        from mcp import StdioServerParameters
+        from mcp.client.stdio import stdio_client
+        from mcp.client.streamable_http import streamable_http_client
+
+        spec = self.spec
+        if spec.transport == "http":
+            assert spec.url is not None
+            if spec.headers:
+                import httpx2
+
+                http = httpx2.AsyncClient(headers=dict(spec.headers), timeout=30.0)
+                return streamable_http_client(spec.url, http_client=http)
+            return streamable_http_client(spec.url)
+        assert spec.command is not None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._errlog = (self.log_dir / f"{spec.name}.log").open("w", encoding="utf-8")
+        else:
+            self._errlog = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+        env = {**os.environ, **spec.env} if spec.env else None
+        params = StdioServerParameters(
+            command=spec.command,
+            args=list(spec.args),
+            env=env,
+            cwd=spec.cwd,
+            encoding_error_handler="replace",
+        )
+        return stdio_client(params, errlog=self._errlog)
+
+    async def run(self, ready: asyncio.Future[None], start_timeout_s: float) -> None:
+        """Connect, list the tools, tell ``ready``, then hold the connection until stopped."""
+        from mcp import Client
+
+        self._stop = asyncio.Event()
+        t0 = time.monotonic()
+        try:
+            async with AsyncExitStack() as stack:
+                client = Client(
+                    self._transport(stack),
+                    mode="legacy",
+                    message_handler=self._incoming,
+                    # the handshake's and the listing's limit; each call passes its own
+                    read_timeout_seconds=start_timeout_s,
+                )
+                async with client:
+                    self.tools = await _list_tools(client)
+                    self._client = client
+                    self.status.started = True
+                    self.status.tools = len(self.tools)
+                    self.status.start_s = round(time.monotonic() - t0, 3)
+                    if not ready.done():
+                        ready.set_result(None)
+                    await self._stop.wait()
+        except BaseException as e:  # noqa: BLE001 - a server's failure is a status, never a crash
+            self.status.error = message_of(e)
+            if not ready.done():
+                ready.set_exception(RuntimeError(self.status.error))
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+        finally:
+            self._client = None
+            if self._errlog is not None:
+                self._errlog.close()
+
+    async def _incoming(self, message: Any) -> None:
+        if isinstance(message, Exception):
+            first = not self.faults
+            self.faults.append(message_of(message))
+            if first and self.on_fault is not None:
+                self.on_fault(
+                    f"wrote something that is not JSON-RPC to stdout ({self.faults[0][:120]}); "
+                    "a server must keep stdout for the protocol (log to stderr)"
+                )
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def call(self, tool: str, arguments: dict[str, Any], timeout_s: float) -> Any:
+        client = self._client
+        if client is None:
+            raise RuntimeError(self.status.error or "the server is not running")
+        return await client.call_tool(tool, arguments, read_timeout_seconds=timeout_s)
+
+
+async def _list_tools(client: Any) -> list[ToolInfo]:
+    out: list[ToolInfo] = []
+    cursor: str | None = None
+    for _ in range(100):  # a paginator that never ends cannot hang the start
+        page = await client.list_tools(cursor=cursor)
+        for t in page.tools:
+            hint = bool(t.annotations and t.annotations.read_only_hint)
+            out.append(
+                ToolInfo(
+                    name=t.name,
+                    description=t.description or t.title or "",
+                    input_schema=dict(t.input_schema or {"type": "object"}),
+                    read_only_hint=hint,
+                )
+            )
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return out
