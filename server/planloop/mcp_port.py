@@ -8,11 +8,12 @@ the core (the approval desk); the port only says what is read-only and what is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from planloop.cancel import CancelToken
+from planloop.events import Event
 from planloop.models.base import ToolSpec
 
 #: every MCP tool's name starts with this (``mcp__SERVER__TOOL``)
@@ -30,9 +31,13 @@ class ToolResult:
 
 
 class McpTools(Protocol):
-    def open(self, ask: Callable[[str], bool] | None = None) -> None:
-        """Start the servers (idempotent); ``ask(question) -> bool`` asks a person for
-        consent where a project's file would start a process."""
+    def open(
+        self,
+        ask: Callable[[str], bool | None] | None = None,
+        emit: Callable[[Event], None] | None = None,
+    ) -> None:
+        """Start the servers (nested calls share them); ``ask(question)`` asks a person
+        for consent where a project's file would start a process (None: nobody there)."""
         ...
 
     def close(self) -> None:

@@ -15,6 +15,9 @@ from planloop.checkpoints.store import CheckpointStore
 from planloop.config import Config
 from planloop.events import EventSink
 from planloop.loop.orchestrator import Orchestrator
+from planloop.mcp_tools.consent import Consent
+from planloop.mcp_tools.hub import McpHub
+from planloop.mcp_tools.sources import ServerSpec, load_servers
 from planloop.models.base import Model, ModelConfig
 from planloop.state.store import PlanStore
 from planloop.workspace.files import Workspace
@@ -41,10 +44,14 @@ def build_orchestrator(
     on_write: Callable[[Path, str, str], None] | None = None,
     wrap_model: Callable[[Model, str], Model] | None = None,
     model_for: Callable[[str], Model] | None = None,
+    mcp_servers: list[ServerSpec] | None = None,
 ) -> Orchestrator:
     """``wrap_model(model, role)``: a wrapper at the model port (eval's cassettes).
     ``model_for(role)``: the model instead of the configured one, which is then never
-    built (eval's replay: the cassette answers, so no spec, key or flag is needed)."""
+    built (eval's replay: the cassette answers, so no spec, key or flag is needed).
+    ``mcp_servers``: MCP servers the client handed over (the language server's
+    ``mcpServers``, ACP's session/new; :func:`planloop.mcp_tools.sources.client_server`
+    reads one), beside the ones the settings and the project's files define."""
     root = root.resolve()
     if not root.is_dir():
         from planloop.errors import PlanloopError
@@ -94,6 +101,7 @@ def build_orchestrator(
 
     return Orchestrator(
         root=root,
+        mcp=mcp_hub(root, config, store.dir, mcp_servers),
         config=config,
         store=store,
         workspace=ws,
@@ -105,6 +113,22 @@ def build_orchestrator(
     )
 
 
+def mcp_hub(
+    root: Path, config: Config, state_dir: Path, client: list[ServerSpec] | None
+) -> McpHub | None:
+    """The MCP client over every server the settings, the project's files and the client
+    define (read anew each time the servers start); None when ``[mcp] enabled = false``.
+    Its events go through the orchestrator's journal, set by the orchestrator."""
+    if not config.mcp.enabled:
+        return None
+    return McpHub(
+        lambda: load_servers(root, config.mcp, client),
+        config.mcp,
+        log_dir=state_dir / "mcp",
+        consent=Consent(state_dir),
+    )
+
+
 def open_session(
     root: Path,
     *,
@@ -113,8 +137,10 @@ def open_session(
     sink: EventSink | None = None,
     buffer_text: Callable[[Path], str | None] | None = None,
     on_write: Callable[[Path, str, str], None] | None = None,
+    mcp_servers: list[ServerSpec] | None = None,
 ) -> Session:
-    """The core API over a workspace: what every front end talks to."""
+    """The core API over a workspace: what every front end talks to. ``mcp_servers``:
+    the MCP servers a client hands over (see :func:`build_orchestrator`)."""
     return Session(
         build_orchestrator(
             root,
@@ -123,5 +149,6 @@ def open_session(
             sink=sink,
             buffer_text=buffer_text,
             on_write=on_write,
+            mcp_servers=mcp_servers,
         )
     )

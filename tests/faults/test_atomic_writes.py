@@ -21,6 +21,7 @@ STATE_WRITERS = [
     "checkpoints/shadow_config.py",
     "checkpoints/borrowing.py",
     "models/scripted.py",
+    "mcp_tools/consent.py",
 ]
 
 

@@ -36,7 +36,16 @@ from planloop.document.plan import (
 )
 
 #: the step fields a person edits in the document; everything else is carried over
-EDITABLE = ("title", "kind", "instructions", "files", "expected_output", "acceptance", "depends_on")
+EDITABLE = (
+    "title",
+    "kind",
+    "instructions",
+    "files",
+    "expected_output",
+    "acceptance",
+    "depends_on",
+    "tools",
+)
 #: the plan fields the document edits
 PLAN_EDITABLE = ("goal", "steps", "decision_points", "stop_conditions")
 
@@ -155,6 +164,7 @@ def _step(ps: ParsedStep, checks: list[Check], base: Plan) -> Step:
         "expected_output": ps.expected_output,
         "acceptance": checks,
         "depends_on": ps.depends_on,
+        "tools": ps.tools,
     }
     if base.has_step(ps.id):
         # status, attempts, results and any field the document does not show: the base's

@@ -17,6 +17,7 @@ document; reading it back is :mod:`.markdown_parse`. The format, line by line:
 1. [x] **Title** `step-id` — edit (after a, b)
    - instructions: one line               (or "- instructions:" then a fenced block)
    - files: `a.py`, `dir/b.py`
+   - tools: `mcp__db__query`, `mcp__docs__*`   (the MCP tools the step may call)
    - expected output: one line            (or a fenced block, as instructions)
    - check: run `pytest -q` (timeout 60.0 s) — description
    - check: file `a.py` exists
@@ -74,6 +75,8 @@ CHECK_DEFAULTS: dict[str, Any] = {
     "path": None,
     "pattern": None,
     "timeout_s": 120.0,
+    "tool": None,
+    "arguments": None,
 }
 
 # --- inline code spans -------------------------------------------------------------------
@@ -129,7 +132,19 @@ def _check_line(c: Check) -> str:
 
 
 def _readable_check(c: Check) -> str | None:
-    if c.kind == "command":
+    if c.tool is not None and c.kind != "mcp":
+        return None
+    if c.kind == "mcp":
+        if c.tool is None or c.command is not None or c.path is not None:
+            return None
+        s = f"mcp {code(c.tool)}"
+        if c.arguments is not None:
+            s += f" {code(json.dumps(c.arguments, ensure_ascii=False, separators=(',', ':')))}"
+        if c.pattern is not None:
+            s += f" expect {code(c.pattern)}"
+    elif c.arguments is not None:
+        return None
+    elif c.kind == "command":
         if c.command is None or c.path is not None or c.pattern is not None:
             return None
         s = f"run {code(c.command)}"
@@ -172,11 +187,11 @@ def stop_line(label: str, text: str) -> str:
     return f"- {label} (json): {json.dumps(text, ensure_ascii=False)}"
 
 
-def _files_line(files: list[str]) -> str:
+def _files_line(files: list[str], label: str = "files") -> str:
     readable = ", ".join(code(f) for f in files)
     if _single(readable) and readable == readable.rstrip() and codes_list(readable) == files:
-        return f"   - files: {readable}"
-    return f"   - files (json): {json.dumps(files, ensure_ascii=False)}"
+        return f"   - {label}: {readable}"
+    return f"   - {label} (json): {json.dumps(files, ensure_ascii=False)}"
 
 
 def goal_lines(goal: str) -> list[str]:
@@ -198,6 +213,8 @@ def step_fields(s: Step) -> list[str]:
         lines += _field("instructions", s.instructions)
     if s.files:
         lines.append(_files_line(s.files))
+    if s.tools:
+        lines.append(_files_line(s.tools, "tools"))
     if s.expected_output:
         lines += _field("expected output", s.expected_output)
     lines += [_check_line(c) for c in s.acceptance]

@@ -84,6 +84,7 @@ class ParsedStep:
     depends_on: list[str]
     instructions: str = ""
     files: list[str] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)
     expected_output: str = ""
     #: each check's fields as written (``plan_edits`` validates them into ``plan.Check``)
     acceptance: list[dict[str, Any]] = field(default_factory=list)
@@ -143,6 +144,29 @@ def parse_check(s: str) -> dict[str, Any] | None:
             rest = rest[pat[1] :]
         else:
             return None
+    elif s.startswith("mcp "):
+        got = read_code(s, 4)
+        if got is None:
+            return None
+        values = {"kind": "mcp", "tool": got[0]}
+        rest = s[got[1] :]
+        if rest.startswith(" "):
+            args = read_code(rest, 1)
+            if args is None:
+                return None
+            try:
+                values["arguments"] = json.loads(args[0])
+            except ValueError:
+                return None
+            if not isinstance(values["arguments"], dict):
+                return None
+            rest = rest[args[1] :]
+        if rest.startswith(" expect "):
+            pat = read_code(rest, len(" expect "))
+            if pat is None:
+                return None
+            values["pattern"] = pat[0]
+            rest = rest[pat[1] :]
     else:
         return None
     m = re.match(r" \(timeout ([0-9][0-9.e+-]*) s\)", rest)
@@ -331,14 +355,23 @@ def _steps_line(
             )
         else:
             current.files = files
+    elif label == "tools":
+        tools = codes_list(rest)
+        if tools is None:
+            out.problems.append(
+                EditProblem(n, "tools: expected `mcp__server__tool`, … (each in backticks)")
+            )
+        else:
+            current.tools = tools
     elif label == "check":
         c = parse_check(rest)
         if c is None:
             out.problems.append(
                 EditProblem(
                     n,
-                    "check: expected run `command`, file `path` exists or file `path` "
-                    "contains `pattern` (optionally (timeout N s) and — description)",
+                    "check: expected run `command`, file `path` exists, file `path` "
+                    "contains `pattern` or mcp `tool` `{json}` expect `pattern` "
+                    "(optionally (timeout N s) and — description)",
                 )
             )
         else:
@@ -361,11 +394,13 @@ def _json_field(out: Parsed, step: ParsedStep, label: str, rest: str, n: int) ->
         else:
             step.acceptance.append(value)
             step.check_lines.append(n)
-    elif label == "files":
+    elif label in ("files", "tools"):
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            out.problems.append(EditProblem(n, "files (json): expected a list of strings"))
-        else:
+            out.problems.append(EditProblem(n, f"{label} (json): expected a list of strings"))
+        elif label == "files":
             step.files = value
+        else:
+            step.tools = value
     else:
         out.problems.append(EditProblem(n, f"unknown step field {label!r}"))
 

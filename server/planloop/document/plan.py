@@ -35,7 +35,7 @@ StepStatus = Literal[
     "awaiting_approval",
     "reverted",
 ]
-CheckKind = Literal["command", "file_exists", "file_contains"]
+CheckKind = Literal["command", "file_exists", "file_contains", "mcp"]
 Trigger = Literal[
     "check_failed",
     "repeated_failure",
@@ -79,9 +79,15 @@ class Check(_Model):
     path: str | None = None
     pattern: str | None = None
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    #: an ``mcp`` check: a read-only MCP tool, its arguments; ``pattern`` (a regular
+    #: expression) must occur in the result, and the call must not be an error
+    tool: str | None = None
+    arguments: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Check:
+        if self.kind == "mcp" and not (self.tool and self.tool.startswith("mcp__")):
+            raise ValueError("an 'mcp' check needs a 'tool' named mcp__SERVER__TOOL")
         if self.kind == "command" and not (self.command and self.command.strip()):
             raise ValueError("a 'command' check needs a non-empty 'command'")
         if self.kind in ("file_exists", "file_contains") and not self.path:
@@ -97,6 +103,8 @@ class Check(_Model):
             return f"`{self.command}` exits 0"
         if self.kind == "file_exists":
             return f"{self.path} exists"
+        if self.kind == "mcp":
+            return f"{self.tool} answers" + (f" /{self.pattern}/" if self.pattern else "")
         return f"{self.path} contains /{self.pattern}/"
 
 
@@ -189,6 +197,27 @@ def cost_text(usd: float, usage: RoleUsage | None = None, *, digits: int = 4) ->
     return unknown if usage.calls == usage.unpriced_calls else f"{dollars} + {unknown}"
 
 
+#: characters of an MCP result kept in the step's record and the log (the model saw more)
+MCP_RECORD_CHARS = 2000
+
+
+class McpCall(_Model):
+    """One call to a user's MCP tool during a step: what was asked, what came back."""
+
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    is_error: bool = False
+    result: str = ""
+
+    def capped(self) -> McpCall:
+        if len(self.result) <= MCP_RECORD_CHARS:
+            return self
+        cut = len(self.result) - MCP_RECORD_CHARS
+        return self.model_copy(
+            update={"result": self.result[:MCP_RECORD_CHARS] + f"\n[… {cut:,} characters cut]"}
+        )
+
+
 class StepResult(_Model):
     outcome: Outcome | None = None
     checks: list[CheckResult] = Field(default_factory=list)
@@ -199,6 +228,8 @@ class StepResult(_Model):
     cost_usd: float = 0.0
     duration_s: float = 0.0
     error: str | None = None
+    #: the user's MCP tools the executor called, in order (results capped)
+    mcp_calls: list[McpCall] = Field(default_factory=list)
 
     @property
     def checks_passed(self) -> bool:
@@ -250,6 +281,9 @@ class Step(_Model):
     expected_output: str = ""
     acceptance: list[Check] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
+    #: the MCP tools (``mcp__SERVER__TOOL``, globs) the step needs: only their schemas go
+    #: into its requests; empty offers every running server's tools
+    tools: list[str] = Field(default_factory=list)
     status: StepStatus = "pending"
     attempts: int = 0
     result: StepResult | None = None
@@ -450,6 +484,7 @@ class StepDraft(_Model):
     expected_output: str = ""
     acceptance: list[Check] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
 
 
 class PlanDraft(_Model):

@@ -19,6 +19,9 @@ but are not persisted: the executor is waiting on the answer mid-step.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from planloop.approvals import ApprovalRequest, Approver, Decision
 from planloop.cancel import CancelToken
 from planloop.config import Config
@@ -252,6 +255,41 @@ class ApprovalDesk:
         return "the user did not allow this command" + (
             f": {d.feedback}" if d and d.feedback else ""
         )
+
+    def tool_gate(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        """An executor's MCP call not on the allow list: a person decides, as for a
+        command the policy asks about (the same request, events and front-end prompts)."""
+        shown = f"{tool} {json.dumps(arguments, ensure_ascii=False, sort_keys=True)}"
+        if len(shown) > 500:
+            shown = shown[:499] + "…"
+        req = ApprovalRequest(
+            kind="command",
+            plan_id=self.journal.plan_id or "",
+            command=shown,
+            reason=f"the executor wants to call the MCP tool {tool}, which is not on the "
+            "allow list ([mcp] allow)",
+        )
+        self.journal.event(CommandApprovalRequested(command=shown))
+        d = self.approver.ask(req, None)
+        self.journal.event(
+            CommandApproval(command=shown, approve=bool(d and d.approve), by=d.by if d else None)
+        )
+        if d is not None and d.approve:
+            return None
+        return "the user did not allow this call" + (f": {d.feedback}" if d and d.feedback else "")
+
+    def mcp_consent(self, question: str) -> bool | None:
+        """May the project's MCP config start its servers? Asked like a command; nobody
+        there (None) is a no for now: the run goes on without those servers."""
+        req = ApprovalRequest(
+            kind="command",
+            plan_id=self.journal.plan_id or "",
+            command=question,
+            reason="this workspace's MCP config (.mcp.json or .vscode/mcp.json) would start "
+            "these servers; a repository could plant one, so planloop asks once",
+        )
+        d = self.approver.ask(req, None)
+        return None if d is None else d.approve
 
 
 def check_answerable(

@@ -20,6 +20,9 @@ from planloop.document.plan import RunState
 from planloop.events import (
     Event,
     EventSink,
+    McpServerStarted,
+    McpToolCalled,
+    McpWarning,
     PlannerToolCall,
     QuestionAnswered,
     QuestionAsked,
@@ -64,7 +67,17 @@ class Journal:
         """Log first (durable), then tell the front end."""
         if self.plan_id is not None:
             self.store.log(self.plan_id, event)
-        elif isinstance(event, (PlannerToolCall, QuestionAsked, QuestionAnswered)):
+        elif isinstance(
+            event,
+            (
+                PlannerToolCall,
+                QuestionAsked,
+                QuestionAnswered,
+                McpServerStarted,
+                McpWarning,
+                McpToolCalled,
+            ),
+        ):
             self.drafting.append(event)
         self.tell(event)
 

@@ -33,6 +33,8 @@ approver and event sink are passed in.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from planloop.approvals import Approver, Decision
@@ -54,6 +56,7 @@ from planloop.loop.step_changes import StepSpan, revert_step, step_span
 from planloop.loop.step_decisions import StepDecider, evidence_of
 from planloop.loop.step_runner import StepRunner
 from planloop.loop.user_edits import adopt_document, apply_edit, edit_lock
+from planloop.mcp_port import McpTools
 from planloop.roles import questions
 from planloop.roles.executor import Executor
 from planloop.roles.ledger import Ledger
@@ -79,8 +82,11 @@ class Orchestrator:
         executor_model: ModelFactory,
         approver: Approver,
         sink: EventSink | None = None,
+        mcp: McpTools | None = None,
     ) -> None:
         self.root = root
+        #: the user's MCP servers: started for a plan or a run, stopped with it
+        self.mcp = mcp
         self.config = config
         self.store = store
         self.ws = workspace
@@ -102,6 +108,8 @@ class Orchestrator:
             journal=self.journal,
             ledger=self.ledger,
             command_gate=lambda command: self.desk.command_gate(command),
+            mcp=mcp,
+            mcp_gate=lambda tool, arguments: self.desk.tool_gate(tool, arguments),
         )
         self.runner = StepRunner(
             ws=workspace,
@@ -111,6 +119,7 @@ class Orchestrator:
             baseline=self.baseline,
             executor=lambda: self.roles.executor,
             joint=lambda: self.roles.joint,
+            mcp=mcp,
         )
         self.revisions = RevisionDesk(
             config=config,
@@ -133,6 +142,19 @@ class Orchestrator:
         )
 
     # --- wiring ---------------------------------------------------------------------------
+
+    @contextmanager
+    def tools_open(self) -> Iterator[None]:
+        """The MCP servers run for the length of a command that may call a model (a plan,
+        an answer, a run, a re-plan, a decision) and stop with it."""
+        if self.mcp is None:
+            yield
+            return
+        self.mcp.open(self.desk.mcp_consent, self.journal.event)
+        try:
+            yield
+        finally:
+            self.mcp.close()
 
     @property
     def sink(self) -> EventSink | None:
@@ -197,7 +219,7 @@ class Orchestrator:
     def create_plan(
         self, goal: str, cancel: CancelToken | None = None, answerer: Answerer | None = None
     ) -> Plan:
-        with self.store.run_lock():
+        with self.store.run_lock(), self.tools_open():
             self.roles.use(None)  # a new plan: flags, else settings, else the defaults
             self.roles.check_dollar_budget(executor=False)
             self.roles.rules.reload()
@@ -212,7 +234,7 @@ class Orchestrator:
         answerer: Answerer | None = None,
     ) -> Plan:
         """Answer the planner's waiting question; planning goes on to a plan (or asks again)."""
-        with self.store.run_lock():
+        with self.store.run_lock(), self.tools_open():
             pending = questions.load(self.store.dir)
             if pending is None:
                 raise questions.nothing_pending()
@@ -274,7 +296,7 @@ class Orchestrator:
         an approval by that name, instead of asking a second time.
         """
         cancel = cancel or CancelToken()
-        with self.store.run_lock():
+        with self.store.run_lock(), self.tools_open():
             rec = self._load()
             if step_id is not None and not rec.plan.has_step(step_id):
                 raise UnknownStepError(step_id, [s.id for s in rec.plan.steps])
@@ -372,7 +394,7 @@ class Orchestrator:
         cancel: CancelToken | None = None,
     ) -> ReplanResult:
         cancel = cancel or CancelToken()
-        with self.store.run_lock():
+        with self.store.run_lock(), self.tools_open():
             rec = self._load()
             self.revisions.watch(rec)
             self.roles.rules.reload()

@@ -8,12 +8,13 @@ through the journal and charge their turns to the run's ledger.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from planloop.config import ROLES, Config, ModelChoice, RememberedModels, Role, choose_model
 from planloop.errors import ConfigError
 from planloop.events import Progress, RulesWarning
 from planloop.loop.journal import Journal
+from planloop.mcp_port import McpTools
 from planloop.models.base import Model
 from planloop.roles.executor import Executor
 from planloop.roles.joint import JointAgent
@@ -39,7 +40,11 @@ class Roles:
         journal: Journal,
         ledger: Ledger,
         command_gate: Callable[[str], str | None],
+        mcp: McpTools | None = None,
+        mcp_gate: Callable[[str, dict[str, Any]], str | None] | None = None,
     ) -> None:
+        self.mcp = mcp
+        self.mcp_gate = mcp_gate
         self.config = config
         self.ws = ws
         self._planner_model = planner_model
@@ -129,6 +134,7 @@ class Roles:
                 repo_map_tokens=tokens,
                 rules=self.rules,
                 max_questions=self.config.planner_questions,
+                mcp=self.mcp,
             )
         return self._planner
 
@@ -157,6 +163,8 @@ class Roles:
             on_event=self.journal.event,
             ledger=self.ledger,
             rules=self.rules,
+            mcp=self.mcp,
+            mcp_gate=self.mcp_gate,
         )
 
     def fresh_model(self, role: str) -> Model:

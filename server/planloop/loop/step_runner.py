@@ -34,6 +34,7 @@ from planloop.document.plan import (
     Attempt,
     CheckResult,
     FileChange,
+    McpCall,
     RoleUsage,
     RunState,
     Step,
@@ -41,6 +42,7 @@ from planloop.document.plan import (
 )
 from planloop.events import (
     CheckRan,
+    McpToolCalled,
     StepCancelled,
     StepError,
     StepFinished,
@@ -49,6 +51,7 @@ from planloop.events import (
 )
 from planloop.loop.baseline import WorkspaceBaseline
 from planloop.loop.journal import Journal
+from planloop.mcp_port import McpTools
 from planloop.models.base import ModelError
 from planloop.roles.executor import Executor
 from planloop.roles.joint import JointAgent
@@ -97,8 +100,11 @@ class StepRunner:
         baseline: WorkspaceBaseline,
         executor: Callable[[], Executor],
         joint: Callable[[], JointAgent] | None = None,
+        mcp: McpTools | None = None,
     ) -> None:
         self.ws = ws
+        #: the user's MCP servers, for ``mcp`` acceptance checks
+        self.mcp = mcp
         self.cp = checkpoints
         self.journal = journal
         self.ledger = ledger
@@ -194,7 +200,23 @@ class StepRunner:
         checks: list[CheckResult] = []
         if not outcome.blocked:
             try:
-                checks = run_checks(step, self.ws, self.baseline.checks_for(step), cancel)
+                checks = run_checks(
+                    step,
+                    self.ws,
+                    self.baseline.checks_for(step),
+                    cancel,
+                    mcp=self.mcp,
+                    on_mcp=lambda c, r: self.journal.event(
+                        McpToolCalled(
+                            role="check",
+                            step_id=step.id,
+                            tool=c.tool or "",
+                            arguments=c.arguments or {},
+                            is_error=r.is_error,
+                            result=McpCall(tool=c.tool or "", result=r.text).capped().result,
+                        )
+                    ),
+                )
             except Cancelled:
                 self._cancelled(rec, step, before, usage)
             if cancel.cancelled:  # a cancelled check is not a failed step
@@ -218,6 +240,7 @@ class StepRunner:
             usage={role: prior.add(usage)},
             cost_usd=prior.add(usage).cost_usd,
             duration_s=round(time.monotonic() - t0, 3),
+            mcp_calls=list(agent.mcp_calls),
         )
         return step.result
 

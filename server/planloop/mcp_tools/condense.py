@@ -44,7 +44,9 @@ def block_text(block: Any) -> str:
         uri = res.get("uri", "")
         if "text" in res and res["text"] is not None:
             return f"[resource {uri}]\n{res['text']}"
-        return _binary(f"resource {uri}", res.get("mime_type") or res.get("mimeType"), res.get("blob"))
+        return _binary(
+            f"resource {uri}", res.get("mime_type") or res.get("mimeType"), res.get("blob")
+        )
     if kind == "resource_link":
         return f"[resource link {b.get('uri', '')}: {b.get('name', '')}]"
     return f"[{kind or 'unknown'} content: not shown]"

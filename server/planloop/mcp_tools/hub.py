@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import logging
 import threading
 import time
@@ -31,9 +32,10 @@ from planloop.config import McpSettings
 from planloop.events import Event, McpServerStarted, McpWarning
 from planloop.mcp_port import ToolResult
 from planloop.mcp_tools.condense import fence, result_text
+from planloop.mcp_tools.consent import Ask, Consent
 from planloop.mcp_tools.names import NameTable
 from planloop.mcp_tools.server import Connection, Status, ToolInfo, message_of
-from planloop.mcp_tools.sources import ServerSpec
+from planloop.mcp_tools.sources import Loaded, ServerSpec
 from planloop.models.base import ToolSpec
 
 #: how often a waiting call looks at the cancel token
@@ -56,23 +58,24 @@ class McpHub:
 
     def __init__(
         self,
-        specs: list[ServerSpec],
+        load: Callable[[], Loaded] | list[ServerSpec],
         settings: McpSettings,
         *,
         emit: Callable[[Event], None] | None = None,
         log_dir: Path | None = None,
-        consent: Callable[[list[ServerSpec], Callable[[str], bool] | None], list[ServerSpec]]
-        | None = None,
-        problems: list[str] | None = None,
+        consent: Consent | None = None,
     ) -> None:
-        self.specs = specs
+        #: read on every open: a long-lived language server sees an edited .mcp.json
+        if isinstance(load, list):
+            fixed = Loaded(list(load), [])
+            self.load: Callable[[], Loaded] = lambda: fixed
+        else:
+            self.load = load
         self.settings = settings
         self.emit = emit
         self.log_dir = log_dir
-        #: filters the specs to those allowed to start (the project files' consent)
+        #: keeps the project files' servers out until a person said yes
         self.consent = consent
-        #: problems found reading the config, told as warnings when the servers start
-        self.problems = list(problems or [])
         self.connections: dict[str, Connection] = {}
         self.table = NameTable()
         self._tools: dict[str, ToolInfo] = {}
@@ -87,17 +90,24 @@ class McpHub:
         if self.emit is not None:
             self.emit(McpWarning(server=server, message=message))
 
-    def open(self, ask: Callable[[str], bool] | None = None) -> None:
+    def open(self, ask: Ask | None = None, emit: Callable[[Event], None] | None = None) -> None:
         with self._lock:
+            if emit is not None:
+                self.emit = emit
             self._opened += 1
             if self._opened > 1:
                 return
             self._start(ask)
 
-    def _start(self, ask: Callable[[str], bool] | None) -> None:
-        for p in self.problems:
+    def _start(self, ask: Ask | None) -> None:
+        loaded = self.load()
+        for p in loaded.problems:
             self._warn("(config)", p)
-        specs = self.consent(self.specs, ask) if self.consent is not None else self.specs
+        specs = loaded.servers
+        if self.consent is not None:
+            specs, refused = self.consent.filter(specs, ask)
+            if refused:
+                self._warn("(consent)", refused)
         self.connections = {s.name: Connection(s, self.log_dir) for s in specs}
         for c in self.connections.values():
             c.on_fault = lambda message, name=c.spec.name: self._warn(name, message)
@@ -120,11 +130,13 @@ class McpHub:
             ready: Future[None] = Future()
             start_s = conn.spec.start_timeout_s or self.settings.start_timeout_s
 
-            async def begin(c: Connection = conn, r: Future[None] = ready, t: float = start_s) -> None:
+            async def begin(
+                c: Connection = conn, r: Future[None] = ready, t: float = start_s
+            ) -> None:
                 inner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                inner.add_done_callback(lambda f, r=r: _copy(f, r))
+                inner.add_done_callback(functools.partial(_copy, dst=r))
                 c._task = asyncio.get_running_loop().create_task(c.run(inner, t))
-                c._task.add_done_callback(lambda _t, c=c: self._ended(c))
+                c._task.add_done_callback(functools.partial(self._ended_task, conn=c))
 
             asyncio.run_coroutine_threadsafe(begin(), loop).result()
             waits.append((conn, ready, start_s))
@@ -143,8 +155,10 @@ class McpHub:
             if conn.status.started and conn.status.error is None:
                 self._register(conn)
             else:
-                self._warn(conn.spec.name, f"not started: {self._why(conn)}; the run goes on "
-                           "without its tools")
+                self._warn(
+                    conn.spec.name,
+                    f"not started: {self._why(conn)}; the run goes on without its tools",
+                )
         for w in self.table.warnings:
             self._warn("(names)", w)
 
@@ -173,12 +187,21 @@ class McpHub:
                 )
             )
 
+    def _ended_task(self, _task: object, conn: Connection) -> None:
+        self._ended(conn)
+
     def _ended(self, conn: Connection) -> None:
         """A server's task ended: expected after stop, a warning when it died."""
-        if self._opened and conn.status.started and conn._stop is not None and not conn._stop.is_set():
+        if (
+            self._opened
+            and conn.status.started
+            and conn._stop is not None
+            and not conn._stop.is_set()
+        ):
             conn.status.error = conn.status.error or "the server stopped"
-            self._warn(conn.spec.name, f"stopped during the run: {conn.status.error}; its tools "
-                       "are gone")
+            self._warn(
+                conn.spec.name, f"stopped during the run: {conn.status.error}; its tools are gone"
+            )
 
     def _cancel(self, conn: Connection) -> None:
         loop, task = self._loop, conn._task
@@ -211,7 +234,7 @@ class McpHub:
 
             try:
                 asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout=6.0)
-            except Exception:  # noqa: BLE001 - stopping must not fail a finished run
+            except Exception:
                 pass
             loop.call_soon_threadsafe(loop.stop)
             if thread is not None:
@@ -274,9 +297,7 @@ class McpHub:
 
     # --- calls ---------------------------------------------------------------------------
 
-    def call(
-        self, name: str, arguments: dict[str, Any], cancel: CancelToken | None
-    ) -> ToolResult:
+    def call(self, name: str, arguments: dict[str, Any], cancel: CancelToken | None) -> ToolResult:
         where = self.table.resolve(name)
         if where is None:
             return ToolResult(f"Unknown MCP tool {name!r}.", True, f"{name} ✗ unknown tool")
@@ -301,9 +322,10 @@ class McpHub:
             except FutureTimeout:
                 if time.monotonic() >= deadline:
                     fut.cancel()
-                    return self._failed(name, server, f"no answer within {timeout:g} s "
-                                        "(call_timeout_s)", limit)
-            except Exception as e:  # noqa: BLE001 - the server's failure is the model's to read
+                    return self._failed(
+                        name, server, f"no answer within {timeout:g} s (call_timeout_s)", limit
+                    )
+            except Exception as e:
                 return self._failed(name, server, message_of(e), limit)
         text = result_text(list(result.content or []), result.structured_content)
         is_error = bool(result.is_error)
@@ -322,6 +344,6 @@ def _copy(src: asyncio.Future[None], dst: Future[None]) -> None:
     if src.cancelled():
         dst.set_exception(RuntimeError("cancelled"))
     elif src.exception() is not None:
-        dst.set_exception(src.exception())  # type: ignore[arg-type]
+        dst.set_exception(src.exception())
     else:
         dst.set_result(None)

@@ -45,8 +45,10 @@ class Status:
 
 def message_of(exc: BaseException) -> str:
     """The first real error inside an exception group, as one line."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
+    inner = getattr(exc, "exceptions", None)  # an ExceptionGroup (3.11+, or its backport)
+    while isinstance(inner, tuple) and inner and isinstance(inner[0], BaseException):
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, FileNotFoundError):
         text = f"command not found ({exc.filename or text})"
@@ -130,7 +132,7 @@ class Connection:
                     if not ready.done():
                         ready.set_result(None)
                     await self._stop.wait()
-        except BaseException as e:  # noqa: BLE001 - a server's failure is a status, never a crash
+        except BaseException as e:
             self.status.error = message_of(e)
             if not ready.done():
                 ready.set_exception(RuntimeError(self.status.error))

@@ -167,7 +167,9 @@ def _from_entry(
             transport="stdio",
             command=expand(command, env, workspace),
             args=tuple(expand(a, env, workspace) for a in args),
-            env={k: expand(v, env, workspace) for k, v in _strings(entry.get("env"), "env").items()},
+            env={
+                k: expand(v, env, workspace) for k, v in _strings(entry.get("env"), "env").items()
+            },
             cwd=expand(cwd, env, workspace) if isinstance(cwd, str) else None,
             source=source,
         )
@@ -192,7 +194,11 @@ def _strings(value: Any, what: str) -> dict[str, str]:
 def project_servers(root: Path, problems: list[str]) -> list[ServerSpec]:
     """The servers the project's own files define (.vscode/mcp.json first, then .mcp.json)."""
     found: list[ServerSpec] = []
-    for source, key in ((".vscode/mcp.json", "servers"), (".mcp.json", "mcpServers")):
+    files: tuple[tuple[Source, str], ...] = (
+        (".vscode/mcp.json", "servers"),
+        (".mcp.json", "mcpServers"),
+    )
+    for source, key in files:
         path = root / source
         if not path.is_file():
             continue
@@ -201,8 +207,10 @@ def project_servers(root: Path, problems: list[str]) -> list[ServerSpec]:
             continue
         table = data.get(key, {})
         if not isinstance(table, dict):
-            problems.append(f"{path}:{_line_of(path.read_text(encoding='utf-8'), key)}: "
-                            f"{key!r} must be an object; its MCP servers are not started")
+            problems.append(
+                f"{path}:{_line_of(path.read_text(encoding='utf-8'), key)}: "
+                f"{key!r} must be an object; its MCP servers are not started"
+            )
             continue
         for name, entry in table.items():
             spec = _from_entry(str(name), entry, source, path, root, problems)
@@ -271,16 +279,21 @@ def load_servers(
             by_name.pop(name, None)
             continue
         if s.command or s.url:
-            spec = _from_settings(name, s, problems)
-            if spec is None:
+            mine = _from_settings(name, s, problems)
+            if mine is None:
                 continue
-            by_name[name] = _gated(spec, s)
+            by_name[name] = _gated(mine, s)
         elif name in by_name:
             by_name[name] = _gated(by_name[name], s)
     for spec in client or []:
         gates = settings.servers.get(spec.name)
         by_name[spec.name] = _gated(spec, gates) if gates is not None else spec
-    servers = [s for n, s in by_name.items() if n not in settings.disabled]
+    # a stdio server runs in the workspace (relative paths in its args mean the project's)
+    servers = [
+        replace(s, cwd=str(root / s.cwd) if s.cwd else str(root)) if s.transport == "stdio" else s
+        for n, s in by_name.items()
+        if n not in settings.disabled
+    ]
     return Loaded(servers, problems)
 
 
@@ -309,7 +322,10 @@ def client_server(raw: Mapping[str, Any]) -> ServerSpec:
         if not isinstance(url, str) or not url:
             raise ValueError(f"MCP server {name!r}: an http server needs a url")
         return ServerSpec(
-            name=name, transport="http", url=url, headers=pairs(raw.get("headers"), "headers"),
+            name=name,
+            transport="http",
+            url=url,
+            headers=pairs(raw.get("headers"), "headers"),
             source="client",
         )
     command = raw.get("command")

@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from planloop.cancel import CancelToken
-from planloop.document.plan import Outcome
+from planloop.document.plan import McpCall, Outcome
+from planloop.mcp_port import McpTools, is_mcp
 from planloop.models.base import ToolSpec
 from planloop.validation import problems
 from planloop.workspace.files import Workspace, WorkspaceError
@@ -257,8 +258,21 @@ class ToolBox:
         cancel: CancelToken | None = None,
         command_timeout_s: float = 120,
         repo_map: Callable[[str], str] | None = None,
+        mcp: McpTools | None = None,
+        mcp_gate: Callable[[str, dict[str, Any]], str | None] | None = None,
+        mcp_offered: list[str] | None = None,
+        on_mcp: Callable[[McpCall], None] | None = None,
     ) -> None:
         self.ws = ws
+        #: the user's MCP servers; read-only tools only unless ``writable``
+        self.mcp = mcp
+        #: asks a person about an executor's call not on the allow list (None: allowed)
+        self.mcp_gate = mcp_gate
+        #: the MCP tools this request offers (a step's ``tools:``); others are refused
+        self.mcp_offered = mcp_offered
+        #: each MCP call, for the log and the step's record
+        self.on_mcp = on_mcp
+        self.mcp_calls: list[McpCall] = []
         #: folder → its repo map; None: the repo_map tool is not offered here
         self.repo_map = repo_map
         self.writable = writable
@@ -295,6 +309,8 @@ class ToolBox:
                 True,
                 "ask_user ✗ not available",
             )
+        if isinstance(name, str) and is_mcp(name):
+            return self._mcp(name, input)
         if name in _HANDLED_ELSEWHERE:
             return ToolOutput(
                 f"{name} is handled by {_HANDLED_ELSEWHERE[name]}, not by the workspace tools.",
@@ -340,6 +356,50 @@ class ToolBox:
             )
         handler: Callable[[Any], ToolOutput] = getattr(self, f"_{name}")
         return handler(args)
+
+    # -- the user's MCP tools
+
+    def _mcp(self, name: str, input: Any) -> ToolOutput:
+        """An MCP tool: offered here, read-only for a read-only role, gated for a writer."""
+        if self.mcp is None or (self.mcp_offered is not None and name not in self.mcp_offered):
+            return ToolOutput(
+                f"{name} is not available here. Available tools: {', '.join(self.tool_names)}"
+                + (f", {', '.join(self.mcp_offered)}" if self.mcp_offered else "")
+                + ".",
+                True,
+                f"{_short(name, 40)} ✗ not available",
+            )
+        if input is None:
+            input = {}
+        if not isinstance(input, dict):
+            return ToolOutput(
+                f"Invalid input for {name}: expected a JSON object, got {type(input).__name__}.",
+                True,
+                f"{name} ✗ invalid input",
+            )
+        if not self.writable and not self.mcp.read_only(name):
+            return ToolOutput(
+                f"{name} is not available here: this role may call only read-only tools. "
+                "Describe the call in the plan instead.",
+                True,
+                f"{name} ✗ read-only",
+            )
+        if self.writable and self.mcp_gate is not None and not self.mcp.allowed(name):
+            refusal = self.mcp_gate(name, input)
+            if refusal is not None:
+                self._record(McpCall(tool=name, arguments=input, is_error=True, result=refusal))
+                return ToolOutput(f"Tool not called: {refusal}", True, f"{name} ✗ refused")
+        result = self.mcp.call(name, input, self.cancel)
+        self._record(
+            McpCall(tool=name, arguments=input, is_error=result.is_error, result=result.text)
+        )
+        return ToolOutput(result.text, result.is_error, result.line)
+
+    def _record(self, call: McpCall) -> None:
+        call = call.capped()
+        self.mcp_calls.append(call)
+        if self.on_mcp is not None:
+            self.on_mcp(call)
 
     # -- read-only tools
 

@@ -9,10 +9,12 @@ consumer gets a short observation instead of the raw log.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from planloop import faults
 from planloop.cancel import CancelToken
 from planloop.document.plan import Check, CheckResult, Step
+from planloop.mcp_port import McpTools, ToolResult
 from planloop.workspace.commands import CommandResult
 from planloop.workspace.files import Workspace, WorkspaceError
 
@@ -40,11 +42,14 @@ def run_checks(
     ws: Workspace,
     workspace_checks: list[Check],
     cancel: CancelToken | None = None,
+    mcp: McpTools | None = None,
+    on_mcp: Callable[[Check, ToolResult], None] | None = None,
 ) -> list[CheckResult]:
     """Every acceptance check of ``step``, then (for edit steps) the workspace's own checks.
 
     Checks never raise: a path the sandbox refuses or a denied command is a failed
-    check whose observation says why, so the orchestrator always gets a verdict.
+    check whose observation says why, so the orchestrator always gets a verdict. An
+    ``mcp`` check calls a read-only tool of ``mcp`` (``on_mcp`` hears each call).
     """
     todo = [(check, False) for check in step.acceptance]
     if step.kind == "edit":
@@ -56,7 +61,10 @@ def run_checks(
         else:
             faults.point("check")
             try:
-                passed, observation = _run_one(check, ws, cancel)
+                if check.kind == "mcp":
+                    passed, observation = _run_mcp(check, mcp, cancel, on_mcp)
+                else:
+                    passed, observation = _run_one(check, ws, cancel)
             except WorkspaceError as exc:
                 passed, observation = False, str(exc)
         results.append(
@@ -68,6 +76,37 @@ def run_checks(
             )
         )
     return results
+
+
+def _run_mcp(
+    check: Check,
+    mcp: McpTools | None,
+    cancel: CancelToken | None,
+    on_mcp: Callable[[Check, ToolResult], None] | None,
+) -> tuple[bool, str]:
+    """A read-only MCP tool answers without an error, and with ``pattern`` if one is set."""
+    tool = check.tool or ""
+    if mcp is None:
+        return False, f"not run: no MCP server is running, so {tool} cannot be called"
+    if not mcp.read_only(tool):
+        return False, (
+            f"not run: {tool} is not a read-only tool (a check may call only tools on "
+            "planner_tools, or annotated readOnlyHint by a trusted server), or its server "
+            "is not running"
+        )
+    try:
+        regex = re.compile(check.pattern or "", re.MULTILINE)
+    except re.error as exc:
+        return False, f"invalid pattern /{check.pattern}/: {exc}"
+    result = mcp.call(tool, check.arguments or {}, cancel)
+    if on_mcp is not None:
+        on_mcp(check, result)
+    shown = _clip(" ".join(result.text.split("\n", 1)[-1].split()))
+    if result.is_error:
+        return False, f"{tool} answered with an error: {shown}"
+    if check.pattern and regex.search(result.text) is None:
+        return False, f"{tool}'s answer has no match for /{check.pattern}/: {shown}"
+    return True, f"{tool}: {shown}"
 
 
 def _run_one(check: Check, ws: Workspace, cancel: CancelToken | None) -> tuple[bool, str]:

@@ -1,0 +1,170 @@
+"""MCP tools through a whole plan and run, with scripted planner and executor and real
+servers: the published filesystem server over stdio (a project's .mcp.json, consent
+asked once) and the SDK-built server over streamable HTTP (the client hands it over)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import dict_sink, report, script, submit, tool
+from mcp_fixtures import filesystem_server, http_server  # noqa: F401 - fixtures
+from planloop.approvals import ApprovalRequest, Decision
+from planloop.cancel import CancelToken
+from planloop.config import load_config
+from planloop.mcp_tools.consent import CONSENT_FILE
+from planloop.mcp_tools.sources import ServerSpec
+from planloop.wiring import build_orchestrator
+
+
+class Desk:
+    """A person at the approval desk: answers each command question with ``answer``."""
+
+    def __init__(self, answer: bool | None) -> None:
+        self.answer = answer
+        self.asked: list[ApprovalRequest] = []
+
+    def ask(self, req: ApprovalRequest, cancel: CancelToken | None = None) -> Decision | None:
+        if req.kind != "command":
+            return Decision(True, "tester")
+        self.asked.append(req)
+        return None if self.answer is None else Decision(self.answer, "tester", "not today")
+
+
+def orchestrator(ws: Path, path: Path, desk: Desk, events: list[dict[str, Any]], **kw: Any):
+    spec = f"scripted:{path}"
+    config = load_config(
+        ws, {"planner": spec, "executor": spec, "mcp": {"startTimeoutS": 20, "callTimeoutS": 20}}
+    )
+    return build_orchestrator(ws, config=config, approver=desk, sink=dict_sink(events.append), **kw)
+
+
+def test_filesystem_server_from_mcp_json_planner_reads_executor_writes_check_reads(
+    tmp_path: Path,
+) -> None:
+    found = filesystem_server()
+    if found is None:
+        pytest.skip("@modelcontextprotocol/server-filesystem not provisioned (provision-e2e.sh)")
+    node, server = found
+    ws = tmp_path / "ws"
+    (ws / "data").mkdir(parents=True)
+    (ws / "data" / "order.txt").write_text("order 7: status=broken\n")
+    (ws / ".mcp.json").write_text(
+        json.dumps({"mcpServers": {"fs": {"command": node, "args": [server, "${WS_DATA:-data}"]}}})
+    )
+    # the user's own gates for the project's server: believe its readOnlyHint annotations
+    (ws / "planloop.toml").write_text("[mcp.servers.fs]\ntrust = true\n")
+    from helpers import trust
+
+    trust(ws)
+    check = {
+        "kind": "mcp",
+        "tool": "mcp__fs__read_text_file",
+        "arguments": {"path": "order.txt"},
+        "pattern": "status=fixed",
+    }
+    fix = {
+        "id": "fix",
+        "title": "Fix the order",
+        "kind": "edit",
+        "instructions": "set the status",
+        "tools": ["mcp__fs__write_file"],
+        "acceptance": [check],
+    }
+    path = script(
+        tmp_path,
+        planner=[
+            [tool("mcp__fs__read_text_file", path="order.txt")],
+            {"content": submit("fix the order", [fix]), "expect": "status=broken"},
+        ],
+        executor=[
+            [tool("mcp__fs__write_file", path="order.txt", content="order 7: status=fixed\n")],
+            {"content": report(True, "fixed"), "expect": "Successfully wrote"},
+        ],
+    )
+    desk = Desk(True)
+    events: list[dict[str, Any]] = []
+    orch = orchestrator(ws, path, desk, events)
+    plan = orch.create_plan("fix the order")
+    assert plan.steps[0].tools == ["mcp__fs__write_file"]
+    # consent for the project's .mcp.json was asked once, and remembered
+    assert [r.command for r in desk.asked if "MCP servers" in (r.command or "")]
+    assert json.loads((ws / ".planloop" / CONSENT_FILE).read_text())["allow"] is True
+    asked_before = len(desk.asked)
+    result = orch.run(all_steps=True)
+    assert result.state == "done", result.reason
+    # the write was gated (not on allow): asked and approved; consent was not asked again
+    gated = desk.asked[asked_before:]
+    assert [r.command.split(" ")[0] for r in gated] == ["mcp__fs__write_file"]  # type: ignore[union-attr]
+    assert (ws / "data" / "order.txt").read_text() == "order 7: status=fixed\n"
+    step = orch.store.load().plan.step("fix")
+    assert step.result is not None
+    assert [c.tool for c in step.result.mcp_calls] == ["mcp__fs__write_file"]
+    assert step.result.checks[0].passed, step.result.checks[0].observation
+    calls = [(e["role"], e["tool"]) for e in events if e["type"] == "mcp_call"]
+    assert calls == [
+        ("planner", "mcp__fs__read_text_file"),
+        ("executor", "mcp__fs__write_file"),
+        ("check", "mcp__fs__read_text_file"),
+    ]
+    logged = [e["type"] for e in orch.store.events(plan.plan_id)]
+    assert "mcp_call" in logged and "mcp_started" in logged
+    started = [e for e in events if e["type"] == "mcp_started"]
+    assert started and started[0]["server"] == "fs" and started[0]["tools"] > 5
+
+
+def test_http_server_handed_over_by_the_client_a_denied_call_is_not_made(
+    tmp_path: Path, http_server: str
+) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    step = {
+        "id": "close",
+        "title": "Close order 8",
+        "kind": "edit",
+        "instructions": "set order 8's status, then note it",
+        "tools": ["mcp__db__set_status"],
+        "acceptance": [{"kind": "file_exists", "path": "note.txt"}],
+    }
+    path = script(
+        tmp_path,
+        planner=[
+            [tool("mcp__db__lookup", order_id=8)],
+            {"content": submit("close order 8", [step]), "expect": "order 8: not found"},
+        ],
+        executor=[
+            [tool("mcp__db__set_status", order_id=8, status="closed")],
+            {
+                "content": [tool("write_file", path="note.txt", content="not closed\n")],
+                "expect": "the user did not allow this call",
+            },
+            report(True, "noted"),
+        ],
+    )
+    desk = Desk(False)
+    events: list[dict[str, Any]] = []
+    client = [ServerSpec("db", "http", url=http_server, source="client", trust=True)]
+    orch = orchestrator(ws, path, desk, events, mcp_servers=client)
+    orch.create_plan("close order 8")
+    assert desk.asked == []  # a client's server needs no consent; lookup is read-only
+    result = orch.run(all_steps=True)
+    assert result.state == "done", result.reason
+    assert [r.command.split(" ")[0] for r in desk.asked] == ["mcp__db__set_status"]  # type: ignore[union-attr]
+    rec = orch.store.load().plan.step("close").result
+    assert rec is not None and rec.mcp_calls[0].is_error
+    assert "did not allow" in rec.mcp_calls[0].result
+    approvals = [e for e in events if e["type"] == "approval" and e.get("command")]
+    assert approvals and approvals[0]["approve"] is False
+    # the server's row was not written: the call never reached it
+    from planloop.config import McpSettings
+    from planloop.mcp_tools.hub import McpHub
+
+    hub = McpHub(client, McpSettings())
+    hub.open()
+    try:
+        assert "not found" in hub.call("mcp__db__lookup", {"order_id": 8}, None).text
+    finally:
+        hub.close()
