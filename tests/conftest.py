@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "calculator"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from mcp_fixtures import http_server, refusing_http  # noqa: E402, F401 - real MCP servers
 from standin import standin  # noqa: E402, F401 - the Messages API stand-in fixture
 from standin_openai import openai_standin  # noqa: E402, F401 - the Chat Completions stand-in
 

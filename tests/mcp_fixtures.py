@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from planloop.mcp_tools.sources import ServerSpec
-
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "mcp_server.py"
 E2E = HERE.parent / ".cache" / "e2e"
@@ -31,7 +29,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stdio_spec(name: str = "db", mode: str = "stdio", **kw: object) -> ServerSpec:
+def stdio_spec(name: str = "db", mode: str = "stdio", **kw: object) -> object:
+    """The SDK-built server over stdio (a :class:`ServerSpec`; imported here, not at the
+    top, so conftest's import of this module loads none of planloop)."""
+    from planloop.mcp_tools.sources import ServerSpec
+
     return ServerSpec(name, "stdio", command=sys.executable, args=(str(SERVER), mode), **kw)  # type: ignore[arg-type]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from helpers import dict_sink, report, script, submit, tool
-from mcp_fixtures import filesystem_server, http_server  # noqa: F401 - fixtures
+from mcp_fixtures import filesystem_server
 from planloop.approvals import ApprovalRequest, Decision
 from planloop.cancel import CancelToken
 from planloop.config import load_config
