@@ -4,17 +4,19 @@ tests/mcp_server.py MODE [PORT]``.
 Modes: ``stdio`` (a good server), ``http PORT`` (the same over streamable HTTP),
 ``garbage`` (prints non-JSON to stdout, then serves), ``exit`` (exits at once), ``hang``
 (reads stdin and never answers initialize). Its tools cover what a server may answer:
-text, structured content, an error, 10 MB, binary content, silence, and a name with
-characters the model APIs refuse.
+text, structured content, an error, 10 MB, binary content, silence, a crash, and a name
+with characters the model APIs refuse.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import sys
 import time
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ImageContent, ToolAnnotations
 
 READ_ONLY = ToolAnnotations(read_only_hint=True)
@@ -47,13 +49,18 @@ def picture() -> ImageContent:
 
 @server.tool(annotations=READ_ONLY, description="Always fails.")
 def broken() -> str:
-    raise RuntimeError("the database is on fire")
+    raise ToolError("the database is on fire")
 
 
 @server.tool(annotations=READ_ONLY, description="Never answers.")
 def silent() -> str:
     time.sleep(3600)
     return "late"
+
+
+@server.tool(description="Exits the server process (a server that dies mid-run).")
+def crash() -> str:
+    os._exit(1)
 
 
 @server.tool(name="docs.search/v2 beta", annotations=READ_ONLY, description="Odd name.")

@@ -112,6 +112,8 @@ class McpSettings(_Settings):
     project_files: bool = True
     start_timeout_s: float = Field(default=10.0, gt=0, le=600)
     call_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    #: seconds a stdio server has to exit once its stdin is closed, before it is terminated
+    stop_timeout_s: float = Field(default=2.0, gt=0, le=60)
     #: characters of one tool result the model sees (head and tail kept)
     max_output_chars: int = Field(default=40_000, ge=1000, le=1_000_000)
 

@@ -115,7 +115,11 @@ class McpHub:
         self._tools = {}
         if not specs:
             return
-        import mcp  # noqa: F401 - imported once here (~1 s), not inside the first start timeout
+        import mcp.client.stdio  # imported here (~1 s), not inside the first start timeout
+
+        # the SDK's grace period before it terminates a stdio server (read when it stops
+        # one; the SDK has no parameter for it)
+        mcp.client.stdio.PROCESS_TERMINATION_TIMEOUT = self.settings.stop_timeout_s
 
         # the SDK logs a server's protocol faults with tracebacks; they reach the user as
         # one McpWarning naming the server instead
@@ -152,6 +156,8 @@ class McpHub:
                 self._cancel(conn)
             except Exception as e:
                 conn.status.error = conn.status.error or message_of(e)
+            if conn.http_status is not None and not conn.status.started:
+                conn.status.error = conn.http_status  # the SDK says only "an error response"
             if conn.status.started and conn.status.error is None:
                 self._register(conn)
             else:
@@ -192,12 +198,8 @@ class McpHub:
 
     def _ended(self, conn: Connection) -> None:
         """A server's task ended: expected after stop, a warning when it died."""
-        if (
-            self._opened
-            and conn.status.started
-            and conn._stop is not None
-            and not conn._stop.is_set()
-        ):
+        stopped = conn._stop is not None and conn._stop.is_set() and not conn._died
+        if self._opened and conn.status.started and not stopped:
             conn.status.error = conn.status.error or "the server stopped"
             self._warn(
                 conn.spec.name, f"stopped during the run: {conn.status.error}; its tools are gone"

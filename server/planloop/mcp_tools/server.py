@@ -69,6 +69,10 @@ class Connection:
     _errlog: IO[str] | None = None
     #: transport faults (lines on stdout that are not JSON-RPC), told once as a warning
     faults: list[str] = field(default_factory=list)
+    #: the first HTTP error status the server answered with
+    http_status: str | None = None
+    #: the connection was lost during the run (not stopped by the hub)
+    _died: bool = False
     on_fault: Any = None
 
     def __post_init__(self) -> None:
@@ -78,20 +82,19 @@ class Connection:
     def alive(self) -> bool:
         return self._client is not None and self._task is not None and not self._task.done()
 
-    def _transport(self, stack: AsyncExitStack) -> Any:
+    async def _transport(self, stack: AsyncExitStack) -> Any:
         from mcp import StdioServerParameters
         from mcp.client.stdio import stdio_client
         from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
 
         spec = self.spec
         if spec.transport == "http":
             assert spec.url is not None
-            if spec.headers:
-                import httpx2
-
-                http = httpx2.AsyncClient(headers=dict(spec.headers), timeout=30.0)
-                return streamable_http_client(spec.url, http_client=http)
-            return streamable_http_client(spec.url)
+            http = create_mcp_http_client(headers=dict(spec.headers) or None)
+            http.event_hooks = {"response": [self._http_answer]}
+            await stack.enter_async_context(http)
+            return streamable_http_client(spec.url, http_client=http)
         assert spec.command is not None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +120,7 @@ class Connection:
         try:
             async with AsyncExitStack() as stack:
                 client = Client(
-                    self._transport(stack),
+                    await self._transport(stack),
                     mode="legacy",
                     message_handler=self._incoming,
                     # the handshake's and the listing's limit; each call passes its own
@@ -143,6 +146,16 @@ class Connection:
             if self._errlog is not None:
                 self._errlog.close()
 
+    async def _http_answer(self, response: Any) -> None:
+        """An HTTP error status, kept: the SDK reports it only as "an error response"."""
+        if response.status_code >= 400 and self.http_status is None:
+            self.http_status = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+            if response.status_code in (401, 403):
+                self.http_status += (
+                    " (the server wants credentials: give it headers, e.g. "
+                    '"Authorization": "Bearer ${TOKEN}")'
+                )
+
     async def _incoming(self, message: Any) -> None:
         if isinstance(message, Exception):
             first = not self.faults
@@ -158,10 +171,22 @@ class Connection:
             self._stop.set()
 
     async def call(self, tool: str, arguments: dict[str, Any], timeout_s: float) -> Any:
+        from mcp import MCPError
+        from mcp_types import CONNECTION_CLOSED
+
         client = self._client
         if client is None:
             raise RuntimeError(self.status.error or "the server is not running")
-        return await client.call_tool(tool, arguments, read_timeout_seconds=timeout_s)
+        try:
+            return await client.call_tool(tool, arguments, read_timeout_seconds=timeout_s)
+        except MCPError as e:
+            if e.code == CONNECTION_CLOSED and self.status.error is None:
+                # the process died or the HTTP session ended: the SDK keeps the session
+                # open, so end it here; its task's end tells the hub
+                self.status.error = f"connection closed ({message_of(e)})"
+                self._died = True
+                self.stop()
+            raise
 
 
 async def _list_tools(client: Any) -> list[ToolInfo]:
