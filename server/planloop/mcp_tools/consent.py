@@ -17,6 +17,7 @@ from pathlib import Path
 
 from planloop.fsutil import atomic_write
 from planloop.mcp_tools.sources import ServerSpec
+from planloop.redaction import redact
 
 CONSENT_FILE = "mcp-consent.json"
 
@@ -33,7 +34,8 @@ def fingerprint(specs: list[ServerSpec]) -> str:
 
 def _question(specs: list[ServerSpec]) -> str:
     listed = "; ".join(s.describe() for s in specs)
-    return f"start the MCP servers this workspace's config defines: {listed}"
+    # an argument may hold an expanded ${TOKEN}: the question goes to a prompt or an editor
+    return redact(f"start the MCP servers this workspace's config defines: {listed}")
 
 
 class Consent:
