@@ -24,8 +24,8 @@ ROOT = Path(planloop.__file__).resolve().parent
 FRONT_ENDS = ("planloop.lsp", "planloop.cli", "planloop.demo")
 FRONT_END_LIBRARIES = ("pygls", "lsprotocol", "argparse", "rich")
 MODEL_SDKS = ("anthropic", "openai")
-#: the MCP SDK (and its HTTP client), behind planloop.mcp_port
-MCP_SDK = ("mcp", "mcp_types", "httpx2")
+#: the MCP SDK, behind planloop.mcp_port
+MCP_SDK = ("mcp", "mcp_types")
 
 
 @dataclass(frozen=True)

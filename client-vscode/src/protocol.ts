@@ -29,12 +29,15 @@ export type RunState =
   | 'error';
 
 export interface Check {
-  kind: 'command' | 'file_exists' | 'file_contains';
+  kind: 'command' | 'file_exists' | 'file_contains' | 'mcp';
   description?: string;
   command?: string | null;
   path?: string | null;
   pattern?: string | null;
   timeout_s?: number;
+  /** An mcp check's tool (mcp__SERVER__TOOL) and its arguments. */
+  tool?: string | null;
+  arguments?: Record<string, unknown> | null;
 }
 
 export interface CheckResult {
@@ -266,10 +269,25 @@ export interface SandboxCheck {
   ok: boolean;
 }
 
+/** One MCP server (docs/mcp.md), started as a run would start it, then stopped. */
+export interface McpServerCheck {
+  name: string;
+  /** stdio or http. */
+  transport: string;
+  /** Where it is defined: .vscode/mcp.json, .mcp.json, settings or client. */
+  source: string;
+  started: boolean;
+  tools: number;
+  /** Seconds from launch to its tool list; null when it did not start. */
+  seconds: number | null;
+  detail: string;
+}
+
 export interface DoctorPayload {
   ok: boolean;
   checks: ModelCheck[];
   sandbox: SandboxCheck;
+  mcp: McpServerCheck[];
 }
 
 export interface StepEvent {

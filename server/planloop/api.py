@@ -19,7 +19,14 @@ from typing import Any, Literal
 from planloop.cancel import CancelToken
 from planloop.checkpoints.store import FileDiff, RevertResult
 from planloop.config import Config
-from planloop.doctor import ModelCheck, SandboxCheck, check_models, check_sandbox
+from planloop.doctor import (
+    McpServerCheck,
+    ModelCheck,
+    SandboxCheck,
+    check_mcp,
+    check_models,
+    check_sandbox,
+)
 from planloop.document.edits import EditResult, check_edit
 from planloop.document.markdown import render_markdown
 from planloop.document.plan import Plan, RunMode, Step
@@ -84,6 +91,11 @@ class Session:
         else settings, else defaults), else for the current plan, which remembers the
         models it was planned and run with (``config.choose_model`` has the order)."""
         return {role: c.spec for role, c in self._o.models(new_plan=new_plan).items()}
+
+    def check_mcp(self) -> list[McpServerCheck]:
+        """Each MCP server started as a run would start it (a project's file only with the
+        consent already given: the doctor asks nobody), then stopped."""
+        return check_mcp(self._o.mcp, None)
 
     def check_sandbox(self) -> SandboxCheck:
         """Whether model commands can run sandboxed here (one trivial sandboxed command)."""

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from planloop.errors import PlanloopError
+from planloop.mcp_port import McpTools
 from planloop.models.anthropic_adapter import AnthropicModel
 from planloop.models.anthropic_clouds import CloudModel
 from planloop.models.base import Model, ModelError, ToolSpec
@@ -133,6 +134,48 @@ class SandboxCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class McpServerCheck:
+    """One MCP server: did it start, how many tools, how long it took (or why not)."""
+
+    name: str
+    transport: str
+    source: str
+    started: bool
+    tools: int
+    seconds: float | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_mcp(
+    mcp: McpTools | None, ask: Callable[[str], bool | None] | None
+) -> list[McpServerCheck]:
+    """Start every MCP server as a run would (``ask``: the consent question for a
+    project's file, or None when nobody is there), report each, stop them."""
+    if mcp is None:
+        return []
+    warnings: list[str] = []
+    mcp.open(ask, lambda e: warnings.append(getattr(e, "message", "")))
+    try:
+        return [
+            McpServerCheck(
+                s.name,
+                s.transport,
+                s.source,
+                s.started,
+                s.tools,
+                s.start_s,
+                s.error or f"{s.tools} tools in {s.start_s or 0:.2f}s",
+            )
+            for s in mcp.statuses()
+        ]
+    finally:
+        mcp.close()
 
 
 def check_sandbox(sandbox: CommandSandbox) -> SandboxCheck:

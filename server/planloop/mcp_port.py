@@ -30,6 +30,21 @@ class ToolResult:
     line: str
 
 
+@dataclass
+class ServerStatus:
+    """One server as ``planloop doctor`` shows it."""
+
+    name: str
+    transport: str
+    #: where it is defined: .vscode/mcp.json, .mcp.json, settings or client
+    source: str
+    started: bool = False
+    tools: int = 0
+    #: seconds from launch to its tool list
+    start_s: float | None = None
+    error: str | None = None
+
+
 class McpTools(Protocol):
     def open(
         self,
@@ -59,6 +74,10 @@ class McpTools(Protocol):
 
     def allowed(self, name: str) -> bool:
         """Whether the executor may call ``name`` without asking a person."""
+        ...
+
+    def statuses(self) -> list[ServerStatus]:
+        """Every server of the last :meth:`open`: started or why not."""
         ...
 
     def call(self, name: str, arguments: dict[str, Any], cancel: CancelToken | None) -> ToolResult:

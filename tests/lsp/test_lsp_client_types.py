@@ -53,6 +53,7 @@ ENVELOPE: dict[str, Any] = {
     "DoctorPayload": PM.DoctorPayload,
     "ModelCheck": PM.ModelCheckPayload,
     "SandboxCheck": PM.SandboxCheckPayload,
+    "McpServerCheck": PM.McpServerCheckPayload,
     "StepEvent": PM.StepEventPayload,
     "ApprovalRequest": PM.ApprovalRequestParams,
     "AnswerRequest": PM.AnswerRequestParams,

@@ -40,12 +40,14 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Each role's model, endpoint and key presence, one live tool call each, and whether
-    model commands can run sandboxed; 1 on any failure."""
+    """Each role's model, endpoint and key presence, one live tool call each, whether
+    model commands can run sandboxed, and each MCP server (started?, tools, time to
+    start); 1 on any failure."""
     session = session_for(args, NoApprover())
     checks = session.check_models()
     sandbox = session.check_sandbox()
-    ok = all(c.ok for c in checks) and sandbox.ok
+    servers = session.check_mcp()
+    ok = all(c.ok for c in checks) and sandbox.ok and all(s.started for s in servers)
     if args.json:
         print(
             json.dumps(
@@ -53,6 +55,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                     "ok": ok,
                     "checks": [c.to_dict() for c in checks],
                     "sandbox": sandbox.to_dict(),
+                    "mcp": [s.to_dict() for s in servers],
                 },
                 indent=2,
             )
@@ -80,6 +83,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 + (f" — to fix: {escape(one_line(sandbox.fix))}" if sandbox.fix else ""),
                 soft_wrap=True,
             )
+        for s in servers:
+            mark = "[green]✓[/]" if s.started else "[red]✗[/]"
+            console.out.print(
+                f"{mark} [bold]mcp {escape(s.name)}[/] [dim]· {s.transport} · {escape(s.source)}[/]",
+                soft_wrap=True,
+            )
+            console.out.print(f"    {escape(one_line(s.detail))}", soft_wrap=True)
     return 0 if ok else 1
 
 

@@ -21,8 +21,21 @@ def register(table: CommandTable) -> None:
 def doctor(core: Session, a: A.DoctorArgs, s: FolderSession, c: None) -> Any:
     checks = core.check_models()
     sandbox = core.check_sandbox()
+    servers = core.check_mcp()
     return {
-        "ok": all(x.ok for x in checks) and sandbox.ok,
+        "ok": all(x.ok for x in checks) and sandbox.ok and all(m.started for m in servers),
+        "mcp": [
+            {
+                "name": m.name,
+                "transport": m.transport,
+                "source": m.source,
+                "started": m.started,
+                "tools": m.tools,
+                "seconds": m.seconds,
+                "detail": m.detail,
+            }
+            for m in servers
+        ],
         "sandbox": {
             "mode": sandbox.mode,
             "available": sandbox.available,

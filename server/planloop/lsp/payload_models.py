@@ -218,12 +218,31 @@ class SandboxCheckPayload(_Wire):
     ok: bool
 
 
+class McpServerCheckPayload(_Wire):
+    """One MCP server (docs/mcp.md), started as a run would start it, then stopped."""
+
+    name: str
+    #: ``stdio`` or ``http``
+    transport: str
+    #: where it is defined: ``.vscode/mcp.json``, ``.mcp.json``, ``settings`` or ``client``
+    source: str
+    started: bool
+    #: tools it lists (0 when it did not start)
+    tools: int
+    #: seconds from launch to its tool list; null when it did not start
+    seconds: float | None
+    #: why it did not start, or how many tools in how long
+    detail: str
+
+
 class DoctorPayload(_Wire):
-    #: false when any role's check failed or no sandbox works (``planloop doctor`` then
-    #: exits 1)
+    #: false when any role's check failed, no sandbox works or an MCP server did not
+    #: start (``planloop doctor`` then exits 1)
     ok: bool
     checks: list[ModelCheckPayload]
     sandbox: SandboxCheckPayload
+    #: each MCP server; empty when none is configured
+    mcp: list[McpServerCheckPayload]
 
 
 # --- notifications and the approval request ------------------------------------------------

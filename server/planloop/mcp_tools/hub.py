@@ -30,11 +30,12 @@ from typing import Any
 from planloop.cancel import CancelToken
 from planloop.config import McpSettings
 from planloop.events import Event, McpServerStarted, McpWarning
+from planloop.mcp_port import ServerStatus as Status
 from planloop.mcp_port import ToolResult
 from planloop.mcp_tools.condense import fence, result_text
 from planloop.mcp_tools.consent import Ask, Consent
 from planloop.mcp_tools.names import NameTable
-from planloop.mcp_tools.server import Connection, Status, ToolInfo, message_of
+from planloop.mcp_tools.server import Connection, ToolInfo, message_of
 from planloop.mcp_tools.sources import Loaded, ServerSpec
 from planloop.models.base import ToolSpec
 
@@ -77,6 +78,8 @@ class McpHub:
         #: keeps the project files' servers out until a person said yes
         self.consent = consent
         self.connections: dict[str, Connection] = {}
+        #: the project's servers consent kept out, with why
+        self.refused: list[Status] = []
         self.table = NameTable()
         self._tools: dict[str, ToolInfo] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -104,10 +107,17 @@ class McpHub:
         for p in loaded.problems:
             self._warn("(config)", p)
         specs = loaded.servers
+        self.refused = []
         if self.consent is not None:
-            specs, refused = self.consent.filter(specs, ask)
+            kept, refused = self.consent.filter(specs, ask)
             if refused:
                 self._warn("(consent)", refused)
+                self.refused = [
+                    Status(s.name, s.transport, s.source, error=refused)
+                    for s in specs
+                    if s not in kept
+                ]
+            specs = kept
         self.connections = {s.name: Connection(s, self.log_dir) for s in specs}
         for c in self.connections.values():
             c.on_fault = lambda message, name=c.spec.name: self._warn(name, message)
@@ -244,7 +254,7 @@ class McpHub:
             self._tools = {}
 
     def statuses(self) -> list[Status]:
-        return [c.status for c in self.connections.values()]
+        return [*(c.status for c in self.connections.values()), *self.refused]
 
     # --- what each role sees -------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from planloop.mcp_port import ServerStatus as Status
 from planloop.mcp_tools.sources import ServerSpec
 
 
@@ -28,19 +29,6 @@ class ToolInfo:
     description: str
     input_schema: dict[str, Any]
     read_only_hint: bool
-
-
-@dataclass
-class Status:
-    """What ``planloop doctor`` shows for a server."""
-
-    name: str
-    transport: str
-    source: str
-    started: bool = False
-    tools: int = 0
-    start_s: float | None = None
-    error: str | None = None
 
 
 def message_of(exc: BaseException) -> str:
