@@ -249,3 +249,16 @@ def test_results_are_capped_and_fenced() -> None:
     assert "[audio audio/wav, 3 bytes: not shown]" in result_text(
         [{"type": "audio", "data": "AAAA", "mime_type": "audio/wav"}], None
     )
+
+
+def test_the_language_server_takes_client_servers_from_initialization_options_only(
+    tmp_path: Path,
+) -> None:
+    from planloop.lsp import config as lsp_config
+    from planloop.lsp.rpc_errors import ConfigProblem
+
+    by_name = {"mcpServers": {"db": {"command": "db", "args": ["-q"]}}}
+    _, lsp = lsp_config.build(tmp_path, by_name, {"mcpServers": [{"name": "evil", "command": "x"}]})
+    assert [(s.name, s.args, s.source) for s in lsp.mcp_servers] == [("db", ("-q",), "client")]
+    with pytest.raises(ConfigProblem, match=r"mcpServers\[0\]: MCP server 'x' needs a command"):
+        lsp_config.build(tmp_path, {"mcpServers": [{"name": "x"}]}, None)

@@ -37,3 +37,27 @@ async def test_doctor_checks_each_role_and_never_sends_the_key(
     assert executor["ok"] is False and "did not call the tool" in executor["detail"]
     assert key not in str(res)
     assert [r.body["model"] for r in openai_standin.requests] == ["gpt-4.1", "qwen3"]
+
+
+async def test_doctor_lists_the_mcp_servers_the_client_hands_over(
+    tmp_path: Path, http_server: str
+) -> None:
+    """``initializationOptions.mcpServers`` (the shape ACP's session/new hands over): a
+    server that answers and one whose command does not exist, each named."""
+    ws = make_workspace(tmp_path / "proj")
+    script = tmp_path / "s.json"
+    script.write_text('{"planner": [], "executor": []}')
+    opts = options(
+        script,
+        mcpServers=[
+            {"name": "db", "type": "http", "url": http_server, "headers": []},
+            {"name": "gone", "command": str(tmp_path / "no-such-server"), "args": [], "env": []},
+        ],
+    )
+    async with open_session(ws, opts) as s:
+        res = await s.cmd("planloop.doctor")
+    servers = {m["name"]: m for m in res["mcp"]}
+    assert servers["db"]["started"] is True and servers["db"]["tools"] == 8
+    assert servers["db"]["source"] == "client" and servers["db"]["seconds"] > 0
+    assert servers["gone"]["started"] is False and "command not found" in servers["gone"]["detail"]
+    assert res["ok"] is False  # a server that does not start is a failed check

@@ -14,6 +14,7 @@ keys are dropped with a logged warning instead of failing every command; nested 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -32,15 +33,43 @@ SECTION = "planloop"
 DEFAULT_APPROVAL_TIMEOUT_S = 300.0
 
 #: settings only the language server reads (not part of planloop.toml)
-LSP_KEYS = {"approvalTimeoutS", "planloopNotifications", "workspaceTrusted"}
+LSP_KEYS = {"approvalTimeoutS", "planloopNotifications", "workspaceTrusted", "mcpServers"}
 #: the client's own workspace trust (VS Code's ``workspace.isTrusted``), honoured only in
 #: initializationOptions: workspace/configuration may come from a file in the repository
 TRUST_OPTION = "workspaceTrusted"
+#: MCP servers the client hands over (docs/mcp.md): honoured only in initializationOptions,
+#: for the same reason (a repository's settings file must not start a process)
+MCP_OPTION = "mcpServers"
 
 
 @dataclass
 class LspSettings:
     approval_timeout_s: float = DEFAULT_APPROVAL_TIMEOUT_S
+    #: the client's MCP servers (``planloop.mcp_tools.sources.ServerSpec``)
+    mcp_servers: list[Any] = dataclasses.field(default_factory=list)
+
+
+def mcp_servers(raw: Any) -> list[Any]:
+    """``mcpServers``: a list of ACP-shaped servers (``name``, ``command``/``args``/``env``
+    or ``type: http``, ``url``, ``headers``) or an object by name (the ``.mcp.json``
+    shape); a bad entry is a ConfigProblem naming it."""
+    from planloop.mcp_tools.sources import client_server
+
+    if raw is None:
+        return []
+    if isinstance(raw, dict):
+        raw = [{**v, "name": k} if isinstance(v, dict) else v for k, v in raw.items()]
+    if not isinstance(raw, list):
+        raise ConfigProblem(f"{MCP_OPTION} must be a list of servers (or an object by name)")
+    out = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise ConfigProblem(f"{MCP_OPTION}[{i}] must be an object")
+        try:
+            out.append(client_server(entry))
+        except ValueError as e:
+            raise ConfigProblem(f"{MCP_OPTION}[{i}]: {e}") from None
+    return out
 
 
 def _known_keys() -> set[str]:
@@ -132,6 +161,7 @@ def build(
     warning = settings.warning()
     if warning:
         log.warning("%s: %s", root, warning)
+    lsp.mcp_servers = mcp_servers(init_raw.get(MCP_OPTION))
     return settings.config, lsp
 
 

@@ -122,8 +122,11 @@ class FolderSession:
             sink=self.pump.sink,
             buffer_text=ctx.buffers.buffer_text,
             on_write=ctx.buffers.written,
+            mcp_servers=lsp.mcp_servers,
         )
-        reader = open_session(self.root, config=cfg, approver=NoApprover())
+        reader = open_session(
+            self.root, config=cfg, approver=NoApprover(), mcp_servers=lsp.mcp_servers
+        )
         return runner, reader
 
     async def _workspace_section(self) -> Any:

@@ -153,9 +153,10 @@ def render() -> str:
         + ", ".join(f"`{k}`" for k in _setting_keys())
         + "; only the language server reads "
         + ", ".join(f"`{k}`" for k in sorted(LSP_KEYS))
-        + " (seconds to wait for an approval answer, default 300; the client's own "
-        "workspace trust, see *Settings*; the notifications "
-        "opt-in above). Unknown top-level keys are ignored with a logged warning.\n"
+        + " (seconds to wait for an approval answer, default 300; the client's MCP "
+        "servers, see *MCP servers* under *Settings*; the notifications opt-in above; the "
+        "client's own workspace trust, see *Settings*). Unknown top-level keys are ignored "
+        "with a logged warning.\n"
     )
     w("## Workspace folders\n")
     w(P.folder_rule())

@@ -182,7 +182,27 @@ def flags() -> str:
         "user's and always apply.\n\n"
         '**The sandbox**: every command a model caused runs in it (`sandbox: "auto"`); '
         "where none works a run command fails with the reason and the fix, and "
-        "`planloop.doctor` reports it (`sandbox` in its result).\n"
+        "`planloop.doctor` reports it (`sandbox` in its result).\n\n"
+        "**MCP servers** ([mcp.md](mcp.md)): the user's MCP servers are the models' tools "
+        "too (`mcp__SERVER__TOOL`): the planner gets read-only ones, the executor a step's, "
+        "and a call not on the allow list asks through `planloop/requestApproval` (kind "
+        "`command`, the call as `command`), as a command does. The `mcp` setting "
+        "(`[mcp]` in planloop.toml): `enabled` (default true), `servers` (by name: `type` "
+        "stdio|http, `command`, `args`, `env`, `cwd`, `url`, `headers`, `enabled`, `trust`, "
+        "`plannerTools`, `allow`, `startTimeoutS`, `callTimeoutS`), `disabled` (server "
+        "names), `allow` and `plannerTools` (globs of `mcp__SERVER__TOOL`), "
+        "`projectFiles` (read `.mcp.json` and `.vscode/mcp.json`, default true), "
+        "`startTimeoutS` (10), `callTimeoutS` (60), `stopTimeoutS` (2), "
+        "`maxOutputChars` (40000). A folder's `planloop.toml` sets `mcp.servers`, "
+        "`mcp.allow` and `mcp.plannerTools` only once the folder is trusted; a project's "
+        "`.mcp.json` / `.vscode/mcp.json` starts its servers only after the user said yes "
+        "once (asked through `planloop/requestApproval`, remembered in "
+        "`.planloop/mcp-consent.json`). The client hands over servers of its own as "
+        "`initializationOptions.mcpServers`: a list of `{name, command, args, env}` or "
+        "`{name, type: \"http\", url, headers}` (`env`/`headers` as objects or ACP's "
+        "`[{name, value}]`), or an object by name in the `.mcp.json` shape; they need no "
+        "consent, and the same key in `workspace/configuration` is ignored. "
+        "`planloop.doctor` lists each server (`mcp` in its result).\n"
     )
 
 
