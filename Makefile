@@ -63,6 +63,7 @@ bench: $(STAMP) provision-sandbox
 	$(PY) bench/lsp_latency.py
 	$(PY) bench/split_vs_joint.py
 	$(PY) bench/sandbox_overhead.py
+	$(PY) bench/mcp_context.py
 
 clean-venv:
 	rm -rf $(VENV)
