@@ -19,8 +19,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "mcp_server.py"
-E2E = HERE.parent / ".cache" / "e2e"
-MAIN_E2E = Path("/work/main/.cache/e2e")
+#: where scripts/provision-e2e.sh installs Node and the published MCP server
+E2E = Path(os.environ.get("PLANLOOP_E2E_CACHE", HERE.parent / ".cache" / "e2e"))
 
 
 def free_port() -> int:
@@ -92,13 +92,10 @@ def refusing_http() -> Iterator[str]:
 def filesystem_server() -> tuple[str, str] | None:
     """(node, the published filesystem server's script), provisioned by
     scripts/provision-e2e.sh; None when absent (an error under PLANLOOP_E2E=1)."""
-    for cache in (E2E, MAIN_E2E):
-        script = (
-            cache / "mcp-servers/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
-        )
-        node = cache / "bin" / "node"
-        if script.is_file() and node.exists():
-            return str(node), str(script)
+    script = E2E / "mcp-servers/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
+    node = E2E / "bin" / "node"
+    if script.is_file() and node.exists():
+        return str(node), str(script)
     node_path = shutil.which("node")
     if os.environ.get("PLANLOOP_E2E") == "1":
         raise RuntimeError(
