@@ -168,3 +168,64 @@ def test_http_server_handed_over_by_the_client_a_denied_call_is_not_made(
         assert "not found" in hub.call("mcp__db__lookup", {"order_id": 8}, None).text
     finally:
         hub.close()
+
+
+def test_a_recorded_run_replays_its_mcp_calls_without_the_server(
+    tmp_path: Path, http_server: str
+) -> None:
+    """``planloop eval --record`` / ``--replay`` at the port: the cassette holds the tools
+    offered and each call's result, so the replay needs neither the models nor the server."""
+    from planloop.eval.cassette import Cassette
+
+    step = {
+        "id": "look",
+        "title": "Look up order 7",
+        "kind": "command",
+        "instructions": "look it up",
+        "tools": ["mcp__db__lookup"],
+        "acceptance": [{"kind": "mcp", "tool": "mcp__db__lookup", "arguments": {"order_id": 7}}],
+    }
+    path = script(
+        tmp_path,
+        planner=[submit("look up order 7", [step])],
+        executor=[
+            [tool("mcp__db__lookup", order_id=7)],
+            {"content": report(True, "looked"), "expect": "order 7: status="},
+        ],
+    )
+    client = [ServerSpec("db", "http", url=http_server, source="client", trust=True)]
+    recorded = Cassette()
+
+    def run(ws: Path, **kw: Any) -> list[dict[str, Any]]:
+        ws.mkdir(parents=True)
+        events: list[dict[str, Any]] = []
+        orch = orchestrator(ws, path, Desk(True), events, **kw)
+        orch.create_plan("look up order 7")
+        assert orch.run(all_steps=True).state == "done"
+        return events
+
+    live = run(
+        tmp_path / "rec" / "ws",
+        mcp_servers=client,
+        wrap_model=lambda m, role: recorded.recorder(m, role, tmp_path / "rec" / "ws"),
+        wrap_mcp=recorded.mcp_recorder,
+    )
+    saved = tmp_path / "cassette.json"
+    recorded.save(saved)
+    cassette = Cassette.load(saved)
+    assert [i["op"] for i in cassette.interactions if i["role"] == "mcp"] == [
+        "planner_specs",
+        "executor_specs",
+        "call",
+        "call",
+    ]
+    replayed = run(
+        tmp_path / "rep" / "ws",
+        model_for=lambda role: cassette.player(role, tmp_path / "rep" / "ws", saved),
+        wrap_mcp=lambda _none: cassette.mcp_player(saved),
+    )
+    assert not [e for e in replayed if e["type"] == "mcp_started"]  # no server this time
+    results = [(e["role"], e["result"]) for e in live if e["type"] == "mcp_call"]
+    assert results and results == [
+        (e["role"], e["result"]) for e in replayed if e["type"] == "mcp_call"
+    ]

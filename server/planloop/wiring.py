@@ -15,6 +15,7 @@ from planloop.checkpoints.store import CheckpointStore
 from planloop.config import Config
 from planloop.events import EventSink
 from planloop.loop.orchestrator import Orchestrator
+from planloop.mcp_port import McpTools
 from planloop.mcp_tools.consent import Consent
 from planloop.mcp_tools.hub import McpHub
 from planloop.mcp_tools.sources import ServerSpec, load_servers
@@ -45,13 +46,16 @@ def build_orchestrator(
     wrap_model: Callable[[Model, str], Model] | None = None,
     model_for: Callable[[str], Model] | None = None,
     mcp_servers: list[ServerSpec] | None = None,
+    wrap_mcp: Callable[[McpTools | None], McpTools | None] | None = None,
 ) -> Orchestrator:
     """``wrap_model(model, role)``: a wrapper at the model port (eval's cassettes).
     ``model_for(role)``: the model instead of the configured one, which is then never
     built (eval's replay: the cassette answers, so no spec, key or flag is needed).
     ``mcp_servers``: MCP servers the client handed over (the language server's
     ``mcpServers``, ACP's session/new; :func:`planloop.mcp_tools.sources.client_server`
-    reads one), beside the ones the settings and the project's files define."""
+    reads one), beside the ones the settings and the project's files define.
+    ``wrap_mcp(client)``: the MCP client in a wrapper, or another in its place (eval's
+    cassettes record at the port, and replay without the servers)."""
     root = root.resolve()
     if not root.is_dir():
         from planloop.errors import PlanloopError
@@ -99,9 +103,10 @@ def build_orchestrator(
         model = make_model(spec, "executor", config=mc, state_dir=state_dir)
         return wrap_model(model, "executor") if wrap_model else model
 
+    mcp: McpTools | None = mcp_hub(root, config, store.dir, mcp_servers)
     return Orchestrator(
         root=root,
-        mcp=mcp_hub(root, config, store.dir, mcp_servers),
+        mcp=mcp if wrap_mcp is None else wrap_mcp(mcp),
         config=config,
         store=store,
         workspace=ws,

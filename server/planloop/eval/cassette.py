@@ -20,6 +20,9 @@ by the model flags: replaying needs no key and no flags, so a run recorded on re
 replays anywhere. The cassette keeps the label of the configuration that recorded it
 (``config``), so the replayed report names the same configuration.
 
+The user's MCP tools are recorded at their port too (``role: "mcp"``: the tools each
+role was offered and every call's result), so a replay runs without their servers.
+
 A cassette file carries ``format``, ``version`` (of this format) and a sha256 ``digest``
 of its interactions: a file from another version, or edited by hand, is refused with a
 one-line :class:`CassetteError` instead of replaying something nobody recorded.
@@ -37,6 +40,7 @@ from typing import Any
 
 from planloop.cancel import CancelToken
 from planloop.errors import PlanloopError
+from planloop.mcp_port import McpTools, ServerStatus, ToolResult
 from planloop.models.base import Model, ModelError, ModelReply, ToolSpec, Usage
 
 FORMAT = "planloop-cassette"
@@ -219,6 +223,12 @@ class Cassette:
     def player(self, role: str, root: Path, source: Path) -> ReplayModel:
         return ReplayModel(role, self, str(root), source)
 
+    def mcp_recorder(self, inner: McpTools | None) -> McpTools | None:
+        return RecordingMcp(inner, self) if inner is not None else None
+
+    def mcp_player(self, source: Path) -> McpTools:
+        return ReplayMcp(self, source)
+
 
 class RecordingModel:
     """Passes every call to the real model and writes down what was asked and answered."""
@@ -326,3 +336,138 @@ def _reply_of(d: dict[str, Any]) -> ModelReply:
         cost_usd=d["cost_usd"],
         model=d["model"],
     )
+
+
+# --- the user's MCP tools, at their port ------------------------------------------------
+
+
+def _spec_dict(spec: ToolSpec, mcp: McpTools) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "input_schema": spec.input_schema,
+        "read_only": mcp.read_only(spec.name),
+        "allowed": mcp.allowed(spec.name),
+    }
+
+
+class RecordingMcp:
+    """Passes everything to the real MCP client and writes down, as ``role: "mcp"``
+    interactions, the tools each role was offered and every call with its result: what a
+    replay needs to run without the servers."""
+
+    def __init__(self, inner: McpTools, cassette: Cassette) -> None:
+        self.inner = inner
+        self.cassette = cassette
+
+    def open(self, ask: Any = None, emit: Any = None) -> None:
+        self.inner.open(ask, emit)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def statuses(self) -> list[ServerStatus]:
+        return self.inner.statuses()
+
+    def _specs(self, op: str, specs: list[ToolSpec], wanted: list[str] | None) -> list[ToolSpec]:
+        entry: dict[str, Any] = {
+            "role": "mcp",
+            "op": op,
+            "specs": [_spec_dict(s, self.inner) for s in specs],
+        }
+        if wanted is not None:
+            entry["wanted"] = list(wanted)
+        self.cassette.interactions.append(entry)
+        return specs
+
+    def planner_specs(self) -> list[ToolSpec]:
+        return self._specs("planner_specs", self.inner.planner_specs(), None)
+
+    def executor_specs(self, wanted: list[str]) -> list[ToolSpec]:
+        return self._specs("executor_specs", self.inner.executor_specs(wanted), wanted)
+
+    def read_only(self, name: str) -> bool:
+        return self.inner.read_only(name)
+
+    def allowed(self, name: str) -> bool:
+        return self.inner.allowed(name)
+
+    def call(self, name: str, arguments: dict[str, Any], cancel: CancelToken | None) -> ToolResult:
+        result = self.inner.call(name, arguments, cancel)
+        self.cassette.interactions.append(
+            {
+                "role": "mcp",
+                "op": "call",
+                "tool": name,
+                "arguments": json.loads(json.dumps(arguments, default=str)),
+                "result": {"text": result.text, "is_error": result.is_error, "line": result.line},
+            }
+        )
+        return result
+
+
+class ReplayMcp:
+    """The MCP side of a run from its cassette, no server started: the tools each role was
+    offered, in order, and each call's recorded result. A call unlike the recorded one is an
+    error result naming the difference (the model's replay then fails on it)."""
+
+    def __init__(self, cassette: Cassette, source: Path) -> None:
+        self.source = source
+        self._mine = [i for i in cassette.interactions if i.get("role") == "mcp"]
+        self._next = 0
+        self._gates: dict[str, tuple[bool, bool]] = {}
+        for i in self._mine:
+            for s in i.get("specs", []):
+                self._gates[s["name"]] = (bool(s["read_only"]), bool(s["allowed"]))
+
+    def open(self, ask: Any = None, emit: Any = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def statuses(self) -> list[ServerStatus]:
+        return []
+
+    def _take(self, op: str) -> dict[str, Any] | None:
+        if self._next < len(self._mine) and self._mine[self._next].get("op") == op:
+            self._next += 1
+            return self._mine[self._next - 1]
+        return None
+
+    def _specs(self, op: str) -> list[ToolSpec]:
+        entry = self._take(op)
+        if entry is None:
+            return []  # not recorded: the run had no MCP tools here (the request says so)
+        return [ToolSpec(s["name"], s["description"], s["input_schema"]) for s in entry["specs"]]
+
+    def planner_specs(self) -> list[ToolSpec]:
+        return self._specs("planner_specs")
+
+    def executor_specs(self, wanted: list[str]) -> list[ToolSpec]:
+        return self._specs("executor_specs")
+
+    def read_only(self, name: str) -> bool:
+        return self._gates.get(name, (False, False))[0]
+
+    def allowed(self, name: str) -> bool:
+        return self._gates.get(name, (False, False))[1]
+
+    def call(self, name: str, arguments: dict[str, Any], cancel: CancelToken | None) -> ToolResult:
+        entry = self._take("call")
+        got = {"tool": name, "arguments": json.loads(json.dumps(arguments, default=str))}
+        if entry is None:
+            return ToolResult(
+                f"{self.source}: MCP call {name} was not recorded here", True, f"{name} ✗ replay"
+            )
+        diff = first_difference(
+            {"tool": entry["tool"], "arguments": entry["arguments"]}, got, "mcp_call"
+        )
+        if diff:
+            return ToolResult(
+                f"{self.source}: the MCP call differs from the recording at {diff}",
+                True,
+                f"{name} ✗ replay mismatch",
+            )
+        r = entry["result"]
+        return ToolResult(r["text"], bool(r["is_error"]), r["line"])

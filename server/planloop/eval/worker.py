@@ -67,6 +67,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             approver=AutoApprover(by="eval"),
             wrap_model=wrap,
             model_for=replayed if replay is not None else None,
+            wrap_mcp=(
+                (lambda _live: cassette.mcp_player(replay))
+                if replay is not None
+                else cassette.mcp_recorder
+                if job.get("record")
+                else None
+            ),
         )
         orch.create_plan(job["goal"])
         res = orch.run(all_steps=True)

@@ -199,7 +199,7 @@ def flags() -> str:
         "once (asked through `planloop/requestApproval`, remembered in "
         "`.planloop/mcp-consent.json`). The client hands over servers of its own as "
         "`initializationOptions.mcpServers`: a list of `{name, command, args, env}` or "
-        "`{name, type: \"http\", url, headers}` (`env`/`headers` as objects or ACP's "
+        '`{name, type: "http", url, headers}` (`env`/`headers` as objects or ACP\'s '
         "`[{name, value}]`), or an object by name in the `.mcp.json` shape; they need no "
         "consent, and the same key in `workspace/configuration` is ignored. "
         "`planloop.doctor` lists each server (`mcp` in its result).\n"
