@@ -146,10 +146,16 @@ def test_http_server_handed_over_by_the_client_a_denied_call_is_not_made(
     )
     desk = Desk(False)
     events: list[dict[str, Any]] = []
-    client = [ServerSpec("db", "http", url=http_server, source="client", trust=True)]
+    client = [
+        ServerSpec("db", "http", url=http_server, source="client", trust=True),
+        # a server that cannot start: a warning naming it, and the run is unharmed
+        ServerSpec("gone", "stdio", command=str(tmp_path / "no-such-mcp-server"), source="client"),
+    ]
     orch = orchestrator(ws, path, desk, events, mcp_servers=client)
     orch.create_plan("close order 8")
     assert desk.asked == []  # a client's server needs no consent; lookup is read-only
+    gone = [e for e in events if e["type"] == "mcp_warning" and e["server"] == "gone"]
+    assert gone and "command not found" in gone[0]["message"]
     result = orch.run(all_steps=True)
     assert result.state == "done", result.reason
     assert [r.command.split(" ")[0] for r in desk.asked] == ["mcp__db__set_status"]  # type: ignore[union-attr]
@@ -162,7 +168,7 @@ def test_http_server_handed_over_by_the_client_a_denied_call_is_not_made(
     from planloop.config import McpSettings
     from planloop.mcp_tools.hub import McpHub
 
-    hub = McpHub(client, McpSettings())
+    hub = McpHub(client[:1], McpSettings())
     hub.open()
     try:
         assert "not found" in hub.call("mcp__db__lookup", {"order_id": 8}, None).text

@@ -133,10 +133,10 @@ def test_a_server_that_dies_mid_run_is_a_warning_and_its_tools_go(
     deadline = time.monotonic() + 5
     while h.connections["db"].alive and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert h.executor_specs([]) == []
     warnings = [e for e in events if isinstance(e, McpWarning)]
     assert [w.server for w in warnings] == ["db"]
     assert "stopped during the run" in warnings[0].message
-    assert h.executor_specs([]) == []
     later = h.call("mcp__db__lookup", {"order_id": 7}, None)
     assert later.is_error and "MCP server db is not available" in later.text
 

@@ -370,6 +370,8 @@ class RecordingMcp:
         return self.inner.statuses()
 
     def _specs(self, op: str, specs: list[ToolSpec], wanted: list[str] | None) -> list[ToolSpec]:
+        if not specs:  # nothing offered: nothing to replay (a run without MCP records none)
+            return specs
         entry: dict[str, Any] = {
             "role": "mcp",
             "op": op,

@@ -85,13 +85,26 @@ class McpHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._opened = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._later: list[tuple[str, str]] = []
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def _warn(self, server: str, message: str) -> None:
         if self.emit is not None:
             self.emit(McpWarning(server=server, message=message))
+
+    def _warn_later(self, server: str, message: str) -> None:
+        """From the hub's loop thread: kept until a caller's thread tells it (the event
+        sink writes the log, which the run's thread writes too)."""
+        with self._lock:
+            self._later.append((server, message))
+
+    def _flush(self) -> None:
+        with self._lock:
+            later, self._later = self._later, []
+        for server, message in later:
+            self._warn(server, message)
 
     def open(self, ask: Ask | None = None, emit: Callable[[Event], None] | None = None) -> None:
         with self._lock:
@@ -120,7 +133,7 @@ class McpHub:
             specs = kept
         self.connections = {s.name: Connection(s, self.log_dir) for s in specs}
         for c in self.connections.values():
-            c.on_fault = lambda message, name=c.spec.name: self._warn(name, message)
+            c.on_fault = lambda message, name=c.spec.name: self._warn_later(name, message)
         self.table = NameTable()
         self._tools = {}
         if not specs:
@@ -175,6 +188,7 @@ class McpHub:
                     conn.spec.name,
                     f"not started: {self._why(conn)}; the run goes on without its tools",
                 )
+        self._flush()
         for w in self.table.warnings:
             self._warn("(names)", w)
 
@@ -211,7 +225,7 @@ class McpHub:
         stopped = conn._stop is not None and conn._stop.is_set() and not conn._died
         if self._opened and conn.status.started and not stopped:
             conn.status.error = conn.status.error or "the server stopped"
-            self._warn(
+            self._warn_later(
                 conn.spec.name, f"stopped during the run: {conn.status.error}; its tools are gone"
             )
 
@@ -269,6 +283,7 @@ class McpHub:
         )
 
     def _live(self) -> list[str]:
+        self._flush()  # a server that died since is told before its tools go
         out = []
         for name in self._tools:
             server, _ = self.table.resolve(name) or ("", "")
