@@ -85,8 +85,9 @@ class McpHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._opened = 0
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._later: list[tuple[str, str]] = []
+        self._later_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -97,11 +98,11 @@ class McpHub:
     def _warn_later(self, server: str, message: str) -> None:
         """From the hub's loop thread: kept until a caller's thread tells it (the event
         sink writes the log, which the run's thread writes too)."""
-        with self._lock:
+        with self._later_lock:  # not self._lock: open() holds that while servers start
             self._later.append((server, message))
 
     def _flush(self) -> None:
-        with self._lock:
+        with self._later_lock:
             later, self._later = self._later, []
         for server, message in later:
             self._warn(server, message)
