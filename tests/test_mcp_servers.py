@@ -190,7 +190,7 @@ def test_every_broken_server_is_a_warning_naming_it_and_the_good_one_runs(
         assert "did not answer initialize within 0.6 s" in warned["hangs"][0]
         assert "HTTP 401 Unauthorized (the server wants credentials" in warned["locked"][0]
         assert "HTTP 500 Internal Server Error" in warned["failing"][0]
-        assert all("the run goes on" in m[-1] for m in warned.values())
+        assert all(any("the run goes on" in x for x in m) for m in warned.values())
         assert took < 5, f"the hangs cost {took:.1f} s"
         assert [s.name for s in h.statuses() if s.started] == ["good"]
         assert "mcp__good__lookup" in {t.name for t in h.executor_specs([])}

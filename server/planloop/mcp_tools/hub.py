@@ -231,9 +231,8 @@ class McpHub:
             )
 
     def _cancel(self, conn: Connection) -> None:
-        loop, task = self._loop, conn._task
-        if loop is not None and task is not None:
-            loop.call_soon_threadsafe(task.cancel)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(conn.abort)
 
     def close(self) -> None:
         with self._lock:
@@ -250,17 +249,22 @@ class McpHub:
                 if conn._stop is not None:
                     loop.call_soon_threadsafe(conn._stop.set)
 
+            grace = self.settings.stop_timeout_s + 1.0  # the SDK's wait, then its SIGTERM
+
             async def drain() -> None:
-                tasks = [c._task for c in self.connections.values() if c._task is not None]
-                if tasks:
-                    _, pending = await asyncio.wait(tasks, timeout=3.0)
-                    for t in pending:
-                        t.cancel()
-                    if pending:
-                        await asyncio.wait(pending, timeout=2.0)
+                # each server's graceful stop (stdin closed, then terminated), within the
+                # grace period; one that overstays is aborted, then left to the daemon thread
+                tasks = {c._task: c for c in self.connections.values() if c._task is not None}
+                if not tasks:
+                    return
+                _, pending = await asyncio.wait(list(tasks), timeout=grace)
+                for t in pending:
+                    tasks[t].abort()
+                if pending:
+                    await asyncio.wait(pending, timeout=grace)
 
             try:
-                asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout=6.0)
+                asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout=2 * grace + 1)
             except Exception:
                 pass
             loop.call_soon_threadsafe(loop.stop)

@@ -54,6 +54,7 @@ class Connection:
     _client: Any = None
     _stop: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None
+    _scope: Any = None
     _errlog: IO[str] | None = None
     #: transport faults (lines on stdout that are not JSON-RPC), told once as a warning
     faults: list[str] = field(default_factory=list)
@@ -101,30 +102,19 @@ class Connection:
 
     async def run(self, ready: asyncio.Future[None], start_timeout_s: float) -> None:
         """Connect, list the tools, tell ``ready``, then hold the connection until stopped."""
-        from mcp import Client
+        import anyio
 
         self._stop = asyncio.Event()
         t0 = time.monotonic()
         try:
-            async with AsyncExitStack() as stack:
-                client = Client(
-                    await self._transport(stack),
-                    mode="legacy",
-                    message_handler=self._incoming,
-                    # the handshake's and the listing's limit; each call passes its own
-                    read_timeout_seconds=start_timeout_s,
-                )
-                async with client:
-                    self.tools = await _list_tools(client)
-                    self._client = client
-                    self.status.started = True
-                    self.status.tools = len(self.tools)
-                    self.status.start_s = round(time.monotonic() - t0, 3)
-                    if not ready.done():
-                        ready.set_result(None)
-                    await self._stop.wait()
+            # cancelled through anyio (abort), not Task.cancel: the SDK's transports are
+            # anyio task groups, and a raw cancel there was seen to leave a child running
+            with anyio.CancelScope() as self._scope:
+                await self._serve(ready, start_timeout_s, t0)
+            if self._scope.cancel_called and not ready.done():
+                raise TimeoutError("aborted")
         except BaseException as e:
-            self.status.error = message_of(e)
+            self.status.error = self.status.error or message_of(e)
             if not ready.done():
                 ready.set_exception(RuntimeError(self.status.error))
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
@@ -133,6 +123,33 @@ class Connection:
             self._client = None
             if self._errlog is not None:
                 self._errlog.close()
+
+    async def _serve(self, ready: asyncio.Future[None], start_timeout_s: float, t0: float) -> None:
+        from mcp import Client
+
+        async with AsyncExitStack() as stack:
+            client = Client(
+                await self._transport(stack),
+                mode="legacy",
+                message_handler=self._incoming,
+                # the handshake's and the listing's limit; each call passes its own
+                read_timeout_seconds=start_timeout_s,
+            )
+            async with client:
+                self.tools = await _list_tools(client)
+                self._client = client
+                self.status.started = True
+                self.status.tools = len(self.tools)
+                self.status.start_s = round(time.monotonic() - t0, 3)
+                if not ready.done():
+                    ready.set_result(None)
+                assert self._stop is not None
+                await self._stop.wait()
+
+    def abort(self) -> None:
+        """Give up on it (a start that timed out): on the hub's loop thread only."""
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def _http_answer(self, response: Any) -> None:
         """An HTTP error status, kept: the SDK reports it only as "an error response"."""
