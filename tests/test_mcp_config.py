@@ -208,6 +208,24 @@ def test_consent_is_asked_once_and_asked_again_when_the_file_changes(tmp_path: P
     assert Consent(tmp_path / "third").filter([specs[1]], None) == ([specs[1]], None)
 
 
+def test_a_consent_file_a_repository_plants_is_not_believed(tmp_path: Path) -> None:
+    specs = [ServerSpec("db", "stdio", command="db", source=".mcp.json")]
+    asked: list[str] = []
+    mine = Consent(tmp_path / "mine")
+    mine.filter(specs, lambda q: asked.append(q) or True)
+    planted = tmp_path / "repo" / CONSENT_FILE
+    planted.parent.mkdir()
+    record = json.loads((tmp_path / "mine" / CONSENT_FILE).read_text())
+    planted.write_text(json.dumps({**record, "seal": "0" * 64}))
+    kept, why = Consent(tmp_path / "repo").filter(specs, lambda q: asked.append(q) or None)
+    assert kept == [] and why is not None and len(asked) == 2  # asked again
+    # a copy of a real record from another user's machine does not verify either
+    planted.write_text(json.dumps(record))
+    other_user = Consent(tmp_path / "repo", key_dir=tmp_path / "someone-else")
+    assert other_user.filter(specs, lambda q: asked.append(q) or None)[0] == []
+    assert len(asked) == 3
+
+
 def test_the_plan_document_keeps_tools_and_mcp_checks_through_a_round_trip() -> None:
     check = Check(
         kind="mcp", tool="mcp__db__query", arguments={"id": 7, "q": "a`b"}, pattern="fixed"
