@@ -10,7 +10,15 @@
 # Idempotent: every step checks first and skips what is already there. Run as root on a fresh
 # Debian machine (or with the packages already present). Writes $CACHE/env.sh for callers:
 #   source .cache/e2e/env.sh   # puts Node 24, npm and code-server first on PATH
+#
+# One argument picks a part, so `make test` can compile code-server (minutes of one core) in the
+# background while lint and the unit tests, which need only Node, run:
+#   base         Debian packages, Node 24, npm, the extension's build dependencies
+#   code-server  code-server and playwright-core (after base)
+#   all          both (the default)
 set -euo pipefail
+PART="${1:-all}"
+case "$PART" in base|code-server|all) ;; *) echo "usage: $0 [base|code-server|all]" >&2; exit 2;; esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${PLANLOOP_E2E_CACHE:-$ROOT/.cache/e2e}"
@@ -26,6 +34,7 @@ die() { printf '[provision-e2e] ERROR: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$CACHE/bin"
 
+base() {
 # --- 1. Debian packages -------------------------------------------------------------------
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -98,6 +107,23 @@ EOF
 source "$CACHE/env.sh"
 say "npm $(npm --version) (shim at $CACHE/bin/npm)"
 
+# --- 5. the extension's own build dependencies (so the e2e run itself needs no network) -----
+if [[ -f "$ROOT/client-vscode/package.json" ]]; then
+  if [[ ! -d "$ROOT/client-vscode/node_modules" ]]; then
+    say "installing client-vscode build dependencies"
+    if [[ -f "$ROOT/client-vscode/package-lock.json" ]]; then
+      (cd "$ROOT/client-vscode" && npm ci --no-audit --no-fund --loglevel=error)
+    else
+      (cd "$ROOT/client-vscode" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+  else
+    say "client-vscode/node_modules present"
+  fi
+fi
+
+}
+
+code_server() {
 # --- 4. code-server + playwright-core in the cache -----------------------------------------
 cat > "$CACHE/package.json.new" <<EOF
 {
@@ -126,18 +152,13 @@ cs_version="$(XDG_CONFIG_HOME="$CACHE/xdg" XDG_DATA_HOME="$CACHE/xdg-data" XDG_C
 [[ "$cs_version" == "$CODE_SERVER_VERSION"* ]] || die "code-server --version gave '$cs_version'"
 say "code-server $cs_version ready"
 
-# --- 5. the extension's own build dependencies (so the e2e run itself needs no network) -----
-if [[ -f "$ROOT/client-vscode/package.json" ]]; then
-  if [[ ! -d "$ROOT/client-vscode/node_modules" ]]; then
-    say "installing client-vscode build dependencies"
-    if [[ -f "$ROOT/client-vscode/package-lock.json" ]]; then
-      (cd "$ROOT/client-vscode" && npm ci --no-audit --no-fund --loglevel=error)
-    else
-      (cd "$ROOT/client-vscode" && npm install --no-audit --no-fund --loglevel=error)
-    fi
-  else
-    say "client-vscode/node_modules present"
-  fi
-fi
+}
 
-say "done. Use: source $CACHE/env.sh"
+if [[ "$PART" != code-server ]]; then base; fi
+if [[ "$PART" != base ]]; then
+  [[ -f "$CACHE/env.sh" ]] || die "run the base part first: $0 base"
+  # shellcheck disable=SC1091
+  source "$CACHE/env.sh"
+  code_server
+fi
+say "done ($PART). Use: source $CACHE/env.sh"
