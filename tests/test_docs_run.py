@@ -10,6 +10,13 @@ endpoint the stand-in stands for. What each doc's folder holds before its first 
 
 A changed command, exit status or shown output fails the block's test, named
 ``<doc>:<line of the fence>``.
+
+Adding a block to a covered doc: if its commands call a model, queue the replies in that
+doc's setup (:data:`SETUPS`), in the order the page's commands make their calls (the
+blocks above it come first); a block that calls none needs nothing here. A command that
+serves until its client hangs up (``planloop serve``, a stdio MCP or ACP server) belongs
+in a client's config (a ``json``/``toml`` block) or under the "Not tested as written"
+line; run from here it would read an empty stdin and exit.
 """
 
 from __future__ import annotations
@@ -127,6 +134,13 @@ def _usage(turn: dict[str, Any]) -> dict[str, int]:
     return {"input_tokens": u.get("input_tokens", 10), "output_tokens": u.get("output_tokens", 5)}
 
 
+def my_tasks(parent: Path) -> None:
+    """``my-tasks/``: one task of the starter set, without its scripts (a real model's job)."""
+    task = parent / "my-tasks" / "py-fix-add"
+    shutil.copytree(starter_dir() / "py-fix-add", task, ignore=shutil.ignore_patterns("scripts"))
+    (task / "task.toml").write_text((task / "task.toml").read_text().split("[scripted]")[0])
+
+
 def setup_readme(home: Path, anthropic: StandIn, openai: OpenAIStandIn) -> None:
     ws = your_project(home, 'mode = "split"\nworkspace_checks = []\n')
     (ws / "README.md").write_text("# export\n")
@@ -151,16 +165,7 @@ def setup_readme(home: Path, anthropic: StandIn, openai: OpenAIStandIn) -> None:
                 "steps": [step("round", "Add round_half()", "export.py", "def round_half")],
             },
         ),
-        # eval --record: one task of the starter set, as its scripts play it
-        *script_replies(starter_dir() / "py-fix-add" / "scripts" / "auto.json"),
     )
-    shutil.copytree(
-        starter_dir() / "py-fix-add",
-        ws / "my-tasks" / "py-fix-add",
-        ignore=shutil.ignore_patterns("scripts"),
-    )
-    text = (ws / "my-tasks" / "py-fix-add" / "task.toml").read_text()
-    (ws / "my-tasks" / "py-fix-add" / "task.toml").write_text(text.split("[scripted]")[0])
 
 
 def setup_models(home: Path, anthropic: StandIn, openai: OpenAIStandIn) -> None:
@@ -188,14 +193,21 @@ def setup_models(home: Path, anthropic: StandIn, openai: OpenAIStandIn) -> None:
     )
 
 
+def setup_eval(home: Path, anthropic: StandIn, openai: OpenAIStandIn) -> None:
+    my_tasks(home)
+    # eval --record: one task of the starter set, as its scripts play it
+    anthropic.enqueue(*script_replies(starter_dir() / "py-fix-add" / "scripts" / "auto.json"))
+
+
 def setup_nothing(home: Path, anthropic: StandIn, openai: OpenAIStandIn) -> None:
-    """docs/eval.md and the editor pages: nothing runs before their blocks."""
+    """The editor pages: nothing runs before their blocks."""
 
 
 #: doc → what its folder holds and its stand-ins are queued with before its first block
 SETUPS: dict[str, Callable[[Path, StandIn, OpenAIStandIn], None]] = {
     "README.md": setup_readme,
     "models.md": setup_models,
+    "eval.md": setup_eval,
 }
 
 
@@ -331,3 +343,22 @@ def test_the_runner_fails_a_changed_output_or_exit_status(tmp_path: Path) -> Non
         normalise("took 1.84s at 12:03:44 in pln_0123abcd")
         == "took <duration> at <time> in pln_<id>"
     )
+
+
+SETTINGS_BLOCKS = [
+    b
+    for doc in (ROOT / "README.md", ROOT / "docs" / "models.md")
+    for b in blocks(doc)
+    if b.lang == "toml"
+]
+
+
+@pytest.mark.parametrize("block", SETTINGS_BLOCKS, ids=block_id)
+def test_doc_planloop_toml_is_read_as_written(block: Block, tmp_path: Path) -> None:
+    """A `planloop.toml` shown in README.md or models.md is a file planloop reads: every
+    key known, every value valid (a trusted folder, so the trust-only keys count too)."""
+    from planloop.config import load_settings
+
+    (tmp_path / "planloop.toml").write_text(block.text + "\n")
+    settings = load_settings(tmp_path, {}, trusted=True)
+    assert settings.config.planner.startswith("anthropic:")
