@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from planloop.lsp.approvals import APPROVE, REJECT, REQUEST_ANSWER, REQUEST_APPROVAL
+from planloop.models.registry import DEFAULT_EXECUTOR_SPEC, DEFAULT_PLANNER_SPEC, SPEC_FORMS
 
 CLIENTS = """\
 ```lua
 -- Neovim (0.7+; the tested config is in editors/neovim.md)
 local id = vim.lsp.start_client({ name = "planloop", root_dir = vim.fn.getcwd(),
-  cmd = { "planloop", "serve", "--planner", "anthropic:claude-opus-4-1" } })
+  cmd = { "planloop", "serve", "--planner", "{DEFAULT_PLANNER_SPEC}" } })
 vim.lsp.get_client_by_id(id).request("workspace/executeCommand",
   { command = "planloop.getPlan", arguments = { {} } }, function(err, res) print(vim.inspect(res)) end)
 ```
@@ -38,7 +39,7 @@ args = ["serve"]
 ```
 
 Zed: add a language server whose binary is `planloop` with arguments `["serve"]`.
-"""
+""".replace("{DEFAULT_PLANNER_SPEC}", DEFAULT_PLANNER_SPEC)
 
 EXAMPLE: list[tuple[str, dict[str, Any]]] = [
     (
@@ -142,8 +143,12 @@ def flags() -> str:
     return (
         "### Flags\n\n"
         "| flag | effect |\n|---|---|\n"
-        "| `--planner SPEC`, `--executor SPEC` | the models (`anthropic:<id>` or "
-        "`scripted:<file>`), as settings in the order below |\n"
+        "| `--planner SPEC`, `--executor SPEC` | the models, any spec of "
+        "[models.md](models.md#specs) ("
+        + ", ".join(f"`{form.strip()}`" for form in SPEC_FORMS.split(","))
+        + ", `scripted:<file.json>`; defaults "
+        f"`{DEFAULT_PLANNER_SPEC}` plans, `{DEFAULT_EXECUTOR_SPEC}` executes), as settings "
+        "in the order below |\n"
         "| `--workspace DIR` | the default folder, ahead of the client's workspace "
         "folders |\n"
         "| `--log-level debug`, `info`, `warning`, `error` | what `window/logMessage` "
