@@ -21,8 +21,8 @@ import planloop
 
 PACKAGE = "planloop"
 ROOT = Path(planloop.__file__).resolve().parent
-FRONT_ENDS = ("planloop.lsp", "planloop.cli", "planloop.demo")
-FRONT_END_LIBRARIES = ("pygls", "lsprotocol", "argparse", "rich")
+FRONT_ENDS = ("planloop.lsp", "planloop.cli", "planloop.demo", "planloop.acp_agent")
+FRONT_END_LIBRARIES = ("pygls", "lsprotocol", "argparse", "rich", "acp")
 MODEL_SDKS = ("anthropic", "openai")
 
 
@@ -285,7 +285,12 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"doctor": ("planloop.doctor",)},
     {"api": ("planloop.api",)},
     {"wiring": ("planloop.wiring",)},
-    {"eval": ("planloop.eval",), "demo": ("planloop.demo",), "lsp": ("planloop.lsp",)},
+    {
+        "eval": ("planloop.eval",),
+        "demo": ("planloop.demo",),
+        "lsp": ("planloop.lsp",),
+        "acp": ("planloop.acp_agent",),
+    },
     {"cli": ("planloop.cli",)},  # the entry point: starts the demo, eval and the server
 ]
 

@@ -33,7 +33,13 @@ from planloop.cli.decision_commands import (
 from planloop.cli.eval_command import cmd_eval
 from planloop.cli.exits import ERROR_EXIT, error_exit
 from planloop.cli.inspect_commands import cmd_cat, cmd_diff, cmd_log, cmd_show, cmd_status
-from planloop.cli.maintenance_commands import cmd_clean, cmd_doctor, cmd_serve, cmd_trust
+from planloop.cli.maintenance_commands import (
+    cmd_acp,
+    cmd_clean,
+    cmd_doctor,
+    cmd_serve,
+    cmd_trust,
+)
 from planloop.cli.parser import build_parser
 from planloop.cli.plan_commands import cmd_plan, cmd_replan, cmd_revert, cmd_run
 from planloop.cli.render import one_line
@@ -70,6 +76,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "trust": cmd_trust,
     "clean": cmd_clean,
     "serve": cmd_serve,
+    "acp": cmd_acp,
     "eval": cmd_eval,
     "demo": cmd_demo,
 }

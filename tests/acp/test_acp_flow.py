@@ -1,0 +1,98 @@
+"""The whole flow through the SDK's own client: prompt → plan entries → approve → steps
+with edit diffs → a failing check → re-plan approved → every entry completed →
+``end_turn``; then /diff, /revert, a cancel mid-step, a rejection at review and the
+planner's clarifying questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from acp_harness import fixture, processes_running, prompt, wait_for, workspace
+from acp.schema import AgentPlanUpdate, AvailableCommandsUpdate, FileEditToolCallContent
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def new(conn: Any, ws: Path) -> str:
+    return str((await conn.new_session(cwd=str(ws), mcp_servers=[])).session_id)
+
+
+async def test_plan_approve_fail_replan_approve_done_then_diff_and_revert(
+    agent: Any, tmp_path: Path
+) -> None:
+    conn, client, _ = agent
+    ws = workspace(tmp_path / "proj", fixture("replan.json"))
+    sid = await new(conn, ws)
+    await wait_for(lambda: client.of(sid, AvailableCommandsUpdate), "the slash commands")
+    names = [c.name for c in client.of(sid, AvailableCommandsUpdate)[0].available_commands]
+    assert names == ["status", "diff", "revert", "replan", "mode", "clean"]
+
+    assert await prompt(conn, sid, "Make c.txt say good") == "end_turn"
+
+    plans = client.plans(sid)
+    assert plans[0] == [("write-c: Write c.txt", "pending")]
+    assert ("write-c: Write c.txt", "in_progress") in [p[0] for p in plans]
+    assert plans[-1] == [("write-c-again: Write c.txt again", "completed")]
+    text = client.text(sid)
+    assert "# Make c.txt say good" in text or "Make c.txt say good" in text
+    asked = client.asked(sid)
+    assert [a.title for a in asked] == ["Approve the plan and run it?", "Approve re-plan v2?"]
+    replan = asked[1].content
+    said = replan[0].content.text
+    assert "write-c wrote the wrong word twice" in said and "Evidence:" in said
+    assert "What changes:" in said and "+" in said
+    assert isinstance(replan[1], FileEditToolCallContent)
+    assert "write-c-again" in replan[1].new_text and "write-c-again" not in replan[1].old_text
+
+    calls = client.tool_calls(sid)
+    edits = [c for c in calls if c.kind == "edit"]
+    assert [e.content[0].new_text for e in edits] == ["bad\n", "still bad\n", "good\n"]
+    assert all(e.locations[0].path == str(ws / "c.txt") for e in edits)
+    checks = [c for c in calls if c.title.startswith("check:")]
+    assert [c.status for c in checks] == ["failed", "failed", "completed"]
+    assert all(c.kind == "read" for c in checks)
+    assert "step `write-c-again` passed · changed `c.txt`" in text
+    assert (ws / "c.txt").read_text() == "good\n"
+
+    assert await prompt(conn, sid, "/diff write-c-again") == "end_turn"
+    diffs = [c for c in client.tool_calls(sid) if c.title == "diff of step write-c-again"]
+    assert diffs and diffs[0].content[0].new_text == "good\n"
+    assert "+good" in client.text(sid)
+
+    assert await prompt(conn, sid, "/revert write-c-again") == "end_turn"
+    assert "restored c.txt" in client.text(sid)
+    # back to what the step found: write-c's last (failed) attempt
+    assert (ws / "c.txt").read_text() == "still bad\n"
+    assert client.plans(sid)[-1] == [("write-c-again: Write c.txt again [reverted]", "pending")]
+
+    assert await prompt(conn, sid, "/status") == "end_turn"
+    assert "mode review" in client.text(sid)
+
+
+async def test_cancel_mid_step_answers_cancelled_and_keeps_the_change(
+    agent: Any, tmp_path: Path
+) -> None:
+    conn, client, _ = agent
+    ws = workspace(tmp_path / "proj", fixture("slow_command.json"), allow=["sleep *"])
+    sid = await new(conn, ws)
+    client.answer = lambda call, options: "approve"
+    import asyncio
+
+    turn = asyncio.create_task(prompt(conn, sid, "Produce done.txt"))
+    await wait_for(lambda: processes_running("sleep 29.731"), "the sleep command")
+    # a second prompt while one runs is refused, and the first goes on
+    with pytest.raises(Exception) as busy:
+        await prompt(conn, sid, "another goal")
+    assert "already running" in str(busy.value)
+    await conn.cancel(session_id=sid)
+    assert await asyncio.wait_for(turn, 10) == "cancelled"
+    assert processes_running("sleep 29.731") == []
+    assert "cancelled" in client.text(sid)
+    assert not (ws / "partial.txt").exists()  # rolled back, as every front end does
+    assert await prompt(conn, sid, "/diff slow-step") == "end_turn"
+    assert "+partial" in client.text(sid)  # …and still visible
+    assert await prompt(conn, sid, "continue") == "end_turn"
+    assert (ws / "done.txt").read_text() == "done\n"
+    assert client.plans(sid)[-1] == [("slow-step: Slow step", "completed")]
