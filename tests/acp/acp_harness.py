@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from acp import RequestError, spawn_agent_process, text_block
 from acp.schema import (
     AgentMessageChunk,
     AgentPlanUpdate,
@@ -29,6 +28,8 @@ from acp.schema import (
     ToolCallStart,
     ToolCallUpdate,
 )
+
+from acp import RequestError, spawn_agent_process, text_block
 
 SERVER = Path(__file__).resolve().parents[2] / "server"
 
@@ -70,7 +71,9 @@ class Recorder:
         self.updates.append((session_id, update))
 
     def of(self, session_id: str, kind: type | None = None) -> list[Any]:
-        return [u for s, u in self.updates if s == session_id and (kind is None or isinstance(u, kind))]
+        return [
+            u for s, u in self.updates if s == session_id and (kind is None or isinstance(u, kind))
+        ]
 
     def text(self, session_id: str) -> str:
         return "".join(u.content.text for u in self.of(session_id, AgentMessageChunk))
@@ -96,8 +99,13 @@ class Recorder:
         return None
 
 
-def workspace(root: Path, script: dict[str, Any], files: dict[str, str] | None = None,
-              allow: list[str] | None = None, git: bool = True) -> Path:
+def workspace(
+    root: Path,
+    script: dict[str, Any],
+    files: dict[str, str] | None = None,
+    allow: list[str] | None = None,
+    git: bool = True,
+) -> Path:
     """A folder (a git repository unless ``git`` is False) whose planloop.toml names
     ``script`` as both models and reviews the plan first."""
     root.mkdir(parents=True, exist_ok=True)
@@ -139,4 +147,12 @@ def processes_running(needle: str) -> list[str]:
     return [line for line in out.splitlines() if needle in line and "ps -eo" not in line]
 
 
-__all__ = ["Recorder", "agent_env", "fixture", "prompt", "spawn_agent_process", "wait_for", "workspace"]
+__all__ = [
+    "Recorder",
+    "agent_env",
+    "fixture",
+    "prompt",
+    "spawn_agent_process",
+    "wait_for",
+    "workspace",
+]

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
+from acp.schema import ClientCapabilities, FileSystemCapabilities, Implementation
 from acp_harness import Recorder, agent_env, spawn_agent_process
-from acp.schema import ClientCapabilities, Implementation
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -19,7 +19,10 @@ async def agent() -> AsyncIterator[tuple[Any, Recorder, Any]]:
     ) as (conn, proc):
         await conn.initialize(
             protocol_version=1,
-            client_capabilities=ClientCapabilities(),
+            client_capabilities=ClientCapabilities(  # neither fs nor terminal: never needed
+                fs=FileSystemCapabilities(read_text_file=False, write_text_file=False),
+                terminal=False,
+            ),
             client_info=Implementation(name="pytest", version="1"),
         )
         yield conn, client, proc

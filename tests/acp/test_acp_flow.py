@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from acp.schema import AvailableCommandsUpdate, CurrentModeUpdate, FileEditToolCallContent
 from acp_harness import fixture, processes_running, prompt, wait_for, workspace
-from acp.schema import AgentPlanUpdate, AvailableCommandsUpdate, FileEditToolCallContent
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -96,3 +96,72 @@ async def test_cancel_mid_step_answers_cancelled_and_keeps_the_change(
     assert await prompt(conn, sid, "continue") == "end_turn"
     assert (ws / "done.txt").read_text() == "done\n"
     assert client.plans(sid)[-1] == [("slow-step: Slow step", "completed")]
+
+
+def _tool(name: str, **inp: Any) -> list[dict[str, Any]]:
+    return [{"type": "tool_use", "name": name, "input": inp}]
+
+
+def _one_step_plan(goal: str) -> list[dict[str, Any]]:
+    step = {
+        "id": "write-a",
+        "title": "Write a.txt",
+        "kind": "edit",
+        "instructions": "write a.txt",
+        "files": ["a.txt"],
+        "expected_output": "",
+        "acceptance": [{"kind": "file_exists", "path": "a.txt"}],
+        "depends_on": [],
+    }
+    return _tool("submit_plan", goal=goal, steps=[step])
+
+
+def question_script(options: list[str]) -> dict[str, Any]:
+    return {
+        "planner": [
+            _tool("ask_user", question="Round half up or half to even?", options=options),
+            _one_step_plan("Write a.txt"),
+        ],
+        "executor": [
+            _tool("write_file", path="a.txt", content="a\n"),
+            _tool("report_outcome", ok=True, summary="ok"),
+        ],
+    }
+
+
+async def test_a_question_with_options_is_a_permission_and_a_rejected_plan_runs_nothing(
+    agent: Any, tmp_path: Path
+) -> None:
+    conn, client, _ = agent
+    ws = workspace(tmp_path / "proj", question_script(["half up", "half to even"]))
+    sid = await new(conn, ws)
+    client.answer = lambda call, options: (
+        options[1].option_id if call.title.startswith("The planner asks") else "reject"
+    )
+    assert await prompt(conn, sid, "Write a.txt") == "end_turn"
+    asked = client.asked(sid)
+    assert asked[0].title == "The planner asks: Round half up or half to even?"
+    assert asked[1].title == "Approve the plan and run it?"
+    text = client.text(sid)
+    assert "half to even" in text  # the answer is in the plan document
+    assert "rejected" in text
+    assert not (ws / "a.txt").exists()
+    assert client.plans(sid)[-1] == [("write-a: Write a.txt", "pending")]
+
+
+async def test_a_free_text_question_is_answered_by_the_next_prompt_in_auto_mode(
+    agent: Any, tmp_path: Path
+) -> None:
+    conn, client, _ = agent
+    ws = workspace(tmp_path / "proj", question_script([]))
+    sid = await new(conn, ws)
+    assert await prompt(conn, sid, "Write a.txt") == "end_turn"
+    assert "**The planner asks:** Round half up or half to even?" in client.text(sid)
+    assert client.asked(sid) == []
+    await conn.set_session_mode(session_id=sid, mode_id="auto")
+    assert [u.current_mode_id for u in client.of(sid, CurrentModeUpdate)] == ["auto"]
+    assert await prompt(conn, sid, "half up, always") == "end_turn"
+    assert client.asked(sid) == []  # auto: the plan was approved without asking
+    assert "approved (auto mode)" in client.text(sid)
+    assert (ws / "a.txt").read_text() == "a\n"
+    assert client.plans(sid)[-1] == [("write-a: Write a.txt", "completed")]

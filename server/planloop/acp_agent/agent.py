@@ -14,7 +14,6 @@ import asyncio
 import uuid
 from typing import Any
 
-from acp import PROTOCOL_VERSION, RequestError
 from acp.interfaces import Client
 from acp.schema import (
     AgentCapabilities,
@@ -29,6 +28,7 @@ from acp.schema import (
     SetSessionModeResponse,
 )
 
+from acp import PROTOCOL_VERSION, RequestError
 from planloop import __version__
 from planloop.acp_agent import modes, turns
 from planloop.acp_agent.commands import available, run_command
@@ -161,8 +161,10 @@ class PlanloopAgent:
         if s is not None:
             s.cancel.cancel()
 
-    def running(self) -> list[AcpSession]:
-        return [s for s in self._sessions.values() if s.turn is not None]
+    def working(self) -> bool:
+        """Whether the core works for any session now (its thread outlives a cancelled
+        request task, so the request's state cannot tell)."""
+        return any(s.working.is_set() for s in self._sessions.values())
 
 
 def _text(block: Any) -> str:

@@ -22,22 +22,27 @@ from pathlib import Path
 from typing import Any
 
 from acp import run_agent
-
 from planloop.acp_agent.agent import PlanloopAgent
 
 
 def main(overrides: dict[str, Any]) -> int:
-    agent = PlanloopAgent(overrides)
-    asyncio.run(run_agent(agent))  # type: ignore[arg-type]
-    if agent.running():
-        sys.stderr.write(
-            "planloop acp: the client went away mid-run; the step is left "
-            "interrupted (the next run resumes it)\n"
-        )
-        sys.stderr.flush()
-        _kill_children()
-        os._exit(1)
+    asyncio.run(_serve(PlanloopAgent(overrides)))
     return 0
+
+
+async def _serve(agent: PlanloopAgent) -> None:
+    try:
+        await run_agent(agent)  # type: ignore[arg-type]
+    finally:
+        # still on the loop: asyncio.run would otherwise wait for the worker thread
+        if agent.working():
+            sys.stderr.write(
+                "planloop acp: the client went away mid-run; the step is left "
+                "interrupted (the next run resumes it)\n"
+            )
+            sys.stderr.flush()
+            _kill_children()
+            os._exit(1)
 
 
 def _kill_children() -> None:

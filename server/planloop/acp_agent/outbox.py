@@ -58,7 +58,11 @@ class Outbox:
             return await request()
 
         future = asyncio.run_coroutine_threadsafe(after_updates(), self._loop)
-        remove = cancel.on_cancel(future.cancel) if cancel is not None else None
+
+        def stop() -> None:
+            future.cancel()
+
+        remove = cancel.on_cancel(stop) if cancel is not None else None
         try:
             return future.result()
         except concurrent.futures.CancelledError:

@@ -18,10 +18,20 @@ import difflib
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
-from acp.helpers import text_block, tool_content, tool_diff_content
+from acp.helpers import text_block, tool_content, tool_diff_content, update_agent_message_text
 from acp.interfaces import Client
-from acp.schema import AllowedOutcome, PermissionOption, RequestPermissionResponse, ToolCallUpdate
+from acp.schema import (
+    AgentMessageChunk,
+    AllowedOutcome,
+    ContentToolCallContent,
+    FileEditToolCallContent,
+    PermissionOption,
+    RequestPermissionResponse,
+    TerminalToolCallContent,
+    ToolCallUpdate,
+)
 
 from planloop.acp_agent.modes import AUTO
 from planloop.acp_agent.outbox import Outbox
@@ -104,7 +114,9 @@ class Asker:
         lines = [req.reason] if req.kind != "command" else [f"`{req.command}`", req.reason]
         if req.evidence:
             lines += ["", "Evidence:", *(f"- {e}" for e in req.evidence)]
-        content = []
+        content: list[
+            ContentToolCallContent | FileEditToolCallContent | TerminalToolCallContent
+        ] = []
         if req.proposed_markdown is not None:
             changes = _changes(req.current_markdown, req.proposed_markdown)
             lines += ["", "What changes:", changes]
@@ -114,7 +126,7 @@ class Asker:
                 )
             )
         content.insert(0, tool_content(text_block("\n".join(line for line in lines if line))))
-        kind = "execute" if req.kind == "command" else "think"
+        kind: Literal["execute", "think"] = "execute" if req.kind == "command" else "think"
         raw = {"kind": req.kind, "version": req.version, "step": req.step_id}
         if req.command is not None:
             raw["command"] = req.command
@@ -162,7 +174,5 @@ def _changes(current: str, proposed: str) -> str:
     return "```diff\n" + "\n".join(diff) + "\n```"
 
 
-def _say(text: str) -> object:
-    from acp.helpers import update_agent_message_text
-
+def _say(text: str) -> AgentMessageChunk:
     return update_agent_message_text(text + "\n\n")

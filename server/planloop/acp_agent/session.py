@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acp import RequestError
 from acp.interfaces import Client
 from acp.schema import AcpMcpServer, HttpMcpServer, McpServerStdio, SseMcpServer
 
+from acp import RequestError
 from planloop.acp_agent.modes import REVIEW
 from planloop.acp_agent.outbox import Outbox, Update
 from planloop.acp_agent.permissions import Asker
@@ -108,6 +109,8 @@ class AcpSession:
     #: the prompt turn running now, and its cancel token
     turn: asyncio.Task[Any] | None = None
     cancel: CancelToken = field(default_factory=CancelToken)
+    #: set while the core works in the worker thread
+    working: threading.Event = field(default_factory=threading.Event)
     _last_plan: Any = None
 
     def send(self, update: Update) -> None:

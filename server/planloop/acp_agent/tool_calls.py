@@ -25,7 +25,7 @@ from acp.helpers import (
     tool_diff_content,
     update_agent_message_text,
 )
-from acp.schema import ToolCallLocation
+from acp.schema import ContentToolCallContent, FileEditToolCallContent, ToolCallLocation
 
 from planloop.acp_agent.outbox import Update
 from planloop.document.plan import Check
@@ -92,17 +92,17 @@ class ToolCalls:
                 again = f" (attempt {n})" if n > 1 else ""
                 return [_say(f"▶ step `{sid}`{again}: {title}")]
             case StepFinished(step_id=sid, status=status, files=files, cost_text=cost):
-                changed = ", ".join(f"`{f}`" for f in files) if files else "no files"
+                changed = ", ".join(f"`{f}`" for f in files) or "no files"
                 tail = f" · {cost}" if cost else ""
                 return [_say(f"step `{sid}` {status} · changed {changed}{tail}")]
             case Retry(step_id=sid, observation=obs):
                 return [_say(f"step `{sid}` retries: {obs}")]
             case StepCancelled(step_id=sid, restored=restored, conflicts=conflicts):
                 kept = f"; kept (edited since): {', '.join(conflicts)}" if conflicts else ""
-                files = ", ".join(restored) or "nothing"
+                undone = ", ".join(restored) or "nothing"
                 return [
                     _say(
-                        f"step `{sid}` cancelled: its edits were rolled back ({files}){kept}. "
+                        f"step `{sid}` cancelled: its edits were rolled back ({undone}){kept}. "
                         f"Nothing is lost: `/diff {sid}` shows what it had done, and the "
                         "next prompt `continue` runs it again."
                     )
@@ -136,7 +136,7 @@ class ToolCalls:
         kind = KINDS.get(name, "other")
         failed = "✗" in rest
         path = self._path(name, rest)
-        content = []
+        content: list[ContentToolCallContent | FileEditToolCallContent] = []
         if kind == "edit" and path is not None and not failed:
             with self._lock:
                 written = self._writes.pop(path, None)

@@ -44,11 +44,18 @@ async def in_thread(s: AcpSession, work: Callable[[CancelToken], None]) -> StopR
     s.cancel = CancelToken()
     s.asker.unanswered = False
     cancel = s.cancel
-    try:
-        await asyncio.to_thread(work, cancel)
-    except PlanloopError as e:
-        if not cancel.cancelled:
-            say(s, f"error: {e}")
+
+    def working() -> None:
+        s.working.set()
+        try:
+            work(cancel)
+        except PlanloopError as e:
+            if not cancel.cancelled:
+                say(s, f"error: {e}")
+        finally:
+            s.working.clear()
+
+    await asyncio.to_thread(working)
     await s.outbox.flush()
     return "cancelled" if cancel.cancelled or s.asker.unanswered else "end_turn"
 
