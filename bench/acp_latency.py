@@ -1,0 +1,166 @@
+"""ACP agent latency: how long an editor's agent panel waits for planloop.
+
+Measures, in one run, with the ACP SDK's own client (``spawn_agent_process``):
+- spawn → ``initialize`` result, for ``python -m planloop.cli acp`` and for the SDK's
+  bare example agent (``examples/echo_agent.py`` of agentclientprotocol/python-sdk,
+  inlined below: the floor is the interpreter and the SDK alone), runs interleaved so
+  machine load hits both alike; the ratio is planloop's own start-up cost;
+- ``session/prompt`` sent → the first ``plan`` update received, with the scripted
+  planner on a fresh git folder. The scripted planner answers at once, so this interval
+  holds the planner's answer and bounds from above the time from that answer to the
+  plan update (the goal's measure).
+
+Prints, last: ``initialize_ms=<planloop median> bare_initialize_ms=<bare median>
+init_ratio=<planloop/bare> first_plan_update_ms=<median>``. Goals: ratio ≤ 1.3, first
+plan update ≤ 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+from acp.schema import AgentPlanUpdate, AllowedOutcome, RequestPermissionResponse
+
+from acp import spawn_agent_process, text_block
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# the SDK's examples/echo_agent.py, trimmed to what initialize needs
+BARE_AGENT = textwrap.dedent(
+    """
+    import asyncio
+    from typing import Any
+    from uuid import uuid4
+    from acp import Agent, InitializeResponse, NewSessionResponse, PromptResponse, run_agent
+
+
+    class EchoAgent(Agent):
+        def on_connect(self, conn: Any) -> None:
+            self._conn = conn
+
+        async def initialize(self, protocol_version: int, **kwargs: Any) -> InitializeResponse:
+            return InitializeResponse(protocol_version=protocol_version)
+
+        async def new_session(self, cwd: str, **kwargs: Any) -> NewSessionResponse:
+            return NewSessionResponse(session_id=uuid4().hex)
+
+        async def prompt(self, prompt: Any, session_id: str, **kwargs: Any) -> PromptResponse:
+            return PromptResponse(stop_reason="end_turn")
+
+
+    asyncio.run(run_agent(EchoAgent()))
+    """
+)
+
+
+class Client:
+    def __init__(self) -> None:
+        self.first_plan: float | None = None
+
+    async def request_permission(self, **kw: Any) -> RequestPermissionResponse:
+        return RequestPermissionResponse(
+            outcome=AllowedOutcome(outcome="selected", option_id="reject")
+        )
+
+    async def session_update(self, session_id: str, update: Any, **kw: Any) -> None:
+        if isinstance(update, AgentPlanUpdate) and self.first_plan is None:
+            self.first_plan = time.perf_counter()
+
+    def on_connect(self, conn: Any) -> None:
+        pass
+
+
+def env() -> dict[str, str]:
+    return {
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT / "server"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="acp-bench-config-"),
+    }
+
+
+async def initialize_ms(*cmd: str) -> float:
+    t0 = time.perf_counter()
+    async with spawn_agent_process(Client(), *cmd, env=env()) as (conn, _):
+        await conn.initialize(protocol_version=1)
+        took = (time.perf_counter() - t0) * 1000
+    return took
+
+
+def folder(tmp: Path, n: int) -> Path:
+    ws = tmp / f"ws{n}"
+    ws.mkdir()
+    (ws / "notes.txt").write_text("hello\n")
+    step = {
+        "id": "write-a",
+        "title": "Write a.txt",
+        "kind": "edit",
+        "instructions": "write a.txt",
+        "files": ["a.txt"],
+        "expected_output": "",
+        "acceptance": [{"kind": "file_exists", "path": "a.txt"}],
+        "depends_on": [],
+    }
+    plan = [{"type": "tool_use", "name": "submit_plan", "input": {"goal": "a", "steps": [step]}}]
+    (ws / "script.json").write_text(json.dumps({"planner": [plan], "executor": []}))
+    spec = f"scripted:{ws / 'script.json'}"
+    (ws / "planloop.toml").write_text(f'planner = "{spec}"\nexecutor = "{spec}"\n')
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    return ws
+
+
+async def first_plan_ms(cmd: tuple[str, ...], tmp: Path, runs: int) -> list[float]:
+    client = Client()
+    out = []
+    async with spawn_agent_process(client, *cmd, env=env()) as (conn, _):
+        await conn.initialize(protocol_version=1)
+        for n in range(runs):
+            sid = (await conn.new_session(cwd=str(folder(tmp, n)), mcp_servers=[])).session_id
+            client.first_plan = None
+            t0 = time.perf_counter()
+            await conn.prompt(session_id=sid, prompt=[text_block("Write a.txt")])
+            assert client.first_plan is not None, "no plan update"
+            out.append((client.first_plan - t0) * 1000)
+    return out
+
+
+async def main(runs: int) -> None:
+    planloop = (sys.executable, "-m", "planloop.cli", "acp")
+    with tempfile.TemporaryDirectory() as tmp:
+        bare_file = Path(tmp) / "echo_agent.py"
+        bare_file.write_text(BARE_AGENT)
+        bare = (sys.executable, str(bare_file))
+        await initialize_ms(*planloop)  # warm the file cache for both
+        await initialize_ms(*bare)
+        ours, floor = [], []
+        for _ in range(runs):  # interleaved: load hits both alike
+            ours.append(await initialize_ms(*planloop))
+            floor.append(await initialize_ms(*bare))
+        plans = await first_plan_ms(planloop, Path(tmp), runs + 1)
+    i, b = statistics.median(ours), statistics.median(floor)
+    p = statistics.median(plans[1:])  # the first session pays the imports of the plan path
+    print(
+        f"initialize: planloop {[round(x) for x in ours]} ms, bare {[round(x) for x in floor]} ms"
+    )
+    print(f"first plan update: {[round(x, 1) for x in plans]} ms (first run excluded)")
+    print(
+        f"initialize_ms={i:.0f} bare_initialize_ms={b:.0f} init_ratio={i / b:.2f} "
+        f"first_plan_update_ms={p:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    asyncio.run(main(ap.parse_args().runs))
