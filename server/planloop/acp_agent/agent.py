@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acp.interfaces import Client
 from acp.schema import (
@@ -28,16 +28,13 @@ from acp.schema import (
     SetSessionModeResponse,
 )
 
-from acp import PROTOCOL_VERSION, RequestError
+from acp import PROTOCOL_VERSION
 from planloop import __version__
-from planloop.acp_agent import modes, turns
-from planloop.acp_agent.commands import available, run_command
-from planloop.acp_agent.plan_updates import plan_document
-from planloop.acp_agent.session import AcpSession, McpServer, bad_params, open_acp_session
-from planloop.errors import PlanloopError
+from planloop.acp_agent import modes
+from planloop.acp_agent.rpc import bad_params, busy
 
-#: JSON-RPC server error: the request is valid but cannot run now
-BUSY = -32000
+if TYPE_CHECKING:  # imported by the first session: `initialize` answers without the core
+    from planloop.acp_agent.session import AcpSession, McpServer
 
 
 class PlanloopAgent:
@@ -79,6 +76,11 @@ class PlanloopAgent:
         self, cwd: str, session_id: str, mcp_servers: list[McpServer] | None = None, **kwargs: Any
     ) -> LoadSessionResponse:
         """The folder's current plan, replayed as its entries and its document."""
+        from planloop.acp_agent import turns
+        from planloop.acp_agent.commands import available
+        from planloop.acp_agent.plan_updates import plan_document
+        from planloop.errors import PlanloopError
+
         s = self._open(session_id, cwd, mcp_servers, announce=False)
         s.send(available())
         try:
@@ -94,10 +96,14 @@ class PlanloopAgent:
     def _open(
         self, sid: str, cwd: str, mcp_servers: list[McpServer] | None, *, announce: bool = True
     ) -> AcpSession:
+        from planloop.acp_agent import turns
+        from planloop.acp_agent.commands import available
+        from planloop.acp_agent.session import open_acp_session
+
         assert self._conn is not None
         old = self._sessions.get(sid)
         if old is not None and old.turn is not None:
-            raise RequestError(BUSY, f"session {sid} is running a prompt", {"sessionId": sid})
+            raise busy(f"session {sid} is running a prompt", sessionId=sid)
         s, notes = open_acp_session(
             self._conn, sid, cwd, list(mcp_servers or []), self._overrides, by=self._by
         )
@@ -131,6 +137,9 @@ class PlanloopAgent:
         return SetSessionModeResponse()
 
     async def prompt(self, prompt: list[Any], session_id: str, **kwargs: Any) -> PromptResponse:
+        from planloop.acp_agent import turns
+        from planloop.acp_agent.commands import run_command
+
         s = self._session(session_id)
         text = "".join(_text(block) for block in prompt)
         if len(text) > turns.MAX_PROMPT_CHARS:
@@ -141,10 +150,9 @@ class PlanloopAgent:
                 length=len(text),
             )
         if s.turn is not None:
-            raise RequestError(
-                BUSY,
+            raise busy(
                 "a prompt is already running in this session; it goes on (session/cancel stops it)",
-                {"sessionId": session_id, "kind": "busy"},
+                sessionId=session_id,
             )
         s.turn = asyncio.current_task()
         try:

@@ -23,11 +23,11 @@ from typing import Any
 from acp.interfaces import Client
 from acp.schema import AcpMcpServer, HttpMcpServer, McpServerStdio, SseMcpServer
 
-from acp import RequestError
 from planloop.acp_agent.modes import REVIEW
 from planloop.acp_agent.outbox import Outbox, Update
 from planloop.acp_agent.permissions import Asker
 from planloop.acp_agent.plan_updates import plan_update
+from planloop.acp_agent.rpc import bad_params
 from planloop.acp_agent.tool_calls import ToolCalls
 from planloop.api import Session
 from planloop.cancel import CancelToken
@@ -38,13 +38,6 @@ from planloop.events import Event, Saved
 from planloop.wiring import open_session
 
 McpServer = HttpMcpServer | SseMcpServer | AcpMcpServer | McpServerStdio
-
-#: JSON-RPC's "invalid params": the request was understood, its values are wrong
-INVALID_PARAMS = -32602
-
-
-def bad_params(message: str, **data: Any) -> RequestError:
-    return RequestError(INVALID_PARAMS, message, data or None)
 
 
 def folder(cwd: str) -> tuple[Path, list[str]]:
