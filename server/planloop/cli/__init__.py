@@ -49,6 +49,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(example=args.example, keep=args.keep, cli_main=main)
 
 
+def cmd_acp(args: argparse.Namespace) -> int:
+    """Here, with nothing but the settings flags: an editor waits for ``initialize``.
+    Each session's folder is the client's ``cwd``, so ``--workspace`` plays no part."""
+    from planloop.acp_agent.main import main as serve_acp
+    from planloop.cli.overrides import overrides
+
+    return serve_acp(overrides(args))
+
+
 #: subcommand → its module and function. A command's module is imported when it runs, so
 #: `planloop acp` answers an editor's ``initialize`` without loading every other command
 #: (the models, checkpoints and rich's Markdown): bench/acp_latency.py measures it.
@@ -71,7 +80,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trust": ("maintenance_commands", "cmd_trust"),
     "clean": ("maintenance_commands", "cmd_clean"),
     "serve": ("maintenance_commands", "cmd_serve"),
-    "acp": ("maintenance_commands", "cmd_acp"),
+    "acp": ("", "cmd_acp"),
     "eval": ("eval_command", "cmd_eval"),
     "demo": ("", "cmd_demo"),
 }
@@ -79,8 +88,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def command(name: str) -> Callable[[argparse.Namespace], int]:
     module, function = COMMANDS[name]
-    if not module:
-        return cmd_demo
+    if not module:  # defined here
+        here: Callable[[argparse.Namespace], int] = globals()[function]
+        return here
     found: Callable[[argparse.Namespace], int] = getattr(
         importlib.import_module(f"planloop.cli.{module}"), function
     )

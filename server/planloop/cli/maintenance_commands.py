@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from planloop.approvals import NoApprover
 from planloop.cli import console
-from planloop.cli.common import overrides, session_for
+from planloop.cli.common import session_for
 from planloop.cli.parser import Default
 from planloop.cli.render import one_line
 from planloop.config import load_settings
@@ -104,14 +104,6 @@ def cmd_trust(args: argparse.Namespace) -> int:
             f"its planloop.toml now sets: {escape(', '.join(ignored))}", soft_wrap=True
         )
     return 0
-
-
-def cmd_acp(args: argparse.Namespace) -> int:
-    """The settings flags become every session's overrides; each session's folder is the
-    client's ``cwd``, so ``--workspace`` plays no part."""
-    from planloop.acp_agent.main import main as serve_acp
-
-    return serve_acp(overrides(args))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
