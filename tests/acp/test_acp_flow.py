@@ -165,3 +165,60 @@ async def test_a_free_text_question_is_answered_by_the_next_prompt_in_auto_mode(
     assert "approved (auto mode)" in client.text(sid)
     assert (ws / "a.txt").read_text() == "a\n"
     assert client.plans(sid)[-1] == [("write-a: Write a.txt", "completed")]
+
+
+async def test_reads_searches_commands_and_a_pause_map_to_their_kinds_and_permissions(
+    agent: Any, tmp_path: Path
+) -> None:
+    conn, client, _ = agent
+    look = {
+        "id": "look",
+        "title": "Look, then make made.txt",
+        "kind": "edit",
+        "instructions": "read notes.txt, then touch made.txt",
+        "files": ["notes.txt", "made.txt"],
+        "expected_output": "",
+        "acceptance": [{"kind": "file_exists", "path": "made.txt"}],
+        "depends_on": [],
+    }
+    wait = {
+        "id": "wait",
+        "title": "Check with me",
+        "kind": "pause",
+        "instructions": "look at made.txt",
+        "files": [],
+        "expected_output": "",
+        "acceptance": [],
+        "depends_on": ["look"],
+    }
+    script = {
+        "planner": [_tool("submit_plan", goal="Make made.txt", steps=[look, wait])],
+        "executor": [
+            _tool("read_file", path="notes.txt"),
+            _tool("search", pattern="hello"),
+            _tool("run_command", command="touch made.txt"),
+            _tool("report_outcome", ok=True, summary="made"),
+        ],
+    }
+    ws = workspace(tmp_path / "proj", script)
+    sid = await new(conn, ws)
+    client.answer = lambda call, options: "approve"
+    assert await prompt(conn, sid, "Make made.txt") == "end_turn"
+    titles = [a.title for a in client.asked(sid)]
+    assert titles == [
+        "Approve the plan and run it?",
+        "Run this command (not on the allow list)?",
+        "Pause step wait: go on?",
+    ]
+    command = client.asked(sid)[1]
+    assert command.kind == "execute" and "`touch made.txt`" in command.content[0].content.text
+    kinds = {c.title.split(" ")[0]: c.kind for c in client.tool_calls(sid)}
+    assert kinds["read_file"] == "read" and kinds["search"] == "search"
+    assert kinds["run_command"] == "execute"
+    read = next(c for c in client.tool_calls(sid) if c.title.startswith("read_file"))
+    assert read.locations[0].path == str(ws / "notes.txt") and read.locations[0].line == 1
+    assert (ws / "made.txt").exists()
+    assert client.plans(sid)[-1] == [
+        ("look: Look, then make made.txt", "completed"),
+        ("wait: Check with me", "completed"),
+    ]

@@ -13,6 +13,7 @@ step ends with a message naming the files it changed.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -135,7 +136,7 @@ class ToolCalls:
         name, _, rest = line.partition(" ")
         kind = KINDS.get(name, "other")
         failed = "✗" in rest
-        path = self._path(name, rest)
+        path, line_no = _lines(self._path(name, rest))
         content: list[ContentToolCallContent | FileEditToolCallContent] = []
         if kind == "edit" and path is not None and not failed:
             with self._lock:
@@ -154,7 +155,9 @@ class ToolCalls:
             kind=kind,
             status="failed" if failed else "completed",
             content=content or None,
-            locations=[ToolCallLocation(path=str(self._root / path))] if path else None,
+            locations=[ToolCallLocation(path=str(self._root / path), line=line_no)]
+            if path
+            else None,
             raw_input={"tool": name},
         )
 
@@ -196,6 +199,14 @@ class ToolCalls:
             return path.resolve().relative_to(self._root).as_posix()
         except ValueError:
             return str(path)
+
+
+def _lines(token: str | None) -> tuple[str | None, int | None]:
+    """``notes.txt:12-40`` (a read of lines 12 to 40) → the path and its first line."""
+    if token is None:
+        return None, None
+    found = re.fullmatch(r"(.+):(\d+)-\d+", token)
+    return (found.group(1), int(found.group(2))) if found else (token, None)
 
 
 def _say(text: str) -> Update:
