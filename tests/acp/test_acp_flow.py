@@ -222,3 +222,38 @@ async def test_reads_searches_commands_and_a_pause_map_to_their_kinds_and_permis
         ("look: Look, then make made.txt", "completed"),
         ("wait: Check with me", "completed"),
     ]
+
+
+async def test_slash_commands_replan_mode_clean_and_their_bad_arguments(
+    agent: Any, tmp_path: Path
+) -> None:
+    conn, client, _ = agent
+    script = question_script([])
+    v2 = _one_step_plan("Write a.txt")
+    v2[0]["input"]["revision_reason"] = "the user asked for another look"
+    v2[0]["input"]["steps"][0]["id"] = "write-a-again"
+    script["planner"] = [script["planner"][1], v2]
+    ws = workspace(tmp_path / "proj", script)
+    sid = await new(conn, ws)
+    client.answer = lambda call, options: "approve"
+    assert await prompt(conn, sid, "Write a.txt") == "end_turn"
+    assert await prompt(conn, sid, "/replan take another look") == "end_turn"
+    assert client.asked(sid)[-1].title == "Approve re-plan v2?"
+    assert "the user asked for another look" in client.asked(sid)[-1].content[0].content.text
+    assert client.plans(sid)[-1] == [  # the passed step stays; v2's new one waits
+        ("write-a: Write a.txt", "completed"),
+        ("write-a-again: Write a.txt", "pending"),
+    ]
+
+    assert await prompt(conn, sid, "/mode joint") == "end_turn"
+    assert "new plans run joint" in client.text(sid)
+    assert await prompt(conn, sid, "/mode sideways") == "end_turn"
+    assert "/mode takes one of split, joint, auto, not 'sideways'" in client.text(sid)
+    assert await prompt(conn, sid, "/diff") == "end_turn"
+    assert "/diff needs STEP: /diff STEP" in client.text(sid)
+    assert await prompt(conn, sid, "/nope") == "end_turn"
+    assert "unknown command /nope" in client.text(sid)
+    assert await prompt(conn, sid, "/diff no-such-step") == "end_turn"
+    assert "error:" in client.text(sid) and "no-such-step" in client.text(sid)
+    assert await prompt(conn, sid, "/clean") == "end_turn"
+    assert "bytes of checkpoints" in client.text(sid)
