@@ -44,6 +44,7 @@ async def test_plan_approve_fail_replan_approve_done_then_diff_and_revert(
     assert "write-c wrote the wrong word twice" in said and "Evidence:" in said
     assert "What changes:" in said and "+" in said
     assert isinstance(replan[1], FileEditToolCallContent)
+    assert "plan v2 is now the plan: write-c-again" in text
     assert "write-c-again" in replan[1].new_text and "write-c-again" not in replan[1].old_text
 
     calls = client.tool_calls(sid)

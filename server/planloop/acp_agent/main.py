@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ from planloop.acp_agent.agent import PlanloopAgent
 
 
 def main(overrides: dict[str, Any]) -> int:
+    if stat.S_ISREG(os.fstat(0).st_mode):
+        sys.stderr.write(
+            "planloop acp: stdin is a file; the agent talks ACP with an editor over a pipe "
+            "(docs/editors/acp.md shows how an editor starts it)\n"
+        )
+        return 2
     asyncio.run(_serve(PlanloopAgent(overrides)))
     return 0
 

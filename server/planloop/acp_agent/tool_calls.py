@@ -36,7 +36,9 @@ from planloop.events import (
     CommandRefused,
     Event,
     ExecutorToolCall,
+    PlanEdited,
     PlannerToolCall,
+    PlanVersionRecorded,
     Recovered,
     ReplanStarted,
     Retry,
@@ -124,6 +126,10 @@ class ToolCalls:
                 return [
                     _say(f"reverted `{sid}`: restored {', '.join(restored) or 'nothing'}{left}")
                 ]
+            case PlanVersionRecorded(version=v, steps=steps):
+                return [_say(f"plan v{v} is now the plan: {', '.join(steps)}")]
+            case PlanEdited(version=v, author=author):
+                return [_say(f"plan v{v} recorded (edited by {author})")]
             case Recovered(step_id=sid, partial_files=files):
                 return [
                     _say(f"step `{sid}` was interrupted; its partial change: {files or 'none'}")

@@ -26,6 +26,7 @@ from planloop.api import RunResult, WaitingForAnswer
 from planloop.cancel import CancelToken
 from planloop.document.plan import Plan
 from planloop.errors import PlanloopError
+from planloop.redaction import redact
 
 StopReason = str
 #: a prompt longer than this is refused: a goal is a paragraph, not a pasted repository
@@ -51,7 +52,9 @@ async def in_thread(s: AcpSession, work: Callable[[CancelToken], None]) -> StopR
             work(cancel)
         except PlanloopError as e:
             if not cancel.cancelled:
-                say(s, f"error: {e}")
+                say(s, f"error: {redact(str(e))}")
+        except Exception as e:  # a bug: one message, the agent serves on
+            say(s, f"internal error: {type(e).__name__}: {redact(str(e))}")
         finally:
             s.working.clear()
 
