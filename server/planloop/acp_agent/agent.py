@@ -163,7 +163,7 @@ class PlanloopAgent:
                 stop = await turns.prompt(s, text)
         finally:
             s.turn = None
-        return PromptResponse(stop_reason=stop)  # type: ignore[arg-type]
+        return PromptResponse(stop_reason=stop)
 
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
         s = self._sessions.get(session_id)

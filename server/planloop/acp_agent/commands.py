@@ -10,7 +10,6 @@ plans it makes next.
 from __future__ import annotations
 
 import difflib
-from typing import Any
 
 from acp.helpers import start_tool_call, tool_diff_content, update_available_commands
 from acp.schema import (
@@ -23,6 +22,7 @@ from acp.schema import (
 from planloop.acp_agent.session import AcpSession
 from planloop.acp_agent.turns import StopReason, in_thread, report, say
 from planloop.cancel import CancelToken
+from planloop.document.plan import RunMode
 from planloop.errors import PlanloopError
 
 COMMANDS: dict[str, tuple[str, str | None]] = {
@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "clean": ("drop the checkpoints of finished plans", None),
 }
 RUN_MODES = ("split", "joint", "auto")
+#: what a plan at review can be switched to (``auto`` is a setting for new plans only)
+RUN_AT_REVIEW: dict[str, RunMode] = {"split": "split", "joint": "joint"}
 
 
 def available() -> AvailableCommandsUpdate:
@@ -167,13 +169,14 @@ def _mode(s: AcpSession, arg: str, cancel: CancelToken) -> None:
     s.overrides["mode"] = arg
     s.reopen()
     said = [f"new plans run {arg}"]
-    st: Any = None
     try:
         st = s.api.status()
     except PlanloopError:
-        pass
-    if arg != "auto" and st is not None and st.pending is not None and st.pending.kind == "plan":
-        plan = s.api.set_mode(arg, by=s.asker.by, cancel=cancel)  # type: ignore[arg-type]
+        st = None  # no plan yet
+    at_review = st is not None and st.pending is not None and st.pending.kind == "plan"
+    run_mode = RUN_AT_REVIEW.get(arg)
+    if at_review and run_mode is not None:
+        plan = s.api.set_mode(run_mode, by=s.asker.by, cancel=cancel)
         said.append(f"plan v{plan.version} at review now runs {arg}")
     say(s, "; ".join(said))
 

@@ -39,6 +39,7 @@ def main(overrides: dict[str, Any]) -> int:
 
 async def _serve(agent: PlanloopAgent) -> None:
     try:
+        # the SDK types its agent as its Protocol class; PlanloopAgent has the methods it uses
         await run_agent(agent)  # type: ignore[arg-type]
     finally:
         # still on the loop: asyncio.run would otherwise wait for the worker thread

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Literal
 
 from acp.helpers import update_agent_message_text
 
 from planloop.acp_agent.plan_updates import plan_document
 from planloop.acp_agent.session import AcpSession
-from planloop.api import RunResult, WaitingForAnswer
+from planloop.api import RunResult, Status, WaitingForAnswer
 from planloop.cancel import CancelToken
 from planloop.document.plan import Plan
 from planloop.errors import PlanloopError
 from planloop.redaction import redact
 
-StopReason = str
+StopReason = Literal["end_turn", "cancelled"]
 #: a prompt longer than this is refused: a goal is a paragraph, not a pasted repository
 MAX_PROMPT_CHARS = 100_000
 APPROVE_WORDS = {"approve", "approved", "yes", "y", "ok", "lgtm", "go", "run it"}
@@ -94,7 +95,7 @@ async def prompt(s: AcpSession, text: str) -> StopReason:
     return await in_thread(s, lambda c: _planned(s, text, c))
 
 
-def _status(s: AcpSession):  # type: ignore[no-untyped-def]
+def _status(s: AcpSession) -> Status | None:
     try:
         return s.api.status()
     except PlanloopError:
