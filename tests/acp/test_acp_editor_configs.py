@@ -1,5 +1,6 @@
 """The editor configs of docs/editors/acp.md parse and name ``planloop acp``, a command
-that exists (the editors themselves do not run here; the doc says so)."""
+that exists (the editors themselves do not run here; the doc says so); its flags are
+``serve``'s settings flags."""
 
 from __future__ import annotations
 
@@ -34,3 +35,33 @@ def test_the_lua_and_elisp_configs_are_balanced_and_name_planloop_acp() -> None:
         import subprocess
 
         subprocess.run([luac, "-p", str(EDITORS / "neovim" / "codecompanion-acp.lua")], check=True)
+
+
+def test_the_settings_flags_are_serves() -> None:
+    from planloop.cli.overrides import overrides
+    from planloop.cli.parser import build_parser
+
+    args = build_parser().parse_args(
+        [
+            "acp",
+            "--planner",
+            "scripted:p.json",
+            "--executor",
+            "scripted:e.json",
+            "--mode",
+            "joint",
+            "--sandbox",
+            "off",
+            "--sandbox-network",
+            "--sandbox-writable",
+            "out",
+        ]
+    )
+    assert overrides(args) == {
+        "planner": "scripted:p.json",
+        "executor": "scripted:e.json",
+        "mode": "joint",
+        "sandbox": "off",
+        "sandbox_network": True,
+        "sandbox_writable": ["out"],
+    }

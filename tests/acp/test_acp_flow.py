@@ -258,3 +258,23 @@ async def test_slash_commands_replan_mode_clean_and_their_bad_arguments(
     assert "error:" in client.text(sid) and "no-such-step" in client.text(sid)
     assert await prompt(conn, sid, "/clean") == "end_turn"
     assert "bytes of checkpoints" in client.text(sid)
+
+
+async def test_at_review_reject_with_feedback_and_a_new_goal_said_so(
+    agent: Any, tmp_path: Path
+) -> None:
+    conn, client, _ = agent
+    script = {
+        "planner": [_one_step_plan("Write a.txt"), _one_step_plan("Write b.txt instead")],
+        "executor": [],
+    }
+    ws = workspace(tmp_path / "proj", script)
+    sid = await new(conn, ws)
+    client.answer = lambda call, options: None  # the review waits for a prompt
+    assert await prompt(conn, sid, "Write a.txt") == "cancelled"
+    assert await prompt(conn, sid, "something else: write b.txt instead") == "cancelled"
+    assert "waited for your review; it is set aside" in client.text(sid)
+    assert "**Goal:** something else: write b.txt instead" in client.text(sid)
+    assert await prompt(conn, sid, "reject: too small") == "end_turn"
+    assert "rejected" in client.text(sid)
+    assert not (ws / "a.txt").exists()
