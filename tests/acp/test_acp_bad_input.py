@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acp.schema import ClientCapabilities, FileEditToolCallContent, Implementation
+from acp.schema import (
+    ClientCapabilities,
+    FileEditToolCallContent,
+    Implementation,
+    McpServerStdio,
+)
 from acp_harness import (
     Recorder,
     agent_env,
@@ -42,12 +47,16 @@ async def test_an_unknown_session_id_is_an_error_and_the_agent_serves_on(
     agent: Any, tmp_path: Path
 ) -> None:
     conn, client, _ = agent
-    sid = await new(conn, workspace(tmp_path / "p", question_script([])))
+    ws = workspace(tmp_path / "p", question_script([]))
+    fs = McpServerStdio(name="fs", command="npx", args=["-y", "server-filesystem"], env=[])
+    sid = (await conn.new_session(cwd=str(ws), mcp_servers=[fs])).session_id
     with pytest.raises(RequestError) as e:
         await prompt(conn, "f00", "hello")
     assert "unknown session 'f00'" in str(e.value)
     assert await prompt(conn, sid, "/status") == "end_turn"
     assert "no plan" in client.text(sid).lower()
+    # the session keeps the client's MCP servers, typed, for the MCP front
+    assert "MCP servers from the client: fs (stdio)" in client.text(sid)
 
 
 async def test_a_client_without_fs_or_terminal_gets_the_whole_agent(

@@ -16,10 +16,11 @@ from acp.schema import (
     AvailableCommand,
     AvailableCommandInput,
     AvailableCommandsUpdate,
+    McpServerStdio,
     UnstructuredCommandInput,
 )
 
-from planloop.acp_agent.session import AcpSession
+from planloop.acp_agent.session import AcpSession, McpServer
 from planloop.acp_agent.turns import StopReason, in_thread, report, say
 from planloop.cancel import CancelToken
 from planloop.document.plan import RunMode
@@ -73,6 +74,9 @@ async def run_command(s: AcpSession, text: str) -> StopReason:
 
 
 def _status(s: AcpSession) -> None:
+    if s.mcp_servers:
+        names = ", ".join(f"{m.name} ({_transport(m)})" for m in s.mcp_servers)
+        say(s, f"MCP servers from the client: {names} (kept; not connected yet)")
     try:
         st = s.api.status_view().status
     except PlanloopError as e:
@@ -141,6 +145,10 @@ def _cancelled_work(s: AcpSession, step_id: str) -> None:
             f"attempt {a.n} was cancelled and rolled back; what it had done (kept in "
             f"checkpoint {a.partial[:12]}):\n\n```diff\n" + "\n".join(parts) + "\n```",
         )
+
+
+def _transport(server: McpServer) -> str:
+    return "stdio" if isinstance(server, McpServerStdio) else str(server.type)
 
 
 def _text(data: bytes | None) -> str | None:
