@@ -5,9 +5,10 @@ import`` statement counts wherever it stands — at the top, inside a function (
 import is still a dependency) or under ``if TYPE_CHECKING:`` (a type is a dependency
 too). Relative imports are resolved against the importing module.
 
-Front ends are the language server (``planloop.lsp``), the CLI (``planloop.cli``) and the
-demo (``planloop.demo``, a scripted CLI session: it prints with rich and receives the
-CLI's entry point). Everything else is the domain core.
+Front ends are the language server (``planloop.lsp``), the CLI (``planloop.cli``), the
+ACP agent (``planloop.acp_agent``, with the ACP SDK ``acp``) and the demo
+(``planloop.demo``, a scripted CLI session: it prints with rich and receives the CLI's
+entry point). Everything else is the domain core.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ planner's clarifying questions."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,10 @@ async def test_cancel_mid_step_answers_cancelled_and_keeps_the_change(
     with pytest.raises(Exception) as busy:
         await prompt(conn, sid, "another goal")
     assert "already running" in str(busy.value)
+    t0 = time.monotonic()
     await conn.cancel(session_id=sid)
     assert await asyncio.wait_for(turn, 10) == "cancelled"
+    assert time.monotonic() - t0 < 6  # at once: the command's process group is killed
     assert processes_running("sleep 29.731") == []
     assert "cancelled" in client.text(sid)
     assert not (ws / "partial.txt").exists()  # rolled back, as every front end does
