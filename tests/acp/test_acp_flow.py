@@ -5,6 +5,7 @@ planner's clarifying questions."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,6 @@ async def test_cancel_mid_step_answers_cancelled_and_keeps_the_change(
     ws = workspace(tmp_path / "proj", fixture("slow_command.json"), allow=["sleep *"])
     sid = await new(conn, ws)
     client.answer = lambda call, options: "approve"
-    import asyncio
-
     turn = asyncio.create_task(prompt(conn, sid, "Produce done.txt"))
     await wait_for(lambda: processes_running("sleep 29.731"), "the sleep command")
     # a second prompt while one runs is refused, and the first goes on
