@@ -78,12 +78,10 @@ class PlanloopAgent:
     ) -> LoadSessionResponse:
         """The folder's current plan, replayed as its entries and its document."""
         from planloop.acp_agent import turns
-        from planloop.acp_agent.commands import available
         from planloop.acp_agent.plan_updates import plan_document
         from planloop.errors import PlanloopError
 
         s = self._open(session_id, cwd, mcp_servers, announce=False)
-        s.send(available())
         try:
             plan = s.api.plan()
         except PlanloopError as e:
@@ -108,11 +106,19 @@ class PlanloopAgent:
         s, notes = open_acp_session(
             self._conn, sid, cwd, list(mcp_servers or []), self._overrides, by=self._by
         )
+        if old is not None:
+            old.outbox.close()
         self._sessions[sid] = s
-        for note in notes:
-            turns.say(s, note)
-        if announce:  # sent after the response: the client learns the id first
-            asyncio.get_running_loop().call_soon(s.send, available())
+
+        def tell() -> None:
+            s.send(available())
+            for note in notes:
+                turns.say(s, note)
+
+        if announce:  # after the response: the client learns the session's id first
+            asyncio.get_running_loop().call_soon(tell)
+        else:  # session/load: replayed before its response, as ACP asks
+            tell()
         return s
 
     def _session(self, session_id: str) -> AcpSession:
