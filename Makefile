@@ -81,6 +81,7 @@ bench: $(STAMP) provision-sandbox
 	$(PY) bench/context_growth.py
 	$(PY) bench/checkpoint_scale.py
 	$(PY) bench/lsp_latency.py
+	$(PY) bench/acp_latency.py
 	$(PY) bench/split_vs_joint.py
 	$(PY) bench/sandbox_overhead.py
 

@@ -231,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_serve_arguments(s)
 
+    command(
+        "acp",
+        "an Agent Client Protocol agent on stdio, for Zed, JetBrains, Neovim, Emacs "
+        "(the flags are settings, as for serve; docs/editors/)",
+    )
+
     s = command(
         "eval",
         "run a task set (default: the starter set) and report solved, cost, tokens, time",
