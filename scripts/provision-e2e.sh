@@ -11,7 +11,16 @@
 # Idempotent: every step checks first and skips what is already there. Run as root on a fresh
 # Debian machine (or with the packages already present). Writes $CACHE/env.sh for callers:
 #   source .cache/e2e/env.sh   # puts Node 24, npm and code-server first on PATH
+#
+# One argument picks a part, so `make test` can compile code-server (minutes of one core) in the
+# background while lint and the unit tests, which need only Node, run:
+#   base         Debian packages, Node 24, npm, the extension's build dependencies, the MCP
+#                server the MCP tests run
+#   code-server  code-server and playwright-core (after base)
+#   all          both (the default)
 set -euo pipefail
+PART="${1:-all}"
+case "$PART" in base|code-server|all) ;; *) echo "usage: $0 [base|code-server|all]" >&2; exit 2;; esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${PLANLOOP_E2E_CACHE:-$ROOT/.cache/e2e}"
@@ -27,6 +36,7 @@ die() { printf '[provision-e2e] ERROR: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$CACHE/bin"
 
+base() {
 # --- 1. Debian packages -------------------------------------------------------------------
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -99,6 +109,46 @@ EOF
 source "$CACHE/env.sh"
 say "npm $(npm --version) (shim at $CACHE/bin/npm)"
 
+# --- 5. the extension's own build dependencies (so the e2e run itself needs no network) -----
+if [[ -f "$ROOT/client-vscode/package.json" ]]; then
+  if [[ ! -d "$ROOT/client-vscode/node_modules" ]]; then
+    say "installing client-vscode build dependencies"
+    if [[ -f "$ROOT/client-vscode/package-lock.json" ]]; then
+      (cd "$ROOT/client-vscode" && npm ci --no-audit --no-fund --loglevel=error)
+    else
+      (cd "$ROOT/client-vscode" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+  else
+    say "client-vscode/node_modules present"
+  fi
+fi
+
+# --- 6. a published MCP server for the MCP tests (tests/test_mcp_flow.py; seconds) ---------
+MCP_FS_VERSION="2026.8.31"
+MCP_DIR="$CACHE/mcp-servers"
+mkdir -p "$MCP_DIR"
+mcp_marker="$MCP_DIR/.installed-server-filesystem-$MCP_FS_VERSION"
+if [[ -f "$mcp_marker" ]] && [[ -f "$MCP_DIR/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js" ]]; then
+  say "@modelcontextprotocol/server-filesystem $MCP_FS_VERSION already installed"
+else
+  cat > "$MCP_DIR/package.json" <<EOF
+{
+  "name": "planloop-e2e-mcp-servers",
+  "private": true,
+  "dependencies": {
+    "@modelcontextprotocol/server-filesystem": "$MCP_FS_VERSION"
+  }
+}
+EOF
+  rm -f "$MCP_DIR"/.installed-*
+  say "npm install @modelcontextprotocol/server-filesystem@$MCP_FS_VERSION"
+  (cd "$MCP_DIR" && npm install --no-audit --no-fund --loglevel=error --prefer-offline)
+  touch "$mcp_marker"
+fi
+
+}
+
+code_server() {
 # --- 4. code-server + playwright-core in the cache -----------------------------------------
 cat > "$CACHE/package.json.new" <<EOF
 {
@@ -127,41 +177,13 @@ cs_version="$(XDG_CONFIG_HOME="$CACHE/xdg" XDG_DATA_HOME="$CACHE/xdg-data" XDG_C
 [[ "$cs_version" == "$CODE_SERVER_VERSION"* ]] || die "code-server --version gave '$cs_version'"
 say "code-server $cs_version ready"
 
-# --- 5. the extension's own build dependencies (so the e2e run itself needs no network) -----
-if [[ -f "$ROOT/client-vscode/package.json" ]]; then
-  if [[ ! -d "$ROOT/client-vscode/node_modules" ]]; then
-    say "installing client-vscode build dependencies"
-    if [[ -f "$ROOT/client-vscode/package-lock.json" ]]; then
-      (cd "$ROOT/client-vscode" && npm ci --no-audit --no-fund --loglevel=error)
-    else
-      (cd "$ROOT/client-vscode" && npm install --no-audit --no-fund --loglevel=error)
-    fi
-  else
-    say "client-vscode/node_modules present"
-  fi
-fi
-
-# --- 6. a published MCP server for the MCP tests (tests/test_mcp_flow.py) ------------------
-MCP_FS_VERSION="2026.8.31"
-MCP_DIR="$CACHE/mcp-servers"
-mkdir -p "$MCP_DIR"
-mcp_marker="$MCP_DIR/.installed-server-filesystem-$MCP_FS_VERSION"
-if [[ -f "$mcp_marker" ]] && [[ -f "$MCP_DIR/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js" ]]; then
-  say "@modelcontextprotocol/server-filesystem $MCP_FS_VERSION already installed"
-else
-  cat > "$MCP_DIR/package.json" <<EOF
-{
-  "name": "planloop-e2e-mcp-servers",
-  "private": true,
-  "dependencies": {
-    "@modelcontextprotocol/server-filesystem": "$MCP_FS_VERSION"
-  }
 }
-EOF
-  rm -f "$MCP_DIR"/.installed-*
-  say "npm install @modelcontextprotocol/server-filesystem@$MCP_FS_VERSION"
-  (cd "$MCP_DIR" && npm install --no-audit --no-fund --loglevel=error --prefer-offline)
-  touch "$mcp_marker"
-fi
 
-say "done. Use: source $CACHE/env.sh"
+if [[ "$PART" != code-server ]]; then base; fi
+if [[ "$PART" != base ]]; then
+  [[ -f "$CACHE/env.sh" ]] || die "run the base part first: $0 base"
+  # shellcheck disable=SC1091
+  source "$CACHE/env.sh"
+  code_server
+fi
+say "done ($PART). Use: source $CACHE/env.sh"

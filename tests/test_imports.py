@@ -5,9 +5,10 @@ import`` statement counts wherever it stands — at the top, inside a function (
 import is still a dependency) or under ``if TYPE_CHECKING:`` (a type is a dependency
 too). Relative imports are resolved against the importing module.
 
-Front ends are the language server (``planloop.lsp``), the CLI (``planloop.cli``) and the
-demo (``planloop.demo``, a scripted CLI session: it prints with rich and receives the
-CLI's entry point). Everything else is the domain core.
+Front ends are the language server (``planloop.lsp``), the CLI (``planloop.cli``), the
+ACP agent (``planloop.acp_agent``, with the ACP SDK ``acp``) and the demo
+(``planloop.demo``, a scripted CLI session: it prints with rich and receives the CLI's
+entry point). Everything else is the domain core.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import planloop
 
 PACKAGE = "planloop"
 ROOT = Path(planloop.__file__).resolve().parent
-FRONT_ENDS = ("planloop.lsp", "planloop.cli", "planloop.demo")
-FRONT_END_LIBRARIES = ("pygls", "lsprotocol", "argparse", "rich")
+FRONT_ENDS = ("planloop.lsp", "planloop.cli", "planloop.demo", "planloop.acp_agent")
+FRONT_END_LIBRARIES = ("pygls", "lsprotocol", "argparse", "rich", "acp")
 MODEL_SDKS = ("anthropic", "openai")
 #: the MCP SDK, behind planloop.mcp_port
 MCP_SDK = ("mcp", "mcp_types")
@@ -295,7 +296,12 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"doctor": ("planloop.doctor",)},
     {"api": ("planloop.api",)},
     {"wiring": ("planloop.wiring",)},
-    {"eval": ("planloop.eval",), "demo": ("planloop.demo",), "lsp": ("planloop.lsp",)},
+    {
+        "eval": ("planloop.eval",),
+        "demo": ("planloop.demo",),
+        "lsp": ("planloop.lsp",),
+        "acp": ("planloop.acp_agent",),
+    },
     {"cli": ("planloop.cli",)},  # the entry point: starts the demo, eval and the server
 ]
 

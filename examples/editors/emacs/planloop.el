@@ -2,8 +2,8 @@
   (add-to-list 'eglot-server-programs
                '((python-mode python-ts-mode markdown-mode)
                  . ("planloop" "serve"
-                    "--planner" "anthropic:claude-opus-4-1"
-                    "--executor" "anthropic:claude-sonnet-4-5"))))
+                    "--planner" "anthropic:claude-opus-5-5"
+                    "--executor" "anthropic:claude-sonnet-5-5"))))
 
 (defun planloop-command (command &optional args)
   "Run the planloop COMMAND (a string such as \"planloop.runAll\") with ARGS (a plist)."

@@ -8,7 +8,7 @@
 -- :PlanloopShow           planloop.getPlan, the plan as Markdown in a scratch buffer
 --
 -- Models: add flags to the command, e.g.
---   vim.g.planloop_cmd = { "planloop", "serve", "--planner", "anthropic:claude-opus-4-1" }
+--   vim.g.planloop_cmd = { "planloop", "serve", "--planner", "anthropic:claude-opus-5-5" }
 -- or set PLANLOOP_PLANNER / PLANLOOP_EXECUTOR, or write planloop.toml in the project.
 
 local planloop = { client_id = nil }

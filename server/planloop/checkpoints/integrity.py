@@ -83,7 +83,8 @@ def move_aside(shadow_dir: Path) -> Path | None:
         dest = shadow_dir.with_name(f"{shadow_dir.name}.broken-{stamp}-{n}")
         n += 1
     os.replace(shadow_dir, dest)
-    log.warning("moved the checkpoint repository %s aside to %s", shadow_dir, dest)
+    # info, not a warning: the caller tells the person (the CLI prints where it went)
+    log.info("moved the checkpoint repository %s aside to %s", shadow_dir, dest)
     return dest
 
 

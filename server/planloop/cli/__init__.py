@@ -16,29 +16,28 @@ subcommand to its function.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from planloop.cli import console
-from planloop.cli.decision_commands import (
-    cmd_answer,
-    cmd_approve,
-    cmd_edit,
-    cmd_mode,
-    cmd_reject,
-)
-from planloop.cli.eval_command import cmd_eval
 from planloop.cli.exits import ERROR_EXIT, error_exit
-from planloop.cli.inspect_commands import cmd_cat, cmd_diff, cmd_log, cmd_show, cmd_status
-from planloop.cli.maintenance_commands import cmd_clean, cmd_doctor, cmd_serve, cmd_trust
 from planloop.cli.parser import build_parser
-from planloop.cli.plan_commands import cmd_plan, cmd_replan, cmd_revert, cmd_run
-from planloop.cli.render import one_line
 from planloop.errors import PlanloopError
 from planloop.redaction import redact
+
+if TYPE_CHECKING:  # the import graph sees them; at run time, see COMMANDS
+    from planloop.cli import (  # noqa: F401  (for the graph only)
+        decision_commands,
+        eval_command,
+        inspect_commands,
+        maintenance_commands,
+        plan_commands,
+    )
 
 __all__ = ["main"]
 
@@ -50,35 +49,60 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(example=args.example, keep=args.keep, cli_main=main)
 
 
-#: subcommand → its function
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "plan": cmd_plan,
-    "answer": cmd_answer,
-    "run": cmd_run,
-    "status": cmd_status,
-    "show": cmd_show,
-    "diff": cmd_diff,
-    "cat": cmd_cat,
-    "revert": cmd_revert,
-    "replan": cmd_replan,
-    "approve": cmd_approve,
-    "reject": cmd_reject,
-    "mode": cmd_mode,
-    "edit": cmd_edit,
-    "log": cmd_log,
-    "doctor": cmd_doctor,
-    "trust": cmd_trust,
-    "clean": cmd_clean,
-    "serve": cmd_serve,
-    "eval": cmd_eval,
-    "demo": cmd_demo,
+def cmd_acp(args: argparse.Namespace) -> int:
+    """Here, with nothing but the settings flags: an editor waits for ``initialize``.
+    Each session's folder is the client's ``cwd``, so ``--workspace`` plays no part."""
+    from planloop.acp_agent.main import main as serve_acp
+    from planloop.cli.overrides import overrides
+
+    return serve_acp(overrides(args))
+
+
+#: subcommand → its module and function. A command's module is imported when it runs, so
+#: `planloop acp` answers an editor's ``initialize`` without loading every other command
+#: (the models, checkpoints and rich's Markdown): bench/acp_latency.py measures it.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("plan_commands", "cmd_plan"),
+    "answer": ("decision_commands", "cmd_answer"),
+    "run": ("plan_commands", "cmd_run"),
+    "status": ("inspect_commands", "cmd_status"),
+    "show": ("inspect_commands", "cmd_show"),
+    "diff": ("inspect_commands", "cmd_diff"),
+    "cat": ("inspect_commands", "cmd_cat"),
+    "revert": ("plan_commands", "cmd_revert"),
+    "replan": ("plan_commands", "cmd_replan"),
+    "approve": ("decision_commands", "cmd_approve"),
+    "reject": ("decision_commands", "cmd_reject"),
+    "mode": ("decision_commands", "cmd_mode"),
+    "edit": ("decision_commands", "cmd_edit"),
+    "log": ("inspect_commands", "cmd_log"),
+    "doctor": ("maintenance_commands", "cmd_doctor"),
+    "trust": ("maintenance_commands", "cmd_trust"),
+    "clean": ("maintenance_commands", "cmd_clean"),
+    "serve": ("maintenance_commands", "cmd_serve"),
+    "acp": ("", "cmd_acp"),
+    "eval": ("eval_command", "cmd_eval"),
+    "demo": ("", "cmd_demo"),
 }
+
+
+def command(name: str) -> Callable[[argparse.Namespace], int]:
+    module, function = COMMANDS[name]
+    if not module:  # defined here
+        here: Callable[[argparse.Namespace], int] = globals()[function]
+        return here
+    found: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(f"planloop.cli.{module}"), function
+    )
+    return found
 
 
 def _fail(message: str, debug: bool) -> None:
     if debug:
         sys.stderr.write(redact(traceback.format_exc()))
     # soft_wrap: rich would otherwise wrap at 80 columns when stderr is not a terminal
+    from planloop.cli.render import one_line
+
     console.err.print(f"[red]error:[/] {escape(one_line(message))}", soft_wrap=True)
 
 
@@ -88,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     with console.configured(getattr(args, "color", None)):
         try:
-            return int(COMMANDS[args.cmd](args))
+            return int(command(args.cmd)(args))
         except PlanloopError as e:
             _fail(str(e), debug)
             return error_exit(e)

@@ -9,6 +9,7 @@ prompt it cannot see.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -108,8 +109,16 @@ def show_question(q: Question) -> None:
 
 
 def user() -> str:
-    """Who decides, as the event log records it."""
-    return os.environ.get("USER") or os.environ.get("USERNAME") or "terminal"
+    """Who decides, as the event log records it: the login name (the environment's, else
+    the system's account for this process, as ``getpass`` finds it); "unknown user" when
+    neither names anyone, never a word that reads like a person ("terminal")."""
+    for var in ("USER", "USERNAME", "LOGNAME"):
+        if os.environ.get(var, "").strip():
+            return os.environ[var].strip()
+    try:
+        return getpass.getuser() or "unknown user"
+    except (OSError, KeyError, ImportError):  # no passwd entry for this uid (containers)
+        return "unknown user"
 
 
 def show_request(req: ApprovalRequest) -> None:

@@ -23,6 +23,7 @@ from planloop.cancel import CancelToken
 from planloop.cli import console, render
 from planloop.cli.approver import ask_trust, show_question, user
 from planloop.cli.exits import ERROR_EXIT, EXIT
+from planloop.cli.overrides import overrides
 from planloop.config import Config, load_settings
 from planloop.document.markdown import render_markdown
 from planloop.document.plan import Plan
@@ -43,25 +44,6 @@ def config(args: argparse.Namespace) -> Config:
     if warning:
         render.warn(warning)
     return settings.config
-
-
-def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    over: dict[str, Any] = {}
-    if args.planner:
-        over["planner"] = args.planner
-    if args.executor:
-        over["executor"] = args.executor
-    if getattr(args, "mode", None):
-        over["mode"] = args.mode
-    if getattr(args, "in_repo", False):
-        over["plans_in_repo"] = True
-    if getattr(args, "sandbox", None):
-        over["sandbox"] = args.sandbox
-    if getattr(args, "sandbox_network", False):
-        over["sandbox_network"] = True
-    if getattr(args, "sandbox_writable", None):
-        over["sandbox_writable"] = list(args.sandbox_writable)
-    return over
 
 
 def session_for(

@@ -207,9 +207,30 @@ def cmd_log(args: argparse.Namespace) -> int:
         for e in events:
             print(json.dumps(e))
         return 0
+    terminal = console.out.is_terminal
     for e in events:
-        rest = {k: v for k, v in e.items() if k not in ("at", "type")}
+        rest = json.dumps({k: v for k, v in e.items() if k not in ("at", "type")})
         console.out.print(
-            f"[dim]{e.get('at')}[/] [bold]{e.get('type')}[/] {escape(json.dumps(rest)[:200])}"
+            f"[dim]{e.get('at')}[/] [bold]{e.get('type')}[/] "
+            f"{escape(shortened(rest) if terminal else rest)}",
+            soft_wrap=not terminal,
         )
     return 0
+
+
+#: how much of an event's fields a terminal line shows (``--json`` or a pipe: all)
+LOG_LINE_CHARS = 200
+
+
+def shortened(fields: str, limit: int = LOG_LINE_CHARS) -> str:
+    """An event's JSON fields cut for a terminal line at a field's end, or else a word's,
+    never inside a word, and saying it was cut: a cut mid-word read as the value itself."""
+    if len(fields) <= limit:
+        return fields
+    head = fields[:limit]
+    cut = head.rfind(', "')  # the end of the last whole field
+    if cut <= 0:
+        cut = head.rfind(" ")
+    if cut <= 0:
+        cut = limit
+    return f"{fields[:cut].rstrip(',')} … (cut; planloop log --json has every field)"

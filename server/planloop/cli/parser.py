@@ -21,6 +21,20 @@ class Default(str):
     ``serve`` an unset workspace means "the client's folders"."""
 
 
+class _Subcommand(argparse.ArgumentParser):
+    """A subcommand's parser that reports an unknown argument itself, with its own usage
+    (``planloop serve --bogus`` shows serve's flags), instead of handing it up to the
+    top level, whose usage lists only the subcommands."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def _shared(defaults: bool, mode: bool = True) -> argparse.ArgumentParser:
     # the options are accepted before and after the subcommand; only the top level holds
     # defaults, so a subcommand's unset option cannot overwrite a value given before it
@@ -91,12 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # top level only: `show --version N` is a different option of one subcommand
     p.add_argument("--version", action="version", version=f"planloop {__version__}")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Subcommand)
 
     def command(
         name: str, help: str, parents: list[argparse.ArgumentParser] | None = None
     ) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=parents or [common], help=help)
+        # parents are plain parsers of shared options (typeshed wants the subcommand class)
+        shared: Any = parents or [common]
+        return sub.add_parser(name, parents=shared, help=help)
 
     yes_v1 = "approve plan v1 without asking"
 
@@ -143,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("cat", "a file as a step left it (or found it: --before)")
     s.add_argument("step", help="the step's id")
     s.add_argument("path", help="the file, relative to the workspace")
-    s.add_argument("--before", action="store_true", help="as it was before the step's last attempt")
+    s.add_argument(
+        "--before",
+        action="store_true",
+        help="as it was before the step (its first attempt), not as the step left it",
+    )
 
     s = command("revert", "undo a step's changes")
     s.add_argument("step", help="the step's id")
@@ -210,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         [common_no_mode],
     )
     add_serve_arguments(s)
+
+    command(
+        "acp",
+        "an Agent Client Protocol agent on stdio, for Zed, JetBrains, Neovim, Emacs "
+        "(the flags are settings, as for serve; docs/editors/)",
+    )
 
     s = command(
         "eval",

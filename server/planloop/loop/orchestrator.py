@@ -129,6 +129,7 @@ class Orchestrator:
             planner=lambda: self.roles.planner,
             rules=lambda: self.roles.rules,
             models=lambda: self.roles.models,
+            priced=lambda: self.roles.priced(),
         )
         self.decider = StepDecider(
             runner=self.runner, journal=self.journal, revisions=self.revisions
@@ -300,6 +301,11 @@ class Orchestrator:
             rec = self._load()
             if step_id is not None and not rec.plan.has_step(step_id):
                 raise UnknownStepError(step_id, [s.id for s in rec.plan.steps])
+            if step_id is not None and (rec.pending is None or rec.pending.kind != "revision"):
+                # refused before any question is answered: a run that cannot start must
+                # not record an approval (`run --step X --yes` approving the plan, then
+                # failing on X); a pending re-plan may change the steps, so it goes first
+                self._asked_for(rec, step_id)
             self.runner.last_started = None
             self._keep_sandbox(rec)
             self.roles.rules.reload()  # the project's rules as they are now, for this run

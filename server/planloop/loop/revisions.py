@@ -66,8 +66,11 @@ class RevisionDesk:
         planner: Callable[[], Planner],
         rules: Callable[[], ProjectRules] | None = None,
         models: Callable[[], dict[Role, ModelChoice]] | None = None,
+        priced: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        #: False when a role's model has no price: the planner's dollar estimate is dropped
+        self._priced = priced or (lambda: True)
         #: the models in use, remembered by a new plan's record (and a waiting question)
         self._models = models or (lambda: {})
         self.store = store
@@ -150,7 +153,14 @@ class RevisionDesk:
         self.journal.event(QuestionWaiting(question=q.question, options=q.options))
         raise questions.WaitingForAnswer(waiting)
 
+    def _unpriced_estimate(self, plan: Plan) -> None:
+        """No dollar estimate beside "cost unknown": with an unpriced model in either role
+        the planner's guess in dollars is dropped (its duration is kept)."""
+        if plan.estimate.cost_usd is not None and not self._priced():
+            plan.estimate.cost_usd = None
+
     def _record_first(self, plan: Plan, usage: RoleUsage) -> Plan:
+        self._unpriced_estimate(plan)
         self.store.ensure()
         self.journal.plan_id = plan.plan_id
         rec = RunRecord(plan=plan, planner_usage=usage, usd_allowed=self.config.budgets.usd)
@@ -261,11 +271,18 @@ class RevisionDesk:
                     )
                 }
             )
+        before = rec.plan.mode_choice
+        if before is not None and before.decided_by != "planloop":
+            # an earlier override's reason already says what it replaced: name who chose
+            # the mode it replaces, so switching back and forth does not nest the reasons
+            # (each version's own reason stays in the history)
+            was = f"{rec.plan.mode}, chosen by {before.decided_by} at review"
+        else:
+            was = f"{rec.plan.mode}: {before.reason if before else 'split'}"
         choice = ModeChoice(
             mode=mode,
             requested=mode,
-            reason=f"{by} chose {mode} at review (was {rec.plan.mode}: "
-            f"{rec.plan.mode_choice.reason if rec.plan.mode_choice else 'split'})",
+            reason=f"{by} chose {mode} at review (was {was})",
             horizon=len(current.mode_choice.outline)
             if current.mode_choice and current.mode_choice.outline
             else len(current.steps),
@@ -370,6 +387,7 @@ class RevisionDesk:
         usage = tab.usage
         rec.planner_usage = rec.planner_usage.add(usage)
         rec.replans_used += 1
+        self._unpriced_estimate(proposal)
         if rec.plan.mode == "joint":
             proposal.mode_choice = ModeChoice(
                 mode="split",

@@ -173,6 +173,11 @@ class Roles:
             return self._planner_model(self.models["planner"].spec)
         return self._executor_model(self.models["executor"].spec)
 
+    def priced(self) -> bool:
+        """Whether both roles' models have a price: a plan's dollar estimate means
+        nothing beside a run whose cost is shown as tokens and "cost unknown"."""
+        return all(getattr(r.model, "priced", True) for r in (self.planner, self.executor))
+
     def check_dollar_budget(self, *, planner: bool = True, executor: bool = True) -> None:
         """Refuse to start when ``budgets.usd`` is set but a role's model has no price.
 

@@ -230,6 +230,8 @@ def render() -> str:
     for c in C.COMMANDS:
         w(f"| {c.summary.split('.')[0].split(';')[0]} | `{c.cli}` | `{c.name}` |")
     w("")
+    w("## ACP\n")
+    w(P.ACP)
     w("## Example exchange\n")
     w("Running one step (`planloop run --step write-alpha`):\n")
     for label, message in P.EXAMPLE:

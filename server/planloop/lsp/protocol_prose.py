@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from planloop.lsp.approvals import APPROVE, REJECT, REQUEST_ANSWER, REQUEST_APPROVAL
+from planloop.models.registry import DEFAULT_EXECUTOR_SPEC, DEFAULT_PLANNER_SPEC, SPEC_FORMS
 
 CLIENTS = """\
 ```lua
 -- Neovim (0.7+; the tested config is in editors/neovim.md)
 local id = vim.lsp.start_client({ name = "planloop", root_dir = vim.fn.getcwd(),
-  cmd = { "planloop", "serve", "--planner", "anthropic:claude-opus-4-1" } })
+  cmd = { "planloop", "serve", "--planner", "{DEFAULT_PLANNER_SPEC}" } })
 vim.lsp.get_client_by_id(id).request("workspace/executeCommand",
   { command = "planloop.getPlan", arguments = { {} } }, function(err, res) print(vim.inspect(res)) end)
 ```
@@ -38,7 +39,7 @@ args = ["serve"]
 ```
 
 Zed: add a language server whose binary is `planloop` with arguments `["serve"]`.
-"""
+""".replace("{DEFAULT_PLANNER_SPEC}", DEFAULT_PLANNER_SPEC)
 
 EXAMPLE: list[tuple[str, dict[str, Any]]] = [
     (
@@ -142,8 +143,12 @@ def flags() -> str:
     return (
         "### Flags\n\n"
         "| flag | effect |\n|---|---|\n"
-        "| `--planner SPEC`, `--executor SPEC` | the models (`anthropic:<id>` or "
-        "`scripted:<file>`), as settings in the order below |\n"
+        "| `--planner SPEC`, `--executor SPEC` | the models, any spec of "
+        "[models.md](models.md#specs) ("
+        + ", ".join(f"`{form.strip()}`" for form in SPEC_FORMS.split(","))
+        + ", `scripted:<file.json>`; defaults "
+        f"`{DEFAULT_PLANNER_SPEC}` plans, `{DEFAULT_EXECUTOR_SPEC}` executes), as settings "
+        "in the order below |\n"
         "| `--workspace DIR` | the default folder, ahead of the client's workspace "
         "folders |\n"
         "| `--log-level debug`, `info`, `warning`, `error` | what `window/logMessage` "
@@ -330,3 +335,50 @@ def question_flow() -> str:
         "question and answer (`plan.questions`, and a `## Questions` section in its "
         "Markdown); re-plans see them.\n"
     )
+
+
+#: the ACP agent's mapping (``planloop acp``, ``acp_agent/``): kept here so protocol.md
+#: holds every wire planloop speaks and regenerating it keeps this section
+ACP = """\
+`planloop acp` (`server/planloop/acp_agent/`) speaks the Agent Client Protocol (v1, stdio,
+the official Python SDK): a third front end over `planloop.api`, as thin as the CLI and
+the language server. This is what each ACP message carries, update by update (tested in
+`tests/acp/`; editor configs in [editors/acp.md](editors/acp.md)).
+
+### Requests
+
+| ACP | planloop |
+|---|---|
+| `initialize` | `agentCapabilities {loadSession: true, promptCapabilities.embeddedContext, mcpCapabilities {http: false, sse: false}}`; the client's `fs` / `terminal` are never used (the core reads and writes the folder and runs commands in its sandbox) |
+| `session/new {cwd, mcpServers}` | opens planloop on `cwd` (absolute, a writable directory, else invalid params −32602); a folder outside git works and is said once; `mcpServers` are kept typed in the session (not connected yet: the MCP issue filed beside this one); answers `modes` (review, auto); then `available_commands_update` |
+| `session/load {cwd, sessionId}` | the folder's current plan: its `plan` update and its document as a message |
+| `session/set_mode` | `review` or `auto`, announced with `current_mode_update` |
+| `session/prompt` | a slash command; else the answer to the planner's waiting question; else, with a plan or re-plan at review, `approve` / `reject [feedback]` (other text: a new goal, said so); `continue` resumes; anything else is a new goal, planned and run. Over 100,000 characters: invalid params, nothing done. While one runs: error −32000, the first goes on |
+| `session/cancel` | the core's cancel: the model call or command stops, the attempt is rolled back with its work kept in a checkpoint (`/diff STEP` shows it), `stopReason: "cancelled"` |
+| client gone mid-step | the process exits as a kill would: the step stays interrupted (diff shows it, revert undoes it, the next run resumes it); command process groups are killed |
+
+### Updates (`session/update`)
+
+| planloop | ACP |
+|---|---|
+| the run record saved (a plan, a step's status changed) | `plan`: one entry per step, `step-id: title`; pending → `pending`, running / awaiting approval → `in_progress`, passed / skipped → `completed`; failed, blocked and reverted are `pending` with `[failed]`, `[blocked]`, `[reverted]` in the text (ACP has no such status) |
+| a plan or an answer's plan written | `agent_message_chunk`: the plan document (Markdown) |
+| an executor or planner tool call | `tool_call` with `kind` (read_file, list_files, repo_map → read; search → search; write_file, edit_file → edit; run_command → execute), `status` completed or failed, `locations` (absolute path), and for an edit a `diff` block (`oldText` null for a new file; a file that was not UTF-8 shown with U+FFFD and said so) |
+| a check ran | `tool_call` `check: LABEL`, kind execute (command checks) or read (file checks), completed / failed, with the observation |
+| a step finished | message: `step ID STATUS · changed FILES · cost` |
+| re-plan started, retry, cancel, model error, refused command, budget, revert | a message each |
+
+### Permissions (`session/request_permission`)
+
+| question | options |
+|---|---|
+| plan approval (`Approve the plan and run it?`) | Approve (allow_once), Reject (reject_once) |
+| re-plan approval (`Approve re-plan vN?`) | the same; the tool call holds the reason, the evidence, the change as a unified diff and a `diff` block of the plan document |
+| pause step, budget, a command outside the allow list | the same |
+| the planner's question with options | one allow_once option per answer, and "Answer in my own words" (the next prompt answers) |
+| the planner's question without options | not a permission: a message; the next prompt answers |
+
+`auto` mode approves plans, re-plans and pauses itself (said in a message), never commands
+or the budget. A permission answered `cancelled` leaves the question waiting (run.json or
+question.json) and the turn ends `cancelled`; the next prompt answers it.
+"""
