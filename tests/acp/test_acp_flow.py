@@ -280,3 +280,36 @@ async def test_at_review_reject_with_feedback_and_a_new_goal_said_so(
     assert await prompt(conn, sid, "reject: too small") == "end_turn"
     assert "rejected" in client.text(sid)
     assert not (ws / "a.txt").exists()
+
+
+async def test_the_clients_mcp_servers_are_the_sessions_tools_and_a_gated_call_asks(
+    agent: Any, tmp_path: Path, http_server: str
+) -> None:
+    """session/new's ``mcpServers`` (here the SDK-built MCP server over streamable HTTP):
+    the executor's call, not on the allow list, is a ``session/request_permission``."""
+    from acp.schema import HttpMcpServer
+
+    conn, client, _ = agent
+    client.answer = lambda call, options: "approve"  # an earlier test may have changed it
+    step = {
+        "id": "look",
+        "title": "Look up order 7",
+        "kind": "command",
+        "instructions": "look it up",
+        "tools": ["mcp__db__lookup"],
+        "acceptance": [{"kind": "file_exists", "path": "notes.txt"}],
+    }
+    script = {
+        "planner": [_tool("submit_plan", goal="Look up order 7", steps=[step])],
+        "executor": [
+            _tool("mcp__db__lookup", order_id=7),
+            {"content": _tool("report_outcome", ok=True, summary="ok"), "expect": "order 7"},
+        ],
+    }
+    ws = workspace(tmp_path / "p", script)
+    db = HttpMcpServer(name="db", url=http_server, headers=[], type="http")
+    sid = str((await conn.new_session(cwd=str(ws), mcp_servers=[db])).session_id)
+    assert await prompt(conn, sid, "Look up order 7") == "end_turn"
+    asked = [a.raw_input for a in client.asked(sid) if a.raw_input]
+    assert any("mcp__db__lookup" in str(r.get("command", "")) for r in asked), asked
+    assert "step `look` passed" in client.text(sid)

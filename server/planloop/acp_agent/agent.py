@@ -61,8 +61,8 @@ class PlanloopAgent:
             agent_capabilities=AgentCapabilities(
                 load_session=True,
                 prompt_capabilities=PromptCapabilities(embedded_context=True),
-                # stdio MCP servers are kept; http/sse are not claimed until the MCP front uses them
-                mcp_capabilities=McpCapabilities(http=False, sse=False),
+                # stdio and streamable-HTTP MCP servers (docs/mcp.md); not the legacy SSE
+                mcp_capabilities=McpCapabilities(http=True, sse=False),
             ),
             agent_info=Implementation(name="planloop", title="planloop", version=__version__),
         )

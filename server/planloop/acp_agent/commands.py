@@ -76,7 +76,7 @@ async def run_command(s: AcpSession, text: str) -> StopReason:
 def _status(s: AcpSession) -> None:
     if s.mcp_servers:
         names = ", ".join(f"{m.name} ({_transport(m)})" for m in s.mcp_servers)
-        say(s, f"MCP servers from the client: {names} (kept; not connected yet)")
+        say(s, f"MCP servers from the client: {names} (started with each plan or run)")
     try:
         st = s.api.status_view().status
     except PlanloopError as e:

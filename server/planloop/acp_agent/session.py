@@ -7,7 +7,8 @@ shadow repository — and the session says so once. The settings are ``serve``'s
 launch flags, then the environment and planloop.toml (``config.load_settings``); a
 folder's untrusted keys are ignored with one message naming them.
 
-``mcpServers`` are kept as the SDK parsed them (typed), for the MCP front of the core.
+``mcpServers`` are kept as the SDK parsed them (typed) and handed to the core, which
+starts them with each plan or run (docs/mcp.md).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from planloop.config import Config, load_settings
 from planloop.document.plan import Check
 from planloop.errors import PlanloopError
 from planloop.events import Event, Saved
+from planloop.mcp_tools.sources import ServerSpec, client_server
 from planloop.wiring import open_session
 
 McpServer = HttpMcpServer | SseMcpServer | AcpMcpServer | McpServerStdio
@@ -183,10 +185,28 @@ def open_acp_session(
     return s, notes + warnings
 
 
+def client_servers(servers: list[McpServer]) -> list[ServerSpec]:
+    """session/new's ``mcpServers`` as the core's server specs (docs/mcp.md): stdio and
+    http (an sse entry is read as http: planloop speaks streamable HTTP only)."""
+    out = []
+    for m in servers:
+        raw = m.model_dump(by_alias=True, exclude_none=True)
+        try:
+            out.append(client_server(raw))
+        except ValueError as e:
+            raise bad_params(f"mcpServers: {e}") from None
+    return out
+
+
 def _api(s: AcpSession, config: Config) -> Session:
     try:
         return open_session(
-            s.root, config=config, approver=s.asker, sink=s.sink, on_write=s.tools.on_write
+            s.root,
+            config=config,
+            approver=s.asker,
+            sink=s.sink,
+            on_write=s.tools.on_write,
+            mcp_servers=client_servers(s.mcp_servers),
         )
     except PlanloopError as e:
         raise bad_params(f"cannot open {s.root}: {e}", cwd=str(s.root)) from None

@@ -349,8 +349,8 @@ the language server. This is what each ACP message carries, update by update (te
 
 | ACP | planloop |
 |---|---|
-| `initialize` | `agentCapabilities {loadSession: true, promptCapabilities.embeddedContext, mcpCapabilities {http: false, sse: false}}`; the client's `fs` / `terminal` are never used (the core reads and writes the folder and runs commands in its sandbox) |
-| `session/new {cwd, mcpServers}` | opens planloop on `cwd` (absolute, a writable directory, else invalid params −32602); a folder outside git works and is said once; `mcpServers` are kept typed in the session (not connected yet: the MCP issue filed beside this one); answers `modes` (review, auto); then `available_commands_update` |
+| `initialize` | `agentCapabilities {loadSession: true, promptCapabilities.embeddedContext, mcpCapabilities {http: true, sse: false}}`; the client's `fs` / `terminal` are never used (the core reads and writes the folder and runs commands in its sandbox) |
+| `session/new {cwd, mcpServers}` | opens planloop on `cwd` (absolute, a writable directory, else invalid params −32602); a folder outside git works and is said once; `mcpServers` (stdio and http) are the session's MCP servers, started with each plan or run ([mcp.md](mcp.md); a bad entry is invalid params); answers `modes` (review, auto); then `available_commands_update` |
 | `session/load {cwd, sessionId}` | the folder's current plan: its `plan` update and its document as a message |
 | `session/set_mode` | `review` or `auto`, announced with `current_mode_update` |
 | `session/prompt` | a slash command; else the answer to the planner's waiting question; else, with a plan or re-plan at review, `approve` / `reject [feedback]` (other text: a new goal, said so); `continue` resumes; anything else is a new goal, planned and run. Over 100,000 characters: invalid params, nothing done. While one runs: error −32000, the first goes on |
