@@ -5,17 +5,25 @@ of the code. Aider showed the fix — hand the model a map of the most relevant 
 their definitions, sized to a budget — and this module builds one:
 
 1. **Tags** per file with tree-sitter (Python, JavaScript, TypeScript/TSX, Go, Rust,
-   Java; :mod:`planloop.workspace.repomap_tags`): definitions (name, line, the line's
-   text) and the identifiers it uses. Parsed files are cached by content hash
-   (:mod:`planloop.workspace.repomap_cache`), so a second plan in the same repository
-   parses only what changed. A file without a grammar, too large, or binary appears by
-   name only; a file that does not parse keeps whatever definitions tree-sitter
-   recovered (it always returns a tree).
-2. **Rank**: PageRank over "file A uses a name that file B defines" (a small power
-   iteration; names defined in very many files, or private ones, weigh less), then
-   multiplied by relevance to the goal (goal words in a file's path or definitions).
+   Java; :mod:`planloop.workspace.repomap_tags`): definitions (name, kind, line) and the
+   names it uses. Parsed files are cached by content id
+   (:mod:`planloop.workspace.repomap_cache`), so a later plan parses only what changed.
+   A file without a grammar, too large, or binary appears by name only; a file that does
+   not parse keeps whatever definitions tree-sitter recovered (it always returns a tree).
+2. **Rank**: PageRank over "file A uses a name that file B defines", in numpy
+   (:mod:`planloop.workspace.repomap_rank`), then multiplied by relevance to the goal
+   (goal words in a file's path or definitions).
 3. **Fit** the budget: the best (file, definition) pairs, grouped by file, as many as fit
    in ``budget`` tokens (estimated conservatively at 3 characters a token).
+
+**Within a time budget** (``budget_s``, the ``repo_map_budget_s`` setting): a first plan
+on a big repository must not wait for every file to be parsed. What the cache does not
+know yet is handed to background workers (:mod:`planloop.workspace.repomap_fill`), best
+first by cheap signals (goal words in paths and, by one ``rg``, in definitions; recently
+committed files; files open in the editor); the map parses the most promising of them
+itself while the budget lasts, then ranks what is known and says how much that is
+("map: 4,100 of 79,864 files parsed, continuing in the background"). The workers fill
+the cache for the ``repo_map`` tool and the next plan.
 
 The map goes into the planner's system prompt (its cached prefix); ``repo_map`` is also a
 read-only planner tool for one directory.
@@ -27,34 +35,53 @@ import bisect
 import hashlib
 import heapq
 import itertools
-import json
 import logging
 import math
 import os
 import re
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from planloop.workspace import repomap_fill
 from planloop.workspace.files import Workspace
 from planloop.workspace.listing import GitState
-from planloop.workspace.repomap_cache import FileTags, RankedIndex, TagCache
-from planloop.workspace.repomap_tags import SUFFIXES, Grammars, tag_file
+from planloop.workspace.repomap_cache import Def, FileTags, RankedIndex, TagCache
+from planloop.workspace.repomap_rank import Signals, pagerank, used_count
+from planloop.workspace.repomap_tags import MAX_PARSE_BYTES, SUFFIXES, Grammars, tag_file
 
 log = logging.getLogger("planloop.repomap")
 
+__all__ = ["MAX_PARSE_BYTES", "RepoMap", "estimate_tokens"]
+
 DEFAULT_TOKENS = 3000
-#: bigger files are listed by name: generated or vendored code, rarely what a plan needs
-MAX_PARSE_BYTES = 512_000
-#: a name defined in more files than this says nothing about which one is meant
-COMMON_NAME_FILES = 50
-#: how often progress is reported while parsing
+#: how often progress is reported while parsing in the foreground
 PROGRESS_EVERY = 2000
 #: definitions shown per file at most (the most used first)
 MAX_DEFS_SHOWN = 12
+#: with a time budget, at most this many unparsed files are parsed here rather than by
+#: the background workers (starting them costs more than parsing a few files)
+INLINE_MAX = 300
+#: the share of the time budget the cheap signals may take
+SIGNALS_SHARE = 0.5
+#: kept back from the time budget for ranking and rendering, plus per known file
+RESERVE_S = 0.15
+RESERVE_PER_FILE_S = 4e-6
+KIND_WORDS = {
+    "f": "function",
+    "c": "class",
+    "m": "method",
+    "i": "interface",
+    "t": "type",
+    "e": "enum",
+    "s": "struct",
+    "k": "trait",
+    "d": "mod",
+    "x": "macro",
+    "r": "record",
+}
 
 _STOP = frozenset(
     [
@@ -103,13 +130,18 @@ _STOP = frozenset(
     ]
 )
 
-ProgressFn = Callable[[str, int, int], None]
+#: (message, files done, files in all, whether this piece of work is over)
+ProgressFn = Callable[[str, int, int, bool], None]
 
 
 def estimate_tokens(text: str) -> int:
     """Tokens a model will count, erring high: code runs nearer 3 characters a token
     than prose's 4, and a map over budget would crowd out the conversation."""
     return math.ceil(len(text) / 3)
+
+
+def partial_note(parsed: int, code: int) -> str:
+    return f"map: {parsed:,} of {code:,} files parsed, continuing in the background"
 
 
 @dataclass
@@ -121,82 +153,275 @@ class MapStats:
     from_index: bool = False
     #: ... found by the quick key (git's index checksum), without listing the tree
     by_quick_key: bool = False
+    #: code files whose tags were known when the map was made, of all code files
+    known: int = 0
+    code: int = 0
+    #: files handed to the background workers
+    background: int = 0
+
+
+@dataclass
+class _Tree:
+    """One listing of the tree, kept while a background parse fills it in."""
+
+    files: list[str]
+    code: list[str]
+    ids: dict[str, str]
+    key: str
+    quick: str | None
 
 
 class RepoMap:
-    """The repo map of one workspace; ``cache_dir`` is under ``.planloop/``."""
+    """The repo map of one workspace; ``cache_dir`` is under ``.planloop/``.
+
+    ``budget_s``: the seconds a map may take before it settles for what is parsed by
+    then (None: parse everything first, as a bench or a background worker wants).
+    ``open_files``: the workspace-relative files open in the editor (a cheap signal).
+    """
 
     def __init__(
-        self, ws: Workspace, cache_dir: Path, *, on_progress: ProgressFn | None = None
+        self,
+        ws: Workspace,
+        cache_dir: Path,
+        *,
+        on_progress: ProgressFn | None = None,
+        budget_s: float | None = None,
+        open_files: Callable[[], Sequence[str]] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.ws = ws
+        self.cache_dir = cache_dir
         self.cache = TagCache(cache_dir)
         self.on_progress = on_progress
+        self.budget_s = budget_s
+        self.open_files = open_files
+        self.workers = workers
         self.grammars = Grammars()
         self.stats = MapStats()
+        self.fill: repomap_fill.Fill | None = None
+        self._tree: _Tree | None = None
 
     def clear_cache(self) -> None:
+        self.stop()
         self.cache.clear()
+
+    def stop(self) -> None:
+        """End the background parse (the run or the server is done with this map)."""
+        if self.fill is not None:
+            self.fill.stop()
+            self.fill = None
+
+    def close(self) -> None:
+        self.stop()
+        self.cache.close()
 
     def render(self, goal: str, budget: int = DEFAULT_TOKENS, path: str = ".") -> str:
         """The map for ``goal`` within ``budget`` tokens ("" when the budget is 0 or there
-        are no files); ``path`` narrows it to one directory (ranked within the whole)."""
+        are no files); ``path`` narrows it to one directory (ranked within the whole). A
+        map made before every file was parsed ends with a line that says so."""
         if budget <= 0:
             return ""
-        index = self.index()
+        index = self.index(goal)
         if path not in (".", ""):
             index = index.under(self.ws.rel(self.ws.resolve(path)).rstrip("/") + "/")
         if not len(index):
             return ""
+        note = partial_note(index.parsed, index.code) + "\n" if index.partial else ""
+        room = budget - estimate_tokens(note)
+        if room <= 0:
+            return ""
         words = _goal_regex(goal)
-        best = _best(index, words, budget)
-        return _fit(best, self.cache.defs([rel for _, rel in best]), budget, words)
+        best = _best(index, words, room)
+        cid_of = dict(zip(index.rels, index.cids, strict=True))
+        wanted = {rel: cid_of.get(rel, "") for _, rel in best}
+        tags = self.cache.get_many([c for c in wanted.values() if c])
+        defs: dict[str, list[tuple[Def, int]]] = {}
+        for rel, cid in wanted.items():
+            t = tags.get(cid)
+            if t is not None and t.defs:
+                hashes = _hashes(t.def_hashes)
+                counts = used_count(index.used_hashes, index.used_counts, hashes)
+                defs[rel] = list(zip(t.defs, counts, strict=False))
+        text = _fit(best, defs, room, words, str(self.ws.root) + os.sep)
+        return text + note if text else ""
 
-    def index(self) -> RankedIndex:
+    def index(self, goal: str = "") -> RankedIndex:
         """Every file's rank and definition names: the stored index when the tree is
         unchanged (asked first by the quick key, then by the full fingerprint), else
-        rebuilt, parsing only contents the tag cache has not seen."""
+        rebuilt from the cached tags, parsing what the cache has not seen — all of it
+        without a time budget; within one, what the budget allows (the rest in the
+        background)."""
         start = time.monotonic()
-        quick = self._quick_key()
-        if quick is not None:
-            cached = self.cache.index(quick, quick=True)
-            if cached is not None:
-                self.stats = MapStats(len(cached), 0, time.monotonic() - start, True, True)
-                return cached
-        files, state = self.ws.searcher.files_and_state()
-        code = [f for f in files if f.endswith(SUFFIXES)]
-        key = self._fingerprint(files, code, state)
-        cached = self.cache.index(key)
-        if cached is not None:
+        deadline = None if self.budget_s is None else start + self.budget_s
+        tree = self._tree if self.fill is not None and self.fill.running else None
+        if tree is None:
+            self._tree = None
+            quick = self._quick_key()
             if quick is not None:
-                self.cache.remember_quick(quick)
-            self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
-            return cached
-        ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
-        tags = self._tags(code, ids)
-        all_tags: dict[str, FileTags | None] = dict.fromkeys(files)
-        all_tags.update(tags)
-        ranks = pagerank(all_tags)
-        used: dict[str, int] = defaultdict(int)  # how many files use each name
-        for t in tags.values():
-            if t is not None:
-                for name in t.ref_names:
-                    used[name] += 1
-        rows: list[tuple[str, float, str, str]] = []
-        for rel in files:
-            t = all_tags[rel]
-            defs = (
-                [[d[0], d[1], d[2], round(1.0 + math.log1p(used.get(d[0], 0)), 3)] for d in t.defs]
-                if t is not None
-                else []
+                cached = self.cache.index(quick, quick=True)
+                if cached is not None:
+                    self.stats = MapStats(len(cached), 0, time.monotonic() - start, True, True)
+                    return _complete(cached)
+            files, state = self.ws.searcher.files_and_state()
+            code = [f for f in files if f.endswith(SUFFIXES)]
+            key = self._fingerprint(files, code, state)
+            cached = self.cache.index(key)
+            if cached is not None:
+                if quick is not None:
+                    self.cache.remember_quick(quick)
+                self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
+                return _complete(cached)
+            ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
+            tree = _Tree(files, code, ids, key, quick)
+        known = self.cache.known(tree.ids.values())
+        todo = [rel for rel in tree.code if rel in tree.ids and tree.ids[rel] not in known]
+        parsed = 0
+        if todo and (deadline is None or len(todo) <= INLINE_MAX):
+            parsed = self._parse(todo, tree.ids, deadline, known)
+            todo = [rel for rel in todo if tree.ids[rel] not in known]
+        if not todo:
+            index = self._rank(tree, full=True)
+            self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
+            self.stats.known = self.stats.code = len(tree.code)
+            self._tree = None
+            return index
+        assert deadline is not None
+        index = self._partial(goal, tree, todo, known, deadline)
+        self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
+        self.stats.known, self.stats.code = index.parsed, index.code
+        self.stats.background = len(todo)
+        return index
+
+    def _partial(
+        self, goal: str, tree: _Tree, todo: list[str], known: set[str], deadline: float
+    ) -> RankedIndex:
+        """The map within the budget: the unparsed files ordered by cheap signals, the
+        best of them parsed here while time lasts, the rest left to the workers."""
+        start = time.monotonic()
+        words = _goal_words(goal)
+        lifts: dict[str, float] = {}
+        if self.fill is None or not self.fill.running:
+            tools = self.ws.searcher.tools
+            opened = self.open_files() if self.open_files is not None else ()
+            signals = Signals(
+                self.ws.root,
+                words,
+                rg=tools.rg,
+                rg_filters=self.ws.searcher.rg_filters(),
+                git=tools.git if self.ws.searcher.in_git else None,
+                open_files=opened,
             )
-            names = " ".join(d[0] for d in defs)
-            rank = round(ranks.get(rel, 0.0), 12)
-            rows.append((rel, rank, names, json.dumps(defs) if defs else ""))
-        self.cache.save_index(key, rows, quick)
-        self.stats.seconds = time.monotonic() - start
-        self.stats.files = len(files)
-        return RankedIndex([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+            pattern = re.compile("|".join(map(re.escape, words)), re.I) if words else None
+            # the workers start at once, in path order; the foreground then parses what
+            # the signals lift (duplicates cost a parse, nothing else)
+            order = sorted(
+                todo,
+                key=lambda r: 0 if pattern is not None and pattern.search(r) else 1,
+            )
+            self.fill = repomap_fill.start(
+                self.ws.root,
+                self.cache_dir,
+                [(tree.ids[r], r) for r in order],
+                nice_after_s=max(0.0, deadline - time.monotonic()),
+                workers=self.workers,
+            )
+            self._tree = tree
+            left = deadline - start
+            lifts = signals.lifts(start + max(0.0, left * SIGNALS_SHARE))
+            self._lifts = lifts
+            if self.on_progress is not None:
+                self.on_progress(
+                    f"map: parsing {len(todo):,} files in the background", 0, len(todo), False
+                )
+            lifted = sorted((r for r in todo if r in lifts), key=lambda r: lifts[r], reverse=True)
+            if lifted:
+                self._parse(lifted, tree.ids, deadline - self._reserve(len(known)), known)
+        else:
+            lifts = getattr(self, "_lifts", {})
+        index = self._rank(tree, full=False, lifts=lifts)
+        if self.on_progress is not None:
+            self.on_progress(partial_note(index.parsed, index.code), index.parsed, index.code, True)
+        return index
+
+    @staticmethod
+    def _reserve(known: int) -> float:
+        return RESERVE_S + RESERVE_PER_FILE_S * known
+
+    def _parse(
+        self, todo: list[str], ids: dict[str, str], deadline: float | None, known: set[str]
+    ) -> int:
+        """Parse ``todo`` here (by ``deadline``, when given) and store the tags; how many."""
+        total = len(todo)
+        report = self.on_progress is not None and total >= PROGRESS_EVERY
+        if report and self.on_progress is not None:
+            self.on_progress(f"repo map: parsing {total} files", 0, total, False)
+        root = str(self.ws.root) + os.sep
+        began = time.monotonic()
+        batch: list[tuple[str, FileTags | None]] = []
+        done = 0
+        for rel in todo:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            cid = ids[rel]
+            if cid in known:
+                continue
+            tags = tag_file(root + rel, rel, self.grammars, MAX_PARSE_BYTES)
+            if tags is not None or os.path.lexists(root + rel):
+                batch.append((cid, tags))
+                known.add(cid)
+            done += 1
+            if len(batch) >= 500:
+                self.cache.put_many(batch)
+                batch = []
+            if report and self.on_progress is not None and done % PROGRESS_EVERY == 0:
+                self.on_progress(f"repo map: parsed {done}/{total} files", done, total, False)
+        self.cache.put_many(batch)
+        if report and self.on_progress is not None:
+            took = time.monotonic() - began
+            self.on_progress(f"repo map: parsed {done} files in {took:.1f} s", done, total, True)
+        return done
+
+    def _rank(
+        self, tree: _Tree, *, full: bool, lifts: dict[str, float] | None = None
+    ) -> RankedIndex:
+        """Rank every file from the tags known now. ``full``: every code file is known;
+        the index is stored for the next map, and tags of contents gone are dropped."""
+        got = self.cache.get_many([c for c in tree.ids.values()], defs=False)
+        all_tags: list[FileTags | None] = []
+        cids: list[str] = []
+        parsed = 0
+        for rel in tree.files:
+            cid = tree.ids.get(rel, "")
+            cids.append(cid)
+            t = got.get(cid) if cid else None
+            all_tags.append(t)
+            if cid in got:
+                parsed += 1
+        ranks, used_h, used_n = pagerank(all_tags)
+        if lifts:
+            for i, rel in enumerate(tree.files):
+                lift = lifts.get(rel)
+                if lift is not None:
+                    ranks[i] *= lift
+        names = self._names(tree, cids, got)
+        index = RankedIndex(
+            list(tree.files), ranks, names, cids, used_h, used_n, parsed, len(tree.code)
+        )
+        if full:
+            index.parsed = index.code
+            self.cache.save_index(tree.key, index, tree.quick)
+            self.cache.prune(set(tree.ids.values()))
+        return index
+
+    def _names(self, tree: _Tree, cids: list[str], got: dict[str, FileTags | None]) -> list[str]:
+        """Each file's definition names, space-separated (what goal words are matched on)."""
+        have = [c for c in cids if c and got.get(c) is not None]
+        full = self.cache.get_many(have)
+        out: list[str] = []
+        for cid in cids:
+            t = full.get(cid) if cid else None
+            out.append(" ".join(d[0] for d in t.defs) if t is not None else "")
+        return out
 
     def _quick_key(self) -> str | None:
         """The tree's identity from git's index checksum and its list of changed paths,
@@ -232,88 +457,32 @@ class RepoMap:
                 continue
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
 
-    def _tags(self, code: list[str], ids: dict[str, str]) -> dict[str, FileTags | None]:
-        out: dict[str, FileTags | None] = {}
-        todo = [rel for rel in code if rel in ids and not self.cache.known(ids[rel])]
-        total = len(todo)
-        report = self.on_progress is not None and total >= PROGRESS_EVERY
-        if report and self.on_progress is not None:
-            self.on_progress(f"repo map: parsing {total} files", 0, total)
-        root = str(self.ws.root) + os.sep
-        began = time.monotonic()
-        for i, rel in enumerate(todo, 1):
-            self.cache.put(ids[rel], tag_file(root + rel, rel, self.grammars, MAX_PARSE_BYTES))
-            if report and self.on_progress is not None and i % PROGRESS_EVERY == 0 and i < total:
-                self.on_progress(f"repo map: parsed {i}/{total} files", i, total)
-        if report and self.on_progress is not None:
-            took = time.monotonic() - began
-            self.on_progress(f"repo map: parsed {total} files in {took:.1f} s", total, total)
-        for rel in code:
-            cid = ids.get(rel)
-            out[rel] = self.cache.get(cid) if cid is not None else None
-        self.stats = MapStats(files=len(code), parsed=total)
-        self.cache.save_tags(set(ids.values()))
-        return out
+
+def _complete(index: RankedIndex) -> RankedIndex:
+    index.parsed = index.code = 0  # a stored index is whole
+    return index
 
 
-def pagerank(
-    tags: dict[str, FileTags | None], *, damping: float = 0.85, iterations: int = 20
-) -> dict[str, float]:
-    """PageRank of files over "uses a name defined there" edges."""
-    definers: dict[str, list[str]] = defaultdict(list)
-    for rel, t in tags.items():
-        if t is not None:
-            for name in {d[0] for d in t.defs}:
-                definers[name].append(rel)
-    nodes = list(tags)
-    index = {n: i for i, n in enumerate(nodes)}
-    out_edges: list[list[tuple[int, float]]] = [[] for _ in nodes]
-    for rel, t in tags.items():
-        if t is None:
-            continue
-        src = index[rel]
-        weights: dict[int, float] = defaultdict(float)
-        for name in t.ref_names:
-            where = definers.get(name)
-            if not where or len(where) > COMMON_NAME_FILES:
-                continue
-            w = (0.1 if name.startswith("_") else 1.0) / len(where)
-            for dst in where:
-                if dst != rel:
-                    weights[index[dst]] += w
-        total = sum(weights.values())
-        if total:
-            out_edges[src] = [(d, w / total) for d, w in weights.items()]
-    n = len(nodes)
-    if n == 0:
-        return {}
-    rank = [1.0 / n] * n
-    for _ in range(iterations):
-        nxt = [(1.0 - damping) / n] * n
-        dangling = 0.0
-        for i, edges in enumerate(out_edges):
-            r = rank[i]
-            if not edges:
-                dangling += r
-                continue
-            share = damping * r
-            for j, w in edges:
-                nxt[j] += share * w
-        spread = damping * dangling / n
-        rank = [x + spread for x in nxt]
-    return {nodes[i]: rank[i] for i in range(n)}
+def _hashes(raw: bytes) -> list[int]:
+    import array
+
+    a = array.array("Q")
+    a.frombytes(raw)
+    return a.tolist()
 
 
-def _goal_regex(goal: str) -> re.Pattern[str] | None:
+def _goal_words(goal: str) -> list[str]:
     words = {
         w.lower().rstrip("s") if len(w) > 4 else w.lower()
         for w in re.findall(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])|\d+", goal)
     }
-    words = {w for w in words if len(w) >= 3 and w not in _STOP}
-    if not words:
-        return None
+    return sorted((w for w in words if len(w) >= 3 and w not in _STOP), key=len, reverse=True)
+
+
+def _goal_regex(goal: str) -> re.Pattern[str] | None:
+    words = _goal_words(goal)
     # words are letters and digits only, so the alternation needs no escaping
-    return re.compile("|".join(sorted(words, key=len, reverse=True)), re.I)
+    return re.compile("|".join(words), re.I) if words else None
 
 
 def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[tuple[float, str]]:
@@ -341,27 +510,57 @@ def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[
     return [(ranks[i], rels[i]) for i in best]
 
 
-def _file_block(rel: str, defs: list[list[Any]], goal: re.Pattern[str] | None) -> list[str]:
+def _lines(path: str, rows: set[int]) -> dict[int, str]:
+    """The text of a few lines of a file (the cache keeps no text: the file has it)."""
+    out: dict[int, str] = {}
+    try:
+        with open(path, "rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                if n in rows:
+                    out[n] = raw.decode("utf-8", "replace").rstrip().replace("\t", "    ")
+                    if len(out) == len(rows):
+                        break
+    except OSError:
+        pass
+    return out
+
+
+def _cut(text: str, width: int = 120) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _file_block(
+    rel: str, defs: list[tuple[Def, int]], goal: re.Pattern[str] | None, root: str
+) -> list[str]:
     """A file's lines: its name, then its definitions, most used (and goal-matching) first,
-    shown in file order."""
+    shown in file order with their line's text (or, if the file changed, kind and name)."""
     if not defs:
         return [rel]
     search = goal.search if goal is not None else None
 
-    def weight(d: list[Any]) -> float:
-        w = float(d[3]) * (0.2 if str(d[0]).startswith("_") else 1.0)
-        return w * 10.0 if search is not None and search(str(d[0])) else w
+    def weight(item: tuple[Def, int]) -> float:
+        (name, _kind, _line), used = item
+        w = (1.0 + math.log1p(used)) * (0.2 if name.startswith("_") else 1.0)
+        return w * 10.0 if search is not None and search(name) else w
 
     keep = sorted(defs, key=weight, reverse=True)[:MAX_DEFS_SHOWN]
-    shown = sorted(keep, key=lambda d: int(d[1]))
-    return [f"{rel}:", *(f"│{int(d[1]):>5}: {d[2]}" for d in shown)]
+    shown = sorted((d for d, _ in keep), key=lambda d: d[2])
+    text = _lines(root + rel, {d[2] for d in shown})
+    out = [f"{rel}:"]
+    for name, kind, line in shown:
+        got = text.get(line, "")
+        if name not in got:
+            got = f"{KIND_WORDS.get(kind, 'def')} {name}"
+        out.append(f"│{line:>5}: {_cut(got)}")
+    return out
 
 
 def _fit(
     best: list[tuple[float, str]],
-    defs: dict[str, list[list[Any]]],
+    defs: dict[str, list[tuple[Def, int]]],
     budget: int,
     goal: re.Pattern[str] | None,
+    root: str,
 ) -> str:
     """As many of the best files as fit in ``budget`` tokens (binary search on the count)."""
     blocks: list[list[str]] = []
@@ -371,7 +570,7 @@ def _fit(
     def text(k: int) -> str:
         while len(blocks) < k:
             rel = best[len(blocks)][1]
-            blocks.append(_file_block(rel, defs.get(rel, []), goal))
+            blocks.append(_file_block(rel, defs.get(rel, []), goal, root))
         if k not in text_of:
             text_of[k] = "".join("\n".join(b) + "\n" for b in blocks[:k])
         return text_of[k]

@@ -1,0 +1,283 @@
+"""The repo map's background parse: worker processes that fill the tag cache.
+
+Why processes: tree-sitter parsing of 100k files is tens of CPU-seconds, and a plan may
+wait for none of it (``repo_map_budget_s``). The map hands what it could not parse in
+time to one worker per core, which parse in priority order (the best-ranked files
+first), store their tags in batches (SQLite transactions, so a map reading meanwhile
+sees whole batches and a second planloop sharing the cache corrupts nothing), and lower
+their priority (``nice 19``) once the plan's budget has passed. The last worker to
+finish ranks the whole tree and stores the index, so the next plan finds a full map.
+
+They end with the process that started them (:func:`stop_all` at exit, and each worker
+checks between batches that its parent lives), and they never hold anything a cancel
+waits for: the plan only reads what they have stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import planloop
+from planloop.workspace.repomap_cache import FileTags, TagCache
+from planloop.workspace.repomap_tags import MAX_PARSE_BYTES, Grammars, tag_file
+
+log = logging.getLogger("planloop.repomap")
+
+#: files per stored batch, and the longest a parsed file waits to be stored
+BATCH_FILES = 64
+BATCH_SECONDS = 0.25
+
+#: how a worker is started; a test may put a slower parser in front of it
+COMMAND = [sys.executable, "-m", "planloop.workspace.repomap_fill"]
+
+_RUNNING: set[Fill] = set()
+_LOCK = threading.Lock()
+
+
+class Fill:
+    """The workers parsing one list of files; :meth:`stop` ends them."""
+
+    def __init__(self, procs: list[subprocess.Popen[bytes]], todo: Path, total: int) -> None:
+        self.procs = procs
+        self.todo = todo
+        self.total = total
+
+    @property
+    def running(self) -> bool:
+        return any(p.poll() is None for p in self.procs)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the workers to finish; whether they did."""
+        end = time.monotonic() + timeout
+        for p in self.procs:
+            try:
+                p.wait(max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                return False
+        self._cleanup()
+        return True
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                with contextlib.suppress(OSError):
+                    p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(2.0)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    p.kill()
+                p.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        with _LOCK:
+            _RUNNING.discard(self)
+        with contextlib.suppress(OSError):
+            self.todo.unlink()
+
+
+def start(
+    root: Path,
+    cache_dir: Path,
+    todo: list[tuple[str, str]],
+    *,
+    nice_after_s: float,
+    workers: int | None = None,
+) -> Fill | None:
+    """Parse ``todo`` ((content id, path), best first) in the background, one worker per
+    core; None when no worker could start (the map stays partial, nothing else)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _drop_stale_lists(cache_dir)
+    token = f"{os.getpid()}-{time.monotonic_ns()}"
+    path = cache_dir / f"todo-{token}"
+    try:
+        with open(path, "wb") as fh:
+            for cid, rel in todo:
+                fh.write(f"{cid}\0{rel}\0".encode("utf-8", "surrogateescape"))
+    except OSError as e:
+        log.info("repo map: no background parse (%s)", e)
+        return None
+    n = max(1, min(workers or os.cpu_count() or 1, len(todo) // BATCH_FILES + 1))
+    env = dict(os.environ)
+    here = str(Path(planloop.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+    nice_at = time.time() + nice_after_s
+    procs: list[subprocess.Popen[bytes]] = []
+    for shard in range(n):
+        cmd = [*COMMAND, str(root), str(cache_dir), str(path), str(shard), str(n)]
+        cmd += [f"{nice_at:.3f}", str(os.getpid()), token]
+        try:
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,  # a Ctrl-C at the terminal is for planloop, not them
+                )
+            )
+        except OSError as e:
+            log.info("repo map: background worker not started (%s)", e)
+    if not procs:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+    fill = Fill(procs, path, len(todo))
+    with _LOCK:
+        _RUNNING.add(fill)
+    return fill
+
+
+def stop_all() -> None:
+    """End every background parse of this process (at exit: a run or server that ends
+    leaves no worker behind)."""
+    with _LOCK:
+        fills = list(_RUNNING)
+    for f in fills:
+        f.stop()
+
+
+atexit.register(stop_all)
+
+
+def _drop_stale_lists(cache_dir: Path) -> None:
+    """Remove the file lists of workers whose planloop is gone (killed, not exited)."""
+    for p in cache_dir.glob("todo-*"):
+        pid = p.name.split("-")[1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        except OSError:
+            pass  # alive, someone else's
+
+
+def _records(path: Path, shard: int, shards: int) -> Iterator[tuple[str, str]]:
+    """This worker's share of the list, read in pieces (a million paths stay on disk)."""
+    rest = b""
+    k = 0
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            parts = (rest + chunk).split(b"\0")
+            rest = parts.pop()
+            if len(parts) % 2:
+                rest = parts.pop() + b"\0" + rest
+            for i in range(0, len(parts), 2):
+                if k % shards == shard:
+                    yield parts[i].decode("ascii"), parts[i + 1].decode("utf-8", "surrogateescape")
+                k += 1
+
+
+def run(
+    root: Path,
+    cache_dir: Path,
+    todo: Path,
+    shard: int,
+    shards: int,
+    nice_at: float,
+    parent: int,
+    token: str,
+    max_bytes: int,
+) -> int:
+    cache = TagCache(cache_dir)
+    grammars = Grammars()
+    base = str(root) + os.sep
+    batch: list[tuple[str, FileTags | None]] = []
+    last = time.monotonic()
+    niced = False
+    try:
+        for cid, rel in _records(todo, shard, shards):
+            if not niced and time.time() >= nice_at:
+                with contextlib.suppress(OSError):
+                    os.nice(19)
+                niced = True
+            tags = tag_file(base + rel, rel, grammars, max_bytes)
+            if tags is not None or os.path.lexists(base + rel):
+                batch.append((cid, tags))  # a file deleted meanwhile is not "without tags"
+            if len(batch) >= BATCH_FILES or time.monotonic() - last > BATCH_SECONDS:
+                cache.put_many(batch)
+                batch, last = [], time.monotonic()
+                if os.getppid() != parent:
+                    return 0  # planloop is gone: its cache has what was parsed so far
+    except OSError as e:  # the list vanished (planloop stopped us): nothing to finish
+        log.info("repo map worker: %s", e)
+        return 0
+    cache.put_many(batch)
+    if _finished(cache, token, shards) and os.getppid() == parent:
+        from planloop.workspace.files import Workspace
+        from planloop.workspace.repomap import RepoMap
+
+        rm = RepoMap(Workspace(root), cache_dir)
+        rm.index()  # everything is parsed: rank the whole tree for the next plan
+        rm.close()
+    cache.close()
+    return 0
+
+
+def _finished(cache: TagCache, token: str, shards: int) -> bool:
+    """Count this worker done; whether it is the last of its fill (one SQL upsert, so
+    two workers finishing at once cannot both miss it)."""
+    if shards == 1:
+        return True
+    import sqlite3
+
+    key = f"done:{token}"
+    try:
+        with cache._lock:
+            db = cache._db()
+            with db:
+                db.execute(
+                    "INSERT INTO meta VALUES (?, '1') ON CONFLICT(k) DO UPDATE SET v = v + 1",
+                    (key,),
+                )
+                row = db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+                last = int(row[0]) >= shards
+                if last:
+                    db.execute("DELETE FROM meta WHERE k = ?", (key,))
+        return last
+    except (sqlite3.Error, ValueError):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="planloop-repomap-fill")
+    for name in ("root", "cache_dir", "todo"):
+        ap.add_argument(name, type=Path)
+    for name in ("shard", "shards"):
+        ap.add_argument(name, type=int)
+    ap.add_argument("nice_at", type=float)
+    ap.add_argument("parent", type=int)
+    ap.add_argument("token")
+    args = ap.parse_args(argv)
+    return run(
+        args.root,
+        args.cache_dir,
+        args.todo,
+        args.shard,
+        args.shards,
+        args.nice_at,
+        args.parent,
+        args.token,
+        MAX_PARSE_BYTES,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
