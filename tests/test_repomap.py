@@ -297,7 +297,9 @@ def test_quick_key_in_a_git_repository(repo: Path) -> None:
 def test_a_damaged_index_is_rebuilt_never_an_error(repo: Path) -> None:
     import sqlite3
 
-    rmap(repo).render("ledger", 500)
+    first = rmap(repo)
+    first.render("ledger", 500)
+    first.close()
     db_path = repo / ".planloop" / "repomap" / "map.sqlite"
     db = sqlite3.connect(db_path)
     with db:

@@ -200,6 +200,8 @@ class RepoMap:
         self.stats = MapStats()
         self.fill: repomap_fill.Fill | None = None
         self._tree: _Tree | None = None
+        self._signals: Signals | None = None
+        self._lifts: dict[str, float] = {}
 
     def clear_cache(self) -> None:
         self.stop()
@@ -260,13 +262,18 @@ class RepoMap:
             if quick is not None:
                 cached = self.cache.index(quick, quick=True)
                 if cached is not None:
+                    self._drop_signals()
                     self.stats = MapStats(len(cached), 0, time.monotonic() - start, True, True)
                     return _complete(cached)
+            if deadline is not None and self._signals is None:
+                # started now, read after the listing: they run while git lists the tree
+                self._signals = self._start_signals(goal)
             files, state = self.ws.searcher.files_and_state()
             code = [f for f in files if f.endswith(SUFFIXES)]
             key = self._fingerprint(files, code, state)
             cached = self.cache.index(key)
             if cached is not None:
+                self._drop_signals()
                 if quick is not None:
                     self.cache.remember_quick(quick)
                 self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
@@ -280,6 +287,7 @@ class RepoMap:
             parsed = self._parse(todo, tree.ids, deadline, known)
             todo = [rel for rel in todo if tree.ids[rel] not in known]
         if not todo:
+            self._drop_signals()
             index = self._rank(tree, full=True)
             self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
             self.stats.known = self.stats.code = len(tree.code)
@@ -298,26 +306,16 @@ class RepoMap:
         """The map within the budget: the unparsed files ordered by cheap signals, the
         best of them parsed here while time lasts, the rest left to the workers."""
         start = time.monotonic()
-        words = _goal_words(goal)
         lifts: dict[str, float] = {}
         if self.fill is None or not self.fill.running:
-            tools = self.ws.searcher.tools
-            opened = self.open_files() if self.open_files is not None else ()
-            signals = Signals(
-                self.ws.root,
-                words,
-                rg=tools.rg,
-                rg_filters=self.ws.searcher.rg_filters(),
-                git=tools.git if self.ws.searcher.in_git else None,
-                open_files=opened,
-            )
-            pattern = re.compile("|".join(map(re.escape, words)), re.I) if words else None
-            # the workers start at once, in path order; the foreground then parses what
-            # the signals lift (duplicates cost a parse, nothing else)
-            order = sorted(
-                todo,
-                key=lambda r: 0 if pattern is not None and pattern.search(r) else 1,
-            )
+            signals = self._signals or self._start_signals(goal)
+            self._signals = None
+            # the workers start at once, files with goal words in their path first; the
+            # foreground then parses what the signals lift (a duplicate costs one parse)
+            hits = _hits(todo, _goal_words(goal))
+            order = [todo[i] for i in sorted(hits)] + [
+                r for i, r in enumerate(todo) if i not in hits
+            ]
             self.fill = repomap_fill.start(
                 self.ws.root,
                 self.cache_dir,
@@ -337,11 +335,27 @@ class RepoMap:
             if lifted:
                 self._parse(lifted, tree.ids, deadline - self._reserve(len(known)), known)
         else:
-            lifts = getattr(self, "_lifts", {})
+            lifts = self._lifts
         index = self._rank(tree, full=False, lifts=lifts)
         if self.on_progress is not None:
             self.on_progress(partial_note(index.parsed, index.code), index.parsed, index.code, True)
         return index
+
+    def _drop_signals(self) -> None:
+        if self._signals is not None:
+            self._signals.stop()
+            self._signals = None
+
+    def _start_signals(self, goal: str) -> Signals:
+        tools = self.ws.searcher.tools
+        return Signals(
+            self.ws.root,
+            _goal_words(goal),
+            rg=tools.rg,
+            rg_filters=self.ws.searcher.rg_filters(),
+            git=tools.git if self.ws.searcher.in_git else None,
+            open_files=self.open_files() if self.open_files is not None else (),
+        )
 
     @staticmethod
     def _reserve(known: int) -> float:
@@ -386,15 +400,17 @@ class RepoMap:
     ) -> RankedIndex:
         """Rank every file from the tags known now. ``full``: every code file is known;
         the index is stored for the next map, and tags of contents gone are dropped."""
-        got = self.cache.get_many([c for c in tree.ids.values()], defs=False)
+        got = self.cache.get_many(tree.ids.values())
         all_tags: list[FileTags | None] = []
         cids: list[str] = []
+        names: list[str] = []
         parsed = 0
         for rel in tree.files:
             cid = tree.ids.get(rel, "")
             cids.append(cid)
             t = got.get(cid) if cid else None
             all_tags.append(t)
+            names.append(" ".join(d[0] for d in t.defs) if t is not None else "")
             if cid in got:
                 parsed += 1
         ranks, used_h, used_n = pagerank(all_tags)
@@ -403,7 +419,6 @@ class RepoMap:
                 lift = lifts.get(rel)
                 if lift is not None:
                     ranks[i] *= lift
-        names = self._names(tree, cids, got)
         index = RankedIndex(
             list(tree.files), ranks, names, cids, used_h, used_n, parsed, len(tree.code)
         )
@@ -412,16 +427,6 @@ class RepoMap:
             self.cache.save_index(tree.key, index, tree.quick)
             self.cache.prune(set(tree.ids.values()))
         return index
-
-    def _names(self, tree: _Tree, cids: list[str], got: dict[str, FileTags | None]) -> list[str]:
-        """Each file's definition names, space-separated (what goal words are matched on)."""
-        have = [c for c in cids if c and got.get(c) is not None]
-        full = self.cache.get_many(have)
-        out: list[str] = []
-        for cid in cids:
-            t = full.get(cid) if cid else None
-            out.append(" ".join(d[0] for d in t.defs) if t is not None else "")
-        return out
 
     def _quick_key(self) -> str | None:
         """The tree's identity from git's index checksum and its list of changed paths,
@@ -466,9 +471,23 @@ def _complete(index: RankedIndex) -> RankedIndex:
 def _hashes(raw: bytes) -> list[int]:
     import array
 
-    a = array.array("Q")
+    a = array.array("I")
     a.frombytes(raw)
     return a.tolist()
+
+
+def _hits(texts: list[str], words: list[str]) -> set[int]:
+    """Which of ``texts`` hold one of ``words`` (case-insensitive): one literal scan per
+    word over all of them joined (C speed; an alternation tries every character)."""
+    hit: set[int] = set()
+    if not words or not texts:
+        return hit
+    starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
+    text = "\n".join(texts).lower()
+    for w in words:
+        for m in re.finditer(re.escape(w), text):
+            hit.add(bisect.bisect_right(starts, m.start()) - 1)
+    return hit
 
 
 def _goal_words(goal: str) -> list[str]:
@@ -492,17 +511,9 @@ def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[
     rels = index.rels
     ranks = list(index.ranks)
     if goal is not None and rels:
-        # one literal scan per word (Python's re finds a literal fast; an alternation of
-        # words it tries at every character)
-        words = [re.compile(re.escape(w)) for w in goal.pattern.replace("\\", "").split("|")]
+        words = goal.pattern.split("|")
         for texts in (rels, index.names):
-            starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
-            text = "\n".join(texts).lower()
-            hit: set[int] = set()
-            for w in words:
-                for m in w.finditer(text):
-                    hit.add(bisect.bisect_right(starts, m.start()) - 1)
-            for i in hit:
+            for i in _hits(texts, words):
                 ranks[i] *= 10.0
     # each shown file costs a few tokens: no more than budget/5 can ever fit
     top = max(1, limit // 5)

@@ -34,6 +34,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("planloop.repomap")
 
@@ -42,7 +43,8 @@ DB_NAME = "map.sqlite"
 #: host variables per ``IN (...)`` query (SQLite's oldest limit is 999)
 _CHUNK = 900
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS tags (cid TEXT PRIMARY KEY, defs BLOB, dh BLOB, refs BLOB)",
+    "CREATE TABLE IF NOT EXISTS tags (cid BLOB PRIMARY KEY, defs BLOB, dh BLOB, refs BLOB)"
+    " WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)",
     "CREATE TABLE IF NOT EXISTS blobs (k TEXT PRIMARY KEY, v BLOB)",
 )
@@ -51,11 +53,11 @@ Def = tuple[str, str, int]
 
 
 def pack_hashes(hashes: Iterable[int]) -> bytes:
-    return array.array("Q", hashes).tobytes()
+    return array.array("I", hashes).tobytes()
 
 
 def unpack_hashes(raw: bytes | None) -> array.array[int]:
-    out = array.array("Q")
+    out = array.array("I")
     if raw:
         out.frombytes(raw)
     return out
@@ -72,12 +74,15 @@ class FileTags:
 
 
 def _pack_defs(defs: list[Def]) -> bytes:
-    text = "\n".join(f"{n}\t{k}\t{line}" for n, k, line in defs)
-    return zlib.compress(text.encode("utf-8", "surrogatepass"), 6)
+    """``name TAB kind TAB line`` rows, deflated when that is shorter (a short list is not)."""
+    text = "\n".join(f"{n}\t{k}\t{line}" for n, k, line in defs).encode("utf-8", "surrogatepass")
+    packed = zlib.compress(text, 6)
+    return b"z" + packed if len(packed) < len(text) else b"t" + text
 
 
 def _unpack_defs(raw: bytes) -> list[Def]:
-    text = zlib.decompress(raw).decode("utf-8", "surrogatepass")
+    body = zlib.decompress(raw[1:]) if raw[:1] == b"z" else raw[1:]
+    text = body.decode("utf-8", "surrogatepass")
     out: list[Def] = []
     for row in text.split("\n") if text else []:
         name, kind, line = row.split("\t")
@@ -85,7 +90,27 @@ def _unpack_defs(raw: bytes) -> list[Def]:
     return out
 
 
-def _chunks(items: list[str]) -> Iterator[list[str]]:
+def _key(cid: str) -> bytes:
+    """A git blob id as its 20 bytes (half the hex), any other id as text behind a ``~``."""
+    if len(cid) == 40:
+        with contextlib.suppress(ValueError):
+            return bytes.fromhex(cid)
+    return b"~" + cid.encode("utf-8", "surrogateescape")
+
+
+def _cid(key: bytes) -> str:
+    return key[1:].decode("utf-8", "surrogateescape") if key[:1] == b"~" else key.hex()
+
+
+def _zip(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8", "surrogateescape"), 1)
+
+
+def _unzip(raw: bytes) -> str:
+    return zlib.decompress(raw).decode("utf-8", "surrogateescape")
+
+
+def _chunks(items: list[bytes]) -> Iterator[list[bytes]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
 
@@ -140,20 +165,32 @@ class TagCache:
 
     def known(self, cids: Iterable[str]) -> set[str]:
         """Which of ``cids`` have been parsed (with tags or without)."""
-        wanted = list(dict.fromkeys(cids))
+        wanted = [_key(c) for c in dict.fromkeys(cids)]
         found: set[str] = set()
         try:
             with self._lock:
                 db = self._db()
+                if self._scan(db, len(wanted)):
+                    want = set(wanted)
+                    return {_cid(r[0]) for r in db.execute("SELECT cid FROM tags") if r[0] in want}
                 for chunk in _chunks(wanted):
                     marks = ",".join("?" * len(chunk))
                     found.update(
-                        r[0]
+                        _cid(r[0])
                         for r in db.execute(f"SELECT cid FROM tags WHERE cid IN ({marks})", chunk)
                     )
         except sqlite3.Error as e:
             self._damaged(e)
         return found
+
+    @staticmethod
+    def _scan(db: sqlite3.Connection, wanted: int) -> bool:
+        """Whether reading the whole table beats looking ``wanted`` keys up (it does
+        unless the table is much bigger: one scan costs about what 3 lookups a row do)."""
+        if wanted < 2000:
+            return False
+        row = db.execute("SELECT count(*) FROM tags").fetchone()
+        return row is None or int(row[0]) <= 3 * wanted
 
     def count(self) -> int:
         try:
@@ -167,21 +204,32 @@ class TagCache:
     def get_many(self, cids: Iterable[str], *, defs: bool = True) -> dict[str, FileTags | None]:
         """The tags of those of ``cids`` that are known (``defs=False``: hashes only, for
         ranking, which needs no names)."""
-        wanted = list(dict.fromkeys(cids))
+        wanted = [_key(c) for c in dict.fromkeys(cids)]
         out: dict[str, FileTags | None] = {}
         cols = "cid, defs, dh, refs" if defs else "cid, NULL, dh, refs"
         try:
             with self._lock:
                 db = self._db()
-                for chunk in _chunks(wanted):
-                    marks = ",".join("?" * len(chunk))
-                    for cid, d, dh, refs in db.execute(
-                        f"SELECT {cols} FROM tags WHERE cid IN ({marks})", chunk
-                    ):
-                        if dh is None:
-                            out[cid] = None
-                        else:
-                            out[cid] = FileTags(_unpack_defs(d) if d else [], dh, refs or b"")
+                if self._scan(db, len(wanted)):
+                    want = set(wanted)
+                    rows: Iterable[Any] = (
+                        r for r in db.execute(f"SELECT {cols} FROM tags") if r[0] in want
+                    )
+                else:
+                    rows = (
+                        r
+                        for chunk in _chunks(wanted)
+                        for r in db.execute(
+                            f"SELECT {cols} FROM tags WHERE cid IN ({','.join('?' * len(chunk))})",
+                            chunk,
+                        )
+                    )
+                for key, d, dh, refs in rows:
+                    cid = _cid(key)
+                    if dh is None:
+                        out[cid] = None
+                    else:
+                        out[cid] = FileTags(_unpack_defs(d) if d else [], dh, refs or b"")
         except (sqlite3.Error, zlib.error, ValueError) as e:
             if isinstance(e, sqlite3.Error):
                 self._damaged(e)
@@ -192,9 +240,9 @@ class TagCache:
     def put_many(self, items: list[tuple[str, FileTags | None]]) -> None:
         """Store parsed files in one transaction (a reader sees all of them or none)."""
         rows = [
-            (cid, _pack_defs(t.defs), t.def_hashes, t.refs)
+            (_key(cid), _pack_defs(t.defs), t.def_hashes, t.refs)
             if t is not None
-            else (cid, None, None, None)
+            else (_key(cid), None, None, None)
             for cid, t in items
         ]
         try:
@@ -211,9 +259,11 @@ class TagCache:
             with self._lock:
                 db = self._db()
                 with db:
-                    db.execute("CREATE TEMP TABLE IF NOT EXISTS live (cid TEXT PRIMARY KEY)")
+                    db.execute("CREATE TEMP TABLE IF NOT EXISTS live (cid BLOB PRIMARY KEY)")
                     db.execute("DELETE FROM live")
-                    db.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((c,) for c in live))
+                    db.executemany(
+                        "INSERT OR IGNORE INTO live VALUES (?)", ((_key(c),) for c in live)
+                    )
                     db.execute("DELETE FROM tags WHERE cid NOT IN (SELECT cid FROM live)")
                     db.execute("DELETE FROM live")
         except sqlite3.Error as e:
@@ -234,9 +284,9 @@ class TagCache:
                 if row is None or row[0] != f"{_VERSION}:{key}":
                     return None
                 got = dict(db.execute("SELECT k, v FROM blobs").fetchall())
-            rels = bytes(got["rels"]).decode("utf-8", "surrogateescape")
-            names = bytes(got["names"]).decode("utf-8", "surrogateescape")
-            cids = bytes(got["cids"]).decode("ascii")
+            rels = _unzip(got["rels"])
+            names = _unzip(got["names"])
+            cids = _unzip(got["cids"])
             ranks = array.array("d")
             ranks.frombytes(bytes(got["ranks"]))
             rel_list = rels.split("\0") if rels else []
@@ -255,7 +305,7 @@ class TagCache:
         except sqlite3.Error as e:
             self._damaged(e)
             return None
-        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
+        except (KeyError, ValueError, TypeError, zlib.error) as e:
             log.info("repo map index unreadable (%s); rebuilding it", e)
             return None
 
@@ -275,9 +325,9 @@ class TagCache:
         # whole columns as blobs: a map reads them at once, and splitting one string beats
         # parsing 100k rows
         blobs = {
-            "rels": "\0".join(index.rels).encode("utf-8", "surrogateescape"),
-            "names": "\0".join(index.names).encode("utf-8", "surrogateescape"),
-            "cids": "\0".join(index.cids).encode("ascii", "replace"),
+            "rels": _zip("\0".join(index.rels)),
+            "names": _zip("\0".join(index.names)),
+            "cids": _zip("\0".join(index.cids)),
             "ranks": array.array("d", index.ranks).tobytes(),
             "used_h": index.used_hashes,
             "used_n": index.used_counts,

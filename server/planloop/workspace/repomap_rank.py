@@ -4,7 +4,7 @@ that rank files nobody has parsed yet.
 Why numpy: the graph of 100k files has millions of (file uses a name defined there)
 edges; joined and iterated in Python that took about 9 s, in numpy it takes a fraction
 of a second, so a one-file change re-ranks the whole tree well within a plan's budget.
-The join runs on 63-bit name hashes (:func:`~planloop.workspace.repomap_tags.name_hash`),
+The join runs on 32-bit name hashes (:func:`~planloop.workspace.repomap_tags.name_hash`),
 never on name text.
 
 Why cheap signals: a first plan on a big repository cannot wait for every file to be
@@ -40,14 +40,16 @@ RECENT_LIFT = 3.0
 OPEN_LIFT = 10.0
 #: commits whose files count as recent
 RECENT_COMMITS = 30
+#: a commit touching more files than this is no signal
+RECENT_MAX_FILES = 50
 
-_U64 = np.dtype("=u8")
+_HASH = np.dtype("=u4")
 
 
 def _concat(parts: Sequence[bytes], n: int) -> tuple[np.ndarray, np.ndarray]:
     """The hashes of every file, and the file each came from."""
-    lens = np.fromiter((len(p) // 8 for p in parts), np.int64, n)
-    flat = np.frombuffer(b"".join(parts), _U64)
+    lens = np.fromiter((len(p) // 4 for p in parts), np.int64, n)
+    flat = np.frombuffer(b"".join(parts), _HASH)
     return flat, np.repeat(np.arange(n, dtype=np.int64), lens)
 
 
@@ -72,18 +74,18 @@ def pagerank(
     names, start, counts = np.unique(d_hash, return_index=True, return_counts=True)
     src = dst = np.zeros(0, np.int64)
     w = np.zeros(0)
-    used_h, used_n = np.zeros(0, _U64), np.zeros(0, np.uint32)
+    used_h, used_n = np.zeros(0, _HASH), np.zeros(0, np.uint32)
     if len(names) and len(r_hash):
         pos = np.searchsorted(names, r_hash)
         pos[pos == len(names)] = 0
         hit = names[pos] == r_hash
         pos, ref_file = pos[hit], r_file[hit]
         uh, un = np.unique(names[pos], return_counts=True)
-        used_h, used_n = uh.astype(_U64), un.astype(np.uint32)
+        used_h, used_n = uh.astype(_HASH), un.astype(np.uint32)
         c = counts[pos]
         ok = c <= COMMON_NAME_FILES
         pos, ref_file, c = pos[ok], ref_file[ok], c[ok]
-        private = (names[pos] >> np.uint64(63)).astype(bool)
+        private = (names[pos] >> np.uint32(31)).astype(bool)
         weight = np.where(private, 0.1, 1.0) / c
         # each use fans out to every definer of its name
         rep = np.repeat(np.arange(len(pos)), c)
@@ -106,11 +108,11 @@ def pagerank(
 
 def used_count(used_hashes: bytes, used_counts: bytes, hashes: Sequence[int]) -> list[int]:
     """How many files use each of ``hashes`` (0 for a name nobody uses)."""
-    uh = np.frombuffer(used_hashes, _U64)
+    uh = np.frombuffer(used_hashes, _HASH)
     un = np.frombuffer(used_counts, np.uint32)
     if not len(uh) or not len(hashes):
         return [0] * len(hashes)
-    want = np.array(hashes, dtype=_U64)
+    want = np.array(hashes, dtype=_HASH)
     pos = np.searchsorted(uh, want)
     pos[pos == len(uh)] = 0
     found: list[int] = np.where(uh[pos] == want, un[pos], 0).tolist()
@@ -158,7 +160,7 @@ class Signals:
                     "--no-renames",
                     "--name-only",
                     "-z",
-                    "--format=",
+                    "--format=%x01",
                 ],
             )
 
@@ -188,6 +190,14 @@ class Signals:
         t.start()
         self._procs.append((name, proc, t))
 
+    def stop(self) -> None:
+        """Not needed after all (the map was stored): end the searches now."""
+        for _name, proc, t in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            t.join(1.0)
+
     def lifts(self, deadline: float) -> dict[str, float]:
         """rel → how much the cheap signals lift it, from what was found by ``deadline``."""
         for _name, proc, t in self._procs:
@@ -198,15 +208,19 @@ class Signals:
             proc.wait()
         out: dict[str, float] = {}
 
-        def names(raw: list[bytes]) -> list[str]:
-            parts = b"".join(raw).split(b"\0")
-            if raw and not b"".join(raw).endswith(b"\0"):
+        def names(raw: bytes) -> list[str]:
+            parts = raw.split(b"\0")
+            if not raw.endswith(b"\0"):
                 parts = parts[:-1]  # cut off mid-name at the deadline
-            return [os.fsdecode(p).strip("\n") for p in parts if p.strip(b"\n")]
+            return [p.decode("utf-8", "surrogateescape") for p in parts if p]
 
-        for rel in names(self._out["git"]):
-            out[rel] = out.get(rel, 1.0) * RECENT_LIFT
-        for rel in names(self._out["rg"]):
+        # a commit that touched many files (an import, a reformat) says nothing about any
+        for commit in b"".join(self._out["git"]).split(b"\1"):
+            touched = names(commit.strip(b"\n\0") + b"\0") if commit.strip(b"\n\0") else []
+            if len(touched) <= RECENT_MAX_FILES:
+                for rel in touched:
+                    out[rel] = out.get(rel, 1.0) * RECENT_LIFT
+        for rel in names(b"".join(self._out["rg"])):
             out[rel] = out.get(rel, 1.0) * RG_LIFT
         for rel in self.open_files:
             out[rel] = out.get(rel, 1.0) * OPEN_LIFT

@@ -154,12 +154,12 @@ def _query(ts: Any, language: Any, patterns: list[str]) -> Any:
 
 
 def name_hash(name: str) -> int:
-    """A name as 63 bits of hash, the top bit set for a private name (``_x``): ranking
-    joins uses to definitions on these integers in numpy, and needs no name text."""
-    h = int.from_bytes(
-        hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-    )
-    return (h & 0x7FFF_FFFF_FFFF_FFFF) | (1 << 63 if name.startswith("_") else 0)
+    """A name as 31 bits of hash, the top bit set for a private name (``_x``): ranking
+    joins uses to definitions on these integers in numpy and needs no name text, and
+    4 bytes a name keep the cache small (a rare collision adds one weak edge, no more)."""
+    raw = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=4).digest()
+    h = int.from_bytes(raw, "little")
+    return (h & 0x7FFF_FFFF) | (1 << 31 if name.startswith("_") else 0)
 
 
 def extract(data: bytes, lang: str, grammars: Grammars) -> FileTags | None:
