@@ -258,7 +258,8 @@ class RepoMap:
         tree = self._tree if self.fill is not None and self.fill.running else None
         if tree is None:
             self._tree = None
-            quick = self._quick_key()
+            round_ = self.ws.searcher.map_round()
+            quick = self._quick_key(round_.quick())
             if quick is not None:
                 cached = self.cache.index(quick, quick=True)
                 if cached is not None:
@@ -268,7 +269,7 @@ class RepoMap:
             if deadline is not None and self._signals is None:
                 # started now, read after the listing: they run while git lists the tree
                 self._signals = self._start_signals(goal)
-            files, state = self.ws.searcher.files_and_state()
+            files, state = round_.files_and_state()
             code = [f for f in files if f.endswith(SUFFIXES)]
             key = self._fingerprint(files, code, state)
             cached = self.cache.index(key)
@@ -428,10 +429,9 @@ class RepoMap:
             self.cache.prune(set(tree.ids.values()))
         return index
 
-    def _quick_key(self) -> str | None:
+    def _quick_key(self, got: tuple[bytes, list[str]] | None) -> str | None:
         """The tree's identity from git's index checksum and its list of changed paths,
         plus the stat of each of those (git does not vouch for their content)."""
-        got = self.ws.searcher.quick_state()
         if got is None:
             return None
         raw, dirty = got

@@ -93,8 +93,10 @@ def _unpack_defs(raw: bytes) -> list[Def]:
 def _key(cid: str) -> bytes:
     """A git blob id as its 20 bytes (half the hex), any other id as text behind a ``~``."""
     if len(cid) == 40:
-        with contextlib.suppress(ValueError):
+        try:
             return bytes.fromhex(cid)
+        except ValueError:
+            pass
     return b"~" + cid.encode("utf-8", "surrogateescape")
 
 
