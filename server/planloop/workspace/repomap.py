@@ -202,6 +202,8 @@ class RepoMap:
         self._tree: _Tree | None = None
         self._signals: Signals | None = None
         self._lifts: dict[str, float] = {}
+        self.phases: dict[str, float] = {}
+        self._phase_at = time.monotonic()
 
     def clear_cache(self) -> None:
         self.stop()
@@ -254,12 +256,15 @@ class RepoMap:
         without a time budget; within one, what the budget allows (the rest in the
         background)."""
         start = time.monotonic()
+        self.phases = {}
+        self._phase_at = start
         deadline = None if self.budget_s is None else start + self.budget_s
         tree = self._tree if self.fill is not None and self.fill.running else None
         if tree is None:
             self._tree = None
             round_ = self.ws.searcher.map_round()
             quick = self._quick_key(round_.quick())
+            self._lap("git round + quick key")
             if quick is not None:
                 cached = self.cache.index(quick, quick=True)
                 if cached is not None:
@@ -270,6 +275,7 @@ class RepoMap:
                 # started now, read after the listing: they run while git lists the tree
                 self._signals = self._start_signals(goal)
             files, state = round_.files_and_state()
+            self._lap("listing parsed")
             code = [f for f in files if f.endswith(SUFFIXES)]
             key = self._fingerprint(files, code, state)
             cached = self.cache.index(key)
@@ -280,8 +286,10 @@ class RepoMap:
                 self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
                 return _complete(cached)
             ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
+            self._lap("content ids")
             tree = _Tree(files, code, ids, key, quick)
         known = self.cache.known(tree.ids.values())
+        self._lap("known tags")
         todo = [rel for rel in tree.code if rel in tree.ids and tree.ids[rel] not in known]
         parsed = 0
         if todo and (deadline is None or len(todo) <= INLINE_MAX):
@@ -324,9 +332,11 @@ class RepoMap:
                 nice_after_s=max(0.0, deadline - time.monotonic()),
                 workers=self.workers,
             )
+            self._lap("workers started")
             self._tree = tree
             left = deadline - start
             lifts = signals.lifts(start + max(0.0, left * SIGNALS_SHARE))
+            self._lap("cheap signals")
             self._lifts = lifts
             if self.on_progress is not None:
                 self.on_progress(
@@ -335,12 +345,21 @@ class RepoMap:
             lifted = sorted((r for r in todo if r in lifts), key=lambda r: lifts[r], reverse=True)
             if lifted:
                 self._parse(lifted, tree.ids, deadline - self._reserve(len(known)), known)
+                self._lap("foreground parse")
         else:
             lifts = self._lifts
         index = self._rank(tree, full=False, lifts=lifts)
+        self._lap("rank")
         if self.on_progress is not None:
             self.on_progress(partial_note(index.parsed, index.code), index.parsed, index.code, True)
         return index
+
+    def _lap(self, name: str) -> None:
+        """Where a map's time goes (``phases``, logged at debug level: the bench shows them)."""
+        now = time.monotonic()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self._phase_at
+        self._phase_at = now
+        log.debug("repo map: %s %.3f s", name, self.phases[name])
 
     def _drop_signals(self) -> None:
         if self._signals is not None:

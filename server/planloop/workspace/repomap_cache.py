@@ -167,11 +167,13 @@ class TagCache:
 
     def known(self, cids: Iterable[str]) -> set[str]:
         """Which of ``cids`` have been parsed (with tags or without)."""
-        wanted = [_key(c) for c in dict.fromkeys(cids)]
         found: set[str] = set()
         try:
             with self._lock:
                 db = self._db()
+                if db.execute("SELECT 1 FROM tags LIMIT 1").fetchone() is None:
+                    return found  # a first map: nothing to look up
+                wanted = [_key(c) for c in dict.fromkeys(cids)]
                 if self._scan(db, len(wanted)):
                     want = set(wanted)
                     return {_cid(r[0]) for r in db.execute("SELECT cid FROM tags") if r[0] in want}
@@ -194,6 +196,14 @@ class TagCache:
         row = db.execute("SELECT count(*) FROM tags").fetchone()
         return row is None or int(row[0]) <= 3 * wanted
 
+    def known_any(self) -> bool:
+        try:
+            with self._lock:
+                return self._db().execute("SELECT 1 FROM tags LIMIT 1").fetchone() is not None
+        except sqlite3.Error as e:
+            self._damaged(e)
+            return False
+
     def count(self) -> int:
         try:
             with self._lock:
@@ -206,8 +216,11 @@ class TagCache:
     def get_many(self, cids: Iterable[str], *, defs: bool = True) -> dict[str, FileTags | None]:
         """The tags of those of ``cids`` that are known (``defs=False``: hashes only, for
         ranking, which needs no names)."""
-        wanted = [_key(c) for c in dict.fromkeys(cids)]
         out: dict[str, FileTags | None] = {}
+        cids = list(cids)
+        if len(cids) > 2000 and not self.known_any():
+            return out
+        wanted = [_key(c) for c in dict.fromkeys(cids)]
         cols = "cid, defs, dh, refs" if defs else "cid, NULL, dh, refs"
         try:
             with self._lock:

@@ -30,6 +30,7 @@ from pathlib import Path
 import planloop
 from planloop.workspace.repomap_cache import FileTags, TagCache
 from planloop.workspace.repomap_tags import MAX_PARSE_BYTES, Grammars, tag_file
+from planloop.workspace.search_tools import child_env
 
 log = logging.getLogger("planloop.repomap")
 
@@ -51,14 +52,39 @@ class Fill:
         self.procs = procs
         self.todo = todo
         self.total = total
+        self.starter: threading.Thread | None = None
+        self._stopped = False
+
+    def spawn(self, cmds: list[list[str]], env: dict[str, str]) -> None:
+        for cmd in cmds:
+            with _LOCK:
+                if self._stopped:
+                    return
+                try:
+                    self.procs.append(
+                        subprocess.Popen(
+                            cmd,
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env=env,
+                            # a Ctrl-C at the terminal is for planloop, not for them
+                            start_new_session=True,
+                        )
+                    )
+                except OSError as e:
+                    log.info("repo map: background worker not started (%s)", e)
 
     @property
     def running(self) -> bool:
-        return any(p.poll() is None for p in self.procs)
+        starting = self.starter is not None and self.starter.is_alive()
+        return starting or any(p.poll() is None for p in self.procs)
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the workers to finish; whether they did."""
         end = time.monotonic() + timeout
+        if self.starter is not None:
+            self.starter.join(timeout)
         for p in self.procs:
             try:
                 p.wait(max(0.0, end - time.monotonic()))
@@ -68,6 +94,10 @@ class Fill:
         return True
 
     def stop(self) -> None:
+        with _LOCK:
+            self._stopped = True
+        if self.starter is not None:
+            self.starter.join()
         for p in self.procs:
             if p.poll() is None:
                 with contextlib.suppress(OSError):
@@ -103,41 +133,27 @@ def start(
     token = f"{os.getpid()}-{time.monotonic_ns()}"
     path = cache_dir / f"todo-{token}"
     try:
-        with open(path, "wb") as fh:
-            for cid, rel in todo:
-                fh.write(f"{cid}\0{rel}\0".encode("utf-8", "surrogateescape"))
+        body = "".join(f"{cid}\0{rel}\0" for cid, rel in todo)
+        path.write_bytes(body.encode("utf-8", "surrogateescape"))
     except OSError as e:
         log.info("repo map: no background parse (%s)", e)
         return None
     n = max(1, min(workers or os.cpu_count() or 1, len(todo) // BATCH_FILES + 1))
-    env = dict(os.environ)
+    env = child_env()  # a parser needs no API key
     here = str(Path(planloop.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
     nice_at = time.time() + nice_after_s
-    procs: list[subprocess.Popen[bytes]] = []
+    cmds = []
     for shard in range(n):
         cmd = [*COMMAND, str(root), str(cache_dir), str(path), str(shard), str(n)]
-        cmd += [f"{nice_at:.3f}", str(os.getpid()), token]
-        try:
-            procs.append(
-                subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
-                    start_new_session=True,  # a Ctrl-C at the terminal is for planloop, not them
-                )
-            )
-        except OSError as e:
-            log.info("repo map: background worker not started (%s)", e)
-    if not procs:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return None
-    fill = Fill(procs, path, len(todo))
+        cmds.append([*cmd, f"{nice_at:.3f}", str(os.getpid()), token])
+    fill = Fill([], path, len(todo))
     with _LOCK:
         _RUNNING.add(fill)
+    # started from a thread: forking a big interpreter takes a while under load, and the
+    # plan is waiting
+    fill.starter = threading.Thread(target=fill.spawn, args=(cmds, env), daemon=True)
+    fill.starter.start()
     return fill
 
 

@@ -140,6 +140,7 @@ class Signals:
         self._procs: list[tuple[str, subprocess.Popen[bytes], threading.Thread]] = []
         if rg is not None and words:
             # a definition whose name holds a goal word, in any language the map parses
+            # one thread: the map's own listing needs the other core more than rg does
             alt = "|".join(re.escape(w) for w in words)
             kw = r"(def|class|function|func|interface|type|struct|enum|trait|fn|impl)"
             pattern = rf"(?i)\b{kw}\s+[\w$]*({alt})"
@@ -148,7 +149,18 @@ class Signals:
                 globs += ["-g", f"*{s}"]
             self._start(
                 "rg",
-                [rg, "-l", "--null", "--max-filesize", "512K", *rg_filters, *globs, "-e", pattern],
+                [
+                    rg,
+                    "-l",
+                    "--null",
+                    "-j1",
+                    "--max-filesize",
+                    "512K",
+                    *rg_filters,
+                    *globs,
+                    "-e",
+                    pattern,
+                ],
             )
         if git is not None:
             self._start(
