@@ -83,7 +83,11 @@ def test_definitions_per_language(repo: Path) -> None:
     assert {T.name_hash("Ledger"), T.name_hash("make_ledger")} <= used
     assert T.name_hash("use0") not in used  # its own definition is not a use
     kinds = extract((repo / "pkg" / "core.py").read_bytes(), "python", g)
-    assert kinds is not None and kinds.defs == [("Ledger", "c", 1), ("post", "f", 2), ("make_ledger", "f", 6)]
+    assert kinds is not None and kinds.defs == [
+        ("Ledger", "c", 1),
+        ("post", "f", 2),
+        ("make_ledger", "f", 6),
+    ]
 
 
 def test_map_ranks_used_code_first_and_fits_the_budget(repo: Path) -> None:

@@ -1,0 +1,250 @@
+"""The repo map within its time budget: a slow parser does not hold the planner back, the
+background workers fill the cache (and leave a full index for the next plan), the
+``repo_map`` tool says when its answer is partial, and bad inputs cost a file, never the
+map or the cache. Real tree-sitter, real worker processes, a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from planloop.roles.tools import ToolBox
+from planloop.workspace import repomap as R
+from planloop.workspace import repomap_fill as F
+from planloop.workspace import repomap_tags as T
+from planloop.workspace.files import Workspace
+from planloop.workspace.repomap import RepoMap
+from planloop.workspace.repomap_cache import DB_NAME, TagCache
+
+N = 60  # modules besides the hub; INLINE_MAX is lowered so they go to the workers
+
+#: a worker whose parser takes 50 ms a file (what a huge or a pathological file costs)
+SLOW_WORKER = [
+    sys.executable,
+    "-c",
+    "import sys, time\n"
+    "from planloop.workspace import repomap_fill as F\n"
+    "parse = F.tag_file\n"
+    "F.tag_file = lambda *a: (time.sleep(0.05), parse(*a))[1]\n"
+    "sys.exit(F.main(sys.argv[1:]))\n",
+]
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=u", "-c", "user.email=u@u", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def build(root: Path) -> Path:
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "hub.py").write_text("class Hub:\n    def route(self):\n        return 1\n")
+    for i in range(N):
+        (root / "app" / f"mod{i}.py").write_text(
+            f"from app.hub import Hub\n\n\ndef job{i}():\n    return Hub().route() + {i}\n"
+        )
+    (root / "app" / "billing.py").write_text(
+        "def refund_invoice(x):\n    return x\n"  # the goal's word in a definition only
+    )
+    (root / ".planloop").mkdir()
+    (root / ".planloop" / ".gitignore").write_text("*\n")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "one")
+    return root
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("budget") / "ws")
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(template), str(dst)], check=True)
+    return dst
+
+
+@pytest.fixture(autouse=True)
+def small_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(R, "INLINE_MAX", 5)
+
+
+def budget_map(root: Path, budget_s: float, **kw: object) -> RepoMap:
+    return RepoMap(Workspace(root), root / ".planloop" / "repomap", budget_s=budget_s, **kw)  # type: ignore[arg-type]
+
+
+def test_a_slow_parser_does_not_hold_the_map_past_its_budget(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(F, "COMMAND", SLOW_WORKER)
+    parse = R.tag_file
+    monkeypatch.setattr(R, "tag_file", lambda *a: (time.sleep(0.05), parse(*a))[1])
+    m = budget_map(repo, 0.8)
+    try:
+        t = time.monotonic()
+        text = m.render("Refund an invoice", 3000)
+        took = time.monotonic() - t
+        # parsing everything here would take 62 × 50 ms; the map settles at its budget
+        # (plus rendering: a loaded CI machine gets half a second of slack)
+        assert took < 0.8 + 0.5, took
+        last = text.splitlines()[-1]
+        assert last.startswith("map: ") and last.endswith(
+            " of 62 files parsed, continuing in the background"
+        )
+        assert m.stats.known < 62 and m.stats.background > 0
+        assert m.fill is not None and m.fill.running
+        # rg found the goal's word in a definition: that file comes first although unparsed
+        # or parsed first, whichever the budget allowed
+        assert text.splitlines()[0].startswith("app/billing.py")
+    finally:
+        m.close()
+    assert m.fill is None  # stopped with the map: no worker outlives its planloop
+
+
+def test_background_fill_leaves_a_full_map_for_the_next_plan(repo: Path) -> None:
+    m = budget_map(repo, 0.01)  # no time at all: everything goes to the workers
+    first = m.render("route the hub", 3000)
+    assert "continuing in the background" in first
+    assert m.fill is not None
+    assert m.fill.wait(60)
+    later = budget_map(repo, 0.5)
+    text = later.render("route the hub", 3000)
+    assert later.stats.from_index  # the last worker ranked the whole tree and stored it
+    assert "continuing in the background" not in text
+    assert text.splitlines()[0] == "app/hub.py:"  # used by every module: ranked first
+    assert "│    1: class Hub:" in text
+    assert not list((repo / ".planloop" / "repomap").glob("todo-*"))  # the list is cleaned up
+
+
+def test_repo_map_tool_says_when_its_answer_is_partial(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(F, "COMMAND", SLOW_WORKER)
+    m = budget_map(repo, 0.01)
+    try:
+        box = ToolBox(Workspace(repo), writable=False, repo_map=lambda p: m.render("g", 500, p))
+        out = box.call("repo_map", {"path": "app"})
+        assert not out.is_error
+        assert "app/hub.py" in out.content
+        parsed = int(out.content.rsplit("map: ", 1)[1].split(" of ")[0].replace(",", ""))
+        assert parsed < 62
+        assert out.content.rstrip().endswith("of 62 files parsed, continuing in the background")
+    finally:
+        m.close()
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_bad_inputs_cost_a_file_never_the_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 50 MB file, minified JS on one 5 MB line, binary files with source suffixes, a
+    file tree-sitter cannot parse, a language without a grammar (and one whose grammar
+    package is missing), a symlink loop, a FIFO, and a submodule."""
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "good.py").write_text("def fine():\n    return 1\n")
+    with open(root / "src" / "huge.py", "wb") as fh:  # 50 MB, sparse: cheap to make
+        fh.truncate(50 * 1024 * 1024)
+    (root / "src" / "bundle.min.js").write_text("function a(){return 1};" * 230_000)  # 5 MB line
+    (root / "src" / "blob.ts").write_bytes(b"\x7fELF\x00\x00\x01" + bytes(range(256)) * 40)
+    (root / "src" / "broken.py").write_text("def ok():\n    pass\n\nclass (((:\n  def\n")
+    (root / "src" / "script.rb").write_text("def no_grammar; end\n")
+    (root / "src" / "main.go").write_text("package main\n\nfunc GoFunc() {}\n")
+    (root / "src" / "loop").symlink_to(root / "src")  # a directory loop
+    (root / "src" / "self.py").symlink_to(root / "src" / "self.py")  # a file loop
+    import os
+
+    os.mkfifo(root / "src" / "pipe.py")  # would block a naive read
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "lib.py").write_text("def from_submodule():\n    return 2\n")
+    git(inner, "init", "-q")
+    git(inner, "add", "-A")
+    git(inner, "commit", "-qm", "inner")
+    git(root, "init", "-q")
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(inner), "sub")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "outer")
+    # the go grammar package is missing on this machine
+    monkeypatch.setitem(T._GRAMMARS, "go", ("tree_sitter_no_such_grammar", "language"))
+    m = RepoMap(Workspace(root), root / ".planloop" / "repomap")
+    text = m.render("fine", 3000)
+    lines = text.splitlines()
+    assert "src/good.py:" in lines and "│    1: def fine():" in text
+    assert "src/broken.py:" in lines and "def ok():" in text  # what tree-sitter recovered
+    for by_name in ("src/huge.py", "src/bundle.min.js", "src/blob.ts", "src/script.rb"):
+        assert by_name in lines, by_name
+    assert "src/main.go" in lines and "GoFunc" not in text  # no grammar: by name
+    assert "sub/lib.py:" in lines and "def from_submodule():" in text
+    assert "src/loop/" not in text  # git keeps the symlink as a file: never walked into
+    assert "src/self.py" in lines and "src/pipe.py" not in text  # a FIFO is not committed
+    with sqlite3.connect(root / ".planloop" / "repomap" / DB_NAME) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_files_deleted_while_the_workers_parse(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(F, "COMMAND", SLOW_WORKER)
+    m = budget_map(repo, 0.01)
+    m.render("g", 500)
+    assert m.fill is not None
+    for i in range(0, N, 2):
+        (repo / "app" / f"mod{i}.py").unlink()
+    assert m.fill.wait(60)
+    cache = TagCache(repo / ".planloop" / "repomap")
+    gone = {m._tree.ids[f"app/mod{i}.py"] for i in range(0, N, 2)} if m._tree else set()
+    stored = cache.known(gone)
+    # a file deleted before its turn is not recorded as "no tags" (its content may return)
+    assert len(stored) < len(gone)
+    text = budget_map(repo, 5.0).render("g", 3000)
+    assert "app/mod0.py" not in text and "app/mod1.py" in text
+    cache.close()
+    m.close()
+
+
+def test_two_processes_sharing_the_cache(repo: Path) -> None:
+    """Two planloops build the map of one workspace at once (each with its own workers);
+    the cache stays a sound database and both get the whole map."""
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from planloop.workspace import repomap as R
+        from planloop.workspace.files import Workspace
+        R.INLINE_MAX = 5
+        root = Path({str(repo)!r})
+        m = R.RepoMap(Workspace(root), root / ".planloop" / "repomap", budget_s=0.05)
+        m.render("g", 500)
+        assert m.fill is not None and m.fill.wait(60)
+        full = R.RepoMap(Workspace(root), root / ".planloop" / "repomap")
+        text = full.render("route", 3000)
+        assert "class Hub" in text, text
+        print("ok", full.stats.known, full.stats.code)
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=90)
+        assert p.returncode == 0, err
+        assert out.startswith("ok")
+    with sqlite3.connect(repo / ".planloop" / "repomap" / DB_NAME) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT count(*) FROM tags").fetchone()[0] == N + 2
