@@ -177,6 +177,7 @@ class RepoMap:
     ``budget_s``: the seconds a map may take before it settles for what is parsed by
     then (None: parse everything first, as a bench or a background worker wants).
     ``open_files``: the workspace-relative files open in the editor (a cheap signal).
+    ``workers``: background parse processes (None: one per core; 0: parse here only).
     """
 
     def __init__(
@@ -292,8 +293,23 @@ class RepoMap:
         self._lap("known tags")
         todo = [rel for rel in tree.code if rel in tree.ids and tree.ids[rel] not in known]
         parsed = 0
+        if todo and deadline is None and len(todo) > INLINE_MAX and self.workers != 0:
+            # no budget but much to parse: every core parses, and this waits for them
+            self.fill = repomap_fill.start(
+                self.ws.root,
+                self.cache_dir,
+                [(tree.ids[r], r) for r in todo],
+                nice_after_s=0.0,
+                workers=self.workers,
+            )
+            if self.fill is not None:
+                self.fill.wait(24 * 3600)
+                self.fill = None
+            parsed = len(todo)
+            known = self.cache.known(tree.ids.values())
+            todo = [rel for rel in todo if tree.ids[rel] not in known]
         if todo and (deadline is None or len(todo) <= INLINE_MAX):
-            parsed = self._parse(todo, tree.ids, deadline, known)
+            parsed += self._parse(todo, tree.ids, deadline, known)
             todo = [rel for rel in todo if tree.ids[rel] not in known]
         if not todo:
             self._drop_signals()

@@ -240,7 +240,7 @@ def run(
         from planloop.workspace.files import Workspace
         from planloop.workspace.repomap import RepoMap
 
-        rm = RepoMap(Workspace(root), cache_dir)
+        rm = RepoMap(Workspace(root), cache_dir, workers=0)
         rm.index()  # everything is parsed: rank the whole tree for the next plan
         rm.close()
     cache.close()
