@@ -29,10 +29,10 @@ SLOW_WORKER = [
     sys.executable,
     "-c",
     "import sys, time\n"
-    "from planloop.workspace import repomap_fill as F\n"
+    "from planloop.workspace import repomap as R, repomap_fill as F\n"
     "parse = F.tag_file\n"
     "F.tag_file = lambda *a: (time.sleep(0.05), parse(*a))[1]\n"
-    "sys.exit(F.main(sys.argv[1:]))\n",
+    "sys.exit(F.main(sys.argv[1:], R._finish))\n",
 ]
 
 
@@ -179,7 +179,8 @@ def test_bad_inputs_cost_a_file_never_the_map(
     git(root, "commit", "-qm", "outer")
     # the go grammar package is missing on this machine
     monkeypatch.setitem(T._GRAMMARS, "go", ("tree_sitter_no_such_grammar", "language"))
-    m = RepoMap(Workspace(root), root / ".planloop" / "repomap")
+    # parsed here (workers=0): the missing grammar is this process's
+    m = RepoMap(Workspace(root), root / ".planloop" / "repomap", workers=0)
     text = m.render("fine", 3000)
     lines = text.splitlines()
     assert "src/good.py:" in lines and "│    1: def fine():" in text

@@ -638,3 +638,18 @@ def _fit(
             break
         names += rel + "\n"
     return names
+
+
+def _finish(root: Path, cache_dir: Path) -> None:
+    """A background parse is over: rank the whole tree and store it for the next plan."""
+    rm = RepoMap(Workspace(root), cache_dir, workers=0)
+    rm.index()
+    rm.close()
+
+
+if __name__ == "__main__":  # a background parse worker (repomap_fill.COMMAND)
+    import sys
+
+    from planloop.workspace import repomap as _this  # one copy of this module, not two
+
+    raise SystemExit(repomap_fill.main(sys.argv[1:], _this._finish))

@@ -15,7 +15,6 @@ waits for: the plan only reads what they have stored.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import logging
@@ -24,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import planloop
@@ -38,8 +37,9 @@ log = logging.getLogger("planloop.repomap")
 BATCH_FILES = 64
 BATCH_SECONDS = 0.25
 
-#: how a worker is started; a test may put a slower parser in front of it
-COMMAND = [sys.executable, "-m", "planloop.workspace.repomap_fill"]
+#: how a worker is started (the map's module runs :func:`main` with the ranking to finish
+#: with); a test may put a slower parser in front of it
+COMMAND = [sys.executable, "-m", "planloop.workspace.repomap"]
 
 _RUNNING: set[Fill] = set()
 _LOCK = threading.Lock()
@@ -211,7 +211,10 @@ def run(
     parent: int,
     token: str,
     max_bytes: int,
+    finish: Callable[[Path, Path], None] | None = None,
 ) -> int:
+    """Parse this worker's share; the last worker of a fill calls ``finish(root,
+    cache_dir)`` (rank the whole tree and store the index for the next plan)."""
     cache = TagCache(cache_dir)
     grammars = Grammars()
     base = str(root) + os.sep
@@ -236,13 +239,8 @@ def run(
         log.info("repo map worker: %s", e)
         return 0
     cache.put_many(batch)
-    if _finished(cache, token, shards) and os.getppid() == parent:
-        from planloop.workspace.files import Workspace
-        from planloop.workspace.repomap import RepoMap
-
-        rm = RepoMap(Workspace(root), cache_dir, workers=0)
-        rm.index()  # everything is parsed: rank the whole tree for the next plan
-        rm.close()
+    if _finished(cache, token, shards) and os.getppid() == parent and finish is not None:
+        finish(root, cache_dir)
     cache.close()
     return 0
 
@@ -272,28 +270,21 @@ def _finished(cache: TagCache, token: str, shards: int) -> bool:
         return False
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="planloop-repomap-fill")
-    for name in ("root", "cache_dir", "todo"):
-        ap.add_argument(name, type=Path)
-    for name in ("shard", "shards"):
-        ap.add_argument(name, type=int)
-    ap.add_argument("nice_at", type=float)
-    ap.add_argument("parent", type=int)
-    ap.add_argument("token")
-    args = ap.parse_args(argv)
+def main(argv: list[str], finish: Callable[[Path, Path], None] | None = None) -> int:
+    """``ROOT CACHE_DIR TODO SHARD SHARDS NICE_AT PARENT_PID TOKEN`` (what :func:`start` passes)."""
+    if len(argv) != 8:
+        print("usage: ROOT CACHE_DIR TODO SHARD SHARDS NICE_AT PARENT_PID TOKEN", file=sys.stderr)
+        return 2
+    root, cache_dir, todo, shard, shards, nice_at, parent, token = argv
     return run(
-        args.root,
-        args.cache_dir,
-        args.todo,
-        args.shard,
-        args.shards,
-        args.nice_at,
-        args.parent,
-        args.token,
+        Path(root),
+        Path(cache_dir),
+        Path(todo),
+        int(shard),
+        int(shards),
+        float(nice_at),
+        int(parent),
+        token,
         MAX_PARSE_BYTES,
+        finish,
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
