@@ -8,7 +8,7 @@ through the journal and charge their turns to the run's ledger.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from planloop.config import ROLES, Config, ModelChoice, RememberedModels, Role, choose_model
 from planloop.errors import ConfigError
@@ -21,9 +21,6 @@ from planloop.roles.ledger import Ledger
 from planloop.roles.planner import Planner, RepoMapFn
 from planloop.roles.rules import ProjectRules
 from planloop.workspace.files import Workspace
-
-if TYPE_CHECKING:
-    from planloop.workspace.repomap import RepoMap
 
 #: builds a role's model from its spec (``anthropic:…``, ``scripted:…``)
 ModelFactory = Callable[[str], Model]
@@ -55,7 +52,6 @@ class Roles:
         self._joint: JointAgent | None = None
         self._executor_model_obj: Model | None = None
         self._rules: ProjectRules | None = None
-        self._map: RepoMap | None = None
         #: the model each role runs with; :meth:`use` sets it for the plan at hand
         self.models: dict[Role, ModelChoice] = {r: choose_model(config, r, None) for r in ROLES}
 
@@ -118,13 +114,7 @@ class Roles:
             on_progress=progress,
             budget_s=self.config.repo_map_budget_s,
         )
-        self._map = rm
         return lambda goal, budget, path: rm.render(goal, budget, path)
-
-    def stop_background(self) -> None:
-        """End the repo map's background parse (what it stored stays for the next plan)."""
-        if self._map is not None:
-            self._map.stop()
 
     @property
     def planner(self) -> Planner:
