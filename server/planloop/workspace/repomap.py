@@ -436,7 +436,7 @@ class RepoMap:
     ) -> RankedIndex:
         """Rank every file from the tags known now. ``full``: every code file is known;
         the index is stored for the next map, and tags of contents gone are dropped."""
-        got = self.cache.get_many(tree.ids.values())
+        got = self.cache.get_many(tree.ids.values(), defs=False)
         all_tags: list[FileTags | None] = []
         cids: list[str] = []
         names: list[str] = []
@@ -446,7 +446,7 @@ class RepoMap:
             cids.append(cid)
             t = got.get(cid) if cid else None
             all_tags.append(t)
-            names.append(" ".join(d[0] for d in t.defs) if t is not None else "")
+            names.append(t.names if t is not None else "")
             if cid in got:
                 parsed += 1
         ranks, used_h, used_n = pagerank(all_tags)

@@ -38,12 +38,12 @@ from typing import Any
 
 log = logging.getLogger("planloop.repomap")
 
-_VERSION = 4
+_VERSION = 5
 DB_NAME = "map.sqlite"
 #: host variables per ``IN (...)`` query (SQLite's oldest limit is 999)
 _CHUNK = 900
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS tags (cid BLOB PRIMARY KEY, defs BLOB, dh BLOB, refs BLOB)"
+    "CREATE TABLE IF NOT EXISTS tags (cid BLOB PRIMARY KEY, names TEXT, kl BLOB, dh BLOB, refs BLOB)"
     " WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)",
     "CREATE TABLE IF NOT EXISTS blobs (k TEXT PRIMARY KEY, v BLOB)",
@@ -71,37 +71,43 @@ class FileTags:
     defs: list[Def]
     def_hashes: bytes = b""
     refs: bytes = b""
+    #: the definitions' names, space-separated (filled from the cache even when ``defs``
+    #: was not asked for)
+    names: str = ""
 
 
-def _pack_defs(defs: list[Def]) -> bytes:
-    """``name TAB kind TAB line`` rows, deflated when that is shorter (a short list is not)."""
-    text = "\n".join(f"{n}\t{k}\t{line}" for n, k, line in defs).encode("utf-8", "surrogatepass")
-    packed = zlib.compress(text, 6)
-    return b"z" + packed if len(packed) < len(text) else b"t" + text
+def _pack_defs(defs: list[Def]) -> tuple[str, bytes]:
+    """The names, space-separated (what ranking and goal matching read, with no parsing),
+    and the kinds (a letter each) followed by the lines (4 bytes each)."""
+    names = " ".join(d[0] for d in defs)
+    kinds = "".join(d[1] for d in defs).encode("ascii")
+    return names, kinds + array.array("I", (d[2] for d in defs)).tobytes()
 
 
-def _unpack_defs(raw: bytes) -> list[Def]:
-    body = zlib.decompress(raw[1:]) if raw[:1] == b"z" else raw[1:]
-    text = body.decode("utf-8", "surrogatepass")
-    out: list[Def] = []
-    for row in text.split("\n") if text else []:
-        name, kind, line = row.split("\t")
-        out.append((name, kind, int(line)))
-    return out
+def _unpack_defs(names: str, kl: bytes) -> list[Def]:
+    split = names.split(" ") if names else []
+    n = len(split)
+    lines = array.array("I")
+    lines.frombytes(kl[n:])
+    if len(kl) != 5 * n or len(lines) != n:
+        raise ValueError("a cached definition list is torn")
+    kinds = kl[:n].decode("ascii")
+    return [(split[i], kinds[i], lines[i]) for i in range(n)]
 
 
-def _key(cid: str) -> bytes:
-    """A git blob id as its 20 bytes (half the hex), any other id as text behind a ``~``."""
+def _key(cid: str) -> bytes | str:
+    """A git blob id as its 20 bytes (half the hex); any other id stays text (SQLite keeps
+    a text and a blob key apart, so the two kinds can never collide)."""
     if len(cid) == 40:
         try:
             return bytes.fromhex(cid)
         except ValueError:
             pass
-    return b"~" + cid.encode("utf-8", "surrogateescape")
+    return cid
 
 
-def _cid(key: bytes) -> str:
-    return key[1:].decode("utf-8", "surrogateescape") if key[:1] == b"~" else key.hex()
+def _cid(key: bytes | str) -> str:
+    return key.hex() if isinstance(key, bytes) else key
 
 
 def _zip(text: str) -> bytes:
@@ -112,7 +118,7 @@ def _unzip(raw: bytes) -> str:
     return zlib.decompress(raw).decode("utf-8", "surrogateescape")
 
 
-def _chunks(items: list[bytes]) -> Iterator[list[bytes]]:
+def _chunks(items: list[bytes | str]) -> Iterator[list[bytes | str]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
 
@@ -145,6 +151,14 @@ class TagCache:
                 conn.execute("PRAGMA busy_timeout = 30000")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
+                if conn.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
+                    # another layout (an older planloop): start over, it is only a cache
+                    with conn:
+                        for table in ("tags", "meta", "blobs"):
+                            conn.execute(f"DROP TABLE IF EXISTS {table}")
+                        for sql in _SCHEMA:
+                            conn.execute(sql)
+                        conn.execute(f"PRAGMA user_version = {_VERSION}")
                 for sql in _SCHEMA:
                     conn.execute(sql)
                 conn.commit()
@@ -173,14 +187,15 @@ class TagCache:
                 db = self._db()
                 if db.execute("SELECT 1 FROM tags LIMIT 1").fetchone() is None:
                     return found  # a first map: nothing to look up
-                wanted = [_key(c) for c in dict.fromkeys(cids)]
-                if self._scan(db, len(wanted)):
-                    want = set(wanted)
-                    return {_cid(r[0]) for r in db.execute("SELECT cid FROM tags") if r[0] in want}
-                for chunk in _chunks(wanted):
+                by_key = {_key(c): c for c in cids}
+                if self._scan(db, len(by_key)):
+                    return {
+                        by_key[r[0]] for r in db.execute("SELECT cid FROM tags") if r[0] in by_key
+                    }
+                for chunk in _chunks(list(by_key)):
                     marks = ",".join("?" * len(chunk))
                     found.update(
-                        _cid(r[0])
+                        by_key[r[0]]
                         for r in db.execute(f"SELECT cid FROM tags WHERE cid IN ({marks})", chunk)
                     )
         except sqlite3.Error as e:
@@ -221,7 +236,7 @@ class TagCache:
         if len(cids) > 2000 and not self.known_any():
             return out
         wanted = [_key(c) for c in dict.fromkeys(cids)]
-        cols = "cid, defs, dh, refs" if defs else "cid, NULL, dh, refs"
+        cols = "cid, names, kl, dh, refs" if defs else "cid, names, NULL, dh, refs"
         try:
             with self._lock:
                 db = self._db()
@@ -239,12 +254,13 @@ class TagCache:
                             chunk,
                         )
                     )
-                for key, d, dh, refs in rows:
+                for key, names, kl, dh, refs in rows:
                     cid = _cid(key)
                     if dh is None:
                         out[cid] = None
                     else:
-                        out[cid] = FileTags(_unpack_defs(d) if d else [], dh, refs or b"")
+                        got = _unpack_defs(names, kl) if kl is not None else []
+                        out[cid] = FileTags(got, dh, refs or b"", names or "")
         except (sqlite3.Error, zlib.error, ValueError) as e:
             if isinstance(e, sqlite3.Error):
                 self._damaged(e)
@@ -255,16 +271,16 @@ class TagCache:
     def put_many(self, items: list[tuple[str, FileTags | None]]) -> None:
         """Store parsed files in one transaction (a reader sees all of them or none)."""
         rows = [
-            (_key(cid), _pack_defs(t.defs), t.def_hashes, t.refs)
+            (_key(cid), *_pack_defs(t.defs), t.def_hashes, t.refs)
             if t is not None
-            else (_key(cid), None, None, None)
+            else (_key(cid), None, None, None, None)
             for cid, t in items
         ]
         try:
             with self._lock:
                 db = self._db()
                 with db:
-                    db.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?, ?)", rows)
+                    db.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.Error as e:  # a read-only .planloop costs speed next time, nothing else
             self._damaged(e)
 

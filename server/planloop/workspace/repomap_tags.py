@@ -179,7 +179,7 @@ def extract(data: bytes, lang: str, grammars: Grammars) -> FileTags | None:
             continue
         node = name_nodes[0]
         name = node.text.decode("utf-8", "replace") if node.text else ""
-        if not name or (name in names and len(defs) > 400) or any(c in name for c in "\t\n"):
+        if not name or (name in names and len(defs) > 400) or any(c.isspace() for c in name):
             continue
         def_node = (caps.get("def") or name_nodes)[0]
         defs.append((name, KINDS.get(def_node.type, "f"), def_node.start_point[0] + 1))
