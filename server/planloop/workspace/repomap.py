@@ -299,7 +299,7 @@ class RepoMap:
                 self.ws.root,
                 self.cache_dir,
                 [(tree.ids[r], r) for r in todo],
-                nice_after_s=0.0,
+                nice_after_s=float("inf"),  # the caller waits for them: full priority
                 workers=self.workers,
             )
             if self.fill is not None:

@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -68,8 +69,9 @@ class Fill:
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL,
                             env=env,
-                            # a Ctrl-C at the terminal is for planloop, not for them
-                            start_new_session=True,
+                            # the same session: a new one is a new scheduling group on
+                            # Linux (autogroup), where nice 19 would still get a fair
+                            # share beside the plan; a Ctrl-C they ignore (see run)
                         )
                     )
                 except OSError as e:
@@ -142,7 +144,7 @@ def start(
     env = child_env()  # a parser needs no API key
     here = str(Path(planloop.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
-    nice_at = time.time() + nice_after_s
+    nice_at = time.time() + min(nice_after_s, 1e9)
     cmds = []
     for shard in range(n):
         cmd = [*COMMAND, str(root), str(cache_dir), str(path), str(shard), str(n)]
@@ -215,6 +217,9 @@ def run(
 ) -> int:
     """Parse this worker's share; the last worker of a fill calls ``finish(root,
     cache_dir)`` (rank the whole tree and store the index for the next plan)."""
+    # a Ctrl-C at the terminal reaches the whole foreground group: it is for planloop,
+    # which stops its workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cache = TagCache(cache_dir)
     grammars = Grammars()
     base = str(root) + os.sep
@@ -224,8 +229,7 @@ def run(
     try:
         for cid, rel in _records(todo, shard, shards):
             if not niced and time.time() >= nice_at:
-                with contextlib.suppress(OSError):
-                    os.nice(19)
+                _lowest_priority()
                 niced = True
             tags = tag_file(base + rel, rel, grammars, max_bytes)
             if tags is not None or os.path.lexists(base + rel):
@@ -243,6 +247,20 @@ def run(
         finish(root, cache_dir)
     cache.close()
     return 0
+
+
+def _lowest_priority() -> None:
+    """Idle priority where the OS has it (Linux: runs only when a core would idle), else
+    nice 19: the user's own work, and the plan's searches, go first."""
+    idle = getattr(os, "SCHED_IDLE", None)
+    if idle is not None:
+        try:
+            os.sched_setscheduler(0, idle, os.sched_param(0))
+            return
+        except OSError:
+            pass
+    with contextlib.suppress(OSError):
+        os.nice(19)
 
 
 def _finished(cache: TagCache, token: str, shards: int) -> bool:
