@@ -408,7 +408,8 @@ class MapRound:
                 state.nested.append(name)  # a submodule: listed on its own terms
             elif stage_no == "0" or name not in state.blobs:
                 state.blobs[name] = sha
-        state.own_or_git = _mentions_own_or_git(stage) or _mentions_own_or_git(tagged)
+        untagged = re.sub(rb"(^|\0)[?RC] ", rb"\1", tagged)  # "? name" → "name"
+        state.own_or_git = _mentions_own_or_git(stage) or _mentions_own_or_git(untagged)
         return state
 
     def files_and_state(self) -> tuple[list[str], GitState | None]:

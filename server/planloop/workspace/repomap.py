@@ -31,10 +31,8 @@ read-only planner tool for one directory.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import heapq
-import itertools
 import logging
 import math
 import os
@@ -44,6 +42,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from planloop.workspace import repomap_fill
 from planloop.workspace.files import Workspace
@@ -68,7 +68,7 @@ INLINE_MAX = 300
 SIGNALS_SHARE = 0.5
 #: kept back from the time budget for ranking and rendering, plus per known file
 RESERVE_S = 0.15
-RESERVE_PER_FILE_S = 4e-6
+RESERVE_PER_FILE_S = 5e-6
 KIND_WORDS = {
     "f": "function",
     "c": "class",
@@ -351,7 +351,9 @@ class RepoMap:
             self._lap("workers started")
             self._tree = tree
             left = deadline - start
-            lifts = signals.lifts(start + max(0.0, left * SIGNALS_SHARE))
+            lifts = signals.lifts(
+                start + max(0.0, (left - self._reserve(len(tree.files))) * SIGNALS_SHARE)
+            )
             self._lap("cheap signals")
             self._lifts = lifts
             if self.on_progress is not None:
@@ -360,7 +362,7 @@ class RepoMap:
                 )
             lifted = sorted((r for r in todo if r in lifts), key=lambda r: lifts[r], reverse=True)
             if lifted:
-                self._parse(lifted, tree.ids, deadline - self._reserve(len(known)), known)
+                self._parse(lifted, tree.ids, deadline - self._reserve(len(tree.files)), known)
                 self._lap("foreground parse")
         else:
             lifts = self._lifts
@@ -513,16 +515,17 @@ def _hashes(raw: bytes) -> list[int]:
 
 def _hits(texts: list[str], words: list[str]) -> set[int]:
     """Which of ``texts`` hold one of ``words`` (case-insensitive): one literal scan per
-    word over all of them joined (C speed; an alternation tries every character)."""
-    hit: set[int] = set()
+    word over all of them joined (C speed; an alternation tries every character), each
+    hit mapped back to its text by a binary search in numpy."""
     if not words or not texts:
-        return hit
-    starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
+        return set()
+    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1)
     text = "\n".join(texts).lower()
-    for w in words:
-        for m in re.finditer(re.escape(w), text):
-            hit.add(bisect.bisect_right(starts, m.start()) - 1)
-    return hit
+    at = [m.start() for w in words for m in re.finditer(re.escape(w), text)]
+    if not at:
+        return set()
+    found: list[int] = np.unique(np.searchsorted(ends, np.array(at), side="right")).tolist()
+    return set(found)
 
 
 def _goal_words(goal: str) -> list[str]:
