@@ -104,6 +104,8 @@ class Fill:
             if p.poll() is None:
                 with contextlib.suppress(OSError):
                     p.terminate()
+                    if hasattr(signal, "SIGCONT"):
+                        p.send_signal(signal.SIGCONT)  # a paused worker must see it
         for p in self.procs:
             try:
                 p.wait(2.0)
@@ -157,6 +159,39 @@ def start(
     fill.starter = threading.Thread(target=fill.spawn, args=(cmds, env), daemon=True)
     fill.starter.start()
     return fill
+
+
+_pauses = 0
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Hold this process's background parse while a search or a listing runs.
+
+    Why: idle priority keeps the workers off a busy core, but not off the other half of a
+    hyper-threaded one, nor out of the caches; a planner's search then took half as long
+    again as ``rg`` alone. Stopped (SIGSTOP) for the length of the call, they parse while
+    the model thinks instead. Should planloop die meanwhile, the kernel wakes and hangs up
+    the orphaned, stopped workers, which ends them."""
+    global _pauses
+    stop = getattr(signal, "SIGSTOP", None)
+    cont = getattr(signal, "SIGCONT", None)
+    with _LOCK:
+        _pauses += 1
+        procs = [p for f in _RUNNING for p in f.procs if p.poll() is None]
+        if stop is not None and _pauses == 1:
+            for p in procs:
+                with contextlib.suppress(OSError):
+                    p.send_signal(stop)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _pauses -= 1
+            if cont is not None and _pauses == 0:
+                for p in procs:
+                    with contextlib.suppress(OSError):
+                        p.send_signal(cont)
 
 
 def stop_all() -> None:
