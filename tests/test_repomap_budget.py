@@ -24,16 +24,21 @@ from planloop.workspace.repomap_cache import DB_NAME, TagCache
 
 N = 60  # modules besides the hub; INLINE_MAX is lowered so they go to the workers
 
-#: a worker whose parser takes 50 ms a file (what a huge or a pathological file costs)
-SLOW_WORKER = [
-    sys.executable,
-    "-c",
-    "import sys, time\n"
-    "from planloop.workspace import repomap as R, repomap_fill as F\n"
-    "parse = F.tag_file\n"
-    "F.tag_file = lambda *a: (time.sleep(0.05), parse(*a))[1]\n"
-    "sys.exit(F.main(sys.argv[1:], R._finish))\n",
-]
+
+def slow_worker(seconds: float) -> list[str]:
+    """A worker whose parser takes ``seconds`` a file (what a pathological file costs)."""
+    return [
+        sys.executable,
+        "-c",
+        "import sys, time\n"
+        "from planloop.workspace import repomap as R, repomap_fill as F\n"
+        "parse = F.tag_file\n"
+        f"F.tag_file = lambda *a: (time.sleep({seconds}), parse(*a))[1]\n"
+        "sys.exit(F.main(sys.argv[1:], R._finish))\n",
+    ]
+
+
+SLOW_WORKER = slow_worker(0.05)
 
 
 def git(root: Path, *args: str) -> None:
@@ -249,3 +254,39 @@ def test_two_processes_sharing_the_cache(repo: Path) -> None:
     with sqlite3.connect(repo / ".planloop" / "repomap" / DB_NAME) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT count(*) FROM tags").fetchone()[0] == N + 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states in /proc")
+def test_a_planner_search_holds_the_background_parse(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a search or a listing runs the workers are stopped; after it they go on."""
+    monkeypatch.setattr(F, "COMMAND", slow_worker(0.5))  # still busy when the search runs
+    m = budget_map(repo, 0.01)
+    try:
+        m.render("g", 500)
+        assert m.fill is not None
+        assert m.fill.starter is not None
+        m.fill.starter.join(10)
+        pids = [p.pid for p in m.fill.procs]
+        assert pids
+
+        def states() -> set[str]:
+            return {
+                Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] for pid in pids
+            }
+
+        seen: list[set[str]] = []
+        box = ToolBox(Workspace(repo), writable=False)
+        real = box._call
+
+        def spy(name: str, input: object) -> object:
+            seen.append(states())
+            return real(name, input)
+
+        monkeypatch.setattr(box, "_call", spy)
+        assert not box.call("search", {"pattern": "route"}).is_error
+        assert seen == [{"T"}]  # stopped while rg ran
+        assert "T" not in states()  # and going on after it
+    finally:
+        m.close()
