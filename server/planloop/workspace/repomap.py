@@ -362,7 +362,8 @@ class RepoMap:
                 )
             lifted = sorted((r for r in todo if r in lifts), key=lambda r: lifts[r], reverse=True)
             if lifted:
-                self._parse(lifted, tree.ids, deadline - self._reserve(len(tree.files)), known)
+                deadline_here = deadline - self._reserve(len(tree.files))
+                self._parse(lifted, tree.ids, deadline_here, known, report=False)
                 self._lap("foreground parse")
         else:
             lifts = self._lifts
@@ -400,11 +401,19 @@ class RepoMap:
         return RESERVE_S + RESERVE_PER_FILE_S * known
 
     def _parse(
-        self, todo: list[str], ids: dict[str, str], deadline: float | None, known: set[str]
+        self,
+        todo: list[str],
+        ids: dict[str, str],
+        deadline: float | None,
+        known: set[str],
+        *,
+        report: bool = True,
     ) -> int:
-        """Parse ``todo`` here (by ``deadline``, when given) and store the tags; how many."""
+        """Parse ``todo`` here (by ``deadline``, when given) and store the tags; how many.
+        ``report``: progress lines (not for the few files a budgeted map parses itself:
+        its own line says how many are parsed)."""
         total = len(todo)
-        report = self.on_progress is not None and total >= PROGRESS_EVERY
+        report = report and self.on_progress is not None and total >= PROGRESS_EVERY
         if report and self.on_progress is not None:
             self.on_progress(f"repo map: parsing {total} files", 0, total, False)
         root = str(self.ws.root) + os.sep
