@@ -290,3 +290,31 @@ def test_a_planner_search_holds_the_background_parse(
         assert "T" not in states()  # and going on after it
     finally:
         m.close()
+
+
+def test_the_budget_setting_from_file_env_and_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from planloop.cli.common import overrides
+    from planloop.cli.parser import build_parser
+    from planloop.config import load_settings
+    from planloop.errors import ConfigError
+
+    monkeypatch.delenv("PLANLOOP_REPO_MAP_BUDGET_S", raising=False)
+    assert load_settings(tmp_path).config.repo_map_budget_s == 2.0  # the default
+    (tmp_path / "planloop.toml").write_text("repo_map_budget_s = 0.5\n")
+    assert load_settings(tmp_path).config.repo_map_budget_s == 0.5
+    monkeypatch.setenv("PLANLOOP_REPO_MAP_BUDGET_S", "1.25")  # the folder's file wins
+    assert load_settings(tmp_path).config.repo_map_budget_s == 0.5
+    (tmp_path / "planloop.toml").unlink()
+    assert load_settings(tmp_path).config.repo_map_budget_s == 1.25
+    args = build_parser().parse_args(["plan", "goal", "--repo-map-budget", "3"])
+    assert load_settings(tmp_path, overrides(args)).config.repo_map_budget_s == 3.0
+    # bad input: a clear error naming the variable or the key
+    monkeypatch.setenv("PLANLOOP_REPO_MAP_BUDGET_S", "soon")
+    with pytest.raises(ConfigError, match="PLANLOOP_REPO_MAP_BUDGET_S='soon'"):
+        load_settings(tmp_path)
+    monkeypatch.delenv("PLANLOOP_REPO_MAP_BUDGET_S")
+    (tmp_path / "planloop.toml").write_text("repo_map_budget_s = 0\n")
+    with pytest.raises(ConfigError, match="repo_map_budget_s"):
+        load_settings(tmp_path)
