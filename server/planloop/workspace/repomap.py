@@ -31,6 +31,7 @@ read-only planner tool for one directory.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import logging
@@ -68,7 +69,7 @@ INLINE_MAX = 300
 SIGNALS_SHARE = 0.5
 #: kept back from the time budget for ranking and rendering, plus per known file
 RESERVE_S = 0.15
-RESERVE_PER_FILE_S = 5e-6
+RESERVE_PER_FILE_S = 7e-6
 KIND_WORDS = {
     "f": "function",
     "c": "class",
@@ -448,23 +449,17 @@ class RepoMap:
         """Rank every file from the tags known now. ``full``: every code file is known;
         the index is stored for the next map, and tags of contents gone are dropped."""
         got = self.cache.get_many(tree.ids.values(), defs=False)
-        all_tags: list[FileTags | None] = []
-        cids: list[str] = []
-        names: list[str] = []
-        parsed = 0
-        for rel in tree.files:
-            cid = tree.ids.get(rel, "")
-            cids.append(cid)
-            t = got.get(cid) if cid else None
-            all_tags.append(t)
-            names.append(t.names if t is not None else "")
-            if cid in got:
-                parsed += 1
+        ids = tree.ids
+        cids = [ids.get(rel, "") for rel in tree.files]
+        all_tags = [got.get(c) if c else None for c in cids]
+        names = [t.names if t is not None else "" for t in all_tags]
+        parsed = sum(1 for c in cids if c and c in got)
         ranks, used_h, used_n = pagerank(all_tags)
         if lifts:
-            for i, rel in enumerate(tree.files):
-                lift = lifts.get(rel)
-                if lift is not None:
+            where = {rel: i for i, rel in enumerate(tree.files)} if len(lifts) > 64 else None
+            for rel, lift in lifts.items():
+                i = where.get(rel) if where is not None else _find(tree.files, rel)
+                if i is not None:
                     ranks[i] *= lift
         index = RankedIndex(
             list(tree.files), ranks, names, cids, used_h, used_n, parsed, len(tree.code)
@@ -507,6 +502,12 @@ class RepoMap:
             except OSError:
                 continue
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+
+
+def _find(files: list[str], rel: str) -> int | None:
+    """Where ``rel`` is in the sorted listing (a binary search: a few lifts need no map)."""
+    i = bisect.bisect_left(files, rel)
+    return i if i < len(files) and files[i] == rel else None
 
 
 def _complete(index: RankedIndex) -> RankedIndex:
