@@ -281,6 +281,9 @@ def test_a_planner_search_holds_the_background_parse(
         real = box._call
 
         def spy(name: str, input: object) -> object:
+            end = time.monotonic() + 2  # a stop signal is delivered, not waited for
+            while states() != {"T"} and time.monotonic() < end:
+                time.sleep(0.01)
             seen.append(states())
             return real(name, input)
 
