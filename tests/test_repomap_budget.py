@@ -321,3 +321,20 @@ def test_the_budget_setting_from_file_env_and_flag(
     (tmp_path / "planloop.toml").write_text("repo_map_budget_s = 0\n")
     with pytest.raises(ConfigError, match="repo_map_budget_s"):
         load_settings(tmp_path)
+
+
+def test_a_changed_tree_ranks_as_the_last_one_when_a_full_rank_would_overrun(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    RepoMap(Workspace(repo), repo / ".planloop" / "repomap").render("g", 500)  # full, stored
+    (repo / "app" / "mod3.py").write_text("def invoice_total():\n    return 3\n")
+    monkeypatch.setattr(R, "RANK_PER_FILE_S", 10.0)  # as if the tree were huge
+    m = budget_map(repo, 1.0)
+    text = m.render("invoice total", 3000)
+    assert m.stats.stale and not m.stats.from_index
+    assert "app/mod3.py:" in text and "def invoice_total():" in text  # its new names count
+    assert "continuing in the background" not in text  # every file is parsed
+    assert m.fill is not None and m.fill.wait(60)  # a worker re-ranked the whole tree
+    later = budget_map(repo, 1.0)
+    assert "def invoice_total():" in later.render("invoice total", 3000)
+    assert later.stats.from_index and not later.stats.stale

@@ -70,6 +70,9 @@ SIGNALS_SHARE = 0.5
 #: kept back from the time budget for ranking and rendering, plus per known file
 RESERVE_S = 0.15
 RESERVE_PER_FILE_S = 7e-6
+#: what ranking a whole tree costs a file (loading its tags, PageRank, storing the index):
+#: past the budget, a map ranks as the last tree did and a worker re-ranks it
+RANK_PER_FILE_S = 1.5e-5
 KIND_WORDS = {
     "f": "function",
     "c": "class",
@@ -159,6 +162,8 @@ class MapStats:
     code: int = 0
     #: files handed to the background workers
     background: int = 0
+    #: ranked as the last tree was (a full re-rank would have overrun the time budget)
+    stale: bool = False
 
 
 @dataclass
@@ -312,6 +317,16 @@ class RepoMap:
         if todo and (deadline is None or len(todo) <= INLINE_MAX):
             parsed += self._parse(todo, tree.ids, deadline, known)
             todo = [rel for rel in todo if tree.ids[rel] not in known]
+        if not todo and deadline is not None and self._rank_would_overrun(tree, deadline):
+            stale = self.cache.last_index()
+            if stale is not None:
+                # the last tree's ranks now, the exact ones from a worker for the next plan
+                self._drop_signals()
+                index = self._restale(tree, stale)
+                self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
+                self.stats.known = self.stats.code = len(tree.code)
+                self.stats.stale = True
+                return index
         if not todo:
             self._drop_signals()
             index = self._rank(tree, full=True)
@@ -372,6 +387,38 @@ class RepoMap:
         self._lap("rank")
         if self.on_progress is not None:
             self.on_progress(partial_note(index.parsed, index.code), index.parsed, index.code, True)
+        return index
+
+    @staticmethod
+    def _rank_would_overrun(tree: _Tree, deadline: float) -> bool:
+        return time.monotonic() + RANK_PER_FILE_S * len(tree.files) > deadline
+
+    def _restale(self, tree: _Tree, stale: RankedIndex) -> RankedIndex:
+        """This tree ranked as the last one was (a new file ranks lowest), with the
+        definition names of changed files read fresh; a worker re-ranks it whole and
+        stores that for the next plan."""
+        rank_of = dict(zip(stale.rels, stale.ranks, strict=True))
+        old_cid = dict(zip(stale.rels, stale.cids, strict=True))
+        name_of = dict(zip(stale.rels, stale.names, strict=True))
+        floor = min(stale.ranks, default=0.0)
+        cids = [tree.ids.get(rel, "") for rel in tree.files]
+        changed = [
+            (c, rel) for rel, c in zip(tree.files, cids, strict=True) if c and old_cid.get(rel) != c
+        ]
+        fresh = self.cache.get_many([c for c, _ in changed], defs=False)
+        fresh_names = {rel: t.names for c, rel in changed if (t := fresh.get(c)) is not None}
+        index = RankedIndex(
+            list(tree.files),
+            [rank_of.get(rel, floor) for rel in tree.files],
+            [fresh_names.get(rel, name_of.get(rel, "")) for rel in tree.files],
+            cids,
+            stale.used_hashes,
+            stale.used_counts,
+        )
+        if self.fill is None or not self.fill.running:
+            self.fill = repomap_fill.start(
+                self.ws.root, self.cache_dir, changed or [("", "")], nice_after_s=0.0, workers=1
+            )
         return index
 
     def _lap(self, name: str) -> None:

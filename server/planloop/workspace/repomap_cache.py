@@ -340,6 +340,14 @@ class TagCache:
             log.info("repo map index unreadable (%s); rebuilding it", e)
             return None
 
+    def last_index(self) -> RankedIndex | None:
+        """The index stored for whatever tree was seen last (its ranks are a good guess
+        for a tree that differs in a few files)."""
+        key = self.get_meta("key")
+        if key is None or not key.startswith(f"{_VERSION}:"):
+            return None
+        return self.index(key.split(":", 1)[1])
+
     def remember_quick(self, quick: str) -> None:
         """Vouch for the stored index under ``quick`` too (the full key matched)."""
         try:

@@ -263,6 +263,8 @@ def run(
     niced = False
     try:
         for cid, rel in _records(todo, shard, shards):
+            if not cid:
+                continue  # nothing to parse: this worker only re-ranks (see finish)
             if not niced and time.time() >= nice_at:
                 _lowest_priority()
                 niced = True
