@@ -457,6 +457,8 @@ def _mentions_own_or_git(listing: bytes) -> bool:
     substring tests on the whole listing (C speed; a regex with a leading alternation
     would try every position)."""
     low = b"\0" + listing.lower()
+    if b".planloop" not in low and b".git/" not in low and b".git\0" not in low:
+        return False  # three scans settle the usual case (".gitignore" is no ".git")
     return any(
         sep + name in low
         for name in (b".git/", b".planloop/", b".git\0", b".planloop\0")

@@ -242,9 +242,9 @@ class RepoMap:
         if room <= 0:
             return ""
         words = _goal_regex(goal)
-        best = _best(index, words, room)
-        cid_of = dict(zip(index.rels, index.cids, strict=True))
-        wanted = {rel: cid_of.get(rel, "") for _, rel in best}
+        best_at = _best(index, words, room)
+        best = [(index.ranks[i], index.rels[i]) for i in best_at]
+        wanted = {index.rels[i]: index.cids[i] for i in best_at}
         tags = self.cache.get_many([c for c in wanted.values() if c])
         defs: dict[str, list[tuple[Def, int]]] = {}
         for rel, cid in wanted.items():
@@ -599,8 +599,8 @@ def _goal_regex(goal: str) -> re.Pattern[str] | None:
     return re.compile("|".join(words), re.I) if words else None
 
 
-def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[tuple[float, str]]:
-    """The best files, best first: rank, times 10 when the goal's words are in the path,
+def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[int]:
+    """Where the best files are in ``index``, best first: rank, times 10 when the goal's words are in the path,
     times 10 when in the file's definitions. Goal words are found by one literal scan per
     word over all paths and one over all names (C speed), not one search per file."""
     rels = index.rels
@@ -612,8 +612,7 @@ def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[
                 ranks[i] *= 10.0
     # each shown file costs a few tokens: no more than budget/5 can ever fit
     top = max(1, limit // 5)
-    best = heapq.nlargest(top, range(len(rels)), key=lambda i: (ranks[i], rels[i]))
-    return [(ranks[i], rels[i]) for i in best]
+    return heapq.nlargest(top, range(len(rels)), key=lambda i: (ranks[i], rels[i]))
 
 
 def _lines(path: str, rows: set[int]) -> dict[int, str]:
