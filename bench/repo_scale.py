@@ -16,12 +16,28 @@ directories), committed and packed like a real clone, plus a few untracked files
 - ``disk_mb``: ``.planloop/`` right after that first checkpoint, against ``repo_mb``, the
   repository's ``.git``.
 
-Prints one line:
+- ``first_plan_s``: the first ``planloop plan`` (fresh ``.planloop/``, the scripted planner
+  making 12 searches and 2 listings, then a one-step plan) against ``answers_s``: the same
+  12 questions answered by ``rg`` and the 2 listings by ``git ls-files``, in this run;
+  ``map_s`` (median of the rounds; ``map_max_s`` the slowest) is how long the repo map
+  holds the first request back (the planner's map on an empty cache, timed in this
+  process), and ``map_budget_ok=1`` when that was within ``repo_map_budget_s`` (2 s);
+- ``first_run_s``: the first ``planloop run`` of that one-file step against
+  ``git_status_s``; ``run_breakdown`` (a second, profiled run) says where its time went:
+  checkpoints, checks, model calls, plan and state writes, the rest (start-up, imports);
+- ``planloop_mb``: ``.planloop/`` after that first plan and one step, against
+  ``repo_mb``: the repository on disk (work tree and ``.git``); ``map_cache_mb``: the map's
+  cache once every file is parsed.
+
+Prints one line (its last):
 ``search_s=… rg_s=… search_ratio=… list_s=… gitls_s=… map_first_s=… map_cached_s=…
-map_tokens=… checkpoint_first_s=… git_status_s=… checkpoint_ratio=… disk_mb=… repo_mb=…
-disk_ratio=…``
+map_tokens=… checkpoint_first_s=… git_status_s=… checkpoint_ratio=… disk_mb=… git_mb=…
+disk_ratio=… first_plan_s=… answers_s=… first_plan_ratio=… map_s=… map_max_s=… map_budget_ok=…
+first_run_s=… run_ratio=… run_breakdown=… planloop_mb=… repo_mb=… planloop_ratio=…
+map_cache_mb=… load=…``
 Targets (issue 13): search_ratio ≤ 1.5, list_s ≤ 0.5, map_cached_s ≤ 1.0, map_tokens ≤
-budget, checkpoint_first_s ≤ 2, checkpoint_ratio ≤ 3, disk_ratio ≤ 0.1.
+budget, checkpoint_first_s ≤ 2, checkpoint_ratio ≤ 3, disk_ratio ≤ 0.1; (issue 24):
+first_plan_ratio ≤ 2, run_ratio ≤ 3, map_budget_ok = 1, planloop_ratio ≤ 0.1.
 
     .venv/bin/python bench/repo_scale.py                    # 100k files (first build: minutes)
     .venv/bin/python bench/repo_scale.py --files 5000       # a quick look
@@ -30,7 +46,9 @@ budget, checkpoint_first_s ≤ 2, checkpoint_ratio ≤ 3, disk_ratio ≤ 0.1.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pstats
 import random
 import shutil
 import statistics
@@ -199,6 +217,211 @@ def run_cmd(cmd: list[str], cwd: Path) -> None:
     subprocess.run(cmd, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, check=False)
 
 
+PATTERNS = [
+    RARE,
+    NONE,
+    r"class Service777\b",
+    r"def handle_31337\b",
+    r"export class Gateway98\b",
+    r"func Handle4249\b",
+    r"handle_12345\(",
+    r"Service(4|5)2424\b",
+    r"Gateway7778\b",
+    r"type Worker99\b",
+    r"def handle_7\b",
+    r"class Service55555:",
+]
+LISTINGS = [".", "src/pkg0042"]
+MAP_BUDGET_S = 2.0  # repo_map_budget_s's default
+STEP_FILE = "src/pkg0000/mod00/file0.py"
+
+
+def script(path: Path) -> None:
+    """The scripted planner's 12 searches, 2 listings and one-step plan; the executor's
+    one edit."""
+    planner = [
+        {"content": [{"type": "tool_use", "name": "search", "input": {"pattern": p}}]}
+        for p in PATTERNS
+    ]
+    planner += [
+        {"content": [{"type": "tool_use", "name": "list_files", "input": {"path": d}}]}
+        for d in LISTINGS
+    ]
+    step = {
+        "id": "retry",
+        "title": "Retry the order handler",
+        "kind": "edit",
+        "instructions": f"Add a retry marker to {STEP_FILE}",
+        "files": [STEP_FILE],
+        "acceptance": [{"kind": "file_contains", "path": STEP_FILE, "pattern": "RETRIES"}],
+    }
+    planner.append(
+        {
+            "content": [
+                {
+                    "type": "tool_use",
+                    "name": "submit_plan",
+                    "input": {"goal": GOAL, "steps": [step]},
+                }
+            ]
+        }
+    )
+    executor = [
+        {
+            "content": [
+                {
+                    "type": "tool_use",
+                    "name": "edit_file",
+                    "input": {
+                        "path": STEP_FILE,
+                        "old": '"""Module 0."""',
+                        "new": '"""Module 0."""\n\nRETRIES = 3',
+                    },
+                }
+            ]
+        },
+        {
+            "content": [
+                {
+                    "type": "tool_use",
+                    "name": "report_outcome",
+                    "input": {"ok": True, "summary": "added RETRIES"},
+                }
+            ]
+        },
+    ]
+    path.write_text(json.dumps({"planner": planner, "executor": executor}))
+
+
+def cli(
+    repo: Path, spec: str, *args: str, profile: Path | None = None
+) -> tuple[float, list[tuple[float, str]]]:
+    """Run ``planloop ARGS`` in ``repo``: its wall time and its output lines, each with
+    the second it appeared."""
+    env = _env()
+    env.update(PLANLOOP_PLANNER=spec, PLANLOOP_EXECUTOR=spec, PLANLOOP_MODE="split")
+    env["PYTHONPATH"] = str(ROOT / "server")
+    pre = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
+    cmd = [sys.executable, *pre, "-m", "planloop.cli", *args, "--color", "never"]
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append((time.perf_counter() - t, line.rstrip("\n")))
+    rc = proc.wait()
+    took = time.perf_counter() - t
+    if rc != 0:
+        print("\n".join(ln for _, ln in lines), file=sys.stderr)
+        raise SystemExit(f"planloop {' '.join(args)} exited {rc}")
+    return took, lines
+
+
+def map_wait(repo: Path, tmp: Path) -> tuple[float, str]:
+    """How long the planner's first request waits for the repo map on a first plan: the
+    map the planner builds (same budget, same goal), on an empty cache, timed here; and
+    its closing line (how much was parsed by then)."""
+    from planloop.workspace.files import Workspace
+    from planloop.workspace.repomap import RepoMap
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    m = RepoMap(Workspace(repo), tmp, budget_s=MAP_BUDGET_S)
+    t = time.perf_counter()
+    text = m.render(GOAL, 3000)
+    took = time.perf_counter() - t
+    m.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return took, text.splitlines()[-1] if text else ""
+
+
+def breakdown(prof: Path, total: float) -> str:
+    """Where a profiled run's time went, by the functions that own each part."""
+    st = pstats.Stats(str(prof))
+    parts = {
+        "checkpoints": ("checkpoints/store.py", ("snapshot", "wait_for_background")),
+        "checks": ("workspace/checks.py", ("run_checks", "run_acceptance", "check")),
+        "model": ("models/scripted.py", ("complete",)),
+        "writes": ("fsutil.py", ("atomic_write",)),
+    }
+    got: dict[str, float] = {}
+    stats = st.stats  # type: ignore[attr-defined]
+    profiled = max((v[3] for v in stats.values()), default=total) or total
+    for name, (file, funcs) in parts.items():
+        best = 0.0
+        for (fn_file, _line, fn), v in stats.items():
+            if fn_file.endswith(file) and fn in funcs:
+                best = max(best, v[3])
+        got[name] = best / profiled * total
+    got["rest"] = max(0.0, total - sum(got.values()))
+    return ",".join(f"{k}:{v:.2f}" for k, v in got.items())
+
+
+def du_tree(path: Path, skip: str) -> float:
+    total = 0
+    for dirpath, dirnames, files in os.walk(path):
+        dirnames[:] = [d for d in dirnames if d != skip]
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total / 1e6
+
+
+def first_plan_and_run(repo: Path, cache: Path, rg: str, rounds: int) -> str:
+    """The issue-24 figures: the first plan and the first one-step run, each against the
+    same work done by rg/git in this run."""
+    spec_file = cache / "repo-scale-script.json"
+    script(spec_file)
+    spec = f"scripted:{spec_file}"
+    subprocess.run(["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True)
+    plans, runs, answers, statuses = [], [], [], []
+    waits: list[float] = []
+    planloop_mb = 0.0
+    for r in range(rounds):
+        shutil.rmtree(repo / ".planloop", ignore_errors=True)
+        subprocess.run(["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True)
+        a = sum(timed(run_cmd, [rg, "-n", p], repo) for p in PATTERNS)
+        a += sum(
+            timed(run_cmd, ["git", "ls-files", "-co", "--exclude-standard", "--", d], repo)
+            for d in LISTINGS
+        )
+        answers.append(a)
+        wait, closing = map_wait(repo, cache / "repo-scale-map")
+        waits.append(wait)
+        print(f"first map: {wait:.2f} s, {closing}", file=sys.stderr)
+        took, lines = cli(repo, spec, "plan", GOAL, "--yes")
+        plans.append(took)
+        statuses.append(timed(run_cmd, ["git", "status", "--porcelain"], repo))
+        took, lines = cli(repo, spec, "run")
+        runs.append(took)
+        assert "RETRIES" in (repo / STEP_FILE).read_text(), lines
+        if r == 0:
+            planloop_mb = du_mb(repo / ".planloop")
+    # where the first run's time goes: the same again, profiled
+    shutil.rmtree(repo / ".planloop", ignore_errors=True)
+    subprocess.run(["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True)
+    cli(repo, spec, "plan", GOAL, "--yes")
+    prof = cache / "repo-scale-run.prof"
+    took, _ = cli(repo, spec, "run", profile=prof)
+    parts = breakdown(prof, statistics.median(runs))
+    subprocess.run(["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True)
+    repo_mb = du_tree(repo, ".planloop")
+    first_plan_s, answers_s = statistics.median(plans), statistics.median(answers)
+    first_run_s, status_s = statistics.median(runs), statistics.median(statuses)
+    map_s, map_max_s = statistics.median(waits), max(waits)
+    return (
+        f"first_plan_s={first_plan_s:.2f} answers_s={answers_s:.2f} "
+        f"first_plan_ratio={first_plan_s / answers_s:.2f} map_s={map_s:.2f} map_max_s={map_max_s:.2f} "
+        f"map_budget_ok={int(map_s <= MAP_BUDGET_S)} first_run_s={first_run_s:.2f} "
+        f"run_ratio={first_run_s / status_s:.2f} run_breakdown={parts} "
+        f"planloop_mb={planloop_mb:.1f} repo_mb={repo_mb:.1f} "
+        f"planloop_ratio={planloop_mb / repo_mb:.3f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=100_000)
@@ -206,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--map-tokens", type=int, default=3000)
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--only-first", action="store_true", help="only the issue-24 figures")
     args = ap.parse_args(argv)
     repo = args.cache / f"repo{args.files}"
     build(repo, args.files)
@@ -233,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
     # warm the page cache for both sides alike
     run_cmd(["git", "status", "--porcelain"], repo)
     run_cmd([rg, "-c", NONE], repo)
+    load = os.getloadavg()[0]
+    first = first_plan_and_run(repo, args.cache, rg, args.rounds)
+    if args.only_first:
+        print(f"{first} load={load:.1f}")
+        return 0
 
     box = ToolBox(Workspace(repo), writable=False)
     ours, theirs = [], []
@@ -278,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     rmap.render(GOAL, args.map_tokens)
     map_first_s = time.perf_counter() - t
+    rmap.close()
+    map_cache_mb = du_mb(repo / ".planloop" / "repomap")
     rmap2 = RepoMap(Workspace(repo), repo / ".planloop" / "repomap")
     t = time.perf_counter()
     text = rmap2.render(GOAL, args.map_tokens)
@@ -289,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
         f"map_tokens={estimate_tokens(text)} "
         f"checkpoint_first_s={checkpoint_first_s:.3f} git_status_s={git_status_s:.3f} "
         f"checkpoint_ratio={checkpoint_first_s / git_status_s:.2f} "
-        f"disk_mb={disk_mb:.1f} repo_mb={repo_mb:.1f} disk_ratio={disk_mb / repo_mb:.3f}"
+        f"disk_mb={disk_mb:.1f} git_mb={repo_mb:.1f} disk_ratio={disk_mb / repo_mb:.3f} "
+        f"{first} map_cache_mb={map_cache_mb:.1f} load={load:.1f}"
     )
     return 0
 

@@ -18,6 +18,7 @@ from planloop.workspace import repomap as R
 from planloop.workspace import repomap_tags as T
 from planloop.workspace.files import Workspace
 from planloop.workspace.repomap import RepoMap, estimate_tokens
+from planloop.workspace.repomap_cache import unpack_hashes
 from planloop.workspace.repomap_tags import extract
 from standin import StandIn, tokens, tool_use_message
 
@@ -77,7 +78,16 @@ def test_definitions_per_language(repo: Path) -> None:
         assert tags is not None, rel
         assert {d[0] for d in tags.defs} == names, rel
     core = extract((repo / "pkg" / "user0.py").read_bytes(), "python", g)
-    assert core is not None and {"Ledger", "make_ledger"} <= set(core.ref_names)
+    assert core is not None
+    used = set(unpack_hashes(core.refs))
+    assert {T.name_hash("Ledger"), T.name_hash("make_ledger")} <= used
+    assert T.name_hash("use0") not in used  # its own definition is not a use
+    kinds = extract((repo / "pkg" / "core.py").read_bytes(), "python", g)
+    assert kinds is not None and kinds.defs == [
+        ("Ledger", "c", 1),
+        ("post", "f", 2),
+        ("make_ledger", "f", 6),
+    ]
 
 
 def test_map_ranks_used_code_first_and_fits_the_budget(repo: Path) -> None:
@@ -115,8 +125,7 @@ def test_cache_parses_only_what_changed(repo: Path) -> None:
     changed = rmap(repo)
     assert "def second():" in changed.render("g", 3000)
     assert changed.stats.parsed == 1
-    cache = json.loads((repo / ".planloop" / "repomap" / "tags.json").read_text())
-    assert len(cache["blobs"]) == 11  # the old content of leaf.py was dropped
+    assert changed.cache.count() == 11  # the old content of leaf.py was dropped
 
 
 def test_unparseable_binary_and_huge_files(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,9 +145,9 @@ def test_progress_is_reported_for_long_builds(repo: Path, monkeypatch: pytest.Mo
     RepoMap(
         Workspace(repo), repo / ".planloop" / "m", on_progress=lambda *a: seen.append(a)
     ).render("g", 100)
-    assert seen[0] == ("repo map: parsing 11 files", 0, 11)
-    assert seen[1] == ("repo map: parsed 4/11 files", 4, 11)
-    assert seen[-1][1:] == (11, 11) and seen[-1][0].startswith("repo map: parsed 11 files in")
+    assert seen[0] == ("repo map: parsing 11 files", 0, 11, False)
+    assert seen[1] == ("repo map: parsed 4/11 files", 4, 11, False)
+    assert seen[-1][1:] == (11, 11, True) and seen[-1][0].startswith("repo map: parsed 11 files in")
 
 
 def test_repo_map_tool_for_one_folder(repo: Path) -> None:
@@ -292,8 +301,10 @@ def test_quick_key_in_a_git_repository(repo: Path) -> None:
 def test_a_damaged_index_is_rebuilt_never_an_error(repo: Path) -> None:
     import sqlite3
 
-    rmap(repo).render("ledger", 500)
-    db_path = repo / ".planloop" / "repomap" / "index.sqlite"
+    first = rmap(repo)
+    first.render("ledger", 500)
+    first.close()
+    db_path = repo / ".planloop" / "repomap" / "map.sqlite"
     db = sqlite3.connect(db_path)
     with db:
         db.execute("UPDATE blobs SET v = ? WHERE k = 'ranks'", (b"\x00" * 8,))  # one rank

@@ -5,7 +5,8 @@ configuration and the VS Code settings all land in the same validated shape; key
 be snake_case (toml) or camelCase (editor settings).
 
 Layers, later wins: defaults < the user's own ``config.toml`` (``trust.config_dir()``)
-< environment (``PLANLOOP_SANDBOX``, ``PLANLOOP_SANDBOX_NETWORK``; the model and mode
+< environment (``PLANLOOP_SANDBOX``, ``PLANLOOP_SANDBOX_NETWORK``,
+``PLANLOOP_REPO_MAP_BUDGET_S``; the model and mode
 variables are read where they are used) < the folder's ``planloop.toml`` < the front
 end's overrides (flags, editor settings). A folder's file is a stranger's text until the
 user trusts the folder: its ``TRUSTED_ONLY`` keys are dropped, and named, until then.
@@ -145,6 +146,9 @@ class Config(_Settings):
     planner_questions: int = Field(default=3, ge=0, le=10)
     #: the planner's repo map, in tokens (0 turns it off, and its repo_map tool too)
     repo_map_tokens: int = Field(default=3000, ge=0, le=50_000)
+    #: seconds the repo map may take before the planner's first request goes out; what is
+    #: not parsed by then is ranked by cheap signals and parsed in the background
+    repo_map_budget_s: float = Field(default=2.0, gt=0, le=3600)
     #: a ripgrep to search with; else PLANLOOP_RG (VS Code sets it to its bundled rg), then
     #: rg on PATH, then the ripgrep wheel's
     rg_path: str | None = None
@@ -378,6 +382,14 @@ def _env_layer() -> dict[str, Any]:
         if network not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
             raise ConfigError(f"PLANLOOP_SANDBOX_NETWORK={network!r} is not true or false")
         out["sandbox_network"] = network in ("1", "true", "yes", "on")
+    budget = os.environ.get("PLANLOOP_REPO_MAP_BUDGET_S", "").strip()
+    if budget:
+        try:
+            out["repo_map_budget_s"] = float(budget)
+        except ValueError:
+            raise ConfigError(
+                f"PLANLOOP_REPO_MAP_BUDGET_S={budget!r} is not a number of seconds"
+            ) from None
     return out
 
 

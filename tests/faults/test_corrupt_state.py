@@ -52,7 +52,7 @@ TARGETS = {
     "shadow lock": "shadow.git/planloop.lock",
     "checkpoint ref": "shadow.git/refs/planloop/{pid}/square/1/after",
     "checkpoint object": "{obj}",
-    "repo map tags": "repomap/tags.json",
+    "repo map cache": "repomap/map.sqlite",
     "pending question": "question.json",
 }
 
@@ -111,7 +111,7 @@ DERIVED = {
     "shadow state",
     "shadow attributes",
     "shadow lock",
-    "repo map tags",
+    "repo map cache",
 }
 #: only ever appended to: what was there stays, byte for byte, in front
 APPEND_ONLY = {"log.jsonl"}
@@ -221,8 +221,8 @@ def test_the_targets_are_every_file_a_run_leaves(built_run, tmp_path: Path) -> N
     listed = {resolve(ws, t) for t in TARGETS}
     pl = ws / ".planloop"
     # one object and one ref stand for all: git reads them all the same way
-    # the repo map's cache (tags.json stands for it; index.sqlite is written when the tree
-    # is fingerprinted) is read the same way: a damaged entry is a rebuild, never a decision
+    # the repo map's cache (map.sqlite stands for it, its write-ahead log beside it) is read
+    # the same way: a damaged entry is a rebuild, never a decision
     grouped = [
         pl / "shadow.git" / "objects",
         pl / "shadow.git" / "refs" / "planloop",

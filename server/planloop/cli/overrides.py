@@ -24,6 +24,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         over["sandbox"] = args.sandbox
     if getattr(args, "sandbox_network", False):
         over["sandbox_network"] = True
+    if getattr(args, "repo_map_budget", None) is not None:
+        over["repo_map_budget_s"] = args.repo_map_budget
     if getattr(args, "sandbox_writable", None):
         over["sandbox_writable"] = list(args.sandbox_writable)
     return over

@@ -89,6 +89,14 @@ def _shared(defaults: bool, mode: bool = True) -> argparse.ArgumentParser:
         help="another folder sandboxed commands may write (repeatable; relative to the workspace)",
     )
     c.add_argument(
+        "--repo-map-budget",
+        type=float,
+        metavar="SECONDS",
+        default=d(None),
+        help="seconds the repo map may take before the planner starts (default 2; the "
+        "rest is parsed in the background) (env PLANLOOP_REPO_MAP_BUDGET_S)",
+    )
+    c.add_argument(
         "--debug",
         action="store_true",
         default=d(False),

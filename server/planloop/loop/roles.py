@@ -100,22 +100,25 @@ class Roles:
         return self._executor_model_obj
 
     def _repo_map(self) -> RepoMapFn:
-        """The repo map, cached under .planloop/repomap/; its progress goes to the front
-        ends only (``tell``: progress is not a decision worth a log line)."""
+        """The repo map, cached under .planloop/repomap/, made within
+        ``repo_map_budget_s`` (the rest is parsed in the background until the process
+        ends); its progress goes to the front ends only (``tell``: progress is not a
+        decision worth a log line)."""
         from planloop.workspace.repomap import RepoMap
 
-        def progress(message: str, done: int, total: int) -> None:
+        def progress(message: str, done: int, total: int, finished: bool) -> None:
             self.journal.tell(
                 Progress(
-                    task="repo_map",
-                    message=message,
-                    done=done,
-                    total=total,
-                    finished=total > 0 and done >= total,
+                    task="repo_map", message=message, done=done, total=total, finished=finished
                 )
             )
 
-        rm = RepoMap(self.ws, self.journal.store.dir / "repomap", on_progress=progress)
+        rm = RepoMap(
+            self.ws,
+            self.journal.store.dir / "repomap",
+            on_progress=progress,
+            budget_s=self.config.repo_map_budget_s,
+        )
         return lambda goal, budget, path: rm.render(goal, budget, path)
 
     @property

@@ -165,7 +165,7 @@ def flags() -> str:
         "One order, later wins: built-in defaults < the user's own "
         "`~/.config/planloop/config.toml` < environment variables "
         "(`PLANLOOP_PLANNER`, `PLANLOOP_EXECUTOR`, `PLANLOOP_APPROVAL_TIMEOUT_S`, "
-        "`PLANLOOP_SANDBOX`, `PLANLOOP_SANDBOX_NETWORK`) < "
+        "`PLANLOOP_SANDBOX`, `PLANLOOP_SANDBOX_NETWORK`, `PLANLOOP_REPO_MAP_BUDGET_S`) < "
         "`planloop.toml` in the folder < `planloop serve` flags < `initializationOptions` "
         "< `workspace/configuration` (section `planloop`, per folder). Each source is "
         "tested (tests/lsp/test_lsp_plain_clients.py).\n\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from planloop.document.plan import McpCall, Outcome
 from planloop.mcp_port import McpTools, is_mcp
 from planloop.models.base import ToolSpec
 from planloop.validation import problems
+from planloop.workspace import repomap_fill
 from planloop.workspace.files import Workspace, WorkspaceError
 from planloop.workspace.search import MAX_SEARCH_BYTES, SEARCH_TIMEOUT_S
 
@@ -291,8 +293,11 @@ class ToolBox:
         ]
 
     def call(self, name: str, input: dict[str, Any]) -> ToolOutput:
+        # a search or a listing runs alone: the repo map's background parse waits
+        hold = repomap_fill.paused() if name in ("search", "list_files") else nullcontext()
         try:
-            return self._call(name, input)
+            with hold:
+                return self._call(name, input)
         except WorkspaceError as exc:
             return _error(name, input, str(exc))
         except Exception as exc:  # a tool bug must reach the model as text, not end the step

@@ -155,13 +155,38 @@ class FileLister:
     def files_and_state(self) -> tuple[list[str], GitState | None]:
         """Every listed file (as :meth:`list_files` gives them) and, in a git repository,
         the git state they came from, so a caller needs one ``ls-files`` round, not two."""
-        if self.in_git:
-            state = self.git_state(".")
-            if state is not None:
-                listed = self._git_list(".", state)
-                if listed is not None:
-                    return sorted(listed), state
-        return self.list_files("."), None
+        return self.map_round().files_and_state()
+
+    def map_round(self) -> MapRound:
+        """One round of git for the repo map, read lazily: the quick key's answer (what
+        ``ls-files`` calls modified, deleted or untracked, one stat pass and one walk)
+        beside a dump of the index (no walk), so a map whose quick key matches parses
+        nothing, and one that does not builds the full state from the same two outputs
+        instead of walking the tree again."""
+        git = self.tools.git
+        if git is None or not self.in_git:
+            return MapRound(self, None)
+        listed = run_side_by_side(
+            [
+                [
+                    git,
+                    "ls-files",
+                    "-z",
+                    "-t",
+                    "--modified",
+                    "--deleted",
+                    "--others",
+                    "--exclude-standard",
+                ],
+                [git, "--literal-pathspecs", "ls-files", "-z", "--stage", "--cached"],
+                [git, "rev-parse", "--git-path", "index"],
+            ],
+            self.root,
+            LIST_TIMEOUT_S,
+        )
+        if listed is None or any(rc != 0 for rc, _, _ in listed):
+            return MapRound(self, None)
+        return MapRound(self, (listed[0][1], listed[1][1], listed[2][1]))
 
     def _git_list(self, rel: str, state: GitState | None = None) -> list[str] | None:
         state = state or self.git_state(rel)
@@ -337,6 +362,65 @@ class FileLister:
         return ids
 
 
+class MapRound:
+    """The outputs of :meth:`FileLister.map_round` (None: git could not answer)."""
+
+    def __init__(self, lister: FileLister, outs: tuple[bytes, bytes, bytes] | None) -> None:
+        self.lister = lister
+        self.outs = outs
+
+    def quick(self) -> tuple[bytes, list[str]] | None:
+        """As :meth:`FileLister.quick_state`, from this round."""
+        if self.outs is None:
+            return None
+        tagged, _stage, index_path = self.outs
+        root = self.lister.root
+        if b"/\0" in tagged or (root / ".gitmodules").exists():
+            return None
+        try:
+            with open(root / os.fsdecode(index_path.strip()), "rb") as fh:
+                fh.seek(-32, os.SEEK_END)
+                tail = fh.read(32)
+        except OSError:
+            return None
+        if not tail.strip(b"\0")[-8:]:
+            return None  # a null trailer: git did not hash this index
+        dirty = [display_name(n[2:]) for n in tagged.split(b"\0") if len(n) > 2]
+        return tail + b"\0" + tagged, dirty
+
+    def state(self) -> GitState | None:
+        if self.outs is None:
+            return None
+        tagged, stage, _ = self.outs
+        state = GitState(raw=stage + b"\0\0" + tagged)
+        text = tagged.decode("utf-8", "backslashreplace")
+        for tag, name in _TAGGED_RE.findall(text):
+            (state.deleted if tag == "R" else state.modified).add(name)
+        for name in _OTHER_RE.findall(text):
+            if name.endswith("/"):
+                state.nested.append(name.rstrip("/"))  # an untracked nested repository
+            else:
+                state.others.append(name)
+        for mode, sha, stage_no, name in _ENTRY_RE.findall(
+            stage.decode("utf-8", "backslashreplace")
+        ):
+            if mode == "160000":
+                state.nested.append(name)  # a submodule: listed on its own terms
+            elif stage_no == "0" or name not in state.blobs:
+                state.blobs[name] = sha
+        untagged = re.sub(rb"(^|\0)[?RC] ", rb"\1", tagged)  # "? name" → "name"
+        state.own_or_git = _mentions_own_or_git(stage) or _mentions_own_or_git(untagged)
+        return state
+
+    def files_and_state(self) -> tuple[list[str], GitState | None]:
+        state = self.state()
+        if state is not None:
+            listed = self.lister._git_list(".", state)
+            if listed is not None:
+                return sorted(listed), state
+        return self.lister.list_files("."), None
+
+
 def glob_matcher(pattern: str, base_rel: str = "") -> Callable[[str], bool]:
     """``*.py`` matches by file name anywhere; a pattern with ``/`` matches the path (also
     relative to the listed folder); a leading ``**/`` may match nothing."""
@@ -373,6 +457,8 @@ def _mentions_own_or_git(listing: bytes) -> bool:
     substring tests on the whole listing (C speed; a regex with a leading alternation
     would try every position)."""
     low = b"\0" + listing.lower()
+    if b".planloop" not in low and b".git/" not in low and b".git\0" not in low:
+        return False  # three scans settle the usual case (".gitignore" is no ".git")
     return any(
         sep + name in low
         for name in (b".git/", b".planloop/", b".git\0", b".planloop\0")
@@ -387,3 +473,4 @@ def own_or_git(rel: str) -> bool:
 
 _ENTRY_RE = re.compile(r"(?:(\d{6}) ([0-9a-f]{40,64}) (\d)\t)?([^\0]+)\0")
 _TAGGED_RE = re.compile(r"([RC]) ([^\0]+)\0")
+_OTHER_RE = re.compile(r"\? ([^\0]+)\0")

@@ -5,17 +5,25 @@ of the code. Aider showed the fix — hand the model a map of the most relevant 
 their definitions, sized to a budget — and this module builds one:
 
 1. **Tags** per file with tree-sitter (Python, JavaScript, TypeScript/TSX, Go, Rust,
-   Java; :mod:`planloop.workspace.repomap_tags`): definitions (name, line, the line's
-   text) and the identifiers it uses. Parsed files are cached by content hash
-   (:mod:`planloop.workspace.repomap_cache`), so a second plan in the same repository
-   parses only what changed. A file without a grammar, too large, or binary appears by
-   name only; a file that does not parse keeps whatever definitions tree-sitter
-   recovered (it always returns a tree).
-2. **Rank**: PageRank over "file A uses a name that file B defines" (a small power
-   iteration; names defined in very many files, or private ones, weigh less), then
-   multiplied by relevance to the goal (goal words in a file's path or definitions).
+   Java; :mod:`planloop.workspace.repomap_tags`): definitions (name, kind, line) and the
+   names it uses. Parsed files are cached by content id
+   (:mod:`planloop.workspace.repomap_cache`), so a later plan parses only what changed.
+   A file without a grammar, too large, or binary appears by name only; a file that does
+   not parse keeps whatever definitions tree-sitter recovered (it always returns a tree).
+2. **Rank**: PageRank over "file A uses a name that file B defines", in numpy
+   (:mod:`planloop.workspace.repomap_rank`), then multiplied by relevance to the goal
+   (goal words in a file's path or definitions).
 3. **Fit** the budget: the best (file, definition) pairs, grouped by file, as many as fit
    in ``budget`` tokens (estimated conservatively at 3 characters a token).
+
+**Within a time budget** (``budget_s``, the ``repo_map_budget_s`` setting): a first plan
+on a big repository must not wait for every file to be parsed. What the cache does not
+know yet is handed to background workers (:mod:`planloop.workspace.repomap_fill`), best
+first by cheap signals (goal words in paths and, by one ``rg``, in definitions; recently
+committed files; files open in the editor); the map parses the most promising of them
+itself while the budget lasts, then ranks what is known and says how much that is
+("map: 4,100 of 79,864 files parsed, continuing in the background"). The workers fill
+the cache for the ``repo_map`` tool and the next plan.
 
 The map goes into the planner's system prompt (its cached prefix); ``repo_map`` is also a
 read-only planner tool for one directory.
@@ -26,35 +34,58 @@ from __future__ import annotations
 import bisect
 import hashlib
 import heapq
-import itertools
-import json
 import logging
 import math
 import os
 import re
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from planloop.workspace import repomap_fill
 from planloop.workspace.files import Workspace
 from planloop.workspace.listing import GitState
-from planloop.workspace.repomap_cache import FileTags, RankedIndex, TagCache
-from planloop.workspace.repomap_tags import SUFFIXES, Grammars, tag_file
+from planloop.workspace.repomap_cache import Def, FileTags, RankedIndex, TagCache
+from planloop.workspace.repomap_rank import Signals, pagerank, used_count
+from planloop.workspace.repomap_tags import MAX_PARSE_BYTES, SUFFIXES, Grammars, tag_file
 
 log = logging.getLogger("planloop.repomap")
 
+__all__ = ["MAX_PARSE_BYTES", "RepoMap", "estimate_tokens"]
+
 DEFAULT_TOKENS = 3000
-#: bigger files are listed by name: generated or vendored code, rarely what a plan needs
-MAX_PARSE_BYTES = 512_000
-#: a name defined in more files than this says nothing about which one is meant
-COMMON_NAME_FILES = 50
-#: how often progress is reported while parsing
+#: how often progress is reported while parsing in the foreground
 PROGRESS_EVERY = 2000
 #: definitions shown per file at most (the most used first)
 MAX_DEFS_SHOWN = 12
+#: with a time budget, at most this many unparsed files are parsed here rather than by
+#: the background workers (starting them costs more than parsing a few files)
+INLINE_MAX = 300
+#: the share of the time budget the cheap signals may take
+SIGNALS_SHARE = 0.5
+#: kept back from the time budget for ranking and rendering, plus per known file
+RESERVE_S = 0.15
+RESERVE_PER_FILE_S = 7e-6
+#: what ranking a whole tree costs a file (loading its tags, PageRank, storing the index):
+#: past the budget, a map ranks as the last tree did and a worker re-ranks it
+RANK_PER_FILE_S = 1.5e-5
+KIND_WORDS = {
+    "f": "function",
+    "c": "class",
+    "m": "method",
+    "i": "interface",
+    "t": "type",
+    "e": "enum",
+    "s": "struct",
+    "k": "trait",
+    "d": "mod",
+    "x": "macro",
+    "r": "record",
+}
 
 _STOP = frozenset(
     [
@@ -103,13 +134,18 @@ _STOP = frozenset(
     ]
 )
 
-ProgressFn = Callable[[str, int, int], None]
+#: (message, files done, files in all, whether this piece of work is over)
+ProgressFn = Callable[[str, int, int, bool], None]
 
 
 def estimate_tokens(text: str) -> int:
     """Tokens a model will count, erring high: code runs nearer 3 characters a token
     than prose's 4, and a map over budget would crowd out the conversation."""
     return math.ceil(len(text) / 3)
+
+
+def partial_note(parsed: int, code: int) -> str:
+    return f"map: {parsed:,} of {code:,} files parsed, continuing in the background"
 
 
 @dataclass
@@ -121,87 +157,369 @@ class MapStats:
     from_index: bool = False
     #: ... found by the quick key (git's index checksum), without listing the tree
     by_quick_key: bool = False
+    #: code files whose tags were known when the map was made, of all code files
+    known: int = 0
+    code: int = 0
+    #: files handed to the background workers
+    background: int = 0
+    #: ranked as the last tree was (a full re-rank would have overrun the time budget)
+    stale: bool = False
+
+
+@dataclass
+class _Tree:
+    """One listing of the tree, kept while a background parse fills it in."""
+
+    files: list[str]
+    code: list[str]
+    ids: dict[str, str]
+    key: str
+    quick: str | None
 
 
 class RepoMap:
-    """The repo map of one workspace; ``cache_dir`` is under ``.planloop/``."""
+    """The repo map of one workspace; ``cache_dir`` is under ``.planloop/``.
+
+    ``budget_s``: the seconds a map may take before it settles for what is parsed by
+    then (None: parse everything first, as a bench or a background worker wants).
+    ``open_files``: the workspace-relative files open in the editor (a cheap signal).
+    ``workers``: background parse processes (None: one per core; 0: parse here only).
+    """
 
     def __init__(
-        self, ws: Workspace, cache_dir: Path, *, on_progress: ProgressFn | None = None
+        self,
+        ws: Workspace,
+        cache_dir: Path,
+        *,
+        on_progress: ProgressFn | None = None,
+        budget_s: float | None = None,
+        open_files: Callable[[], Sequence[str]] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.ws = ws
+        self.cache_dir = cache_dir
         self.cache = TagCache(cache_dir)
         self.on_progress = on_progress
+        self.budget_s = budget_s
+        self.open_files = open_files
+        self.workers = workers
         self.grammars = Grammars()
         self.stats = MapStats()
+        self.fill: repomap_fill.Fill | None = None
+        self._tree: _Tree | None = None
+        self._signals: Signals | None = None
+        self._lifts: dict[str, float] = {}
+        self.phases: dict[str, float] = {}
+        self._phase_at = time.monotonic()
 
     def clear_cache(self) -> None:
+        self.stop()
         self.cache.clear()
+
+    def stop(self) -> None:
+        """End the background parse (the run or the server is done with this map)."""
+        if self.fill is not None:
+            self.fill.stop()
+            self.fill = None
+
+    def close(self) -> None:
+        self.stop()
+        self.cache.close()
 
     def render(self, goal: str, budget: int = DEFAULT_TOKENS, path: str = ".") -> str:
         """The map for ``goal`` within ``budget`` tokens ("" when the budget is 0 or there
-        are no files); ``path`` narrows it to one directory (ranked within the whole)."""
+        are no files); ``path`` narrows it to one directory (ranked within the whole). A
+        map made before every file was parsed ends with a line that says so."""
         if budget <= 0:
             return ""
-        index = self.index()
+        index = self.index(goal)
         if path not in (".", ""):
             index = index.under(self.ws.rel(self.ws.resolve(path)).rstrip("/") + "/")
         if not len(index):
             return ""
+        note = partial_note(index.parsed, index.code) + "\n" if index.partial else ""
+        room = budget - estimate_tokens(note)
+        if room <= 0:
+            return ""
         words = _goal_regex(goal)
-        best = _best(index, words, budget)
-        return _fit(best, self.cache.defs([rel for _, rel in best]), budget, words)
+        best_at = _best(index, words, room)
+        best = [(index.ranks[i], index.rels[i]) for i in best_at]
+        wanted = {index.rels[i]: index.cids[i] for i in best_at}
+        tags = self.cache.get_many([c for c in wanted.values() if c])
+        defs: dict[str, list[tuple[Def, int]]] = {}
+        for rel, cid in wanted.items():
+            t = tags.get(cid)
+            if t is not None and t.defs:
+                hashes = _hashes(t.def_hashes)
+                counts = used_count(index.used_hashes, index.used_counts, hashes)
+                defs[rel] = list(zip(t.defs, counts, strict=False))
+        text = _fit(best, defs, room, words, str(self.ws.root) + os.sep)
+        return text + note if text else ""
 
-    def index(self) -> RankedIndex:
+    def index(self, goal: str = "") -> RankedIndex:
         """Every file's rank and definition names: the stored index when the tree is
         unchanged (asked first by the quick key, then by the full fingerprint), else
-        rebuilt, parsing only contents the tag cache has not seen."""
+        rebuilt from the cached tags, parsing what the cache has not seen — all of it
+        without a time budget; within one, what the budget allows (the rest in the
+        background)."""
         start = time.monotonic()
-        quick = self._quick_key()
-        if quick is not None:
-            cached = self.cache.index(quick, quick=True)
-            if cached is not None:
-                self.stats = MapStats(len(cached), 0, time.monotonic() - start, True, True)
-                return cached
-        files, state = self.ws.searcher.files_and_state()
-        code = [f for f in files if f.endswith(SUFFIXES)]
-        key = self._fingerprint(files, code, state)
-        cached = self.cache.index(key)
-        if cached is not None:
+        self.phases = {}
+        self._phase_at = start
+        deadline = None if self.budget_s is None else start + self.budget_s
+        tree = self._tree if self.fill is not None and self.fill.running else None
+        if tree is None:
+            self._tree = None
+            round_ = self.ws.searcher.map_round()
+            quick = self._quick_key(round_.quick())
+            self._lap("git round + quick key")
             if quick is not None:
-                self.cache.remember_quick(quick)
-            self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
-            return cached
-        ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
-        tags = self._tags(code, ids)
-        all_tags: dict[str, FileTags | None] = dict.fromkeys(files)
-        all_tags.update(tags)
-        ranks = pagerank(all_tags)
-        used: dict[str, int] = defaultdict(int)  # how many files use each name
-        for t in tags.values():
-            if t is not None:
-                for name in t.ref_names:
-                    used[name] += 1
-        rows: list[tuple[str, float, str, str]] = []
-        for rel in files:
-            t = all_tags[rel]
-            defs = (
-                [[d[0], d[1], d[2], round(1.0 + math.log1p(used.get(d[0], 0)), 3)] for d in t.defs]
-                if t is not None
-                else []
+                cached = self.cache.index(quick, quick=True)
+                if cached is not None:
+                    self._drop_signals()
+                    self.stats = MapStats(len(cached), 0, time.monotonic() - start, True, True)
+                    return _complete(cached)
+            if deadline is not None and self._signals is None:
+                # started now, read after the listing: they run while git lists the tree
+                self._signals = self._start_signals(goal)
+            files, state = round_.files_and_state()
+            self._lap("listing parsed")
+            code = [f for f in files if f.endswith(SUFFIXES)]
+            key = self._fingerprint(files, code, state)
+            cached = self.cache.index(key)
+            if cached is not None:
+                self._drop_signals()
+                if quick is not None:
+                    self.cache.remember_quick(quick)
+                self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
+                return _complete(cached)
+            ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
+            self._lap("content ids")
+            tree = _Tree(files, code, ids, key, quick)
+        known = self.cache.known(tree.ids.values())
+        self._lap("known tags")
+        todo = [rel for rel in tree.code if rel in tree.ids and tree.ids[rel] not in known]
+        parsed = 0
+        if todo and deadline is None and len(todo) > INLINE_MAX and self.workers != 0:
+            # no budget but much to parse: every core parses, and this waits for them
+            self.fill = repomap_fill.start(
+                self.ws.root,
+                self.cache_dir,
+                [(tree.ids[r], r) for r in todo],
+                nice_after_s=float("inf"),  # the caller waits for them: full priority
+                workers=self.workers,
             )
-            names = " ".join(d[0] for d in defs)
-            rank = round(ranks.get(rel, 0.0), 12)
-            rows.append((rel, rank, names, json.dumps(defs) if defs else ""))
-        self.cache.save_index(key, rows, quick)
-        self.stats.seconds = time.monotonic() - start
-        self.stats.files = len(files)
-        return RankedIndex([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+            if self.fill is not None:
+                self.fill.wait(24 * 3600)
+                self.fill = None
+            parsed = len(todo)
+            known = self.cache.known(tree.ids.values())
+            todo = [rel for rel in todo if tree.ids[rel] not in known]
+        if todo and (deadline is None or len(todo) <= INLINE_MAX):
+            parsed += self._parse(todo, tree.ids, deadline, known)
+            todo = [rel for rel in todo if tree.ids[rel] not in known]
+        if not todo and deadline is not None and self._rank_would_overrun(tree, deadline):
+            stale = self.cache.last_index()
+            if stale is not None:
+                # the last tree's ranks now, the exact ones from a worker for the next plan
+                self._drop_signals()
+                index = self._restale(tree, stale)
+                self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
+                self.stats.known = self.stats.code = len(tree.code)
+                self.stats.stale = True
+                return index
+        if not todo:
+            self._drop_signals()
+            index = self._rank(tree, full=True)
+            self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
+            self.stats.known = self.stats.code = len(tree.code)
+            self._tree = None
+            return index
+        assert deadline is not None
+        index = self._partial(goal, tree, todo, known, deadline)
+        self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
+        self.stats.known, self.stats.code = index.parsed, index.code
+        self.stats.background = len(todo)
+        return index
 
-    def _quick_key(self) -> str | None:
+    def _partial(
+        self, goal: str, tree: _Tree, todo: list[str], known: set[str], deadline: float
+    ) -> RankedIndex:
+        """The map within the budget: the unparsed files ordered by cheap signals, the
+        best of them parsed here while time lasts, the rest left to the workers."""
+        start = time.monotonic()
+        lifts: dict[str, float] = {}
+        if self.fill is None or not self.fill.running:
+            signals = self._signals or self._start_signals(goal)
+            self._signals = None
+            # the workers start at once, files with goal words in their path first; the
+            # foreground then parses what the signals lift (a duplicate costs one parse)
+            hits = _hits(todo, _goal_words(goal))
+            order = [todo[i] for i in sorted(hits)] + [
+                r for i, r in enumerate(todo) if i not in hits
+            ]
+            self.fill = repomap_fill.start(
+                self.ws.root,
+                self.cache_dir,
+                [(tree.ids[r], r) for r in order],
+                nice_after_s=max(0.0, deadline - time.monotonic()),
+                workers=self.workers,
+            )
+            self._lap("workers started")
+            self._tree = tree
+            left = deadline - start
+            lifts = signals.lifts(
+                start + max(0.0, (left - self._reserve(len(tree.files))) * SIGNALS_SHARE)
+            )
+            self._lap("cheap signals")
+            self._lifts = lifts
+            if self.on_progress is not None:
+                self.on_progress(
+                    f"map: parsing {len(todo):,} files in the background", 0, len(todo), False
+                )
+            lifted = sorted((r for r in todo if r in lifts), key=lambda r: lifts[r], reverse=True)
+            if lifted:
+                deadline_here = deadline - self._reserve(len(tree.files))
+                self._parse(lifted, tree.ids, deadline_here, known, report=False)
+                self._lap("foreground parse")
+        else:
+            lifts = self._lifts
+        index = self._rank(tree, full=False, lifts=lifts)
+        self._lap("rank")
+        if self.on_progress is not None:
+            self.on_progress(partial_note(index.parsed, index.code), index.parsed, index.code, True)
+        return index
+
+    @staticmethod
+    def _rank_would_overrun(tree: _Tree, deadline: float) -> bool:
+        return time.monotonic() + RANK_PER_FILE_S * len(tree.files) > deadline
+
+    def _restale(self, tree: _Tree, stale: RankedIndex) -> RankedIndex:
+        """This tree ranked as the last one was (a new file ranks lowest), with the
+        definition names of changed files read fresh; a worker re-ranks it whole and
+        stores that for the next plan."""
+        rank_of = dict(zip(stale.rels, stale.ranks, strict=True))
+        old_cid = dict(zip(stale.rels, stale.cids, strict=True))
+        name_of = dict(zip(stale.rels, stale.names, strict=True))
+        floor = min(stale.ranks, default=0.0)
+        cids = [tree.ids.get(rel, "") for rel in tree.files]
+        changed = [
+            (c, rel) for rel, c in zip(tree.files, cids, strict=True) if c and old_cid.get(rel) != c
+        ]
+        fresh = self.cache.get_many([c for c, _ in changed], defs=False)
+        fresh_names = {rel: t.names for c, rel in changed if (t := fresh.get(c)) is not None}
+        index = RankedIndex(
+            list(tree.files),
+            [rank_of.get(rel, floor) for rel in tree.files],
+            [fresh_names.get(rel, name_of.get(rel, "")) for rel in tree.files],
+            cids,
+            stale.used_hashes,
+            stale.used_counts,
+        )
+        if self.fill is None or not self.fill.running:
+            self.fill = repomap_fill.start(
+                self.ws.root, self.cache_dir, changed or [("", "")], nice_after_s=0.0, workers=1
+            )
+        return index
+
+    def _lap(self, name: str) -> None:
+        """Where a map's time goes (``phases``, logged at debug level: the bench shows them)."""
+        now = time.monotonic()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self._phase_at
+        self._phase_at = now
+        log.debug("repo map: %s %.3f s", name, self.phases[name])
+
+    def _drop_signals(self) -> None:
+        if self._signals is not None:
+            self._signals.stop()
+            self._signals = None
+
+    def _start_signals(self, goal: str) -> Signals:
+        tools = self.ws.searcher.tools
+        return Signals(
+            self.ws.root,
+            _goal_words(goal),
+            rg=tools.rg,
+            rg_filters=self.ws.searcher.rg_filters(),
+            git=tools.git if self.ws.searcher.in_git else None,
+            open_files=self.open_files() if self.open_files is not None else (),
+        )
+
+    @staticmethod
+    def _reserve(known: int) -> float:
+        return RESERVE_S + RESERVE_PER_FILE_S * known
+
+    def _parse(
+        self,
+        todo: list[str],
+        ids: dict[str, str],
+        deadline: float | None,
+        known: set[str],
+        *,
+        report: bool = True,
+    ) -> int:
+        """Parse ``todo`` here (by ``deadline``, when given) and store the tags; how many.
+        ``report``: progress lines (not for the few files a budgeted map parses itself:
+        its own line says how many are parsed)."""
+        total = len(todo)
+        report = report and self.on_progress is not None and total >= PROGRESS_EVERY
+        if report and self.on_progress is not None:
+            self.on_progress(f"repo map: parsing {total} files", 0, total, False)
+        root = str(self.ws.root) + os.sep
+        began = time.monotonic()
+        batch: list[tuple[str, FileTags | None]] = []
+        done = 0
+        for rel in todo:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            cid = ids[rel]
+            if cid in known:
+                continue
+            tags = tag_file(root + rel, rel, self.grammars, MAX_PARSE_BYTES)
+            if tags is not None or os.path.lexists(root + rel):
+                batch.append((cid, tags))
+                known.add(cid)
+            done += 1
+            if len(batch) >= 500:
+                self.cache.put_many(batch)
+                batch = []
+            if report and self.on_progress is not None and done % PROGRESS_EVERY == 0:
+                self.on_progress(f"repo map: parsed {done}/{total} files", done, total, False)
+        self.cache.put_many(batch)
+        if report and self.on_progress is not None:
+            took = time.monotonic() - began
+            self.on_progress(f"repo map: parsed {done} files in {took:.1f} s", done, total, True)
+        return done
+
+    def _rank(
+        self, tree: _Tree, *, full: bool, lifts: dict[str, float] | None = None
+    ) -> RankedIndex:
+        """Rank every file from the tags known now. ``full``: every code file is known;
+        the index is stored for the next map, and tags of contents gone are dropped."""
+        got = self.cache.get_many(tree.ids.values(), defs=False)
+        ids = tree.ids
+        cids = [ids.get(rel, "") for rel in tree.files]
+        all_tags = [got.get(c) if c else None for c in cids]
+        names = [t.names if t is not None else "" for t in all_tags]
+        parsed = sum(1 for c in cids if c and c in got)
+        ranks, used_h, used_n = pagerank(all_tags)
+        if lifts:
+            where = {rel: i for i, rel in enumerate(tree.files)} if len(lifts) > 64 else None
+            for rel, lift in lifts.items():
+                i = where.get(rel) if where is not None else _find(tree.files, rel)
+                if i is not None:
+                    ranks[i] *= lift
+        index = RankedIndex(
+            list(tree.files), ranks, names, cids, used_h, used_n, parsed, len(tree.code)
+        )
+        if full:
+            index.parsed = index.code
+            self.cache.save_index(tree.key, index, tree.quick)
+            self.cache.prune(set(tree.ids.values()))
+        return index
+
+    def _quick_key(self, got: tuple[bytes, list[str]] | None) -> str | None:
         """The tree's identity from git's index checksum and its list of changed paths,
         plus the stat of each of those (git does not vouch for their content)."""
-        got = self.ws.searcher.quick_state()
         if got is None:
             return None
         raw, dirty = got
@@ -232,136 +550,122 @@ class RepoMap:
                 continue
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
 
-    def _tags(self, code: list[str], ids: dict[str, str]) -> dict[str, FileTags | None]:
-        out: dict[str, FileTags | None] = {}
-        todo = [rel for rel in code if rel in ids and not self.cache.known(ids[rel])]
-        total = len(todo)
-        report = self.on_progress is not None and total >= PROGRESS_EVERY
-        if report and self.on_progress is not None:
-            self.on_progress(f"repo map: parsing {total} files", 0, total)
-        root = str(self.ws.root) + os.sep
-        began = time.monotonic()
-        for i, rel in enumerate(todo, 1):
-            self.cache.put(ids[rel], tag_file(root + rel, rel, self.grammars, MAX_PARSE_BYTES))
-            if report and self.on_progress is not None and i % PROGRESS_EVERY == 0 and i < total:
-                self.on_progress(f"repo map: parsed {i}/{total} files", i, total)
-        if report and self.on_progress is not None:
-            took = time.monotonic() - began
-            self.on_progress(f"repo map: parsed {total} files in {took:.1f} s", total, total)
-        for rel in code:
-            cid = ids.get(rel)
-            out[rel] = self.cache.get(cid) if cid is not None else None
-        self.stats = MapStats(files=len(code), parsed=total)
-        self.cache.save_tags(set(ids.values()))
-        return out
+
+def _find(files: list[str], rel: str) -> int | None:
+    """Where ``rel`` is in the sorted listing (a binary search: a few lifts need no map)."""
+    i = bisect.bisect_left(files, rel)
+    return i if i < len(files) and files[i] == rel else None
 
 
-def pagerank(
-    tags: dict[str, FileTags | None], *, damping: float = 0.85, iterations: int = 20
-) -> dict[str, float]:
-    """PageRank of files over "uses a name defined there" edges."""
-    definers: dict[str, list[str]] = defaultdict(list)
-    for rel, t in tags.items():
-        if t is not None:
-            for name in {d[0] for d in t.defs}:
-                definers[name].append(rel)
-    nodes = list(tags)
-    index = {n: i for i, n in enumerate(nodes)}
-    out_edges: list[list[tuple[int, float]]] = [[] for _ in nodes]
-    for rel, t in tags.items():
-        if t is None:
-            continue
-        src = index[rel]
-        weights: dict[int, float] = defaultdict(float)
-        for name in t.ref_names:
-            where = definers.get(name)
-            if not where or len(where) > COMMON_NAME_FILES:
-                continue
-            w = (0.1 if name.startswith("_") else 1.0) / len(where)
-            for dst in where:
-                if dst != rel:
-                    weights[index[dst]] += w
-        total = sum(weights.values())
-        if total:
-            out_edges[src] = [(d, w / total) for d, w in weights.items()]
-    n = len(nodes)
-    if n == 0:
-        return {}
-    rank = [1.0 / n] * n
-    for _ in range(iterations):
-        nxt = [(1.0 - damping) / n] * n
-        dangling = 0.0
-        for i, edges in enumerate(out_edges):
-            r = rank[i]
-            if not edges:
-                dangling += r
-                continue
-            share = damping * r
-            for j, w in edges:
-                nxt[j] += share * w
-        spread = damping * dangling / n
-        rank = [x + spread for x in nxt]
-    return {nodes[i]: rank[i] for i in range(n)}
+def _complete(index: RankedIndex) -> RankedIndex:
+    index.parsed = index.code = 0  # a stored index is whole
+    return index
 
 
-def _goal_regex(goal: str) -> re.Pattern[str] | None:
+def _hashes(raw: bytes) -> list[int]:
+    import array
+
+    a = array.array("I")
+    a.frombytes(raw)
+    return a.tolist()
+
+
+def _hits(texts: list[str], words: list[str]) -> set[int]:
+    """Which of ``texts`` hold one of ``words`` (case-insensitive): one literal scan per
+    word over all of them joined (C speed; an alternation tries every character), each
+    hit mapped back to its text by a binary search in numpy."""
+    if not words or not texts:
+        return set()
+    ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1)
+    text = "\n".join(texts).lower()
+    at = [m.start() for w in words for m in re.finditer(re.escape(w), text)]
+    if not at:
+        return set()
+    found: list[int] = np.unique(np.searchsorted(ends, np.array(at), side="right")).tolist()
+    return set(found)
+
+
+def _goal_words(goal: str) -> list[str]:
     words = {
         w.lower().rstrip("s") if len(w) > 4 else w.lower()
         for w in re.findall(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])|\d+", goal)
     }
-    words = {w for w in words if len(w) >= 3 and w not in _STOP}
-    if not words:
-        return None
+    return sorted((w for w in words if len(w) >= 3 and w not in _STOP), key=len, reverse=True)
+
+
+def _goal_regex(goal: str) -> re.Pattern[str] | None:
+    words = _goal_words(goal)
     # words are letters and digits only, so the alternation needs no escaping
-    return re.compile("|".join(sorted(words, key=len, reverse=True)), re.I)
+    return re.compile("|".join(words), re.I) if words else None
 
 
-def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[tuple[float, str]]:
-    """The best files, best first: rank, times 10 when the goal's words are in the path,
+def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[int]:
+    """Where the best files are in ``index``, best first: rank, times 10 when the goal's words are in the path,
     times 10 when in the file's definitions. Goal words are found by one literal scan per
     word over all paths and one over all names (C speed), not one search per file."""
     rels = index.rels
     ranks = list(index.ranks)
     if goal is not None and rels:
-        # one literal scan per word (Python's re finds a literal fast; an alternation of
-        # words it tries at every character)
-        words = [re.compile(re.escape(w)) for w in goal.pattern.replace("\\", "").split("|")]
+        words = goal.pattern.split("|")
         for texts in (rels, index.names):
-            starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
-            text = "\n".join(texts).lower()
-            hit: set[int] = set()
-            for w in words:
-                for m in w.finditer(text):
-                    hit.add(bisect.bisect_right(starts, m.start()) - 1)
-            for i in hit:
+            for i in _hits(texts, words):
                 ranks[i] *= 10.0
     # each shown file costs a few tokens: no more than budget/5 can ever fit
     top = max(1, limit // 5)
-    best = heapq.nlargest(top, range(len(rels)), key=lambda i: (ranks[i], rels[i]))
-    return [(ranks[i], rels[i]) for i in best]
+    return heapq.nlargest(top, range(len(rels)), key=lambda i: (ranks[i], rels[i]))
 
 
-def _file_block(rel: str, defs: list[list[Any]], goal: re.Pattern[str] | None) -> list[str]:
+def _lines(path: str, rows: set[int]) -> dict[int, str]:
+    """The text of a few lines of a file (the cache keeps no text: the file has it)."""
+    out: dict[int, str] = {}
+    try:
+        with open(path, "rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                if n in rows:
+                    out[n] = raw.decode("utf-8", "replace").rstrip().replace("\t", "    ")
+                    if len(out) == len(rows):
+                        break
+    except OSError:
+        pass
+    return out
+
+
+def _cut(text: str, width: int = 120) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _file_block(
+    rel: str, defs: list[tuple[Def, int]], goal: re.Pattern[str] | None, root: str
+) -> list[str]:
     """A file's lines: its name, then its definitions, most used (and goal-matching) first,
-    shown in file order."""
+    shown in file order with their line's text (or, if the file changed, kind and name)."""
     if not defs:
         return [rel]
     search = goal.search if goal is not None else None
 
-    def weight(d: list[Any]) -> float:
-        w = float(d[3]) * (0.2 if str(d[0]).startswith("_") else 1.0)
-        return w * 10.0 if search is not None and search(str(d[0])) else w
+    def weight(item: tuple[Def, int]) -> float:
+        (name, _kind, _line), used = item
+        w = (1.0 + math.log1p(used)) * (0.2 if name.startswith("_") else 1.0)
+        return w * 10.0 if search is not None and search(name) else w
 
     keep = sorted(defs, key=weight, reverse=True)[:MAX_DEFS_SHOWN]
-    shown = sorted(keep, key=lambda d: int(d[1]))
-    return [f"{rel}:", *(f"│{int(d[1]):>5}: {d[2]}" for d in shown)]
+    shown = sorted((d for d, _ in keep), key=lambda d: d[2])
+    text = _lines(root + rel, {d[2] for d in shown})
+    out = [f"{rel}:"]
+    for name, kind, line in shown:
+        got = text.get(line, "")
+        if name not in got:
+            got = f"{KIND_WORDS.get(kind, 'def')} {name}"
+        out.append(f"│{line:>5}: {_cut(got)}")
+    return out
 
 
 def _fit(
     best: list[tuple[float, str]],
-    defs: dict[str, list[list[Any]]],
+    defs: dict[str, list[tuple[Def, int]]],
     budget: int,
     goal: re.Pattern[str] | None,
+    root: str,
 ) -> str:
     """As many of the best files as fit in ``budget`` tokens (binary search on the count)."""
     blocks: list[list[str]] = []
@@ -371,7 +675,7 @@ def _fit(
     def text(k: int) -> str:
         while len(blocks) < k:
             rel = best[len(blocks)][1]
-            blocks.append(_file_block(rel, defs.get(rel, []), goal))
+            blocks.append(_file_block(rel, defs.get(rel, []), goal, root))
         if k not in text_of:
             text_of[k] = "".join("\n".join(b) + "\n" for b in blocks[:k])
         return text_of[k]
@@ -393,3 +697,18 @@ def _fit(
             break
         names += rel + "\n"
     return names
+
+
+def _finish(root: Path, cache_dir: Path) -> None:
+    """A background parse is over: rank the whole tree and store it for the next plan."""
+    rm = RepoMap(Workspace(root), cache_dir, workers=0)
+    rm.index()
+    rm.close()
+
+
+if __name__ == "__main__":  # a background parse worker (repomap_fill.COMMAND)
+    import sys
+
+    from planloop.workspace import repomap as _this  # one copy of this module, not two
+
+    raise SystemExit(repomap_fill.main(sys.argv[1:], _this._finish))

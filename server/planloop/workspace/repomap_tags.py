@@ -8,14 +8,18 @@ a budget. Each changes for its own reasons (a new language touches only this mod
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import stat
 from typing import Any
 
-from planloop.workspace.repomap_cache import FileTags
+from planloop.workspace.repomap_cache import FileTags, pack_hashes
 
 log = logging.getLogger("planloop.repomap")
 
+#: bigger files are listed by name: generated or vendored code, rarely what a plan needs
+MAX_PARSE_BYTES = 512_000
 #: suffix → language name
 LANGUAGES = {
     ".py": "python",
@@ -80,6 +84,28 @@ _GRAMMARS = {
     "rust": ("tree_sitter_rust", "language"),
     "java": ("tree_sitter_java", "language"),
 }
+#: node type → one-letter kind (what a definition is, stored instead of its line's text)
+KINDS = {
+    "function_definition": "f",
+    "function_declaration": "f",
+    "generator_function_declaration": "f",
+    "function_item": "f",
+    "class_definition": "c",
+    "class_declaration": "c",
+    "abstract_class_declaration": "c",
+    "method_definition": "m",
+    "method_declaration": "m",
+    "interface_declaration": "i",
+    "type_alias_declaration": "t",
+    "type_spec": "t",
+    "enum_declaration": "e",
+    "enum_item": "e",
+    "struct_item": "s",
+    "trait_item": "k",
+    "mod_item": "d",
+    "macro_definition": "x",
+    "record_declaration": "r",
+}
 _REF_NODES = ["identifier", "type_identifier", "field_identifier", "property_identifier"]
 
 
@@ -127,8 +153,17 @@ def _query(ts: Any, language: Any, patterns: list[str]) -> Any:
     return ts.Query(language, "\n".join(ok)) if ok else None
 
 
+def name_hash(name: str) -> int:
+    """A name as 31 bits of hash, the top bit set for a private name (``_x``): ranking
+    joins uses to definitions on these integers in numpy and needs no name text, and
+    4 bytes a name keep the cache small (a rare collision adds one weak edge, no more)."""
+    raw = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=4).digest()
+    h = int.from_bytes(raw, "little")
+    return (h & 0x7FFF_FFFF) | (1 << 31 if name.startswith("_") else 0)
+
+
 def extract(data: bytes, lang: str, grammars: Grammars) -> FileTags | None:
-    """Definitions and identifiers of one file, or None without a grammar."""
+    """Definitions and the names used, of one file, or None without a grammar."""
     loaded = grammars.get(lang)
     if loaded is None:
         return None
@@ -136,8 +171,7 @@ def extract(data: bytes, lang: str, grammars: Grammars) -> FileTags | None:
 
     parser, def_q, ref_q = loaded
     tree = parser.parse(data)
-    lines = data.split(b"\n")
-    defs: list[list[Any]] = []
+    defs: list[tuple[str, str, int]] = []
     names: set[str] = set()
     for _, caps in ts.QueryCursor(def_q).matches(tree.root_node):
         name_nodes = caps.get("name") or []
@@ -145,17 +179,21 @@ def extract(data: bytes, lang: str, grammars: Grammars) -> FileTags | None:
             continue
         node = name_nodes[0]
         name = node.text.decode("utf-8", "replace") if node.text else ""
-        if not name or (name in names and len(defs) > 400):
+        if not name or (name in names and len(defs) > 400) or any(c.isspace() for c in name):
             continue
-        row = (caps.get("def") or name_nodes)[0].start_point[0]
-        text = lines[row].decode("utf-8", "replace").rstrip() if row < len(lines) else name
-        defs.append([name, row + 1, _cut(text.replace("\t", "    "))])
+        def_node = (caps.get("def") or name_nodes)[0]
+        defs.append((name, KINDS.get(def_node.type, "f"), def_node.start_point[0] + 1))
         names.add(name)
     refs: set[str] = set()
     for node in ts.QueryCursor(ref_q).captures(tree.root_node).get("ref", []):
         if node.text and len(node.text) >= 3:
             refs.add(node.text.decode("utf-8", "replace"))
-    return FileTags(defs=defs[:400], refs=" ".join(sorted(refs - names)[:2000]))
+    used = sorted(refs - names)[:2000]
+    return FileTags(
+        defs=defs[:400],
+        def_hashes=pack_hashes([name_hash(d[0]) for d in defs[:400]]),
+        refs=pack_hashes(sorted({name_hash(n) for n in used})),
+    )
 
 
 def _cut(text: str, width: int = 120) -> str:
@@ -169,8 +207,9 @@ def tag_file(path: str, rel: str, grammars: Grammars, max_bytes: int) -> FileTag
     if lang is None:
         return None
     try:
-        if os.stat(path).st_size > max_bytes:
-            return None
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return None  # a FIFO or device would block the read; a huge file is generated
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError:
