@@ -338,3 +338,16 @@ def test_a_changed_tree_ranks_as_the_last_one_when_a_full_rank_would_overrun(
     later = budget_map(repo, 1.0)
     assert "def invoice_total():" in later.render("invoice total", 3000)
     assert later.stats.from_index and not later.stats.stale
+
+
+def test_an_older_planloops_cache_files_are_removed_when_the_new_cache_opens(repo: Path) -> None:
+    """planloop 0.1 kept tags.json and index.sqlite (150 MB on a 100k-file repository);
+    nothing reads them any more, so the first map of the new cache reclaims the space."""
+    directory = repo / ".planloop" / "repomap"
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in ("tags.json", "index.sqlite"):
+        (directory / old).write_bytes(b"x" * 4096)
+    RepoMap(Workspace(repo), directory, workers=0).render("route the hub", 500)
+    assert sorted(p.name for p in directory.iterdir() if p.name.endswith((".json", ".sqlite"))) == [
+        DB_NAME
+    ]

@@ -40,6 +40,8 @@ log = logging.getLogger("planloop.repomap")
 
 _VERSION = 5
 DB_NAME = "map.sqlite"
+# what planloop 0.1 kept here before map.sqlite; removed when the cache first opens
+_OLD_FILES = ("tags.json", "index.sqlite", "index.sqlite-journal")
 #: host variables per ``IN (...)`` query (SQLite's oldest limit is 999)
 _CHUNK = 900
 _SCHEMA = (
@@ -146,6 +148,9 @@ class TagCache:
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             self.directory.mkdir(parents=True, exist_ok=True)
+            for old in _OLD_FILES:  # an older planloop's cache: up to 150 MB on a big repo
+                with contextlib.suppress(OSError):
+                    (self.directory / old).unlink()
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             try:
                 conn.execute("PRAGMA busy_timeout = 30000")
