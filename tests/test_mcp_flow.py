@@ -12,7 +12,7 @@ import pytest
 
 from helpers import dict_sink, report, script, submit, tool
 from mcp_fixtures import filesystem_server
-from planloop.approvals import ApprovalRequest, Decision
+from planloop.approvals import ApprovalRequest, Approver, Decision, NoApprover
 from planloop.cancel import CancelToken
 from planloop.config import load_config
 from planloop.mcp_tools.consent import CONSENT_FILE
@@ -34,7 +34,7 @@ class Desk:
         return None if self.answer is None else Decision(self.answer, "tester", "not today")
 
 
-def orchestrator(ws: Path, path: Path, desk: Desk, events: list[dict[str, Any]], **kw: Any):
+def orchestrator(ws: Path, path: Path, desk: Approver, events: list[dict[str, Any]], **kw: Any):
     spec = f"scripted:{path}"
     config = load_config(
         ws, {"planner": spec, "executor": spec, "mcp": {"startTimeoutS": 20, "callTimeoutS": 20}}
@@ -235,3 +235,40 @@ def test_a_recorded_run_replays_its_mcp_calls_without_the_server(
     assert results and results == [
         (e["role"], e["result"]) for e in replayed if e["type"] == "mcp_call"
     ]
+
+
+def test_a_plan_rejected_with_feedback_is_planned_again_with_the_servers(
+    tmp_path: Path, http_server: str
+) -> None:
+    """``planloop reject`` with feedback (a decision, not a plan or a run) sends the
+    planner back to work: it has the servers a plan has, and they stop with it."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    first = {"id": "guess", "title": "Guess", "kind": "command", "instructions": "guess"}
+    looked = {"id": "fix", "title": "Fix order 7", "kind": "command", "instructions": "fix"}
+    path = script(
+        tmp_path,
+        planner=[
+            submit("fix order 7", [first]),
+            [tool("mcp__db__lookup", order_id=7)],
+            {"content": submit("fix order 7", [looked]), "expect": "order 7: status=broken"},
+        ],
+        executor=[],
+    )
+    events: list[dict[str, Any]] = []
+    client = [ServerSpec("db", "http", url=http_server, source="client", trust=True)]
+    orch = orchestrator(ws, path, NoApprover(), events, mcp_servers=client)  # nobody there
+    orch.create_plan("fix order 7")
+    assert orch.run(all_steps=True).state == "awaiting_approval"  # the plan's review
+    before = len(events)
+    res = orch.decide_pending(False, by="tester", feedback="look the order up first")
+    assert res.state == "awaiting_approval", res.reason
+    pending = orch.store.load().pending
+    assert pending is not None and pending.kind == "revision" and pending.proposal is not None
+    assert [s.id for s in pending.proposal.steps] == ["fix"]
+    calls = [
+        (e["role"], e["tool"], e["is_error"]) for e in events[before:] if e["type"] == "mcp_call"
+    ]
+    assert calls == [("planner", "mcp__db__lookup", False)]
+    assert [e["server"] for e in events[before:] if e["type"] == "mcp_started"] == ["db"]
+    assert orch.mcp is not None and not orch.mcp._opened  # type: ignore[attr-defined]  # stopped

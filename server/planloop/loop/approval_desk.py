@@ -293,6 +293,12 @@ class ApprovalDesk:
         return None if d is None or d.automatic else d.approve
 
 
+def replans(p: Pending | None, approve: bool, feedback: str | None) -> bool:
+    """Whether this answer sends the planner back to work: a plan or a re-plan rejected
+    with feedback (what :meth:`ApprovalDesk.apply` does with it)."""
+    return p is not None and p.kind in ("plan", "revision") and not approve and bool(feedback)
+
+
 def check_answerable(
     p: Pending | None, kind: str | None, *, version: int | None, step_id: str | None
 ) -> None:
