@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from helpers import dict_sink, report, script, submit, tool
-from mcp_fixtures import filesystem_server
+from mcp_fixtures import filesystem_server, stdio_spec
 from planloop.approvals import ApprovalRequest, Approver, Decision, NoApprover
 from planloop.cancel import CancelToken
 from planloop.config import load_config
@@ -272,3 +272,35 @@ def test_a_plan_rejected_with_feedback_is_planned_again_with_the_servers(
     assert calls == [("planner", "mcp__db__lookup", False)]
     assert [e["server"] for e in events[before:] if e["type"] == "mcp_started"] == ["db"]
     assert orch.mcp is not None and not orch.mcp._opened  # type: ignore[attr-defined]  # stopped
+
+
+def test_a_server_that_dies_during_a_step_is_told_in_that_steps_events(tmp_path: Path) -> None:
+    """The servers' thread keeps its warnings for the run's thread (the log is written
+    there); a step's end tells them, so the death is not left for a later step to say."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    step = {
+        "id": "poke",
+        "title": "Poke the server",
+        "kind": "command",
+        "instructions": "call crash",
+        "tools": ["mcp__db__crash"],
+        "acceptance": [],
+    }
+    path = script(
+        tmp_path,
+        planner=[submit("poke", [step])],
+        executor=[
+            [tool("mcp__db__crash")],
+            {"content": report(True, "poked"), "expect": "(server db)"},
+        ],
+    )
+    events: list[dict[str, Any]] = []
+    orchestrator(ws, path, Desk(True), []).create_plan("poke")  # no server: a second less
+    client = [stdio_spec("db", allow=("crash",), source="client")]
+    orch = orchestrator(ws, path, Desk(True), events, mcp_servers=client)
+    assert orch.run(all_steps=True).state == "done"
+    kinds = [(e["type"], e.get("server")) for e in events]
+    warned = kinds.index(("mcp_warning", "db"))
+    assert kinds.index(("step_started", None)) < warned < kinds.index(("step_finished", None))
+    assert "stopped during the run" in events[warned]["message"]

@@ -17,12 +17,13 @@ from test_terminal_approval import Terminal
 
 
 def test_terminal_user_consents_to_a_projects_mcp_json_once_and_the_planner_uses_it(
-    tmp_path: Path,
+    tmp_path: Path, http_server: str
 ) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
+    # the session's HTTP server: a URL in a project's file needs consent as a command does
     (ws / ".mcp.json").write_text(
-        json.dumps({"mcpServers": {"db": {"command": sys.executable, "args": [str(SERVER)]}}})
+        json.dumps({"mcpServers": {"db": {"type": "http", "url": http_server}}})
     )
     (ws / "planloop.toml").write_text('[mcp]\nplanner_tools = ["mcp__db__lookup"]\n')
     trust(ws)
@@ -40,7 +41,7 @@ def test_terminal_user_consents_to_a_projects_mcp_json_once_and_the_planner_uses
     term = Terminal([*argv, "--planner", spec, "--executor", spec, "fix order 7"], ws)
     term.expect("Approve?")
     assert "start the MCP servers this workspace's config defines" in term.seen
-    assert "mcp_server.py" in term.seen  # the person sees what would run
+    assert f"db: {http_server}" in term.seen  # the person sees what would start
     term.type("y")
     assert term.finish() == 0, term.seen
     assert "MCP server db: 8 tools" in term.seen
