@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from helpers import dict_sink, report, script, submit, tool
-from mcp_fixtures import filesystem_server
-from planloop.approvals import ApprovalRequest, Decision
+from mcp_fixtures import filesystem_server, stdio_spec
+from planloop.approvals import ApprovalRequest, Approver, Decision, NoApprover
 from planloop.cancel import CancelToken
 from planloop.config import load_config
 from planloop.mcp_tools.consent import CONSENT_FILE
@@ -34,7 +34,7 @@ class Desk:
         return None if self.answer is None else Decision(self.answer, "tester", "not today")
 
 
-def orchestrator(ws: Path, path: Path, desk: Desk, events: list[dict[str, Any]], **kw: Any):
+def orchestrator(ws: Path, path: Path, desk: Approver, events: list[dict[str, Any]], **kw: Any):
     spec = f"scripted:{path}"
     config = load_config(
         ws, {"planner": spec, "executor": spec, "mcp": {"startTimeoutS": 20, "callTimeoutS": 20}}
@@ -235,3 +235,72 @@ def test_a_recorded_run_replays_its_mcp_calls_without_the_server(
     assert results and results == [
         (e["role"], e["result"]) for e in replayed if e["type"] == "mcp_call"
     ]
+
+
+def test_a_plan_rejected_with_feedback_is_planned_again_with_the_servers(
+    tmp_path: Path, http_server: str
+) -> None:
+    """``planloop reject`` with feedback (a decision, not a plan or a run) sends the
+    planner back to work: it has the servers a plan has, and they stop with it."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    first = {"id": "guess", "title": "Guess", "kind": "command", "instructions": "guess"}
+    looked = {"id": "fix", "title": "Fix order 7", "kind": "command", "instructions": "fix"}
+    path = script(
+        tmp_path,
+        planner=[
+            submit("fix order 7", [first]),
+            [tool("mcp__db__lookup", order_id=7)],
+            {"content": submit("fix order 7", [looked]), "expect": "order 7: status=broken"},
+        ],
+        executor=[],
+    )
+    events: list[dict[str, Any]] = []
+    client = [ServerSpec("db", "http", url=http_server, source="client", trust=True)]
+    orch = orchestrator(ws, path, NoApprover(), events, mcp_servers=client)  # nobody there
+    orch.create_plan("fix order 7")
+    assert orch.run(all_steps=True).state == "awaiting_approval"  # the plan's review
+    before = len(events)
+    res = orch.decide_pending(False, by="tester", feedback="look the order up first")
+    assert res.state == "awaiting_approval", res.reason
+    pending = orch.store.load().pending
+    assert pending is not None and pending.kind == "revision" and pending.proposal is not None
+    assert [s.id for s in pending.proposal.steps] == ["fix"]
+    calls = [
+        (e["role"], e["tool"], e["is_error"]) for e in events[before:] if e["type"] == "mcp_call"
+    ]
+    assert calls == [("planner", "mcp__db__lookup", False)]
+    assert [e["server"] for e in events[before:] if e["type"] == "mcp_started"] == ["db"]
+    assert orch.mcp is not None and not orch.mcp._opened  # type: ignore[attr-defined]  # stopped
+
+
+def test_a_server_that_dies_during_a_step_is_told_in_that_steps_events(tmp_path: Path) -> None:
+    """The servers' thread keeps its warnings for the run's thread (the log is written
+    there); a step's end tells them, so the death is not left for a later step to say."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    step = {
+        "id": "poke",
+        "title": "Poke the server",
+        "kind": "command",
+        "instructions": "call crash",
+        "tools": ["mcp__db__crash"],
+        "acceptance": [],
+    }
+    path = script(
+        tmp_path,
+        planner=[submit("poke", [step])],
+        executor=[
+            [tool("mcp__db__crash")],
+            {"content": report(True, "poked"), "expect": "(server db)"},
+        ],
+    )
+    events: list[dict[str, Any]] = []
+    orchestrator(ws, path, Desk(True), []).create_plan("poke")  # no server: a second less
+    client = [stdio_spec("db", allow=("crash",), source="client")]
+    orch = orchestrator(ws, path, Desk(True), events, mcp_servers=client)
+    assert orch.run(all_steps=True).state == "done"
+    kinds = [(e["type"], e.get("server")) for e in events]
+    warned = kinds.index(("mcp_warning", "db"))
+    assert kinds.index(("step_started", None)) < warned < kinds.index(("step_finished", None))
+    assert "stopped during the run" in events[warned]["message"]

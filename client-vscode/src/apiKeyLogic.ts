@@ -78,7 +78,7 @@ export function withoutSecrets(base: Readonly<Record<string, string | undefined>
   return env;
 }
 
-/** What *planloop: Check Models* shows: one line a role, and whether all passed. */
+/** What *planloop: Check Models* shows: one line a role, the sandbox and each MCP server, and whether all passed. */
 export function doctorSummary(payload: {
   ok: boolean;
   checks: {
@@ -92,7 +92,9 @@ export function doctorSummary(payload: {
     detail: string;
   }[];
   sandbox?: { available: boolean; ok: boolean; summary: string; reason: string; fix: string };
-}): { severity: 'info' | 'error'; text: string; lines: string[] } {
+  /** Each MCP server, started as a run would start it (absent from an older server). */
+  mcp?: { name: string; transport: string; source: string; started: boolean; tools: number; detail: string }[];
+}): { severity: 'info' | 'warning' | 'error'; text: string; lines: string[] } {
   const lines = payload.checks.map((c) => {
     const key = c.keyEnv === null ? '' : ` · ${c.keyEnv} ${c.keyPresent ? 'set' : 'not set'}`;
     const took = c.seconds === null ? '' : ` · ${c.seconds.toFixed(2)}s`;
@@ -104,6 +106,10 @@ export function doctorSummary(payload: {
     const why = sandbox.ok ? '' : ` — ${sandbox.reason}${sandbox.fix ? `; to fix: ${sandbox.fix}` : ''}`;
     lines.push(`${mark} sandbox ${sandbox.summary}${why}`);
   }
+  const servers = payload.mcp ?? [];
+  for (const m of servers) {
+    lines.push(`${m.started ? '✓' : '✗'} mcp ${m.name} · ${m.transport} · ${m.source} — ${m.detail}`);
+  }
   const failed = payload.checks.filter((c) => !c.ok);
   if (sandbox && !sandbox.ok && !failed.length) {
     return {
@@ -113,7 +119,23 @@ export function doctorSummary(payload: {
     };
   }
   if (!failed.length) {
-    return { severity: 'info', text: `planloop: both models answer and call tools (${payload.checks.map((c) => c.label).join(', ')}).`, lines };
+    const models = `both models answer and call tools (${payload.checks.map((c) => c.label).join(', ')})`;
+    // a server that does not start never stops a run (it goes on without its tools):
+    // a warning naming the first, not an error
+    const down = servers.filter((m) => !m.started);
+    if (down.length) {
+      const which = down.length === 1 ? 'an MCP server' : `${down.length} of ${servers.length} MCP servers`;
+      return {
+        severity: 'warning',
+        text: `planloop: ${models}, but ${which} did not start: ${down[0].name}: ${down[0].detail}`,
+        lines,
+      };
+    }
+    const tools = servers.reduce((n, m) => n + m.tools, 0);
+    const mcp = servers.length
+      ? ` MCP: ${servers.length} server${servers.length === 1 ? '' : 's'} started, ${tools} tool${tools === 1 ? '' : 's'}.`
+      : '';
+    return { severity: 'info', text: `planloop: ${models}.${mcp}`, lines };
   }
   const first = failed[0];
   return {

@@ -489,7 +489,7 @@ export class Commands {
     if (pick === RESTART) await this.restartServer();
   }
 
-  /** planloop.doctor: each role's model answers and calls a tool (the details go to the log). */
+  /** planloop.doctor: each role's model answers and calls a tool, the sandbox, each MCP server (the details go to the log). */
   async checkModels(): Promise<void> {
     const server = this.server();
     const res = await vscode.window.withProgress(
@@ -502,7 +502,8 @@ export class Commands {
       void vscode.window.showInformationMessage(summary.text);
       return;
     }
-    const pick = await vscode.window.showErrorMessage(summary.text, SHOW_LOG);
+    const show = summary.severity === 'warning' ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
+    const pick = await show(summary.text, SHOW_LOG);
     if (pick === SHOW_LOG) this.d.log.show(true);
   }
 

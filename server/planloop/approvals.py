@@ -33,6 +33,9 @@ class Decision:
     approve: bool
     by: str
     feedback: str | None = None
+    #: a rule answered (``--yes``), not a person: fine for this command, but not an
+    #: answer to remember (the MCP consent of a workspace waits for a person instead)
+    automatic: bool = False
 
 
 class Approver(Protocol):
@@ -56,7 +59,9 @@ class AutoApprover:
 
     def ask(self, req: ApprovalRequest, cancel: CancelToken | None = None) -> Decision | None:
         if req.kind == "command" and not self.commands:
-            return Decision(False, self.by, "commands outside the allow list need a person")
+            return Decision(
+                False, self.by, "commands outside the allow list need a person", automatic=True
+            )
         if req.kind == "budget":
             return Decision(False, self.by, "--yes does not raise the dollar budget")
         return Decision(True, self.by)

@@ -76,6 +76,11 @@ class McpTools(Protocol):
         """Whether the executor may call ``name`` without asking a person."""
         ...
 
+    def flush(self) -> None:
+        """Tell what the servers' own thread saw since (a server that died), now, from the
+        caller's thread: a step's end says it in that step's events."""
+        ...
+
     def statuses(self) -> list[ServerStatus]:
         """Every server of the last :meth:`open`: started or why not."""
         ...

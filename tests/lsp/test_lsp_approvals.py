@@ -190,3 +190,48 @@ async def test_replan_command_returns_proposal_and_pending_decision(tmp_path: Pa
         assert rejected["state"] == "stopped"
         assert rejected["plan"]["version"] == 1
         assert rejected["pending"] is None
+
+
+async def test_an_mcp_call_off_the_allow_list_asks_the_editor_as_a_command_does(
+    tmp_path: Path, http_server: str
+) -> None:
+    """A gated MCP call goes through planloop/requestApproval like a command (kind
+    ``command``, the call as its text); the approved call reaches the server, and the
+    step's record and the log say so. The client hands the server over."""
+    import json
+
+    from helpers import report, script, submit, tool
+
+    ws = make_workspace(tmp_path / "proj")
+    step = {
+        "id": "close",
+        "title": "Close order 23",
+        "kind": "command",
+        "instructions": "close order 23",
+        "tools": ["mcp__db__set_status"],
+        "acceptance": [],
+    }
+    path = script(
+        tmp_path,
+        planner=[submit("close order 23", [step])],
+        executor=[
+            [tool("mcp__db__set_status", order_id=23, status="closed")],
+            {"content": report(True, "closed"), "expect": "updated order 23"},
+        ],
+    )
+    servers = [{"name": "db", "type": "http", "url": http_server, "headers": []}]
+    async with open_session(ws, options(path, mcpServers=servers), custom_approvals=True) as s:
+        await s.cmd("planloop.createPlan", {"goal": "close order 23"})
+        run = await s.cmd("planloop.runAll")
+        assert run["state"] == "done", run["reason"]
+        (req,) = s.approvals
+        assert req["kind"] == "command"
+        assert req["command"].startswith("mcp__db__set_status ")
+        assert json.loads(req["command"].split(" ", 1)[1]) == {"order_id": 23, "status": "closed"}
+        assert "not on the allow list" in req["reason"]
+        calls = step_of(run["plan"], "close")["result"]["mcp_calls"]
+        assert [(c["tool"], c["is_error"]) for c in calls] == [("mcp__db__set_status", False)]
+        logged = log_events(ws, run["plan"]["plan"]["plan_id"])
+        assert [e["approve"] for e in logged if e["type"] == "approval" and e.get("command")] == [
+            True
+        ]

@@ -99,3 +99,25 @@ test('the doctor summary names a sandbox that cannot run, and its fix', () => {
   const off = { ...on, available: false, summary: 'off (commands run with your full rights)' };
   assert.equal(doctorSummary({ ok: true, checks, sandbox: off }).lines[2], '! sandbox off (commands run with your full rights)');
 });
+
+test('the doctor summary lists each MCP server; one that did not start is a warning naming it', () => {
+  const ok = {
+    role: 'planner', label: 'scripted:x', endpoint: 'none', keyEnv: null, keyPresent: null,
+    ok: true, seconds: null, detail: 'scripted: no endpoint to check',
+  };
+  const checks = [ok, { ...ok, role: 'executor' }];
+  const db = { name: 'db', transport: 'stdio', source: '.mcp.json', started: true, tools: 8, seconds: 1.1, detail: '8 tools in 1.10s' };
+  const docs = { name: 'docs', transport: 'http', source: 'settings', started: true, tools: 1, seconds: 0.2, detail: '1 tools in 0.20s' };
+  const good = doctorSummary({ ok: true, checks, mcp: [db, docs] });
+  assert.equal(good.severity, 'info');
+  assert.match(good.text, /MCP: 2 servers started, 9 tools\.$/);
+  assert.deepEqual(good.lines.slice(2), ['✓ mcp db · stdio · .mcp.json — 8 tools in 1.10s', '✓ mcp docs · http · settings — 1 tools in 0.20s']);
+  const gone = { ...docs, started: false, tools: 0, seconds: null, detail: 'HTTP 401 Unauthorized' };
+  const s = doctorSummary({ ok: false, checks, mcp: [db, gone] });
+  assert.equal(s.severity, 'warning');
+  assert.match(s.text, /but an MCP server did not start: docs: HTTP 401 Unauthorized$/);
+  assert.equal(s.lines[3], '✗ mcp docs · http · settings — HTTP 401 Unauthorized');
+  // a failing model still comes first; no server, no MCP words
+  assert.equal(doctorSummary({ ok: false, checks: [ok, { ...ok, ok: false }], mcp: [gone] }).severity, 'error');
+  assert.doesNotMatch(doctorSummary({ ok: true, checks, mcp: [] }).text, /MCP/);
+});

@@ -366,6 +366,9 @@ class RecordingMcp:
     def close(self) -> None:
         self.inner.close()
 
+    def flush(self) -> None:
+        self.inner.flush()
+
     def statuses(self) -> list[ServerStatus]:
         return self.inner.statuses()
 
@@ -427,6 +430,9 @@ class ReplayMcp:
 
     def close(self) -> None:
         pass
+
+    def flush(self) -> None:
+        pass  # no server: nothing can die
 
     def statuses(self) -> list[ServerStatus]:
         return []

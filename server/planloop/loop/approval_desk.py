@@ -280,7 +280,8 @@ class ApprovalDesk:
 
     def mcp_consent(self, question: str) -> bool | None:
         """May the project's MCP config start its servers? Asked like a command; nobody
-        there (None) is a no for now: the run goes on without those servers."""
+        there (None) is a no for now: the run goes on without those servers. ``--yes``'s
+        automatic refusal is nobody there too, not a "no" the consent file would keep."""
         req = ApprovalRequest(
             kind="command",
             plan_id=self.journal.plan_id or "",
@@ -289,7 +290,13 @@ class ApprovalDesk:
             "these servers; a repository could plant one, so planloop asks once",
         )
         d = self.approver.ask(req, None)
-        return None if d is None else d.approve
+        return None if d is None or d.automatic else d.approve
+
+
+def replans(p: Pending | None, approve: bool, feedback: str | None) -> bool:
+    """Whether this answer sends the planner back to work: a plan or a re-plan rejected
+    with feedback (what :meth:`ApprovalDesk.apply` does with it)."""
+    return p is not None and p.kind in ("plan", "revision") and not approve and bool(feedback)
 
 
 def check_answerable(

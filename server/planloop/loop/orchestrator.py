@@ -34,7 +34,7 @@ approver and event sink are passed in.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from planloop.approvals import Approver, Decision
@@ -45,7 +45,7 @@ from planloop.document.markdown import render_markdown
 from planloop.document.plan import Plan, RunMode, Step, Trigger
 from planloop.errors import InvalidRequestError, PlanloopError, UnknownStepError
 from planloop.events import EventSink, Progress, SandboxChosen
-from planloop.loop.approval_desk import ApprovalDesk, check_answerable
+from planloop.loop.approval_desk import ApprovalDesk, check_answerable, replans
 from planloop.loop.baseline import WorkspaceBaseline
 from planloop.loop.journal import Journal, RunEnded, RunResult
 from planloop.loop.recovery import close_interrupted, recover
@@ -467,9 +467,13 @@ class Orchestrator:
         cancel: CancelToken | None = None,
     ) -> RunResult:
         cancel = cancel or CancelToken()
-        with self.store.run_lock():
+        with self.store.run_lock(), ExitStack() as tools:
             rec = self._load()
             check_answerable(rec.pending, kind, version=version, step_id=step_id)
+            if replans(rec.pending, approve, feedback):
+                # the planner proposes again: with the servers a plan or a run has (other
+                # decisions call no model, and starting servers for them would cost seconds)
+                tools.enter_context(self.tools_open())
             try:
                 self.desk.apply(rec, Decision(approve, by, feedback), cancel)
                 if rec.pending is not None:

@@ -231,6 +231,8 @@ class StepRunner:
                         workspace_check=c.workspace_check,
                     )
                 )
+        if self.mcp is not None:
+            self.mcp.flush()  # a server that died during the step: in this step's events
         step.result = StepResult(
             outcome=outcome,
             checks=checks,

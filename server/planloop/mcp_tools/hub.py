@@ -101,6 +101,9 @@ class McpHub:
         with self._later_lock:  # not self._lock: open() holds that while servers start
             self._later.append((server, message))
 
+    def flush(self) -> None:
+        self._flush()
+
     def _flush(self) -> None:
         with self._later_lock:
             later, self._later = self._later, []
@@ -235,6 +238,7 @@ class McpHub:
             self._loop.call_soon_threadsafe(conn.abort)
 
     def close(self) -> None:
+        self._flush()  # a server that died late in the run: told before its run ends
         with self._lock:
             if self._opened == 0:
                 return
