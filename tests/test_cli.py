@@ -285,6 +285,9 @@ def test_log_json_is_one_typed_event_per_line(finished: Finished) -> None:
     for t in ("approval", "step_started", "tool_call", "check", "step_finished"):
         assert t in types, t
     assert types.index("step_started") < types.index("check") < types.index("step_finished")
+    assert "tool_started" not in types  # told to the front ends, never logged
+    calls = [e for e in events if e["type"] == "tool_call" and e["role"] == "executor"]
+    assert calls and all(c["call_id"] and c["tool"] == c["line"].split()[0] for c in calls)
     assert events[-1] == {**events[-1], "type": "state", "state": "done"}
     # the same events the file holds, in the same order
     on_disk = (plan_dir(finished.ws) / "log.jsonl").read_text().splitlines()

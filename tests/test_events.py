@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import typing
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from planloop import events as E
+from planloop.cancel import Cancelled, CancelToken
+from planloop.models.scripted import ScriptedModel
+from planloop.roles.ledger import Ledger
+from planloop.roles.tool_loop import finished_event, started_event, tool_loop
+from planloop.roles.tools import ToolBox
+from planloop.workspace.files import Workspace
 
 # every event type as the log has always written it: (event, keys after "at" and "type")
 CASES: list[tuple[E.Event, str, list[str]]] = [
@@ -56,7 +66,11 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
         "mcp_call",
         ["role", "step_id", "tool", "arguments", "is_error", "result"],
     ),
-    (E.PlannerToolCall(line="read_file x"), "tool_call", ["role", "line"]),
+    (
+        E.PlannerToolCall(line="read_file x"),
+        "tool_call",
+        ["role", "line", "call_id", "tool", "is_error", "path", "start_line", "end_line", "output"],
+    ),
     (
         E.QuestionAsked(question="Which?", options=["a", "b"]),
         "question_asked",
@@ -113,7 +127,23 @@ CASES: list[tuple[E.Event, str, list[str]]] = [
     (
         E.ExecutorToolCall(step_id="a", line="write_file x"),
         "tool_call",
-        ["role", "step_id", "line"],
+        [
+            "role",
+            "step_id",
+            "line",
+            "call_id",
+            "tool",
+            "is_error",
+            "path",
+            "start_line",
+            "end_line",
+            "output",
+        ],
+    ),
+    (
+        E.ToolStarted(role="executor", step_id="a", call_id="c1", tool="run_command"),
+        "tool_started",
+        ["role", "step_id", "call_id", "tool", "path", "command"],
     ),
     (
         E.CheckRan(step_id="a", passed=True, check="c", observation="o", workspace_check=False),
@@ -204,3 +234,87 @@ def test_command_shapes_fill_in_their_constant_fields() -> None:
     assert E.to_dict(E.CommandApproval(command="x", approve=True, by="me"))["kind"] == "command"
     assert E.to_dict(E.PlannerToolCall(line="l"))["role"] == "planner"
     assert E.to_dict(E.ExecutorToolCall(step_id="a", line="l"))["role"] == "executor"
+
+
+# --- a workspace tool is told twice: before it runs and when it ended ----------------
+
+
+def _loop(
+    tmp_path: Path, calls: list[dict[str, Any]], cancel: CancelToken, seen: list[E.Event]
+) -> None:
+    """The executor's tool loop over a scripted model and a real workspace; its events
+    go to ``seen``."""
+    turns = [[{"type": "tool_use", "name": c["name"], "input": c["input"]}] for c in calls]
+    turns.append([{"type": "tool_use", "name": "report_outcome", "input": {"ok": True}}])
+    script = tmp_path / "s.json"
+    script.write_text(json.dumps({"executor": turns}), encoding="utf-8")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "notes.txt").write_text("one\ntwo\nthree\n", encoding="utf-8")
+    tool_loop(
+        model=ScriptedModel(script, "executor"),
+        system="s",
+        first_message="go",
+        tools=[],
+        toolbox=ToolBox(Workspace(ws), writable=True, cancel=cancel),
+        terminal={"report_outcome": lambda call: ("ok", False, True)},
+        max_turns=10,
+        nudge="n",
+        cancel=cancel,
+        meter=Ledger().meter("executor"),
+        on_tool=lambda r: seen.append(finished_event(r, "s1")),
+        on_start=lambda r: seen.append(started_event(r, "s1")),
+    )
+
+
+def test_a_tool_starts_then_ends_with_the_same_id_and_structured_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    calls = [
+        {"name": "write_file", "input": {"path": "./sub/a.txt", "content": "a\n"}},
+        {"name": "read_file", "input": {"path": "notes.txt", "start_line": 2, "end_line": 3}},
+        {"name": "run_command", "input": {"command": "echo hi; echo key=sk-test-0123456789abcdef"}},
+        {"name": "edit_file", "input": {"path": "missing.txt", "old": "x", "new": "y"}},
+    ]
+    seen: list[E.Event] = []
+    _loop(tmp_path, calls, CancelToken(), seen)
+    kinds = [(type(e).__name__, getattr(e, "tool", "")) for e in seen]
+    assert kinds == [
+        ("ToolStarted", "write_file"),
+        ("ExecutorToolCall", "write_file"),
+        ("ToolStarted", "read_file"),
+        ("ExecutorToolCall", "read_file"),
+        ("ToolStarted", "run_command"),
+        ("ExecutorToolCall", "run_command"),
+        ("ToolStarted", "edit_file"),
+        ("ExecutorToolCall", "edit_file"),
+        ("ExecutorToolCall", "report_outcome"),  # a terminal tool ends at once: no start
+    ]
+    started = [e for e in seen if isinstance(e, E.ToolStarted)]
+    done = [e for e in seen if isinstance(e, E.ExecutorToolCall)]
+    assert [s.call_id for s in started] == [d.call_id for d in done[:4]]
+    assert len({s.call_id for s in started}) == 4 and all(s.call_id for s in started)
+    assert started[0].path == "sub/a.txt" and done[0].path == "sub/a.txt"  # normalised
+    assert (done[1].path, done[1].start_line, done[1].end_line) == ("notes.txt", 2, 3)
+    assert started[2].command == calls[2]["input"]["command"] and started[2].path is None
+    assert done[2].output.startswith("exit 0") and "hi" in done[2].output
+    assert "key=***" in done[2].output  # the log never holds a secret
+    assert not any(d.is_error for d in done[:3]) and done[3].is_error
+    assert done[3].line.startswith("edit_file missing.txt ✗")
+    assert all(d.output == "" for d in done if d.tool != "run_command")
+
+
+def test_a_tool_cancelled_while_it_runs_ends_failed(tmp_path: Path) -> None:
+    cancel = CancelToken()
+    threading.Timer(0.3, cancel.cancel).start()
+    calls = [{"name": "run_command", "input": {"command": "sleep 17.317"}}]
+    seen: list[E.Event] = []
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        _loop(tmp_path, calls, cancel, seen)
+    assert time.monotonic() - t0 < 5
+    started, done = seen
+    assert isinstance(started, E.ToolStarted) and isinstance(done, E.ExecutorToolCall)
+    assert done.call_id == started.call_id and done.is_error  # not left running
+    assert "cancelled" in done.line and "cancelled" in done.output

@@ -167,6 +167,17 @@ class PlannerToolCall(_Event):
     type: ClassVar[Literal["tool_call"]] = "tool_call"
     role: Literal["planner"] = "planner"
     line: str
+    #: the model's id of the call; a :class:`ToolStarted` before it has the same one
+    call_id: str = ""
+    #: the structured facts a front end shows (the line is for people): the tool's
+    #: name, whether it failed, the file and line range or the command it was about
+    tool: str = ""
+    is_error: bool = False
+    path: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    #: a command's exit status and the tail of its output (capped, secrets redacted)
+    output: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,6 +269,32 @@ class ExecutorToolCall(_Event):
     role: Literal["executor"] = "executor"
     step_id: str
     line: str
+    #: the model's id of the call; a :class:`ToolStarted` before it has the same one
+    call_id: str = ""
+    #: the structured facts a front end shows (the line is for people): the tool's
+    #: name, whether it failed, the file and line range or the command it was about
+    tool: str = ""
+    is_error: bool = False
+    path: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    #: a command's exit status and the tail of its output (capped, secrets redacted)
+    output: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolStarted(_Event):
+    """A workspace tool is about to run (a command may take minutes), so a front end can
+    show it running; its :class:`ExecutorToolCall` / :class:`PlannerToolCall` (same
+    ``call_id``) says how it ended. Never logged: the finished call is the record."""
+
+    type: ClassVar[Literal["tool_started"]] = "tool_started"
+    role: Literal["planner", "executor"]
+    step_id: str | None = None
+    call_id: str
+    tool: str
+    path: str | None = None
+    command: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -463,6 +500,7 @@ Event = (
     | PlanVersionRecorded
     | PlanEdited
     | StepStarted
+    | ToolStarted
     | ExecutorToolCall
     | CheckRan
     | StepFinished

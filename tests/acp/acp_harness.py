@@ -25,6 +25,7 @@ from acp.schema import (
     DeniedOutcome,
     PermissionOption,
     RequestPermissionResponse,
+    ToolCallProgress,
     ToolCallStart,
     ToolCallUpdate,
 )
@@ -84,7 +85,24 @@ class Recorder:
         ]
 
     def tool_calls(self, session_id: str) -> list[ToolCallStart]:
-        return self.of(session_id, ToolCallStart)
+        """Each tool call as the client shows it at the end: its start with every later
+        ``tool_call_update`` of the same id applied (the fields each one set)."""
+        calls: dict[str, ToolCallStart] = {}
+        for u in self.of(session_id):
+            if isinstance(u, ToolCallStart):
+                calls[u.tool_call_id] = u
+            elif isinstance(u, ToolCallProgress):
+                set_ = {k: getattr(u, k) for k in u.model_fields_set if k != "session_update"}
+                calls[u.tool_call_id] = calls[u.tool_call_id].model_copy(update=set_)
+        return list(calls.values())
+
+    def statuses(self, session_id: str) -> list[tuple[str, str | None]]:
+        """(toolCallId, status) of every tool call notification, in the order sent."""
+        return [
+            (u.tool_call_id, u.status)
+            for u in self.of(session_id)
+            if isinstance(u, (ToolCallStart, ToolCallProgress))
+        ]
 
     def asked(self, session_id: str) -> list[ToolCallUpdate]:
         return [c for s, c, _ in self.permissions if s == session_id]

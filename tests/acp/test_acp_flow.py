@@ -14,6 +14,9 @@ import pytest
 from acp.schema import AvailableCommandsUpdate, CurrentModeUpdate, FileEditToolCallContent
 from acp_harness import fixture, processes_running, prompt, wait_for, workspace
 
+from planloop.acp_agent.tool_calls import ToolCalls
+from planloop.events import ExecutorToolCall, ToolStarted
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -53,6 +56,12 @@ async def test_plan_approve_fail_replan_approve_done_then_diff_and_revert(
     edits = [c for c in calls if c.kind == "edit"]
     assert [e.content[0].new_text for e in edits] == ["bad\n", "still bad\n", "good\n"]
     assert all(e.locations[0].path == str(ws / "c.txt") for e in edits)
+    # each edit showed running first, then ended: one id, two notifications
+    for e in edits:
+        assert [st for i, st in client.statuses(sid) if i == e.tool_call_id] == [
+            "in_progress",
+            "completed",
+        ]
     checks = [c for c in calls if c.title.startswith("check:")]
     assert [c.status for c in checks] == ["failed", "failed", "completed"]
     assert all(c.kind == "read" for c in checks)
@@ -92,6 +101,13 @@ async def test_cancel_mid_step_answers_cancelled_and_keeps_the_change(
     assert await asyncio.wait_for(turn, 10) == "cancelled"
     assert time.monotonic() - t0 < 6  # at once: the command's process group is killed
     assert processes_running("sleep 29.731") == []
+    # the command showed running while it ran, and ended failed: no spinner left behind
+    sleep = next(c for c in client.tool_calls(sid) if c.kind == "execute")
+    assert sleep.title.startswith('run_command "sleep 29.731') and sleep.status == "failed"
+    order = [st for i, st in client.statuses(sid) if i == sleep.tool_call_id]
+    assert order == ["in_progress", "failed"]
+    assert "cancelled" in sleep.content[-1].content.text
+    assert all(c.status in ("completed", "failed") for c in client.tool_calls(sid))
     assert "cancelled" in client.text(sid)
     assert not (ws / "partial.txt").exists()  # rolled back, as every front end does
     assert await prompt(conn, sid, "/diff slow-step") == "end_turn"
@@ -218,6 +234,12 @@ async def test_reads_searches_commands_and_a_pause_map_to_their_kinds_and_permis
     kinds = {c.title.split(" ")[0]: c.kind for c in client.tool_calls(sid)}
     assert kinds["read_file"] == "read" and kinds["search"] == "search"
     assert kinds["run_command"] == "execute"
+    run = next(c for c in client.tool_calls(sid) if c.kind == "execute")
+    order = [st for i, st in client.statuses(sid) if i == run.tool_call_id]
+    assert order == ["in_progress", "completed"]  # shown running before it ended
+    assert run.title == 'run_command "touch made.txt" → exit 0'
+    assert run.content[0].content.text.startswith("exit 0")
+    assert run.raw_input == {"tool": "run_command", "path": None, "command": "touch made.txt"}
     read = next(c for c in client.tool_calls(sid) if c.title.startswith("read_file"))
     assert read.locations[0].path == str(ws / "notes.txt") and read.locations[0].line == 1
     assert (ws / "made.txt").exists()
@@ -313,3 +335,24 @@ async def test_the_clients_mcp_servers_are_the_sessions_tools_and_a_gated_call_a
     asked = [a.raw_input for a in client.asked(sid) if a.raw_input]
     assert any("mcp__db__lookup" in str(r.get("command", "")) for r in asked), asked
     assert "step `look` passed" in client.text(sid)
+
+
+async def test_a_tool_call_still_open_when_the_turn_ends_is_closed_failed(tmp_path: Path) -> None:
+    """The safety net behind the cancel above: a start the core never finished (the
+    worker stopped between them) is closed by the turn, in the agent's process."""
+    tools = ToolCalls(tmp_path, lambda step_id: [])
+    [start] = tools.updates(
+        ToolStarted(role="executor", step_id="s", call_id="c1", tool="edit_file", path="a.txt")
+    )
+    assert (start.status, start.kind, start.title) == ("in_progress", "edit", "edit_file a.txt")
+    assert start.locations[0].path == str(tmp_path / "a.txt")
+    [end] = tools.close_open("cancelled")
+    assert (end.tool_call_id, end.status) == (start.tool_call_id, "failed")
+    assert end.content[0].content.text == "cancelled"
+    assert tools.close_open("again") == []
+    # a finished call with no start (a terminal tool) is one tool_call, already ended
+    [done] = tools.updates(
+        ExecutorToolCall(step_id="s", line="report_outcome", call_id="c1", tool="report_outcome")
+    )
+    assert done.session_update == "tool_call" and done.status == "completed"
+    assert done.tool_call_id != start.tool_call_id and done.kind == "think"

@@ -64,6 +64,15 @@ async def test_cancel_mid_command_kills_process_group_and_step_resumes(tmp_path:
         task = asyncio.create_task(s.cmd("planloop.runAll"))
         await s.wait_for(lambda: processes_running("sleep 29.731"), what="the sleep command")
         assert (ws / "partial.txt").exists()
+        # the step's progress says what runs while it runs (the line comes when it ended)
+        await s.wait_for(
+            lambda: any(
+                getattr(x, "message", None) == "running sleep 29.731"
+                for r in s.client.progress_reports.values()
+                for x in r
+            ),
+            what="the step's progress to name the running command",
+        )
 
         # while the step runs the server keeps serving, and refuses a second run
         during = await s.cmd("planloop.getPlan")

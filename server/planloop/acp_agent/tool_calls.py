@@ -1,11 +1,17 @@
 """The core's events as ACP sees a run: tool calls, check results, step messages.
 
-The executor reports each tool call as one line after it ran (``write_file a.py (+3 −1)``,
-``run_command "pytest" → exit 0``); the line's first word is the tool, so the ACP
-``kind`` and the ``locations`` come from it. An edit's diff comes from the workspace's
-write hook (``on_write``: the file before and after), which fires just before the line
-for the same path; so every edit tool call carries a ``diff`` block with the whole old
-and new text. A file that was not UTF-8 is shown with replacement characters, and says so.
+A workspace tool is told twice by the core: :class:`ToolStarted` just before it runs
+(a ``tool_call`` with status ``in_progress``, so a long command or edit shows running)
+and its finished ``ExecutorToolCall``/``PlannerToolCall`` with the same ``call_id`` (a
+``tool_call_update``: ``completed`` or ``failed``, its one-line summary as the title).
+The ACP ``kind`` and ``locations`` come from the events' structured fields (tool name,
+path, line range), never from the line. An edit's diff comes from the workspace's write
+hook (``on_write``: the file before and after), which fires between the two for the same
+path; so every edit carries a ``diff`` block with the whole old and new text, and a
+command its exit status and output's tail. A file that was not UTF-8 is shown with
+replacement characters, and says so. A call the core ends without a start (a terminal
+tool, the planner's question) is one ``tool_call``; a turn that ends with a call still
+open (the client cancelled mid-tool) closes it ``failed`` (:meth:`ToolCalls.close_open`).
 
 Each check is its own tool call (completed or failed, with what it observed), and each
 step ends with a message naming the files it changed.
@@ -13,7 +19,6 @@ step ends with a message naming the files it changed.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +30,7 @@ from acp.helpers import (
     tool_content,
     tool_diff_content,
     update_agent_message_text,
+    update_tool_call,
 )
 from acp.schema import ContentToolCallContent, FileEditToolCallContent, ToolCallLocation
 
@@ -48,6 +54,7 @@ from planloop.events import (
     StepError,
     StepFinished,
     StepStarted,
+    ToolStarted,
 )
 
 ToolKind = Literal["read", "edit", "delete", "move", "search", "execute", "think", "fetch", "other"]
@@ -65,7 +72,7 @@ KINDS: dict[str, ToolKind] = {
     "submit_plan": "think",
     "report_outcome": "think",
 }
-#: the tools whose line names a path right after the tool's name
+#: the tools whose ``path`` is a file or folder to show (search's is where it looked)
 PATH_TOOLS = ("read_file", "list_files", "repo_map", "write_file", "edit_file")
 NOT_UTF8 = "the file was not UTF-8: its bytes are shown with replacement characters (U+FFFD)"
 
@@ -79,6 +86,8 @@ class ToolCalls:
         self._writes: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._n = 0
+        #: the core's call id → the ACP tool call id of a call shown ``in_progress``
+        self._open: dict[str, str] = {}
 
     def on_write(self, path: Path, old: str, new: str) -> None:
         """The workspace's write hook: kept until the tool call's line names the path."""
@@ -87,8 +96,10 @@ class ToolCalls:
 
     def updates(self, event: Event) -> list[Update]:
         match event:
-            case ExecutorToolCall(line=line) | PlannerToolCall(line=line):
-                return [self._tool_call(line)]
+            case ToolStarted():
+                return [self._started(event)]
+            case ExecutorToolCall() | PlannerToolCall():
+                return [self._finished(event)]
             case CheckRan():
                 return [self._check(event)]
             case StepStarted(step_id=sid, attempt=n, title=title):
@@ -138,43 +149,73 @@ class ToolCalls:
 
     # --- the mappings --------------------------------------------------------------------
 
-    def _tool_call(self, line: str) -> Update:
-        name, _, rest = line.partition(" ")
-        kind = KINDS.get(name, "other")
-        failed = "✗" in rest
-        path, line_no = _lines(self._path(name, rest))
-        content: list[ContentToolCallContent | FileEditToolCallContent] = []
-        if kind == "edit" and path is not None and not failed:
-            with self._lock:
-                written = self._writes.pop(path, None)
-            if written is not None:
-                old, new = written
-                is_new = not old and "new," in rest
-                content.append(
-                    tool_diff_content(str(self._root / path), new, None if is_new else old)
-                )
-                if "\ufffd" in old:
-                    content.append(tool_content(text_block(NOT_UTF8)))
+    def _started(self, ev: ToolStarted) -> Update:
+        acp_id = self._id()
+        with self._lock:
+            self._open[ev.call_id] = acp_id
+        what = ev.command if ev.command is not None else ev.path
         return start_tool_call(
-            self._id(),
-            line,
-            kind=kind,
-            status="failed" if failed else "completed",
-            content=content or None,
-            locations=[ToolCallLocation(path=str(self._root / path), line=line_no)]
-            if path
-            else None,
-            raw_input={"tool": name},
+            acp_id,
+            f"{ev.tool} {what}" if what else ev.tool,
+            kind=KINDS.get(ev.tool, "other"),
+            status="in_progress",
+            locations=self._where(ev.tool, ev.path, None),
+            raw_input={"tool": ev.tool, "path": ev.path, "command": ev.command},
         )
 
-    def _path(self, name: str, rest: str) -> str | None:
-        if name not in PATH_TOOLS or not rest:
-            return None
+    def _finished(self, ev: ExecutorToolCall | PlannerToolCall) -> Update:
+        kind = KINDS.get(ev.tool, "other")
+        content: list[ContentToolCallContent | FileEditToolCallContent] = []
+        if kind == "edit" and ev.path is not None:
+            with self._lock:
+                written = self._writes.pop(ev.path, None)
+            if written is not None and not ev.is_error:
+                old, new = written
+                content.append(tool_diff_content(str(self._root / ev.path), new, old or None))
+                if "\ufffd" in old:
+                    content.append(tool_content(text_block(NOT_UTF8)))
+        if ev.output:
+            content.append(tool_content(text_block(ev.output)))
+        status: Literal["completed", "failed"] = "failed" if ev.is_error else "completed"
+        start_line = ev.start_line or (1 if ev.tool == "read_file" else None)
+        locations = self._where(ev.tool, ev.path, start_line)
         with self._lock:
-            for written in self._writes:  # a recorded path (may hold spaces) first
-                if rest == written or rest.startswith(written + " "):
-                    return written
-        return rest.split(" ", 1)[0]
+            acp_id = self._open.pop(ev.call_id, None) if ev.call_id else None
+        if acp_id is not None:
+            return update_tool_call(
+                acp_id,
+                title=ev.line,
+                status=status,
+                content=content or None,
+                locations=locations,
+                raw_output={"is_error": ev.is_error},
+            )
+        return start_tool_call(
+            self._id(),
+            ev.line,
+            kind=kind,
+            status=status,
+            content=content or None,
+            locations=locations,
+            raw_input={"tool": ev.tool},
+        )
+
+    def close_open(self, why: str) -> list[Update]:
+        """The turn ended with calls still shown running (cancelled mid-tool, the core
+        stopped): each ends ``failed`` saying why, so no client keeps a spinner going."""
+        with self._lock:
+            left, self._open = list(self._open.values()), {}
+        return [
+            update_tool_call(acp_id, status="failed", content=[tool_content(text_block(why))])
+            for acp_id in left
+        ]
+
+    def _where(
+        self, tool: str, path: str | None, line: int | None
+    ) -> list[ToolCallLocation] | None:
+        if path is None or tool not in PATH_TOOLS:
+            return None
+        return [ToolCallLocation(path=str(self._root / path), line=line)]
 
     def _check(self, ev: CheckRan) -> Update:
         found = [c for c in self._checks(ev.step_id) if c.label() == ev.check]
@@ -205,14 +246,6 @@ class ToolCalls:
             return path.resolve().relative_to(self._root).as_posix()
         except ValueError:
             return str(path)
-
-
-def _lines(token: str | None) -> tuple[str | None, int | None]:
-    """``notes.txt:12-40`` (a read of lines 12 to 40) → the path and its first line."""
-    if token is None:
-        return None, None
-    found = re.fullmatch(r"(.+):(\d+)-\d+", token)
-    return (found.group(1), int(found.group(2))) if found else (token, None)
 
 
 def _say(text: str) -> Update:

@@ -60,6 +60,9 @@ async def in_thread(s: AcpSession, work: Callable[[CancelToken], None]) -> StopR
             s.working.clear()
 
     await asyncio.to_thread(working)
+    why = "cancelled" if cancel.cancelled else "the run stopped before this tool call ended"
+    for update in s.tools.close_open(why):
+        s.send(update)
     await s.outbox.flush()
     return "cancelled" if cancel.cancelled or s.asker.unanswered else "end_turn"
 

@@ -28,6 +28,7 @@ from planloop.events import (
     QuestionAsked,
     Saved,
     StateChanged,
+    ToolStarted,
 )
 from planloop.state.record import RunRecord
 from planloop.state.store import PlanStore
@@ -64,8 +65,11 @@ class Journal:
         self.drafting: list[Event] = []
 
     def event(self, event: Event) -> None:
-        """Log first (durable), then tell the front end."""
-        if self.plan_id is not None:
+        """Log first (durable), then tell the front end. A tool's start is only told:
+        its finished call, logged, is the record."""
+        if isinstance(event, ToolStarted):
+            pass
+        elif self.plan_id is not None:
             self.store.log(self.plan_id, event)
         elif isinstance(
             event,

@@ -37,6 +37,7 @@ from planloop.events import (
     StepError,
     StepFinished,
     StepStarted,
+    ToolStarted,
 )
 from planloop.lsp.payloads import step_event
 from planloop.lsp.plan_cache import PlanPayloads
@@ -170,6 +171,9 @@ class EventPump:
             self._step_token = await p.begin(
                 title, f"attempt {event.attempt}", self._cancel_current, _pct(done, total)
             )
+        elif isinstance(event, ToolStarted) and event.command is not None and event.step_id:
+            # a command may run for minutes: say what runs while it does
+            p.report(self._step_token, f"running {event.command}"[:200])
         elif isinstance(event, ExecutorToolCall):
             p.report(self._step_token, event.line[:200])
         elif isinstance(event, PlannerToolCall):

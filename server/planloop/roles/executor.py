@@ -16,12 +16,19 @@ from pydantic import ValidationError
 
 from planloop.cancel import CancelToken
 from planloop.document.plan import McpCall, Outcome, Plan, Step
-from planloop.events import ExecutorToolCall, McpToolCalled
+from planloop.events import McpToolCalled
 from planloop.mcp_port import McpTools
 from planloop.models.base import Model, ToolCall
 from planloop.roles.ledger import Ledger, Role
 from planloop.roles.rules import ProjectRules
-from planloop.roles.tool_loop import EventFn, TurnBudgetExhausted, tool_loop
+from planloop.roles.tool_loop import (
+    EventFn,
+    ToolReport,
+    TurnBudgetExhausted,
+    finished_event,
+    started_event,
+    tool_loop,
+)
 from planloop.roles.tools import EXECUTOR_TOOLS, ToolBox
 from planloop.validation import describe
 from planloop.workspace.files import Workspace
@@ -177,9 +184,13 @@ class Executor:
                 return f"report_outcome input is invalid: {errs}. Call it again.", True, None
             return "Outcome recorded.", False, outcome
 
-        def on_tool(line: str) -> None:
+        def on_tool(report: ToolReport) -> None:
             if self.on_event:
-                self.on_event(ExecutorToolCall(step_id=step.id, line=line))
+                self.on_event(finished_event(report, step.id))
+
+        def on_start(report: ToolReport) -> None:
+            if self.on_event:
+                self.on_event(started_event(report, step.id))
 
         try:
             res = tool_loop(
@@ -194,6 +205,7 @@ class Executor:
                 cancel=cancel,
                 meter=self.ledger.meter(self.role),
                 on_tool=on_tool,
+                on_start=on_start,
                 max_tokens=self.max_tokens,
             )
         except TurnBudgetExhausted as e:

@@ -30,13 +30,21 @@ from planloop.document.plan import (
     submit_plan_schema,
 )
 from planloop.errors import PlanloopError
-from planloop.events import McpToolCalled, PlannerToolCall, QuestionAnswered, QuestionAsked
+from planloop.events import McpToolCalled, QuestionAnswered, QuestionAsked
 from planloop.mcp_port import McpTools
 from planloop.models.base import Model, ToolCall, ToolSpec
 from planloop.roles.ledger import Ledger
 from planloop.roles.questions import Answerer, PendingQuestion, WaitingForAnswer
 from planloop.roles.rules import ProjectRules
-from planloop.roles.tool_loop import EventFn, Suspended, TurnBudgetExhausted, tool_loop
+from planloop.roles.tool_loop import (
+    EventFn,
+    Suspended,
+    ToolReport,
+    TurnBudgetExhausted,
+    finished_event,
+    started_event,
+    tool_loop,
+)
 from planloop.roles.tools import ASK_USER_TOOL, PLANNER_TOOLS, REPO_MAP_TOOL, AskUserInput, ToolBox
 from planloop.validation import describe
 from planloop.workspace.files import Workspace
@@ -374,9 +382,13 @@ class Planner:
                 msg,
             )
 
-        def on_tool(line: str) -> None:
+        def on_tool(report: ToolReport) -> None:
             if self.on_event:
-                self.on_event(PlannerToolCall(line=line))
+                self.on_event(finished_event(report, None))
+
+        def on_start(report: ToolReport) -> None:
+            if self.on_event:
+                self.on_event(started_event(report, None))
 
         try:
             res = tool_loop(
@@ -391,6 +403,7 @@ class Planner:
                 cancel=cancel,
                 meter=self.ledger.meter("planner"),
                 on_tool=on_tool,
+                on_start=on_start,
                 max_tokens=self.max_tokens,
                 handlers={"ask_user": ask} if asking else None,
                 resume=resume,

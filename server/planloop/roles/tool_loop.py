@@ -10,16 +10,17 @@ soon as it is billed, so however the loop ends, what it spent is already on reco
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from planloop import faults
 from planloop.cancel import Cancelled, CancelToken
 from planloop.document.plan import RoleUsage
-from planloop.events import Event
+from planloop.events import Event, ExecutorToolCall, PlannerToolCall, ToolStarted
 from planloop.models.base import Model, ModelError, ModelReply, ToolCall, ToolSpec
+from planloop.redaction import redact
 from planloop.roles.ledger import Meter
-from planloop.roles.tools import ToolBox
+from planloop.roles.tools import ToolBox, ToolTarget
 
 EventFn = Callable[[Event], None]
 
@@ -65,6 +66,63 @@ class TurnBudgetExhausted(Exception):
 
 #: How much of a rejection's reason the one-line tool event keeps.
 REASON_CHARS = 300
+#: How much of a command's output (its tail) the finished tool event keeps.
+OUTPUT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class ToolReport:
+    """One tool call as the roles report it: before it runs (``line`` empty) and after."""
+
+    call_id: str
+    tool: str
+    line: str = ""
+    is_error: bool = False
+    target: ToolTarget = field(default_factory=ToolTarget)
+    output: str = ""
+
+
+def started_event(r: ToolReport, step_id: str | None) -> ToolStarted:
+    return ToolStarted(
+        role="planner" if step_id is None else "executor",
+        step_id=step_id,
+        call_id=r.call_id,
+        tool=r.tool,
+        path=r.target.path,
+        command=r.target.command,
+    )
+
+
+def finished_event(r: ToolReport, step_id: str | None) -> ExecutorToolCall | PlannerToolCall:
+    """The executor's (``step_id`` set) or the planner's tool call, with its facts."""
+    t = r.target
+    if step_id is None:
+        return PlannerToolCall(
+            line=r.line,
+            call_id=r.call_id,
+            tool=r.tool,
+            is_error=r.is_error,
+            path=t.path,
+            start_line=t.start_line,
+            end_line=t.end_line,
+            output=r.output,
+        )
+    return ExecutorToolCall(
+        step_id=step_id,
+        line=r.line,
+        call_id=r.call_id,
+        tool=r.tool,
+        is_error=r.is_error,
+        path=t.path,
+        start_line=t.start_line,
+        end_line=t.end_line,
+        output=r.output,
+    )
+
+
+def _tail(text: str) -> str:
+    text = redact(text)
+    return text if len(text) <= OUTPUT_CHARS else "…" + text[-(OUTPUT_CHARS - 1) :]
 
 
 def rejected_line(name: str, reason: str) -> str:
@@ -105,7 +163,8 @@ def tool_loop(
     nudge: str,
     cancel: CancelToken | None,
     meter: Meter,
-    on_tool: Callable[[str], None] | None = None,
+    on_tool: Callable[[ToolReport], None] | None = None,
+    on_start: Callable[[ToolReport], None] | None = None,
     max_tokens: int = 8192,
     handlers: dict[str, Handler] | None = None,
     resume: list[dict[str, Any]] | None = None,
@@ -116,7 +175,9 @@ def tool_loop(
     ``resume``: a conversation to go on with (``first_message`` is then unused) after
     ``turns_used`` turns. Raises ModelError (the model call failed), Cancelled,
     TurnBudgetExhausted or :class:`Suspended`; a terminal handler's exception passes
-    through. Each billed turn goes to ``meter``.
+    through. Each billed turn goes to ``meter``. ``on_start`` hears of each workspace
+    tool before it runs; ``on_tool`` of every call once it ended (a workspace tool that
+    was cancelled, or interrupted by an exception, ends failed: none is left running).
     """
     handlers = handlers or {}
     messages: list[dict[str, Any]] = (
@@ -147,7 +208,8 @@ def tool_loop(
         done: Any = None
         finished = False
         suspended: Suspended | None = None
-        for call in calls:
+        for n, call in enumerate(calls, 1):
+            cid = call.id or f"turn{turn}-{n}"
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("cancelled by the user")
             if suspended is not None:  # the turn's later calls wait for the answer too
@@ -159,12 +221,13 @@ def tool_loop(
             elif call.input_error is not None:  # unreadable arguments: the model tries again
                 text, is_error = f"tool error: {call.input_error}", True
                 if on_tool:
-                    on_tool(f"{call.name} (unreadable arguments)")
+                    on_tool(ToolReport(cid, call.name, f"{call.name} (unreadable arguments)", True))
             elif call.name in terminal:
                 text, is_error, value = terminal[call.name](call)
                 if on_tool:
                     reason = value if is_error and isinstance(value, str) else text
-                    on_tool(rejected_line(call.name, reason) if is_error else call.name)
+                    line = rejected_line(call.name, reason) if is_error else call.name
+                    on_tool(ToolReport(cid, call.name, line, is_error))
                 if not is_error and not finished:
                     done, finished = value, True
             elif call.name in handlers:
@@ -174,13 +237,26 @@ def tool_loop(
                     suspended, text, is_error = s, "", False
                     s.call_id = call.id
                 if on_tool:
-                    on_tool(f"{call.name}" + (" (error)" if is_error else ""))
+                    line = f"{call.name}" + (" (error)" if is_error else "")
+                    on_tool(ToolReport(cid, call.name, line, is_error))
             else:
                 faults.point("tool")
-                out = toolbox.call(call.name, call.input)
+                report = ToolReport(cid, call.name, target=toolbox.where(call.name, call.input))
+                if on_start:
+                    on_start(report)
+                try:
+                    out = toolbox.call(call.name, call.input)
+                except BaseException:
+                    if on_tool:
+                        on_tool(replace(report, line=f"{call.name} ✗ interrupted", is_error=True))
+                    raise
                 text, is_error = out.content, out.is_error
                 if on_tool:
-                    on_tool(out.line)
+                    stopped = cancel is not None and cancel.cancelled
+                    output = _tail(text) if call.name == "run_command" else ""
+                    on_tool(
+                        replace(report, line=out.line, is_error=is_error or stopped, output=output)
+                    )
             results.append(
                 {
                     "type": "tool_result",

@@ -227,6 +227,16 @@ class ToolOutput:
     line: str  # one-line summary for events and logs
 
 
+@dataclass(frozen=True)
+class ToolTarget:
+    """The file (and line range) or command a workspace tool call is about."""
+
+    path: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    command: str | None = None
+
+
 def _short(text: str, width: int = 60) -> str:
     one = " ".join(text.split())
     return one if len(one) <= width else one[: width - 1] + "…"
@@ -291,6 +301,30 @@ class ToolBox:
             if (self.writable or n not in WRITE_TOOLS)
             and (n != "repo_map" or self.repo_map is not None)
         ]
+
+    def where(self, name: str, input: Any) -> ToolTarget:
+        """What a call will touch, from its structured input (never raises): a front end
+        shows the file or command while the tool runs, without parsing the result line.
+        The path is the workspace-relative one the tool will write, when it resolves."""
+        if not isinstance(input, dict) or name not in _INPUTS:
+            return ToolTarget()
+        raw = input.get("path")
+        path: str | None = None
+        if isinstance(raw, str) and name != "search":
+            try:
+                path = self.ws.rel(self.ws.resolve(raw))
+            except (WorkspaceError, OSError, ValueError):
+                path = raw
+        elif isinstance(raw, str):
+            path = raw
+        start, end = input.get("start_line"), input.get("end_line")
+        command = input.get("command")
+        return ToolTarget(
+            path=path,
+            start_line=start if isinstance(start, int) and not isinstance(start, bool) else None,
+            end_line=end if isinstance(end, int) and not isinstance(end, bool) else None,
+            command=command if isinstance(command, str) and name == "run_command" else None,
+        )
 
     def call(self, name: str, input: dict[str, Any]) -> ToolOutput:
         # a search or a listing runs alone: the repo map's background parse waits
