@@ -318,3 +318,35 @@ def test_a_tool_cancelled_while_it_runs_ends_failed(tmp_path: Path) -> None:
     assert isinstance(started, E.ToolStarted) and isinstance(done, E.ExecutorToolCall)
     assert done.call_id == started.call_id and done.is_error  # not left running
     assert "cancelled" in done.line and "cancelled" in done.output
+
+
+def test_a_commands_output_goes_to_the_front_end_but_never_into_log_jsonl(tmp_path: Path) -> None:
+    """An editor watching the step sees the command's output tail; the log keeps only the
+    call's line, because a command can print secrets planloop was never told about."""
+    from helpers import report, script, session, step, submit, tool, write
+
+    FILE_CHECK = {"kind": "file_contains", "path": "out.txt", "pattern": "done"}
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    secret = "hunter2-notknown"  # printed by the command, not written in it
+    path = script(
+        tmp_path,
+        [submit("print a value", [step("show", checks=[FILE_CHECK])])],
+        [
+            [
+                tool("run_command", command="python3 -c \"print('hunter2-' + 'notknown')\""),
+                *write("out.txt", "done\n"),
+            ],
+            report(),
+        ],
+    )
+    seen: list[dict[str, Any]] = []
+    orch = session(ws, path, events=seen)
+    orch.create_plan("print a value")
+    assert orch.run(all_steps=True).state == "done"
+    told = [e for e in seen if e["type"] == "tool_call" and e.get("tool") == "run_command"]
+    assert told and secret in told[0]["output"]
+    logged = "".join(p.read_text() for p in (ws / ".planloop").rglob("log.jsonl"))
+    assert "run_command" in logged
+    assert secret not in logged

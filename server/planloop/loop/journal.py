@@ -13,13 +13,14 @@ is already set and saved when it is raised, and the orchestrator returns its res
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from planloop.document.plan import RunState
 from planloop.events import (
     Event,
     EventSink,
+    ExecutorToolCall,
     McpServerStarted,
     McpToolCalled,
     McpWarning,
@@ -70,7 +71,7 @@ class Journal:
         if isinstance(event, ToolStarted):
             pass
         elif self.plan_id is not None:
-            self.store.log(self.plan_id, event)
+            self.store.log(self.plan_id, _for_the_log(event))
         elif isinstance(
             event,
             (
@@ -87,7 +88,7 @@ class Journal:
 
     def drafted(self) -> list[Event]:
         """The first draft's buffered events, handed over once (and forgotten)."""
-        out, self.drafting = self.drafting, []
+        out, self.drafting = [_for_the_log(e) for e in self.drafting], []
         return out
 
     def tell(self, event: Event) -> None:
@@ -111,3 +112,12 @@ class Journal:
     def end(self, rec: RunRecord, state: RunState, reason: str) -> NoReturn:
         """Set and save the final state, then unwind to the orchestrator."""
         raise RunEnded(self.set_state(rec, state, reason))
+
+
+def _for_the_log(event: Event) -> Event:
+    """A command's output tail is for the editor watching the step, not for log.jsonl: its
+    redaction knows only the secrets planloop was given, and a command can print others
+    (``env``, a config file). The log keeps the call's one line, as it always did."""
+    if isinstance(event, (ExecutorToolCall, PlannerToolCall)) and event.output:
+        return replace(event, output="")
+    return event
