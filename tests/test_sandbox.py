@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from planloop.workspace.bwrap import find_bwrap, wrap
-from planloop.workspace.sandbox import explain_refusal, probe, sandboxed
+from planloop.workspace.sandbox import explain_refusal, probe, sandboxed, visible_paths
 from planloop.workspace.sandbox_rules import INSTALL_FIX, SandboxSpec, env_for, placeholders
 from planloop.workspace.seatbelt import macos_profile
 
@@ -65,7 +65,7 @@ class World:
     bwrap: str
 
     def spec(self, **kw: object) -> SandboxSpec:
-        return replace(SandboxSpec(root=self.ws, home=self.home), **kw)  # type: ignore[arg-type]
+        return replace(SandboxSpec(root=self.ws, home=self.home, readable=visible_paths()), **kw)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -309,7 +309,7 @@ def test_worktree_gitdir_read_only(world: World) -> None:
     _git(main, "worktree", "add", "-q", str(wt))
     gitdir = main / ".git" / "worktrees" / "wt"
     before = snapshot(main / ".git", wt / ".git")
-    spec = SandboxSpec(root=wt, home=world.home, writable=(main,))
+    spec = SandboxSpec(root=wt, home=world.home, writable=(main,), readable=visible_paths())
     r = run(
         replace(world, ws=wt),
         f"echo x > {gitdir}/HEAD; echo y > {main}/.git/refs/heads/evil; "
@@ -330,7 +330,7 @@ def test_separate_gitdir_in_writable_path_read_only(world: World) -> None:
     ws.mkdir()
     _git(ws, "init", "-q", f"--separate-git-dir={extra / 'store.git'}")
     before = snapshot(extra / "store.git")
-    spec = SandboxSpec(root=ws, home=world.home, writable=(extra,))
+    spec = SandboxSpec(root=ws, home=world.home, writable=(extra,), readable=visible_paths())
     r = run(replace(world, ws=ws), f"echo x > {extra}/store.git/config; echo ok > {extra}/f", spec)
     assert "Read-only file system" in r.out
     assert snapshot(extra / "store.git") == before
@@ -581,7 +581,7 @@ def _profile(tmp_path: Path, name: str = "ws", **kw: object) -> tuple[str, Path,
     (home / ".ssh").mkdir(parents=True, exist_ok=True)
     (home / ".netrc").write_text("x")
     (home / ".env.local").write_text("x")
-    spec = SandboxSpec(root=ws, home=home, **kw)  # type: ignore[arg-type]
+    spec = SandboxSpec(root=ws, home=home, readable=visible_paths(), **kw)  # type: ignore[arg-type]
     return macos_profile(spec, tmp_path / "t"), ws.resolve(), home.resolve()
 
 

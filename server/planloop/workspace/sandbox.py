@@ -159,7 +159,7 @@ def explain_refusal(output: str, *, network: bool = False) -> str | None:
 # --- the workspace's setting -------------------------------------------------------
 
 
-def _visible_paths() -> tuple[Path, ...]:
+def visible_paths() -> tuple[Path, ...]:
     """Where this interpreter and the PATH's programs live: a checkout or virtualenv under
     the host's ``/tmp`` (CI clones there) must stay visible under the private ``/tmp``."""
     found = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent}
@@ -211,7 +211,7 @@ class CommandSandbox:
             writable=self.writable,
             network=self.network,
             home=self.home,
-            readable=_visible_paths(),
+            readable=visible_paths(),
         )
 
     def summary(self) -> str:
