@@ -231,5 +231,5 @@ def test_quick_listing_leaves_nested_repositories_to_the_full_one(tree: Path) ->
     ugit(tree / "inner", "init", "-q")
     (tree / "inner" / "deep.py").write_text("x\n")
     s = Searcher(tree, Tools(None, GIT))
-    assert s._git_list_light(".") is None and s.quick_state() is None
+    assert s._git_list_light(".") is None and s.map_round().quick() is None
     assert "inner/deep.py" in s.list_files()

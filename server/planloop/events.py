@@ -176,7 +176,8 @@ class PlannerToolCall(_Event):
     path: str | None = None
     start_line: int | None = None
     end_line: int | None = None
-    #: a command's exit status and the tail of its output (capped, secrets redacted)
+    #: a command's exit status and the tail of its output (capped, secrets redacted);
+    #: told to the front ends, blank in log.jsonl (a command can print any secret)
     output: str = ""
 
 
@@ -278,7 +279,8 @@ class ExecutorToolCall(_Event):
     path: str | None = None
     start_line: int | None = None
     end_line: int | None = None
-    #: a command's exit status and the tail of its output (capped, secrets redacted)
+    #: a command's exit status and the tail of its output (capped, secrets redacted);
+    #: told to the front ends, blank in log.jsonl (a command can print any secret)
     output: str = ""
 
 

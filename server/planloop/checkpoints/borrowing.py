@@ -277,21 +277,10 @@ def seed(gitdir: Path, root: Path) -> None:
 
 def user_exclude(root: Path) -> str:
     """The user's ``.git/info/exclude``, read only (a worktree's lives in the common dir)."""
-    dotgit = root / ".git"
+    dirs = user_git_dirs(root)
+    if dirs is None:
+        return ""
     try:
-        if dotgit.is_file():
-            line = dotgit.read_text(errors="replace").strip()
-            if not line.startswith("gitdir:"):
-                return ""
-            gd = Path(line[len("gitdir:") :].strip())
-            gd = gd if gd.is_absolute() else (root / gd)
-            common = gd
-            if (gd / "commondir").is_file():
-                c = Path((gd / "commondir").read_text().strip())
-                common = c if c.is_absolute() else gd / c
-            return (common / "info" / "exclude").read_text(errors="surrogateescape")
-        if dotgit.is_dir():
-            return (dotgit / "info" / "exclude").read_text(errors="surrogateescape")
+        return (dirs[1] / "info" / "exclude").read_text(errors="surrogateescape")
     except OSError:
         return ""
-    return ""

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +40,6 @@ from planloop.models.base import ToolSpec
 
 #: how often a waiting call looks at the cancel token
 _POLL_S = 0.05
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    start_s: float = 10.0
-    call_s: float = 60.0
 
 
 def _matches(patterns: tuple[str, ...] | list[str], name: str, tool: str) -> bool:
@@ -327,9 +320,6 @@ class McpHub:
         if wanted:
             names = [n for n in names if _matches(wanted, n, self.table.resolve(n)[1])]  # type: ignore[index]
         return [self._spec_of(n) for n in names]
-
-    def all_specs(self) -> list[ToolSpec]:
-        return [self._spec_of(n) for n in self._tools]
 
     # --- calls ---------------------------------------------------------------------------
 

@@ -132,9 +132,7 @@ class FileLister:
         )
         if listed is None:
             return None
-        (rc_a, out_a, _), (rc_b, out_b, _) = listed
-        if rc_a != 0 or rc_b != 0:
-            return None
+        out_a, out_b = listed
         state = GitState(raw=out_a + b"\0\0" + out_b)
         for tag, name in _TAGGED_RE.findall(out_b.decode("utf-8", "backslashreplace")):
             (state.deleted if tag == "R" else state.modified).add(name)
@@ -184,9 +182,9 @@ class FileLister:
             self.root,
             LIST_TIMEOUT_S,
         )
-        if listed is None or any(rc != 0 for rc, _, _ in listed):
+        if listed is None:
             return MapRound(self, None)
-        return MapRound(self, (listed[0][1], listed[1][1], listed[2][1]))
+        return MapRound(self, (listed[0], listed[1], listed[2]))
 
     def _git_list(self, rel: str, state: GitState | None = None) -> list[str] | None:
         state = state or self.git_state(rel)
@@ -205,50 +203,6 @@ class FileLister:
             inner_files = listed if listed is not None else list(inner._walk("."))
             out += [f"{n}/{f}" for f in inner_files]
         return out
-
-    def quick_state(self) -> tuple[bytes, list[str]] | None:
-        """A cheap identity of the tree as git sees it — the checksum git keeps at the end
-        of its index (it changes with any staged entry) plus the paths git reports as
-        modified, deleted or untracked — and those paths, whose stat a caller must add.
-        One ``ls-files`` and a 32-byte read, no index parsed. None when git cannot vouch
-        for the tree this way: no git, an index written without a checksum
-        (``index.skipHash``), submodules or nested repositories."""
-        git = self.tools.git
-        if git is None or not self.in_git or (self.root / ".gitmodules").exists():
-            return None
-        listed = run_side_by_side(
-            [
-                [git, "rev-parse", "--git-path", "index"],
-                [
-                    git,
-                    "ls-files",
-                    "-z",
-                    "-t",
-                    "--modified",
-                    "--deleted",
-                    "--others",
-                    "--exclude-standard",
-                ],
-            ],
-            self.root,
-            LIST_TIMEOUT_S,
-        )
-        if listed is None:
-            return None
-        (rc_a, out_a, _), (rc_b, out_b, _) = listed
-        if rc_a != 0 or rc_b != 0 or b"/\0" in out_b:
-            return None
-        index = self.root / os.fsdecode(out_a.strip())
-        try:
-            with open(index, "rb") as fh:
-                fh.seek(-32, os.SEEK_END)
-                tail = fh.read(32)
-        except OSError:
-            return None
-        if not tail.strip(b"\0")[-8:]:
-            return None  # a null trailer: git did not hash this index
-        dirty = [display_name(n[2:]) for n in out_b.split(b"\0") if len(n) > 2]
-        return tail + b"\0" + out_b, dirty
 
     def _git_list_light(self, rel: str) -> list[str] | None:
         """The listing alone, without blob ids: names of tracked and untracked files side by
@@ -271,9 +225,7 @@ class FileLister:
         )
         if listed is None:
             return None
-        (rc_a, out_a, _), (rc_b, out_b, _) = listed
-        if rc_a != 0 or rc_b != 0:
-            return None
+        out_a, out_b = listed
         if b"/\0" in out_a or out_a.endswith(b"/") or (self.root / ".gitmodules").exists():
             return None  # a nested repository ("dir/") or submodules: the full listing
         names = out_a.split(b"\0")
@@ -370,7 +322,11 @@ class MapRound:
         self.outs = outs
 
     def quick(self) -> tuple[bytes, list[str]] | None:
-        """As :meth:`FileLister.quick_state`, from this round."""
+        """A cheap identity of the tree as git sees it — the checksum git keeps at the end
+        of its index (it changes with any staged entry) plus the paths git reports as
+        modified, deleted or untracked — and those paths, whose stat a caller must add.
+        None when git cannot vouch for the tree this way: no git, an index written without
+        a checksum (``index.skipHash``), submodules or nested repositories."""
         if self.outs is None:
             return None
         tagged, _stage, index_path = self.outs

@@ -394,15 +394,6 @@ class TagCache:
         except sqlite3.Error as e:
             self._damaged(e)
 
-    def set_meta(self, k: str, v: str) -> None:
-        try:
-            with self._lock:
-                db = self._db()
-                with db:
-                    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, v))
-        except sqlite3.Error as e:
-            self._damaged(e)
-
     def get_meta(self, k: str) -> str | None:
         try:
             with self._lock:

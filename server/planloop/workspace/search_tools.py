@@ -91,10 +91,9 @@ class Tools:
         return cls(rg=path, git=shutil.which("git"), rg_source=source)
 
 
-def run_side_by_side(
-    cmds: list[list[str]], cwd: Path, timeout_s: float
-) -> list[tuple[int, bytes, bytes]] | None:
-    """Run commands side by side (a walk and a stat pass overlap on two cores)."""
+def run_side_by_side(cmds: list[list[str]], cwd: Path, timeout_s: float) -> list[bytes] | None:
+    """Run commands side by side (a walk and a stat pass overlap on two cores): their
+    outputs, or None unless every one exited 0 in time (a caller then asks another way)."""
     results: list[tuple[int, bytes, bytes] | None] = [None] * len(cmds)
 
     def one(i: int) -> None:
@@ -106,9 +105,8 @@ def run_side_by_side(
     one(0)
     for t in threads:
         t.join()
-    if any(r is None for r in results):
-        return None
-    return [r for r in results if r is not None]
+    outs = [r[1] for r in results if r is not None and r[0] == 0]
+    return outs if len(outs) == len(cmds) else None
 
 
 def run_capture(cmd: list[str], cwd: Path, timeout_s: float) -> tuple[int, bytes, bytes] | None:
