@@ -351,3 +351,66 @@ def test_an_older_planloops_cache_files_are_removed_when_the_new_cache_opens(rep
     assert sorted(p.name for p in directory.iterdir() if p.name.endswith((".json", ".sqlite"))) == [
         DB_NAME
     ]
+
+
+def slow_listing(m: RepoMap, seconds: float) -> list[float]:
+    """The map's listing (the git round) takes ``seconds`` longer, as on a tree of a
+    million files: the real round runs after the wait. Returns when each round began."""
+    real = m.ws.searcher.map_round
+    began: list[float] = []
+
+    def slow() -> object:
+        began.append(time.monotonic())
+        time.sleep(seconds)
+        return real()
+
+    m.ws.searcher.map_round = slow  # type: ignore[method-assign]
+    return began
+
+
+def test_a_slow_listing_answers_in_time_from_the_cheap_signals(repo: Path) -> None:
+    m = budget_map(repo, 0.5)
+    slow_listing(m, 1.0)
+    try:
+        t = time.monotonic()
+        text = m.render("Refund an invoice", 3000)
+        took = time.monotonic() - t
+        assert took < 0.5 + 0.4, took  # the listing alone would take over a second
+        lines = text.splitlines()
+        assert lines[-1].startswith("map: still listing the files after ")
+        assert lines[-1].endswith(
+            "1 files found by the goal's words and recent commits, continuing in the background"
+        )
+        assert lines[0] == "app/billing.py"  # rg found the goal's word in its definition
+        assert m.stats.late_listing and m.fill is None
+        # the listing goes on and, once done, hands every file to the workers
+        end = time.monotonic() + 20
+        while m.fill is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert m.fill is not None and m.fill.wait(60)
+    finally:
+        m.close()
+    later = budget_map(repo, 1.0)
+    text = later.render("route the hub", 3000)
+    assert later.stats.from_index and "continuing in the background" not in text
+    assert text.splitlines()[0] == "app/hub.py:"
+
+
+def test_a_slow_listing_answers_with_the_last_index(repo: Path) -> None:
+    RepoMap(Workspace(repo), repo / ".planloop" / "repomap", workers=0).render("g", 500)
+    m = budget_map(repo, 0.5)
+    rounds = slow_listing(m, 0.8)
+    try:
+        text = m.render("route the hub", 3000)
+        lines = text.splitlines()
+        assert lines[0] == "app/hub.py:" and "│    1: class Hub:" in text
+        assert lines[-1].startswith("map: still listing the files after ")
+        assert lines[-1].endswith(": ranked as the last map, continuing in the background")
+        assert m.stats.late_listing
+        # a second map before the listing is done waits for the same listing, not a new one
+        again = m.render("route the hub", 3000)
+        assert again.splitlines()[0] == "app/hub.py:"
+        assert len(rounds) == 1
+    finally:
+        m.close()
+    assert m._listing is None  # closed: a late listing starts no parse now

@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Generic, TypeVar
 
 from planloop.workspace.search_tools import Tools, run_capture, run_side_by_side
+
+log = logging.getLogger("planloop.listing")
+T = TypeVar("T")
 
 #: directories never listed or searched when git cannot tell us what is ignored
 JUNK_DIRS = frozenset(
@@ -50,6 +56,8 @@ class GitState:
     """Tracked files with their blob ids (as the index has them), untracked files not
     ignored, and which tracked files are deleted or modified in the work tree."""
 
+    #: the SHA-1 of git's own output (what the tree's fingerprint hashes; a digest, not
+    #: the output itself: at a million files that is a second copy of 80 MB)
     raw: bytes = b""
     blobs: dict[str, str] = field(default_factory=dict)
     others: list[str] = field(default_factory=list)
@@ -133,11 +141,12 @@ class FileLister:
         if listed is None:
             return None
         out_a, out_b = listed
-        state = GitState(raw=out_a + b"\0\0" + out_b)
+        state = GitState(raw=_digest(out_a, out_b))
         for tag, name in _TAGGED_RE.findall(out_b.decode("utf-8", "backslashreplace")):
             (state.deleted if tag == "R" else state.modified).add(name)
         # one decode and one regex over the whole listing: 100k entries in C, not Python
-        for mode, sha, stage, name in _ENTRY_RE.findall(out_a.decode("utf-8", "backslashreplace")):
+        for m in _ENTRY_RE.finditer(out_a.decode("utf-8", "backslashreplace")):
+            mode, sha, stage, name = m.groups()
             if not mode:
                 if name.endswith("/"):
                     state.nested.append(name.rstrip("/"))  # an untracked nested repository
@@ -348,7 +357,7 @@ class MapRound:
         if self.outs is None:
             return None
         tagged, stage, _ = self.outs
-        state = GitState(raw=stage + b"\0\0" + tagged)
+        state = GitState(raw=_digest(stage, tagged))
         text = tagged.decode("utf-8", "backslashreplace")
         for tag, name in _TAGGED_RE.findall(text):
             (state.deleted if tag == "R" else state.modified).add(name)
@@ -357,13 +366,17 @@ class MapRound:
                 state.nested.append(name.rstrip("/"))  # an untracked nested repository
             else:
                 state.others.append(name)
-        for mode, sha, stage_no, name in _ENTRY_RE.findall(
-            stage.decode("utf-8", "backslashreplace")
-        ):
-            if mode == "160000":
+        # one match at a time, over the bytes: findall's list of a million 4-tuples of
+        # fresh strings cost about 350 MB at a million files, and a decoded copy of the
+        # whole output another 80 MB
+        blobs = state.blobs
+        for m in _ENTRY_RE_B.finditer(stage):
+            mode, sha, stage_no, raw_name = m.groups()
+            name = raw_name.decode("utf-8", "backslashreplace")
+            if mode == b"160000":
                 state.nested.append(name)  # a submodule: listed on its own terms
-            elif stage_no == "0" or name not in state.blobs:
-                state.blobs[name] = sha
+            elif stage_no == b"0" or name not in blobs:
+                blobs[name] = sha.decode("ascii")
         untagged = re.sub(rb"(^|\0)[?RC] ", rb"\1", tagged)  # "? name" → "name"
         state.own_or_git = _mentions_own_or_git(stage) or _mentions_own_or_git(untagged)
         return state
@@ -394,6 +407,14 @@ def glob_matcher(pattern: str, base_rel: str = "") -> Callable[[str], bool]:
         return any(rx.match(c) for c in cands for rx in rxs)
 
     return match
+
+
+def _digest(*outs: bytes) -> bytes:
+    h = hashlib.sha1()
+    for i, out in enumerate(outs):
+        h.update(b"\0\0" if i else b"")
+        h.update(out)
+    return h.digest()
 
 
 def blob_id(data: bytes) -> str:
@@ -428,5 +449,60 @@ def own_or_git(rel: str) -> bool:
 
 
 _ENTRY_RE = re.compile(r"(?:(\d{6}) ([0-9a-f]{40,64}) (\d)\t)?([^\0]+)\0")
+_ENTRY_RE_B = re.compile(rb"(\d{6}) ([0-9a-f]{40,64}) (\d)\t([^\0]+)\0")
 _TAGGED_RE = re.compile(r"([RC]) ([^\0]+)\0")
 _OTHER_RE = re.compile(r"\? ([^\0]+)\0")
+
+
+class Pending(Generic[T]):
+    """Work run on a thread so a caller with a deadline can stop waiting for it: the repo
+    map's listing of a very large tree (git alone can take seconds at a million files)
+    goes on after the map has answered without it. Exactly one side gets the result:
+    the caller, from :meth:`wait` in time, or — once the caller gave up — ``on_late``,
+    on the thread."""
+
+    def __init__(self, work: Callable[[], T], on_late: Callable[[T], None]) -> None:
+        self._work = work
+        self._on_late = on_late
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._late = False
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="repomap-listing", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            result: T | None = self._work()
+        except Exception as e:  # handed to whoever takes the result
+            result, self._error = None, e
+        with self._lock:
+            self._result = result
+            self._done.set()
+            late = self._late
+        if late and result is not None:
+            try:
+                self._on_late(result)
+            except Exception:
+                log.exception("repo map: finishing a late listing failed")
+
+    @property
+    def late(self) -> bool:
+        return self._late
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the work ended within ``timeout`` (then :meth:`result` has it); if not,
+        the caller has given up and ``on_late`` gets the result."""
+        self._done.wait(max(0.0, timeout))
+        with self._lock:
+            if not self._done.is_set():
+                self._late = True
+                return False
+            return True
+
+    def result(self) -> T:
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result

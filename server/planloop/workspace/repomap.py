@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import heapq
 import logging
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,9 +48,9 @@ import numpy as np
 
 from planloop.workspace import repomap_fill
 from planloop.workspace.files import Workspace
-from planloop.workspace.listing import GitState
-from planloop.workspace.repomap_cache import Def, FileTags, RankedIndex, TagCache
-from planloop.workspace.repomap_rank import Signals, pagerank, used_count
+from planloop.workspace.listing import GitState, Pending
+from planloop.workspace.repomap_cache import Def, FileTags, RankedIndex, TagCache, Texts
+from planloop.workspace.repomap_rank import Signals, pagerank_columns, used_count
 from planloop.workspace.repomap_tags import MAX_PARSE_BYTES, SUFFIXES, Grammars, tag_file
 
 log = logging.getLogger("planloop.repomap")
@@ -73,6 +73,10 @@ RESERVE_PER_FILE_S = 7e-6
 #: what ranking a whole tree costs a file (loading its tags, PageRank, storing the index):
 #: past the budget, a map ranks as the last tree did and a worker re-ranks it
 RANK_PER_FILE_S = 1.5e-5
+#: the share of the time budget the listing may take before the map answers without it
+#: (never less than LISTING_MIN_S: a listing is given up on only when it is really slow)
+LISTING_SHARE = 0.6
+LISTING_MIN_S = 0.3
 KIND_WORDS = {
     "f": "function",
     "c": "class",
@@ -148,6 +152,12 @@ def partial_note(parsed: int, code: int) -> str:
     return f"map: {parsed:,} of {code:,} files parsed, continuing in the background"
 
 
+def late_note(seconds: float, what: str) -> str:
+    return (
+        f"map: still listing the files after {seconds:.1f} s: {what}, continuing in the background"
+    )
+
+
 @dataclass
 class MapStats:
     files: int = 0
@@ -164,6 +174,8 @@ class MapStats:
     background: int = 0
     #: ranked as the last tree was (a full re-rank would have overrun the time budget)
     stale: bool = False
+    #: the listing was not done within its share of the time budget (it goes on)
+    late_listing: bool = False
 
 
 @dataclass
@@ -211,6 +223,8 @@ class RepoMap:
         self._lifts: dict[str, float] = {}
         self.phases: dict[str, float] = {}
         self._phase_at = time.monotonic()
+        self._listing: Pending[_Tree | tuple[RankedIndex, MapStats]] | None = None
+        self._late_lock = threading.Lock()
 
     def clear_cache(self) -> None:
         self.stop()
@@ -218,6 +232,8 @@ class RepoMap:
 
     def stop(self) -> None:
         """End the background parse (the run or the server is done with this map)."""
+        with self._late_lock:
+            self._listing = None  # a late listing starts no parse now
         if self.fill is not None:
             self.fill.stop()
             self.fill = None
@@ -236,8 +252,9 @@ class RepoMap:
         if path not in (".", ""):
             index = index.under(self.ws.rel(self.ws.resolve(path)).rstrip("/") + "/")
         if not len(index):
-            return ""
-        note = partial_note(index.parsed, index.code) + "\n" if index.partial else ""
+            return index.note + "\n" if index.note else ""
+        note = index.note or (partial_note(index.parsed, index.code) if index.partial else "")
+        note += "\n" if note else ""
         room = budget - estimate_tokens(note)
         if room <= 0:
             return ""
@@ -269,32 +286,17 @@ class RepoMap:
         tree = self._tree if self.fill is not None and self.fill.running else None
         if tree is None:
             self._tree = None
-            round_ = self.ws.searcher.map_round()
-            quick = self._quick_key(round_.quick())
-            self._lap("git round + quick key")
-            if quick is not None:
-                cached = self.cache.index(quick, quick=True)
-                if cached is not None:
-                    self._drop_signals()
-                    self.stats = MapStats(len(cached), 0, time.monotonic() - start, True, True)
-                    return _complete(cached)
-            if deadline is not None and self._signals is None:
-                # started now, read after the listing: they run while git lists the tree
-                self._signals = self._start_signals(goal)
-            files, state = round_.files_and_state()
-            self._lap("listing parsed")
-            code = [f for f in files if f.endswith(SUFFIXES)]
-            key = self._fingerprint(files, code, state)
-            cached = self.cache.index(key)
-            if cached is not None:
+            listed = self._listed(goal, start, deadline)
+            if listed is None:
+                assert deadline is not None
+                return self._late(goal, start, deadline)
+            if isinstance(listed, _Tree):
+                tree = listed
+            else:
                 self._drop_signals()
-                if quick is not None:
-                    self.cache.remember_quick(quick)
-                self.stats = MapStats(len(files), 0, time.monotonic() - start, True)
-                return _complete(cached)
-            ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
-            self._lap("content ids")
-            tree = _Tree(files, code, ids, key, quick)
+                cached, self.stats = listed
+                self.stats.seconds = time.monotonic() - start
+                return cached
         known = self.cache.known(tree.ids.values())
         self._lap("known tags")
         todo = [rel for rel in tree.code if rel in tree.ids and tree.ids[rel] not in known]
@@ -329,6 +331,7 @@ class RepoMap:
                 return index
         if not todo:
             self._drop_signals()
+            known.clear()  # a million ids at a million files: ranking reads the cache
             index = self._rank(tree, full=True)
             self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
             self.stats.known = self.stats.code = len(tree.code)
@@ -339,6 +342,102 @@ class RepoMap:
         self.stats = MapStats(len(tree.files), parsed, time.monotonic() - start)
         self.stats.known, self.stats.code = index.parsed, index.code
         self.stats.background = len(todo)
+        return index
+
+    def _listed(
+        self, goal: str, start: float, deadline: float | None
+    ) -> _Tree | tuple[RankedIndex, MapStats] | None:
+        """The tree as git lists it (or its stored index). Within a time budget the
+        listing runs on a thread, and a listing not done by ``LISTING_SHARE`` of the
+        budget is given up on (None): it goes on, and once done starts the background
+        parse itself (:meth:`_listed_late`); the next map picks up its result."""
+        if deadline is None:
+            return self._list()
+        if self._signals is None:
+            # they run while git lists the tree (and are all a late listing's map has)
+            self._signals = self._start_signals(goal)
+        pending = self._listing
+        if pending is None:
+            pending = self._listing = Pending(self._list, self._listed_late)
+        wait = max(LISTING_MIN_S, (deadline - start) * LISTING_SHARE)
+        if not pending.wait(start + wait - time.monotonic()):
+            return None
+        self._listing = None
+        return pending.result()
+
+    def _list(self) -> _Tree | tuple[RankedIndex, MapStats]:
+        round_ = self.ws.searcher.map_round()
+        quick = self._quick_key(round_.quick())
+        self._lap("git round + quick key")
+        if quick is not None:
+            cached = self.cache.index(quick, quick=True)
+            if cached is not None:
+                return _complete(cached), MapStats(len(cached), 0, 0.0, True, True)
+        files, state = round_.files_and_state()
+        del round_  # git's output: tens of megabytes at a million files
+        self._lap("listing parsed")
+        code = [f for f in files if f.endswith(SUFFIXES)]
+        key = self._fingerprint(files, code, state)
+        cached = self.cache.index(key)
+        if cached is not None:
+            if quick is not None:
+                self.cache.remember_quick(quick)
+            return _complete(cached), MapStats(len(files), 0, 0.0, True)
+        ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
+        self._lap("content ids")
+        return _Tree(files, code, ids, key, quick)
+
+    def _listed_late(self, listed: _Tree | tuple[RankedIndex, MapStats]) -> None:
+        """A listing the map stopped waiting for is done: the background parse starts
+        on it (a worker re-ranks the whole tree when nothing is left to parse)."""
+        if not isinstance(listed, _Tree) or self._listing is None:
+            return  # a stored index (the next map finds it at once), or the map was stopped
+        known = self.cache.known_mask([listed.ids.get(rel, "") for rel in listed.code])
+        todo = [
+            (listed.ids[rel], rel)
+            for rel, k in zip(listed.code, known.tolist(), strict=True)
+            if not k and rel in listed.ids
+        ]
+        with self._late_lock:
+            if self._listing is None:
+                return  # the map was stopped meanwhile
+            if self.fill is None or not self.fill.running:
+                self.fill = repomap_fill.start(
+                    self.ws.root,
+                    self.cache_dir,
+                    todo or [("", "")],
+                    nice_after_s=0.0,
+                    workers=self.workers,
+                )
+            self._tree = listed
+
+    def _late(self, goal: str, start: float, deadline: float) -> RankedIndex:
+        """The map when the listing is not done in time: the last tree's index (ranked
+        as that tree was), or without one the files the cheap signals found — lifted by
+        them either way — and a line that says so."""
+        stale = self.cache.last_index()
+        self._lap("last index")
+        signals, self._signals = self._signals, None
+        lifts = signals.lifts(deadline - RESERVE_S) if signals is not None else {}
+        self._lap("cheap signals")
+        if stale is not None:
+            index, what = stale, "ranked as the last map"
+            where = {rel: i for i, rel in enumerate(index.rels)} if len(lifts) > 64 else None
+            for rel, lift in lifts.items():
+                i = where.get(rel) if where is not None else _find(index.rels, rel)
+                if i is not None:
+                    index.ranks[i] *= lift
+            index.parsed = index.code = 0
+        else:
+            root = str(self.ws.root) + os.sep
+            rels = sorted(r for r in lifts if os.path.isfile(root + r))
+            index = RankedIndex(rels, [lifts[r] for r in rels], [""] * len(rels), [""] * len(rels))
+            what = f"{len(rels):,} files found by the goal's words and recent commits"
+        index.note = late_note(time.monotonic() - start, what)
+        self.stats = MapStats(len(index), 0, time.monotonic() - start)
+        self.stats.late_listing = True
+        if self.on_progress is not None:
+            self.on_progress(index.note, 0, 0, True)
         return index
 
     def _partial(
@@ -495,13 +594,12 @@ class RepoMap:
     ) -> RankedIndex:
         """Rank every file from the tags known now. ``full``: every code file is known;
         the index is stored for the next map, and tags of contents gone are dropped."""
-        got = self.cache.get_many(tree.ids.values(), defs=False)
         ids = tree.ids
         cids = [ids.get(rel, "") for rel in tree.files]
-        all_tags = [got.get(c) if c else None for c in cids]
-        names = [t.names if t is not None else "" for t in all_tags]
-        parsed = sum(1 for c in cids if c and c in got)
-        ranks, used_h, used_n = pagerank(all_tags)
+        cols = self.cache.columns(cids)  # flat arrays: no object per file
+        names, parsed = cols.names, cols.parsed
+        ranks, used_h, used_n = pagerank_columns(cols)
+        del cols
         if lifts:
             where = {rel: i for i, rel in enumerate(tree.files)} if len(lifts) > 64 else None
             for rel, lift in lifts.items():
@@ -531,7 +629,9 @@ class RepoMap:
         """What the tree is, cheaply: git's own listing (blob ids of clean tracked files)
         plus the size and mtime of every code file git does not vouch for."""
         h = hashlib.sha1(b"files\0")
-        h.update("\0".join(files).encode("utf-8", "surrogateescape"))
+        step = 1 << 16  # a block at a time: the whole listing as one string is 60 MB more
+        for k in range(0, len(files), step):
+            h.update(("\0".join(files[k : k + step]) + "\0").encode("utf-8", "surrogateescape"))
         unsure = code
         if state is not None:
             h.update(state.raw)
@@ -551,7 +651,7 @@ class RepoMap:
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
 
 
-def _find(files: list[str], rel: str) -> int | None:
+def _find(files: Sequence[str], rel: str) -> int | None:
     """Where ``rel`` is in the sorted listing (a binary search: a few lifts need no map)."""
     i = bisect.bisect_left(files, rel)
     return i if i < len(files) and files[i] == rel else None
@@ -602,17 +702,19 @@ def _goal_regex(goal: str) -> re.Pattern[str] | None:
 def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[int]:
     """Where the best files are in ``index``, best first: rank, times 10 when the goal's words are in the path,
     times 10 when in the file's definitions. Goal words are found by one literal scan per
-    word over all paths and one over all names (C speed), not one search per file."""
-    rels = index.rels
-    ranks = list(index.ranks)
-    if goal is not None and rels:
+    word over all paths and one over all names (C speed), not one search per file; ties
+    go to the later path (the paths are sorted), as ``(rank, path)`` ordered them."""
+    n = len(index.rels)
+    ranks = np.asarray(index.ranks, dtype=float).copy()
+    if goal is not None and n:
         words = goal.pattern.split("|")
-        for texts in (rels, index.names):
-            for i in _hits(texts, words):
-                ranks[i] *= 10.0
+        for texts in (index.rels, index.names):
+            hit = texts.hits(words) if isinstance(texts, Texts) else list(_hits(list(texts), words))
+            ranks[np.asarray(hit, np.int64)] *= 10.0
     # each shown file costs a few tokens: no more than budget/5 can ever fit
     top = max(1, limit // 5)
-    return heapq.nlargest(top, range(len(rels)), key=lambda i: (ranks[i], rels[i]))
+    order: list[int] = np.lexsort((np.arange(n), ranks))[::-1][:top].tolist()
+    return order
 
 
 def _lines(path: str, rows: set[int]) -> dict[int, str]:

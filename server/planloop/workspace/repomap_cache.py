@@ -25,16 +25,20 @@ A cache that cannot be read is dropped and rebuilt, never an error (it is only a
 from __future__ import annotations
 
 import array
+import bisect
 import contextlib
 import logging
+import re
 import shutil
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
 
 log = logging.getLogger("planloop.repomap")
 
@@ -112,17 +116,243 @@ def _cid(key: bytes | str) -> str:
     return key.hex() if isinstance(key, bytes) else key
 
 
-def _zip(text: str) -> bytes:
-    return zlib.compress(text.encode("utf-8", "surrogateescape"), 1)
-
-
-def _unzip(raw: bytes) -> str:
-    return zlib.decompress(raw).decode("utf-8", "surrogateescape")
+def _zip_texts(texts: Sequence[str]) -> bytes:
+    """``texts`` joined by NULs, compressed a block at a time (a million paths joined at
+    once, then encoded, are two more copies of the column)."""
+    if isinstance(texts, Texts):
+        return zlib.compress(texts.join(), 1)
+    z = zlib.compressobj(1)
+    out = []
+    step = 1 << 16
+    for k in range(0, len(texts), step):
+        block = "\0".join(texts[k : k + step])
+        out.append(z.compress((("\0" if k else "") + block).encode("utf-8", "surrogateescape")))
+    out.append(z.flush())
+    return b"".join(out)
 
 
 def _chunks(items: list[bytes | str]) -> Iterator[list[bytes | str]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
+
+
+# -- the columns ranking reads, for a whole tree ------------------------------------------
+
+_KEY = np.dtype("S20")
+#: rows read from SQLite at a time while scanning (never the whole table as one list)
+_FETCH = 8192
+
+
+_heap_tuned = False
+
+
+def _keep_big_arrays_off_the_heap() -> None:
+    """Make glibc give every big block (a column of a million files is tens of MB) its own
+    mapping, returned to the system when freed. By default glibc raises that threshold
+    after the first big free, up to 32 MB, so the map's next arrays land on the heap
+    and the heap's high-water mark stays resident for the life of the language server
+    (measured at a million files: 120 MB more peak RSS). Once per process; a no-op
+    where there is no glibc."""
+    global _heap_tuned
+    if _heap_tuned:
+        return
+    _heap_tuned = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD: setting it stops the dynamic raise
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + counts[i]`` for every i, end to end (int32
+    while they fit: at a million files these are the biggest temporaries)."""
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    top = int(starts.max(initial=0)) + int(counts.max(initial=0))
+    kind = np.int32 if max(total, top) < 2**31 - 1 else np.int64
+    counts = counts.astype(kind, copy=False)
+    ends = np.cumsum(counts, dtype=kind)
+    out = np.repeat(starts.astype(kind) - (ends - counts), counts)
+    out += np.arange(total, dtype=kind)
+    return out
+
+
+class _Wanted:
+    """The content ids a map asks about, as one sorted array of 20-byte keys (20 MB for
+    a million files, where a dict of bytes keys cost about 150 MB), plus the few ids that
+    are not git blob ids (kept as text, as the table keeps them)."""
+
+    def __init__(self, cids: Sequence[str]) -> None:
+        self.n = n = len(cids)
+        blob = np.fromiter((len(c) == 40 for c in cids), bool, n)
+        self.text: dict[str, list[int]] = {}
+        raw = bytearray()
+        step = 1 << 16
+        for k in range(0, n, step):  # a block at a time: no 40 MB string of hex
+            block = cids[k : k + step]
+            try:
+                raw += bytes.fromhex("".join(c for c in block if len(c) == 40))
+            except ValueError:  # some 40-character id is not hex: sort them out one by one
+                for i, c in enumerate(block, k):
+                    if len(c) == 40:
+                        try:
+                            raw += bytes.fromhex(c)
+                        except ValueError:
+                            blob[i] = False
+        for i, c in enumerate(cids):
+            if c and not blob[i]:
+                self.text.setdefault(c, []).append(i)
+        keys = np.frombuffer(raw, _KEY)
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        del keys, raw
+        self.file_at = np.flatnonzero(blob).astype(np.int32)[order]
+
+    def unique_keys(self) -> list[bytes | str]:
+        """Every wanted key once, as SQLite stores it (bytes sliced from the buffer: a
+        numpy bytes scalar would lose a key's trailing zero bytes)."""
+        buf = np.unique(self.keys).tobytes()
+        out: list[bytes | str] = [buf[i : i + 20] for i in range(0, len(buf), 20)]
+        return out + list(self.text)
+
+    def match(self, rows: list[Any]) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """Those of ``rows`` (key first) that are wanted; and the files that hold them,
+        with which of those rows each holds (a batch at once, in numpy: per row there is
+        only the list comprehension that picks it)."""
+        picked: list[Any] = []
+        files: list[np.ndarray] = []
+        which: list[np.ndarray] = []
+        is_blob = [type(r[0]) is bytes and len(r[0]) == 20 for r in rows]
+        if len(self.keys) and any(is_blob):
+            blob = (
+                [r for r, b in zip(rows, is_blob, strict=True) if b] if not all(is_blob) else rows
+            )
+            ks = np.frombuffer(b"".join([r[0] for r in blob]), _KEY)
+            lo = np.searchsorted(self.keys, ks, "left")
+            count = np.searchsorted(self.keys, ks, "right") - lo
+            hit = np.flatnonzero(count)
+            picked = [blob[j] for j in hit.tolist()]
+            files.append(self.file_at[_ranges(lo[hit], count[hit])])
+            which.append(np.repeat(np.arange(len(hit), dtype=np.int64), count[hit]))
+        if self.text:
+            for r in rows:
+                at = self.text.get(r[0]) if type(r[0]) is str else None
+                if at is not None:
+                    files.append(np.array(at, np.int64))
+                    which.append(np.full(len(at), len(picked), np.int64))
+                    picked.append(r)
+        if not picked:
+            return [], np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return picked, np.concatenate(files), np.concatenate(which)
+
+
+class Texts(Sequence[str]):
+    """A column of a million short texts (paths, definition names, content ids) as one
+    buffer: each text's UTF-8 bytes followed by a NUL, and where each starts. A list of
+    str costs about 80 bytes a text and scatters a million objects over the heap (the
+    freed rows around them stay mapped); this costs the text and 8 bytes. A text is made
+    a str only when asked for (the map shows a few hundred of them)."""
+
+    def __init__(self, buf: bytes, starts: np.ndarray) -> None:
+        self.buf = buf  # every text followed by b"\0"
+        self.starts = starts  # int64, one more than there are texts (the end)
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> Texts:
+        if isinstance(texts, Texts):
+            return texts
+        texts = list(texts)  # none holds a NUL: paths, names and ids cannot
+        return cls.joined("\0".join(texts).encode("utf-8", "surrogateescape"), len(texts))
+
+    @classmethod
+    def joined(cls, raw: bytes, n: int) -> Texts:
+        """From ``n`` texts joined by NULs (as :meth:`TagCache.save_index` stores them)."""
+        if n == 0:
+            if raw:
+                raise ValueError("a text column is longer than its index")
+            return cls(b"", np.zeros(1, np.int64))
+        buf = raw + b"\0"
+        ends = np.flatnonzero(np.frombuffer(buf, np.uint8) == 0)
+        if len(ends) != n:
+            raise ValueError("a text column disagrees with its index")
+        return cls(buf, np.concatenate(([0], ends + 1)).astype(np.int64))
+
+    def join(self) -> bytes:
+        """The texts joined by NULs (what :meth:`joined` reads back)."""
+        return self.buf[:-1]
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        a, b = int(self.starts[i]), int(self.starts[i + 1]) - 1
+        return self.buf[a:b].decode("utf-8", "surrogateescape")
+
+    def __iter__(self) -> Iterator[str]:
+        # a block at a time: a million texts at once would be the list this replaces
+        n, step = len(self), 65536
+        for k in range(0, n, step):
+            a, b = int(self.starts[k]), int(self.starts[min(n, k + step)])
+            yield from self.buf[a : b - 1].decode("utf-8", "surrogateescape").split("\0")
+
+    def take(self, at: np.ndarray) -> Texts:
+        """The texts at positions ``at``, in that order."""
+        at = np.asarray(at, np.int64)
+        lens = self.starts[at + 1] - self.starts[at]
+        src = np.frombuffer(self.buf, np.uint8)
+        return Texts(src[_ranges(self.starts[at], lens)].tobytes(), _starts(lens))
+
+    def hits(self, words: Sequence[str]) -> np.ndarray:
+        """Which texts hold one of ``words`` (ASCII letters and digits, any case): one
+        literal scan of the buffer a word."""
+        if not words or not len(self):
+            return np.zeros(0, np.int64)
+        low = self.buf.lower()
+        at = [m.start() for w in words for m in re.finditer(re.escape(w.lower().encode()), low)]
+        if not at:
+            return np.zeros(0, np.int64)
+        return np.unique(np.searchsorted(self.starts, np.array(at), side="right") - 1)
+
+
+def _starts(lens: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(lens) + 1, np.int64)
+    np.cumsum(lens, out=out[1:])
+    return out
+
+
+@dataclass
+class TagColumns:
+    """What ranking reads of ``n`` files (in the caller's order), as flat arrays: which
+    files the cache knows, each file's definition names, and every (definition hash,
+    file) and (used-name hash, file) pair — no object per file, so a million files cost
+    tens of megabytes, not the gigabyte a dict of :class:`FileTags` did."""
+
+    n: int
+    known: np.ndarray  # bool, per file
+    names: Texts  # per file ("" when unknown or without definitions)
+    d_hash: np.ndarray  # uint32
+    d_file: np.ndarray  # int32
+    r_hash: np.ndarray  # uint32
+    r_file: np.ndarray  # int32
+
+    @property
+    def parsed(self) -> int:
+        return int(self.known.sum())
 
 
 class TagCache:
@@ -184,28 +414,120 @@ class TagCache:
 
     # -- tags by content id -----------------------------------------------------------------
 
-    def known(self, cids: Iterable[str]) -> set[str]:
-        """Which of ``cids`` have been parsed (with tags or without)."""
-        found: set[str] = set()
+    def _stream(self, db: sqlite3.Connection, cols: str, wanted: _Wanted) -> Iterator[list[Any]]:
+        """The rows of ``wanted`` keys, a batch at a time (a scan of the whole table when
+        that is cheaper than looking them up; its unwanted rows are dropped by the
+        caller's :meth:`_Wanted.match`)."""
+        if self._scan(db, wanted.n):
+            cur = db.execute(f"SELECT {cols} FROM tags")
+            while rows := cur.fetchmany(_FETCH):
+                yield rows
+            return
+        for chunk in _chunks(wanted.unique_keys()):
+            marks = ",".join("?" * len(chunk))
+            yield db.execute(f"SELECT {cols} FROM tags WHERE cid IN ({marks})", chunk).fetchall()
+
+    def known_mask(self, cids: Sequence[str]) -> np.ndarray:
+        """Which of ``cids`` (by position) have been parsed, with tags or without."""
+        _keep_big_arrays_off_the_heap()
+        mask = np.zeros(len(cids), bool)
         try:
             with self._lock:
                 db = self._db()
                 if db.execute("SELECT 1 FROM tags LIMIT 1").fetchone() is None:
-                    return found  # a first map: nothing to look up
-                by_key = {_key(c): c for c in cids}
-                if self._scan(db, len(by_key)):
-                    return {
-                        by_key[r[0]] for r in db.execute("SELECT cid FROM tags") if r[0] in by_key
-                    }
-                for chunk in _chunks(list(by_key)):
-                    marks = ",".join("?" * len(chunk))
-                    found.update(
-                        by_key[r[0]]
-                        for r in db.execute(f"SELECT cid FROM tags WHERE cid IN ({marks})", chunk)
-                    )
+                    return mask  # a first map: nothing to look up
+                wanted = _Wanted(cids)
+                for rows in self._stream(db, "cid", wanted):
+                    mask[wanted.match(rows)[1]] = True
         except sqlite3.Error as e:
             self._damaged(e)
-        return found
+            mask[:] = False
+        return mask
+
+    def known(self, cids: Iterable[str]) -> set[str]:
+        """Which of ``cids`` have been parsed (with tags or without)."""
+        cids = list(cids)
+        mask = self.known_mask(cids)
+        return {c for c, k in zip(cids, mask.tolist(), strict=True) if k}
+
+    def columns(self, cids: Sequence[str]) -> TagColumns:
+        """What ranking reads of the files whose content ids are ``cids`` ("" for a file
+        with none), streamed from the table into flat arrays (a row's objects are freed
+        with its batch: nothing per file stays on the Python heap)."""
+        _keep_big_arrays_off_the_heap()
+        n = len(cids)
+        file_row = np.full(n, -1, np.int64)
+        rows = 0
+        nb, dh, rf = bytearray(), bytearray(), bytearray()
+        nb_len, dh_len, rf_len = array.array("I"), array.array("I"), array.array("I")
+        try:
+            with self._lock:
+                db = self._db()
+                if n and db.execute("SELECT 1 FROM tags LIMIT 1").fetchone() is not None:
+                    wanted = _Wanted(cids)
+                    # a content with no tags (NULL columns) reads as empty ones
+                    cols = "cid, coalesce(CAST(names AS BLOB), x''), coalesce(dh, x''), coalesce(refs, x'')"
+                    for batch in self._stream(db, cols, wanted):
+                        picked, files, which = wanted.match(batch)
+                        file_row[files] = rows + which
+                        rows += len(picked)
+                        for buf, lens, col, size in (
+                            (nb, nb_len, 1, 1),
+                            (dh, dh_len, 2, 4),
+                            (rf, rf_len, 3, 4),
+                        ):
+                            got = [r[col] for r in picked]
+                            ln = np.fromiter(map(len, got), np.int64, len(got))
+                            if size > 1 and (ln % size).any():
+                                raise ValueError("a cached hash list is torn")
+                            buf += b"".join(got)
+                            lens.frombytes((ln // size).astype(np.uint32).tobytes())
+        except (sqlite3.Error, ValueError) as e:
+            if isinstance(e, sqlite3.Error):
+                self._damaged(e)
+            else:
+                log.info("repo map cache entry unreadable (%s)", e)
+            file_row[:] = -1
+            nb, dh, rf = bytearray(), bytearray(), bytearray()
+            nb_len, dh_len, rf_len = array.array("I"), array.array("I"), array.array("I")
+        known = file_row >= 0
+        at = np.flatnonzero(known).astype(np.int32)
+        rows_of = file_row[at].astype(np.int32)
+        del file_row
+
+        def lengths(lens: array.array[int]) -> tuple[np.ndarray, np.ndarray]:
+            ln = (
+                np.frombuffer(lens, np.uint32).astype(np.int64)
+                if len(lens)
+                else np.zeros(0, np.int64)
+            )
+            return np.cumsum(ln) - ln, ln
+
+        def pairs(buf: bytearray, lens: array.array[int]) -> tuple[np.ndarray, np.ndarray]:
+            flat = np.frombuffer(buf, np.uint32)
+            starts, ln = lengths(lens)
+            per = ln[rows_of]
+            return flat[_ranges(starts[rows_of], per)], np.repeat(at, per)
+
+        d_hash, d_file = pairs(dh, dh_len)
+        del dh
+        r_hash, r_file = pairs(rf, rf_len)
+        del rf
+        # each file's names (a file whose content the cache does not know has none), a
+        # block of files at a time so the gather's positions stay small
+        starts, ln = lengths(nb_len)
+        per_file = np.zeros(n, np.int64)
+        per_file[at] = ln[rows_of] if len(at) else 0
+        src = np.frombuffer(nb, np.uint8)
+        out = np.zeros(int(per_file.sum()) + n, np.uint8)  # the zeros are the NULs
+        file_starts = _starts(per_file + 1)
+        step = 1 << 16
+        for k in range(0, len(at), step):
+            a, r = at[k : k + step], rows_of[k : k + step]
+            out[_ranges(file_starts[a], per_file[a])] = src[_ranges(starts[r], ln[r])]
+        del src, nb
+        names = Texts(out.tobytes(), file_starts)
+        return TagColumns(n, known, names, d_hash, d_file, r_hash, r_file)
 
     @staticmethod
     def _scan(db: sqlite3.Connection, wanted: int) -> bool:
@@ -320,21 +642,16 @@ class TagCache:
                 if row is None or row[0] != f"{_VERSION}:{key}":
                     return None
                 got = dict(db.execute("SELECT k, v FROM blobs").fetchall())
-            rels = _unzip(got["rels"])
-            names = _unzip(got["names"])
-            cids = _unzip(got["cids"])
             ranks = array.array("d")
             ranks.frombytes(bytes(got["ranks"]))
-            rel_list = rels.split("\0") if rels else []
+            n = len(ranks)
+            # whole columns as one buffer each: no str per file until one is shown
             index = RankedIndex(
-                rel_list,
+                Texts.joined(zlib.decompress(got["rels"]), n),
                 ranks.tolist(),
-                names.split("\0") if rel_list else [],
-                cids.split("\0") if rel_list else [],
+                Texts.joined(zlib.decompress(got["names"]), n),
+                Texts.joined(zlib.decompress(got["cids"]), n),
             )
-            n = len(index.rels)
-            if not (n == len(index.ranks) == len(index.names) == len(index.cids)):
-                raise ValueError("the index's columns disagree")
             index.used_hashes = bytes(got["used_h"])
             index.used_counts = bytes(got["used_n"])
             return index
@@ -369,9 +686,9 @@ class TagCache:
         # whole columns as blobs: a map reads them at once, and splitting one string beats
         # parsing 100k rows
         blobs = {
-            "rels": _zip("\0".join(index.rels)),
-            "names": _zip("\0".join(index.names)),
-            "cids": _zip("\0".join(index.cids)),
+            "rels": _zip_texts(index.rels),
+            "names": _zip_texts(index.names),
+            "cids": _zip_texts(index.cids),
             "ranks": array.array("d", index.ranks).tobytes(),
             "used_h": index.used_hashes,
             "used_n": index.used_counts,
@@ -412,14 +729,16 @@ class RankedIndex:
     definitions; and, for a map built within its time budget, how many of the code files
     were parsed by then (``parsed < code``: the map is partial)."""
 
-    rels: list[str]
+    rels: Sequence[str]  # sorted
     ranks: list[float]
-    names: list[str] = field(default_factory=list)
-    cids: list[str] = field(default_factory=list)
+    names: Sequence[str] = field(default_factory=list)
+    cids: Sequence[str] = field(default_factory=list)
     used_hashes: bytes = b""
     used_counts: bytes = b""
     parsed: int = 0
     code: int = 0
+    #: what the map must say about itself instead of the partial line (a late listing)
+    note: str = ""
 
     def __len__(self) -> int:
         return len(self.rels)
@@ -429,14 +748,21 @@ class RankedIndex:
         return self.parsed < self.code
 
     def under(self, prefix: str) -> RankedIndex:
-        keep = [i for i, r in enumerate(self.rels) if r.startswith(prefix)]
+        # the paths are sorted: those under a folder are one run, found by two bisections
+        lo = bisect.bisect_left(self.rels, prefix)
+        hi = (
+            bisect.bisect_left(self.rels, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+            if prefix
+            else len(self.rels)
+        )
         return RankedIndex(
-            [self.rels[i] for i in keep],
-            [self.ranks[i] for i in keep],
-            [self.names[i] for i in keep],
-            [self.cids[i] for i in keep],
+            self.rels[lo:hi],
+            self.ranks[lo:hi],
+            self.names[lo:hi],
+            self.cids[lo:hi],
             self.used_hashes,
             self.used_counts,
             self.parsed,
             self.code,
+            self.note,
         )

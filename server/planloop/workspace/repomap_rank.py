@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planloop.workspace.repomap_cache import FileTags
+from planloop.workspace.repomap_cache import FileTags, TagColumns, Texts
 from planloop.workspace.repomap_tags import SUFFIXES
 from planloop.workspace.search_tools import child_env
 
@@ -50,54 +50,103 @@ def _concat(parts: Sequence[bytes], n: int) -> tuple[np.ndarray, np.ndarray]:
     """The hashes of every file, and the file each came from."""
     lens = np.fromiter((len(p) // 4 for p in parts), np.int64, n)
     flat = np.frombuffer(b"".join(parts), _HASH)
-    return flat, np.repeat(np.arange(n, dtype=np.int64), lens)
+    return flat, np.repeat(np.arange(n, dtype=np.int32), lens)
 
 
 def pagerank(
     tags: Sequence[FileTags | None], *, damping: float = 0.85, iterations: int = 20
 ) -> tuple[list[float], bytes, bytes]:
-    """PageRank of files over "uses a name defined there" edges (a name defined in many
-    files, or a private one, weighs less); also how many files use each defined name
-    (sorted hashes, and counts as uint32), which orders a file's definitions in the map."""
+    """:func:`pagerank_columns` of files given one :class:`FileTags` each (None: unknown)."""
     n = len(tags)
-    if n == 0:
-        return [], b"", b""
     d_hash, d_file = _concat([t.def_hashes if t is not None else b"" for t in tags], n)
     r_hash, r_file = _concat([t.refs if t is not None else b"" for t in tags], n)
+    cols = TagColumns(n, np.zeros(n, bool), Texts.of([""] * n), d_hash, d_file, r_hash, r_file)
+    return pagerank_columns(cols, damping=damping, iterations=iterations)
+
+
+def pagerank_columns(
+    cols: TagColumns, *, damping: float = 0.85, iterations: int = 20
+) -> tuple[list[float], bytes, bytes]:
+    """PageRank of files over "uses a name defined there" edges (a name defined in many
+    files, or a private one, weighs less), from the (definition hash, file) and
+    (used-name hash, file) pairs of ``cols``; also how many files use each defined name
+    (sorted hashes, and counts as uint32), which orders a file's definitions in the map.
+
+    At a million files the edges are the map's biggest arrays: ``cols``' pairs are
+    consumed (emptied, so they are freed as soon as they are used), positions are int32
+    and every temporary is dropped when done."""
+    n = cols.n
+    if n == 0:
+        return [], b"", b""
+    d_hash, d_file = cols.d_hash, cols.d_file.astype(np.int32, copy=False)
+    r_hash, r_file = cols.r_hash, cols.r_file.astype(np.int32, copy=False)
+    cols.d_hash = cols.d_file = cols.r_hash = cols.r_file = np.zeros(0, np.int32)
     # each (name, definer) once, sorted by name
     order = np.lexsort((d_file, d_hash))
     d_hash, d_file = d_hash[order], d_file[order]
+    del order
     if len(d_hash):
         first = np.ones(len(d_hash), bool)
         first[1:] = (d_hash[1:] != d_hash[:-1]) | (d_file[1:] != d_file[:-1])
         d_hash, d_file = d_hash[first], d_file[first]
-    names, start, counts = np.unique(d_hash, return_index=True, return_counts=True)
-    src = dst = np.zeros(0, np.int64)
+        del first
+    # sorted already: where each name's run of definers starts, and how long it is
+    if len(d_hash):
+        edge = np.ones(len(d_hash), bool)
+        edge[1:] = d_hash[1:] != d_hash[:-1]
+        start = np.flatnonzero(edge).astype(np.int32)
+        del edge
+        names = d_hash[start]
+        counts = np.diff(np.append(start, np.int32(len(d_hash)))).astype(np.int32)
+    else:
+        names, start, counts = d_hash, np.zeros(0, np.int32), np.zeros(0, np.int32)
+    del d_hash
+    src = dst = np.zeros(0, np.int32)
     w = np.zeros(0)
     used_h, used_n = np.zeros(0, _HASH), np.zeros(0, np.uint32)
     if len(names) and len(r_hash):
-        pos = np.searchsorted(names, r_hash)
+        pos = np.searchsorted(names, r_hash).astype(np.int32)
         pos[pos == len(names)] = 0
         hit = names[pos] == r_hash
+        del r_hash
         pos, ref_file = pos[hit], r_file[hit]
-        uh, un = np.unique(names[pos], return_counts=True)
-        used_h, used_n = uh.astype(_HASH), un.astype(np.uint32)
+        del hit, r_file
+        used = np.bincount(pos, minlength=len(names))
+        has = used > 0
+        used_h, used_n = names[has].astype(_HASH), used[has].astype(np.uint32)
+        del used, has
         c = counts[pos]
         ok = c <= COMMON_NAME_FILES
         pos, ref_file, c = pos[ok], ref_file[ok], c[ok]
+        del ok
         private = (names[pos] >> np.uint32(31)).astype(bool)
         weight = np.where(private, 0.1, 1.0) / c
+        del private
         # each use fans out to every definer of its name
-        rep = np.repeat(np.arange(len(pos)), c)
-        offset = np.arange(len(rep)) - np.repeat(np.cumsum(c) - c, c)
-        dst = d_file[start[pos][rep] + offset]
-        src, w = ref_file[rep], weight[rep]
+        if int(c.max(initial=0)) <= 1:
+            dst, src, w = d_file[start[pos]], ref_file, weight
+        else:
+            rep = np.repeat(np.arange(len(pos), dtype=np.int32), c)
+            first_def = np.repeat(start[pos], c)
+            ends = np.cumsum(c, dtype=np.int64)
+            first_def += (np.arange(len(rep), dtype=np.int64) - np.repeat(ends - c, c)).astype(
+                np.int32
+            )
+            del ends
+            dst = d_file[first_def]
+            del first_def
+            src, w = ref_file[rep], weight[rep]
+            del rep
+        del pos, ref_file, c, weight
         other = dst != src
         src, dst, w = src[other], dst[other], w[other]
+        del other
+    del d_file, names, start, counts
     total = np.bincount(src, weights=w, minlength=n)
     if len(w):
         w = w / total[src]
     dangling = total == 0
+    del total
     rank = np.full(n, 1.0 / n)
     for _ in range(iterations):
         spread = damping * rank[dangling].sum() / n
