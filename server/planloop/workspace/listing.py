@@ -68,6 +68,30 @@ class GitState:
     own_or_git: bool = False
 
 
+_heap_tuned = False
+
+
+def keep_big_blocks_off_the_heap() -> None:
+    """Make glibc give every big block (git's listing of a million files, a column of the
+    repo map: tens of MB each) its own mapping, returned to the system when freed. By
+    default glibc raises that threshold after the first big free, up to 32 MB, so the
+    next big blocks land on the heap, whose high-water mark stays resident for the life
+    of the language server (measured at a million files: up to 120 MB more peak RSS).
+    Once per process; a no-op where there is no glibc."""
+    global _heap_tuned
+    if _heap_tuned:
+        return
+    _heap_tuned = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD: setting it stops the dynamic raise
+
+
 class FileLister:
     """Listing for one workspace root, through git, ripgrep or a walk (asked once which)."""
 
@@ -170,6 +194,7 @@ class FileLister:
         beside a dump of the index (no walk), so a map whose quick key matches parses
         nothing, and one that does not builds the full state from the same two outputs
         instead of walking the tree again."""
+        keep_big_blocks_off_the_heap()
         git = self.tools.git
         if git is None or not self.in_git:
             return MapRound(self, None)

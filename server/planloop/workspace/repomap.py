@@ -23,7 +23,10 @@ first by cheap signals (goal words in paths and, by one ``rg``, in definitions; 
 committed files; files open in the editor); the map parses the most promising of them
 itself while the budget lasts, then ranks what is known and says how much that is
 ("map: 4,100 of 79,864 files parsed, continuing in the background"). The workers fill
-the cache for the ``repo_map`` tool and the next plan.
+the cache for the ``repo_map`` tool and the next plan. A listing that is itself too slow
+(git's round at a million files) is not waited for: the map answers from the last stored
+index, or from the files the cheap signals found, and the listing goes on on a thread
+that hands the tree to the workers (:meth:`RepoMap._listed`).
 
 The map goes into the planner's system prompt (its cached prefix); ``repo_map`` is also a
 read-only planner tool for one directory.

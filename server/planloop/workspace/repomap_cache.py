@@ -40,6 +40,8 @@ from typing import Any, overload
 
 import numpy as np
 
+from planloop.workspace.listing import keep_big_blocks_off_the_heap
+
 log = logging.getLogger("planloop.repomap")
 
 _VERSION = 5
@@ -120,7 +122,7 @@ def _zip_texts(texts: Sequence[str]) -> bytes:
     """``texts`` joined by NULs, compressed a block at a time (a million paths joined at
     once, then encoded, are two more copies of the column)."""
     if isinstance(texts, Texts):
-        return zlib.compress(texts.join(), 1)
+        return zlib.compress(memoryview(texts.buf)[: max(0, len(texts.buf) - 1)], 1)
     z = zlib.compressobj(1)
     out = []
     step = 1 << 16
@@ -141,30 +143,6 @@ def _chunks(items: list[bytes | str]) -> Iterator[list[bytes | str]]:
 _KEY = np.dtype("S20")
 #: rows read from SQLite at a time while scanning (never the whole table as one list)
 _FETCH = 8192
-
-
-_heap_tuned = False
-
-
-def _keep_big_arrays_off_the_heap() -> None:
-    """Make glibc give every big block (a column of a million files is tens of MB) its own
-    mapping, returned to the system when freed. By default glibc raises that threshold
-    after the first big free, up to 32 MB, so the map's next arrays land on the heap
-    and the heap's high-water mark stays resident for the life of the language server
-    (measured at a million files: 120 MB more peak RSS). Once per process; a no-op
-    where there is no glibc."""
-    global _heap_tuned
-    if _heap_tuned:
-        return
-    _heap_tuned = True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD: setting it stops the dynamic raise
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -258,7 +236,7 @@ class Texts(Sequence[str]):
     freed rows around them stay mapped); this costs the text and 8 bytes. A text is made
     a str only when asked for (the map shows a few hundred of them)."""
 
-    def __init__(self, buf: bytes, starts: np.ndarray) -> None:
+    def __init__(self, buf: bytes | bytearray, starts: np.ndarray) -> None:
         self.buf = buf  # every text followed by b"\0"
         self.starts = starts  # int64, one more than there are texts (the end)
 
@@ -284,7 +262,7 @@ class Texts(Sequence[str]):
 
     def join(self) -> bytes:
         """The texts joined by NULs (what :meth:`joined` reads back)."""
-        return self.buf[:-1]
+        return bytes(memoryview(self.buf)[:-1])
 
     def __len__(self) -> int:
         return len(self.starts) - 1
@@ -429,7 +407,7 @@ class TagCache:
 
     def known_mask(self, cids: Sequence[str]) -> np.ndarray:
         """Which of ``cids`` (by position) have been parsed, with tags or without."""
-        _keep_big_arrays_off_the_heap()
+        keep_big_blocks_off_the_heap()
         mask = np.zeros(len(cids), bool)
         try:
             with self._lock:
@@ -454,7 +432,7 @@ class TagCache:
         """What ranking reads of the files whose content ids are ``cids`` ("" for a file
         with none), streamed from the table into flat arrays (a row's objects are freed
         with its batch: nothing per file stays on the Python heap)."""
-        _keep_big_arrays_off_the_heap()
+        keep_big_blocks_off_the_heap()
         n = len(cids)
         file_row = np.full(n, -1, np.int64)
         rows = 0
@@ -482,6 +460,7 @@ class TagCache:
                                 raise ValueError("a cached hash list is torn")
                             buf += b"".join(got)
                             lens.frombytes((ln // size).astype(np.uint32).tobytes())
+                    del wanted  # its keys: 50 MB at a million files
         except (sqlite3.Error, ValueError) as e:
             if isinstance(e, sqlite3.Error):
                 self._damaged(e)
@@ -519,14 +498,15 @@ class TagCache:
         per_file = np.zeros(n, np.int64)
         per_file[at] = ln[rows_of] if len(at) else 0
         src = np.frombuffer(nb, np.uint8)
-        out = np.zeros(int(per_file.sum()) + n, np.uint8)  # the zeros are the NULs
+        buf = bytearray(int(per_file.sum()) + n)  # the zeros are the NULs
+        out = np.frombuffer(buf, np.uint8)  # written in place: no second copy
         file_starts = _starts(per_file + 1)
         step = 1 << 16
         for k in range(0, len(at), step):
             a, r = at[k : k + step], rows_of[k : k + step]
             out[_ranges(file_starts[a], per_file[a])] = src[_ranges(starts[r], ln[r])]
-        del src, nb
-        names = Texts(out.tobytes(), file_starts)
+        del src, nb, out
+        names = Texts(buf, file_starts)
         return TagColumns(n, known, names, d_hash, d_file, r_hash, r_file)
 
     @staticmethod

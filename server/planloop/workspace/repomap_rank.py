@@ -44,6 +44,8 @@ RECENT_COMMITS = 30
 RECENT_MAX_FILES = 50
 
 _HASH = np.dtype("=u4")
+#: uses joined to their definitions at a time
+_BLOCK = 1 << 19
 
 
 def _concat(parts: Sequence[bytes], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,46 +103,30 @@ def pagerank_columns(
     else:
         names, start, counts = d_hash, np.zeros(0, np.int32), np.zeros(0, np.int32)
     del d_hash
-    src = dst = np.zeros(0, np.int32)
-    w = np.zeros(0)
-    used_h, used_n = np.zeros(0, _HASH), np.zeros(0, np.uint32)
-    if len(names) and len(r_hash):
-        pos = np.searchsorted(names, r_hash).astype(np.int32)
-        pos[pos == len(names)] = 0
-        hit = names[pos] == r_hash
-        del r_hash
-        pos, ref_file = pos[hit], r_file[hit]
-        del hit, r_file
-        used = np.bincount(pos, minlength=len(names))
-        has = used > 0
-        used_h, used_n = names[has].astype(_HASH), used[has].astype(np.uint32)
-        del used, has
-        c = counts[pos]
-        ok = c <= COMMON_NAME_FILES
-        pos, ref_file, c = pos[ok], ref_file[ok], c[ok]
-        del ok
-        private = (names[pos] >> np.uint32(31)).astype(bool)
-        weight = np.where(private, 0.1, 1.0) / c
-        del private
-        # each use fans out to every definer of its name
-        if int(c.max(initial=0)) <= 1:
-            dst, src, w = d_file[start[pos]], ref_file, weight
-        else:
-            rep = np.repeat(np.arange(len(pos), dtype=np.int32), c)
-            first_def = np.repeat(start[pos], c)
-            ends = np.cumsum(c, dtype=np.int64)
-            first_def += (np.arange(len(rep), dtype=np.int64) - np.repeat(ends - c, c)).astype(
-                np.int32
+    used = np.zeros(len(names), np.int32)
+    srcs: list[np.ndarray] = []
+    dsts: list[np.ndarray] = []
+    ws: list[np.ndarray] = []
+    if len(names):
+        # a block of uses at a time: the temporaries of all uses at once were the
+        # biggest arrays of a million-file map
+        for k in range(0, len(r_hash), _BLOCK):
+            src, dst, w = _edges(
+                r_hash[k : k + _BLOCK], r_file[k : k + _BLOCK], names, start, counts, d_file, used
             )
-            del ends
-            dst = d_file[first_def]
-            del first_def
-            src, w = ref_file[rep], weight[rep]
-            del rep
-        del pos, ref_file, c, weight
-        other = dst != src
-        src, dst, w = src[other], dst[other], w[other]
-        del other
+            srcs.append(src)
+            dsts.append(dst)
+            ws.append(w)
+    del r_hash, r_file
+    has = used > 0
+    used_h, used_n = names[has].astype(_HASH), used[has].astype(np.uint32)
+    del used, has
+    src = np.concatenate(srcs) if srcs else np.zeros(0, np.int32)
+    del srcs
+    dst = np.concatenate(dsts) if dsts else np.zeros(0, np.int32)
+    del dsts
+    w = np.concatenate(ws) if ws else np.zeros(0)
+    del ws
     del d_file, names, start, counts
     total = np.bincount(src, weights=w, minlength=n)
     if len(w):
@@ -153,6 +139,47 @@ def pagerank_columns(
         nxt = np.bincount(dst, weights=rank[src] * w, minlength=n) * damping
         rank = nxt + ((1.0 - damping) / n + spread)
     return rank.tolist(), used_h.tobytes(), used_n.tobytes()
+
+
+def _edges(
+    r_hash: np.ndarray,
+    r_file: np.ndarray,
+    names: np.ndarray,
+    start: np.ndarray,
+    counts: np.ndarray,
+    d_file: np.ndarray,
+    used: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (user, definer, weight) edges of a block of uses, and how often each defined
+    name is used added to ``used``."""
+    pos = np.searchsorted(names, r_hash).astype(np.int32)
+    pos[pos == len(names)] = 0
+    hit = names[pos] == r_hash
+    pos, ref_file = pos[hit], r_file[hit]
+    del hit
+    used += np.bincount(pos, minlength=len(names))
+    c = counts[pos]
+    ok = c <= COMMON_NAME_FILES
+    pos, ref_file, c = pos[ok], ref_file[ok], c[ok]
+    del ok
+    private = (names[pos] >> np.uint32(31)).astype(bool)
+    weight = np.where(private, 0.1, 1.0) / c
+    del private
+    # each use fans out to every definer of its name
+    if int(c.max(initial=0)) <= 1:
+        dst, src, w = d_file[start[pos]], ref_file, weight
+    else:
+        rep = np.repeat(np.arange(len(pos), dtype=np.int32), c)
+        first_def = np.repeat(start[pos], c)
+        ends = np.cumsum(c, dtype=np.int64)
+        first_def += (np.arange(len(rep), dtype=np.int64) - np.repeat(ends - c, c)).astype(np.int32)
+        del ends
+        dst = d_file[first_def]
+        del first_def
+        src, w = ref_file[rep], weight[rep]
+        del rep
+    other = dst != src
+    return src[other], dst[other], w[other]
 
 
 def used_count(used_hashes: bytes, used_counts: bytes, hashes: Sequence[int]) -> list[int]:
