@@ -80,6 +80,8 @@ RANK_PER_FILE_S = 1.5e-5
 #: (never less than LISTING_MIN_S: a listing is given up on only when it is really slow)
 LISTING_SHARE = 0.6
 LISTING_MIN_S = 0.3
+#: what choosing and showing the best files of a stored index costs a file
+RENDER_PER_FILE_S = 5e-7
 KIND_WORDS = {
     "f": "function",
     "c": "class",
@@ -228,6 +230,7 @@ class RepoMap:
         self._phase_at = time.monotonic()
         self._listing: Pending[_Tree | tuple[RankedIndex, MapStats]] | None = None
         self._late_lock = threading.Lock()
+        self._prefetched: tuple[RankedIndex | None] | None = None
 
     def clear_cache(self) -> None:
         self.stop()
@@ -363,8 +366,14 @@ class RepoMap:
         if pending is None:
             pending = self._listing = Pending(self._list, self._listed_late)
         wait = max(LISTING_MIN_S, (deadline - start) * LISTING_SHARE)
-        if not pending.wait(start + wait - time.monotonic()):
-            return None
+        self._prefetched = None
+        if not pending.wait(start + min(wait, LISTING_MIN_S) - time.monotonic()):
+            # a big tree: read what a late answer starts from while git goes on
+            self._prefetched = (self.cache.last_index(),)
+            self._lap("last index")
+            if not pending.wait(start + wait - time.monotonic()):
+                return None
+            self._prefetched = None
         self._listing = None
         return pending.result()
 
@@ -418,16 +427,17 @@ class RepoMap:
         """The map when the listing is not done in time: the last tree's index (ranked
         as that tree was), or without one the files the cheap signals found — lifted by
         them either way — and a line that says so."""
-        stale = self.cache.last_index()
+        got, self._prefetched = self._prefetched, None
+        stale = got[0] if got is not None else self.cache.last_index()
         self._lap("last index")
         signals, self._signals = self._signals, None
-        lifts = signals.lifts(deadline - RESERVE_S) if signals is not None else {}
+        rendering = RESERVE_S + RENDER_PER_FILE_S * (len(stale) if stale is not None else 0)
+        lifts = signals.lifts(deadline - rendering) if signals is not None else {}
         self._lap("cheap signals")
         if stale is not None:
             index, what = stale, "ranked as the last map"
-            where = {rel: i for i, rel in enumerate(index.rels)} if len(lifts) > 64 else None
-            for rel, lift in lifts.items():
-                i = where.get(rel) if where is not None else _find(index.rels, rel)
+            for rel, lift in lifts.items():  # a bisection each: no str per stored path
+                i = _find(index.rels, rel)
                 if i is not None:
                     index.ranks[i] *= lift
             index.parsed = index.code = 0
