@@ -504,17 +504,25 @@ class Pending(Generic[T]):
             result, self._error = None, e
         with self._lock:
             self._result = result
-            self._done.set()
             late = self._late
-        if late and result is not None:
+            if not late:
+                self._done.set()
+        if late:
             try:
-                self._on_late(result)
+                if result is not None:
+                    self._on_late(result)
             except Exception:
                 log.exception("repo map: finishing a late listing failed")
+            finally:
+                self._done.set()  # only now: a caller never sees a half-handled result
 
     @property
     def late(self) -> bool:
         return self._late
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
 
     def wait(self, timeout: float) -> bool:
         """Whether the work ended within ``timeout`` (then :meth:`result` has it); if not,

@@ -363,7 +363,8 @@ class RepoMap:
             # they run while git lists the tree (and are all a late listing's map has)
             self._signals = self._start_signals(goal)
         pending = self._listing
-        if pending is None:
+        if pending is None or (pending.late and pending.done):
+            # (a late listing that is over has handed its tree to the workers: list anew)
             pending = self._listing = Pending(self._list, self._listed_late)
         wait = max(LISTING_MIN_S, (deadline - start) * LISTING_SHARE)
         self._prefetched = None
