@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import heapq
 import logging
 import math
 import os
@@ -80,8 +81,12 @@ RANK_PER_FILE_S = 1.5e-5
 #: (never less than LISTING_MIN_S: a listing is given up on only when it is really slow)
 LISTING_SHARE = 0.6
 LISTING_MIN_S = 0.3
+#: files a late listing's map takes from the cheap signals at most, and the time it
+#: keeps back for reading them and rendering
+LATE_FILES = 2000
+LATE_RESERVE_S = 0.6
 #: what choosing and showing the best files of a stored index costs a file
-RENDER_PER_FILE_S = 5e-7
+RENDER_PER_FILE_S = 1e-6
 KIND_WORDS = {
     "f": "function",
     "c": "class",
@@ -370,8 +375,13 @@ class RepoMap:
         self._prefetched = None
         if not pending.wait(start + min(wait, LISTING_MIN_S) - time.monotonic()):
             # a big tree: read what a late answer starts from while git goes on
-            self._prefetched = (self.cache.last_index(),)
+            stale = self.cache.last_index()
+            self._prefetched = (stale,)
             self._lap("last index")
+            if stale is not None:
+                # with the last map to fall back on, the listing may have all the time
+                # but what showing that map takes (the signals only lift it)
+                wait = max(LISTING_MIN_S, deadline - start - _rendering(len(stale)))
             if not pending.wait(start + wait - time.monotonic()):
                 return None
             self._prefetched = None
@@ -432,19 +442,23 @@ class RepoMap:
         stale = got[0] if got is not None else self.cache.last_index()
         self._lap("last index")
         signals, self._signals = self._signals, None
-        rendering = RESERVE_S + RENDER_PER_FILE_S * (len(stale) if stale is not None else 0)
+        rendering = _rendering(len(stale) if stale is not None else 0)
         lifts = signals.lifts(deadline - rendering) if signals is not None else {}
         self._lap("cheap signals")
+        # the best of them (a common goal word is in tens of thousands of files; no map
+        # shows more than a few hundred)
+        best = heapq.nsmallest(LATE_FILES, lifts.items(), key=lambda kv: (-kv[1], kv[0]))
         if stale is not None:
             index, what = stale, "ranked as the last map"
-            for rel, lift in lifts.items():  # a bisection each: no str per stored path
+            for rel, lift in best:  # a bisection each: no str per stored path
                 i = _find(index.rels, rel)
                 if i is not None:
                     index.ranks[i] *= lift
             index.parsed = index.code = 0
         else:
-            root = str(self.ws.root) + os.sep
-            rels = sorted(r for r in lifts if os.path.isfile(root + r))
+            # as a listing; not stat'ed: each system call here waits for the listing
+            # thread to yield the interpreter
+            rels = sorted(r for r, _ in best)
             index = RankedIndex(rels, [lifts[r] for r in rels], [""] * len(rels), [""] * len(rels))
             what = f"{len(rels):,} files found by the goal's words and recent commits"
         index.note = late_note(time.monotonic() - start, what)
@@ -663,6 +677,12 @@ class RepoMap:
             except OSError:
                 continue
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+
+
+def _rendering(files: int) -> float:
+    """What a late listing's map keeps back for ending the signals and rendering (while
+    the listing thread competes for the interpreter)."""
+    return LATE_RESERVE_S + RENDER_PER_FILE_S * files
 
 
 def _find(files: Sequence[str], rel: str) -> int | None:

@@ -246,6 +246,7 @@ class Signals:
                     "log",
                     f"-n{RECENT_COMMITS}",
                     "--no-renames",
+                    "--diff-filter=d",  # a file a commit deleted is no file to show
                     "--name-only",
                     "-z",
                     "--format=%x01",
