@@ -482,9 +482,9 @@ _OTHER_RE = re.compile(r"\? ([^\0]+)\0")
 class Pending(Generic[T]):
     """Work run on a thread so a caller with a deadline can stop waiting for it: the repo
     map's listing of a very large tree (git alone can take seconds at a million files)
-    goes on after the map has answered without it. Exactly one side gets the result:
-    the caller, from :meth:`wait` in time, or — once the caller gave up — ``on_late``,
-    on the thread."""
+    goes on after the map has answered without it. The caller gets the result from
+    :meth:`wait` in time; once it gave up, ``on_late`` gets the result first (on the
+    thread), and a later :meth:`wait` sees it only when ``on_late`` is done with it."""
 
     def __init__(self, work: Callable[[], T], on_late: Callable[[T], None]) -> None:
         self._work = work

@@ -137,8 +137,10 @@ def start(
     token = f"{os.getpid()}-{time.monotonic_ns()}"
     path = cache_dir / f"todo-{token}"
     try:
-        body = "".join(f"{cid}\0{rel}\0" for cid, rel in todo)
-        path.write_bytes(body.encode("utf-8", "surrogateescape"))
+        with open(path, "wb") as fh:  # a block at a time: a million files are 80 MB of text
+            for k in range(0, len(todo), 1 << 16):
+                body = "".join(f"{cid}\0{rel}\0" for cid, rel in todo[k : k + (1 << 16)])
+                fh.write(body.encode("utf-8", "surrogateescape"))
     except OSError as e:
         log.info("repo map: no background parse (%s)", e)
         return None
