@@ -254,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             diff = max(diff, max(abs(a - b) for a, b in zip(ranks, slow, strict=True)))
             compare = (
                 f" old_load_s={old_load_s:.2f} old_load_mb={old_load_mb:.0f}"
-                f" load_ratio={load_s / old_load_s:.2f} python_rank_s={python_rank_s:.2f}"
+                f" load_ratio={load_s / old_load_s:.2f}"
+                f" load_mb_ratio={max(mb['load'], mb['rank']) / old_load_mb:.2f}"
+                f" python_rank_s={python_rank_s:.2f}"
                 f" max_rank_diff={diff:.1e}"
             )
         cache.close()

@@ -509,7 +509,9 @@ class Pending(Generic[T]):
                 self._done.set()
         if late:
             try:
-                if result is not None:
+                if self._error is not None:
+                    log.info("repo map: a late listing failed (%s)", self._error)
+                elif result is not None:
                     self._on_late(result)
             except Exception:
                 log.exception("repo map: finishing a late listing failed")
