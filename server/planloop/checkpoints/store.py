@@ -152,11 +152,20 @@ class CheckpointStore:
 
     # --- taking checkpoints -----------------------------------------------------------------
 
-    def snapshot(self, message: str, ref: str | None = None, *, parent: str | None = None) -> str:
+    def snapshot(
+        self,
+        message: str,
+        ref: str | None = None,
+        *,
+        parent: str | None = None,
+        paths: list[str] | None = None,
+    ) -> str:
         """Commit the whole workspace as it is now; return the checkpoint's commit sha.
 
         ``ref`` (``refs/planloop/...``, or a name placed under it) keeps the checkpoint
-        alive; without one it is kept under ``refs/planloop/auto/``.
+        alive; without one it is kept under ``refs/planloop/auto/``. ``paths``: the only
+        files that changed since the last snapshot (the caller knows every write), so
+        only they are read again; None scans the whole workspace.
         """
         shadow = self._shadow
         first = not (self.shadow_dir / "index").exists()
@@ -166,7 +175,7 @@ class CheckpointStore:
         with self._mutex, shadow.exclusive(create=True):
             shadow.open(create=True)
             self.last_warnings = []  # cleared first: a failed snapshot leaves none behind
-            tree, self.last_warnings = shadow.write_tree()
+            tree, self.last_warnings = shadow.write_tree(paths)
             args = ["commit-tree", tree, "-m", message or "checkpoint"]
             if parent:
                 args += ["-p", self.resolve(parent)]
@@ -194,9 +203,19 @@ class CheckpointStore:
         """The ref prefix under which every checkpoint of one plan lives."""
         return f"{REF_ROOT}{plan_id}/"
 
-    def step_snapshot(self, plan_id: str, step_id: str, label: str, message: str) -> str:
+    def step_snapshot(
+        self,
+        plan_id: str,
+        step_id: str,
+        label: str,
+        message: str,
+        *,
+        paths: list[str] | None = None,
+    ) -> str:
         """Snapshot kept as a checkpoint of one step; ``label`` is e.g. ``1/before``."""
-        return self.snapshot(message, ref=f"{self.plan_prefix(plan_id)}{step_id}/{label}")
+        return self.snapshot(
+            message, ref=f"{self.plan_prefix(plan_id)}{step_id}/{label}", paths=paths
+        )
 
     def clean_plans(self, keep_plan_ids: list[str]) -> int:
         """Drop the checkpoints of every plan but ``keep_plan_ids``; bytes freed."""

@@ -84,7 +84,7 @@ class Roles:
         if self._rules is None:
             self._rules = ProjectRules(
                 self.ws.root,
-                list_files=lambda: self.ws.searcher.list_files("."),
+                list_files=lambda rel: self.ws.searcher.list_files(rel),
                 max_bytes=self.config.rules_max_bytes,
                 warn=lambda path, message: self.journal.event(
                     RulesWarning(path=path, message=message)

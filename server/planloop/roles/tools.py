@@ -428,6 +428,8 @@ class ToolBox:
             if refusal is not None:
                 self._record(McpCall(tool=name, arguments=input, is_error=True, result=refusal))
                 return ToolOutput(f"Tool not called: {refusal}", True, f"{name} ✗ refused")
+        if self.writable and self.ws.write_ahead is not None:
+            self.ws.write_ahead("*")  # a server may write anything, as a command may
         result = self.mcp.call(name, input, self.cancel)
         self._record(
             McpCall(tool=name, arguments=input, is_error=result.is_error, result=result.text)
