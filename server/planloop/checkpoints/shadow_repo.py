@@ -352,12 +352,8 @@ class ShadowRepo:
         ``paths``: only these changed since the index was last staged (a step that wrote
         through planloop's own file tools and ran no command); they are staged on top of
         it, which costs a few files rather than a scan of the whole tree."""
-        self._sync_excludes()
         state = self.read_state()
-        if state.get("seeded_index") == "fresh":
-            self._borrow.prepare_seeded_index()
-            paths = None  # a borrowed index is the user's: it needs the whole scan once
-        warnings = self._add_all() if paths is None else self._add_paths(paths)
+        warnings = self.stage(paths)
         rc, out, err = self.run(["write-tree"])
         if rc != 0 and self.borrowed is not None and MISSING_RE.search(err):
             # the user's objects lost what the index points at (gc, a re-clone, .git gone):
@@ -376,6 +372,16 @@ class ShadowRepo:
         if self.borrowed is not None:
             self._borrow.localize_changes(tree, state)
         return tree, warnings
+
+    def stage(self, paths: list[str] | None = None) -> list[str]:
+        """Bring the shadow index up to the workspace (all of it, or only ``paths``);
+        git's complaints about files it could not read. ``[]`` trusts the index as it is:
+        the caller knows it was staged whole since anything could have changed."""
+        self._sync_excludes()
+        if self.read_state().get("seeded_index") == "fresh":
+            self._borrow.prepare_seeded_index()
+            paths = None  # a borrowed index is the user's: it needs the whole scan once
+        return self._add_all() if paths is None else self._add_paths(paths)
 
     # --- borrowing the user's objects (see borrowing.py) ------------------------------------
 

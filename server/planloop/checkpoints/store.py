@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from planloop import faults
+from planloop.checkpoints import ahead
+from planloop.checkpoints.ahead import DEFAULT_SHADOW
 from planloop.checkpoints.diff import Entry, FileDiff, parse_entries, split_patches
 from planloop.checkpoints.integrity import CheckpointError
 from planloop.checkpoints.revert import Conflict, RevertResult, revert_entries
@@ -57,7 +59,6 @@ __all__ = [
     "RevertResult",
 ]
 
-DEFAULT_SHADOW = Path(".planloop") / "shadow.git"
 REF_ROOT = "refs/planloop/"
 DEFAULT_REF_PREFIX = REF_ROOT + "auto/"
 
@@ -159,6 +160,7 @@ class CheckpointStore:
         *,
         parent: str | None = None,
         paths: list[str] | None = None,
+        untouched_since_start: bool = False,
     ) -> str:
         """Commit the whole workspace as it is now; return the checkpoint's commit sha.
 
@@ -166,16 +168,27 @@ class CheckpointStore:
         alive; without one it is kept under ``refs/planloop/auto/``. ``paths``: the only
         files that changed since the last snapshot (the caller knows every write), so
         only they are read again; None scans the whole workspace.
+        ``untouched_since_start``: nothing was written or run in the workspace since the
+        process started, so a staging begun then (:mod:`~planloop.checkpoints.ahead`)
+        stands for the scan.
         """
         shadow = self._shadow
-        first = not (self.shadow_dir / "index").exists()
-        started = time.monotonic()
+        staged = ahead.take(self.shadow_dir)  # only the first snapshot may use it
+        early = staged is not None and staged.ok and untouched_since_start and paths is None
+        first = (
+            staged.first
+            if early and staged is not None
+            else not (self.shadow_dir / "index").exists()
+        )
+        started = time.monotonic() - (staged.took_s if early and staged is not None else 0.0)
         if first and self.on_progress is not None:
             self.on_progress("first checkpoint: recording the workspace…", False)
         with self._mutex, shadow.exclusive(create=True):
             shadow.open(create=True)
             self.last_warnings = []  # cleared first: a failed snapshot leaves none behind
-            tree, self.last_warnings = shadow.write_tree(paths)
+            tree, self.last_warnings = shadow.write_tree([] if early else paths)
+            if early and staged is not None:
+                self.last_warnings = staged.warnings
             args = ["commit-tree", tree, "-m", message or "checkpoint"]
             if parent:
                 args += ["-p", self.resolve(parent)]
@@ -211,10 +224,14 @@ class CheckpointStore:
         message: str,
         *,
         paths: list[str] | None = None,
+        untouched_since_start: bool = False,
     ) -> str:
         """Snapshot kept as a checkpoint of one step; ``label`` is e.g. ``1/before``."""
         return self.snapshot(
-            message, ref=f"{self.plan_prefix(plan_id)}{step_id}/{label}", paths=paths
+            message,
+            ref=f"{self.plan_prefix(plan_id)}{step_id}/{label}",
+            paths=paths,
+            untouched_since_start=untouched_since_start,
         )
 
     def clean_plans(self, keep_plan_ids: list[str]) -> int:
@@ -317,6 +334,7 @@ class CheckpointStore:
     def revert(self, before: str, after: str, paths: list[str] | None = None) -> RevertResult:
         """Put back the files that changed from ``before`` to ``after`` (optionally only
         ``paths``) as they were at ``before``; files changed since ``after`` are conflicts."""
+        ahead.take(self.shadow_dir)  # the work tree changes: an early staging is stale
         with self._mutex, self._shadow.exclusive():
             b, a = self.resolve(before), self.resolve(after)
             entries = self._entries(b, a)
@@ -374,6 +392,7 @@ class CheckpointStore:
     def reset_shadow(self) -> Path | None:
         """Move a damaged shadow repository aside (``shadow.git.broken-<timestamp>``) so the
         next snapshot starts fresh; returns where it went, or None if there was none."""
+        ahead.take(self.shadow_dir)  # its index goes with it
         with self._mutex:
             self._known.clear()
             return self._shadow.move_aside()

@@ -170,7 +170,13 @@ class StepRunner:
         rec.state = "running"
         rec.reason = f"running {step.id}"
         self.journal.save(rec)
-        before = self._snapshot(rec, step, f"{n}/before", f"before {step.id} attempt {n}")
+        before = self.cp.step_snapshot(
+            rec.plan.plan_id,
+            step.id,
+            f"{n}/before",
+            f"before {step.id} attempt {n}",
+            untouched_since_start=self.ws.mutations == 0,
+        )
         step.attempt_log.append(Attempt(n=n, before=before))
         step.result = StepResult(
             checkpoint_before=before, usage={role: prior}, cost_usd=prior.cost_usd
