@@ -127,9 +127,7 @@ def test_a_file_open_in_the_editor_ranks_above_an_otherwise_equal_one(repo: Path
 
     other = repo.parent / "fresh"
     other.mkdir()
-    partial = RepoMap(
-        Workspace(repo), other, budget_s=1e-6, open_files=lambda: opened, workers=1
-    )
+    partial = RepoMap(Workspace(repo), other, budget_s=1e-6, open_files=lambda: opened, workers=1)
     try:
         text = partial.render("tidy up", 3000)
         assert text.rstrip().endswith("continuing in the background")

@@ -283,9 +283,7 @@ def test_a_cancel_while_the_repo_map_tool_answers(
     slow_here(monkeypatch)
     m = budget_map(repo, 5.0)
     token = cancel_soon()
-    box = ToolBox(
-        Workspace(repo), writable=False, repo_map=lambda p: m.render("g", 500, p, token)
-    )
+    box = ToolBox(Workspace(repo), writable=False, repo_map=lambda p: m.render("g", 500, p, token))
     t = time.monotonic()
     out = box.call("repo_map", {"path": "app"})
     assert time.monotonic() - t < CANCEL_AFTER_S + PROMPT_S
