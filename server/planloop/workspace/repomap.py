@@ -423,8 +423,8 @@ class RepoMap:
             )
             self._lap("cheap signals")
             self._live = None
+            self._lifts = lifts  # cut short by a cancel: what was found, for the next map
             self._check()
-            self._lifts = lifts
             if self.on_progress is not None:
                 self.on_progress(
                     f"map: parsing {len(todo):,} files in the background", 0, len(todo), False
