@@ -431,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--only-first", action="store_true", help="only the issue-24 figures")
     args = ap.parse_args(argv)
+    # this process times some parts itself (the first map): same git environment as the
+    # planloop children, or those figures would come from a different git setup
+    os.environ.update({k: v for k, v in _env().items() if k.startswith("GIT_")})
     repo = args.cache / f"repo{args.files}"
     build(repo, args.files)
     if args.build_only:
