@@ -174,21 +174,17 @@ class CheckpointStore:
         """
         shadow = self._shadow
         staged = ahead.take(self.shadow_dir)  # only the first snapshot may use it
-        early = staged is not None and staged.ok and untouched_since_start and paths is None
-        first = (
-            staged.first
-            if early and staged is not None
-            else not (self.shadow_dir / "index").exists()
-        )
-        started = time.monotonic() - (staged.took_s if early and staged is not None else 0.0)
+        use = staged if staged and staged.ok and untouched_since_start and paths is None else None
+        first = use.first if use else not (self.shadow_dir / "index").exists()
+        started = time.monotonic() - (use.took_s if use else 0.0)
         if first and self.on_progress is not None:
             self.on_progress("first checkpoint: recording the workspace…", False)
         with self._mutex, shadow.exclusive(create=True):
             shadow.open(create=True)
             self.last_warnings = []  # cleared first: a failed snapshot leaves none behind
-            tree, self.last_warnings = shadow.write_tree([] if early else paths)
-            if early and staged is not None:
-                self.last_warnings = staged.warnings
+            tree, self.last_warnings = shadow.write_tree([] if use else paths)
+            if use:
+                self.last_warnings = use.warnings
             args = ["commit-tree", tree, "-m", message or "checkpoint"]
             if parent:
                 args += ["-p", self.resolve(parent)]
