@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -86,12 +88,17 @@ class Client:
         pass
 
 
+#: the agents' settings folder: empty, and removed when the bench ends
+CONFIG_DIR = tempfile.mkdtemp(prefix="acp-bench-config-")
+atexit.register(shutil.rmtree, CONFIG_DIR, True)
+
+
 def env() -> dict[str, str]:
     return {
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         "PYTHONPATH": str(ROOT / "server"),
         "HOME": os.environ.get("HOME", "/tmp"),
-        "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="acp-bench-config-"),
+        "XDG_CONFIG_HOME": CONFIG_DIR,
     }
 
 

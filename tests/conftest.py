@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import compileall
 import os
 import shutil
@@ -28,6 +29,7 @@ os.environ["PLANLOOP_MODE"] = "split"
 # PLANLOOP_*) read a config directory of their own instead
 os.environ.pop("PLANLOOP_CONFIG_DIR", None)
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="planloop-test-config-")
+atexit.register(shutil.rmtree, os.environ["XDG_CONFIG_HOME"], True)  # one per worker
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -327,6 +327,94 @@ def test_ignored_node_modules_2k_files_not_captured(tmp_path: Path) -> None:
     assert (root / ".git" / "info" / "exclude").read_bytes() == exclude_bytes
 
 
+def test_a_snapshot_of_named_paths_stages_only_them_as_a_full_scan_would(
+    tmp_path: Path,
+) -> None:
+    """The after-checkpoint of a step that wrote only through the file tools: the named
+    paths are read again (changed, new, deleted, ignored, never existed, planloop's own),
+    nothing else is, and a nested repository among them falls back to the whole scan."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    ugit(root, "init", "-q")
+    (root / ".gitignore").write_text("*.log\n")
+    (root / "a.py").write_text("A = 1\n")
+    (root / "b.py").write_text("B = 1\n")
+    (root / "c.py").write_text("C = 1\n")
+    with CheckpointStore(root) as store:
+        c1 = store.snapshot("one")
+        (root / "a.py").write_text("A = 2\n")
+        (root / "b.py").unlink()
+        (root / "n.py").write_text("N = 1\n")
+        (root / "x.log").write_text("noise\n")
+        (root / "c.py").write_text("C = 2\n")  # changed, but not named
+        named = ["a.py", "b.py", "n.py", "x.log", "never.py", ".planloop/state.json"]
+        c2 = store.snapshot("two", paths=named)
+        assert [(f.path, f.status) for f in store.changes(c1, c2)] == [
+            ("a.py", "modified"),
+            ("b.py", "deleted"),
+            ("n.py", "added"),
+        ]
+        assert store.file_at(c2, "c.py") == b"C = 1\n"
+        # a full scan later finds c.py: the named snapshot left the index consistent
+        c3 = store.snapshot("three")
+        assert [f.path for f in store.changes(c2, c3)] == ["c.py"]
+        # a nested repository written into: the whole scan, which knows to leave it out
+        inner = root / "inner"
+        inner.mkdir()
+        ugit(inner, "init", "-q")
+        (inner / "f.py").write_text("F = 1\n")
+        (root / "a.py").write_text("A = 3\n")
+        c4 = store.snapshot("four", paths=["inner", "a.py"])
+        files = shadow_git(store, "ls-tree", "-r", "--name-only", c4).split()
+        assert "a.py" in files and not any(f.startswith("inner") for f in files)
+        assert store.file_at(c4, "a.py") == b"A = 3\n"
+
+
+def test_a_staging_begun_at_start_up_stands_for_the_first_scan_only_when_vouched_for(
+    tmp_path: Path,
+) -> None:
+    """``planloop run`` stages the work tree while Python loads: the first snapshot uses
+    that index only when its caller vouches nothing was written since (a change made
+    after the staging is then not in it, which is how the test sees the staging used);
+    without the vouch, and for every later snapshot or after a revert, it scans."""
+    from planloop.checkpoints import ahead
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    ugit(root, "init", "-q")
+    (root / "a.py").write_text("A = 1\n")
+    ahead.stage_ahead(root)  # no plan was made here: nothing is created
+    assert (
+        not (root / ".planloop").exists() and ahead.take(root / ".planloop" / "shadow.git") is None
+    )
+    (root / ".planloop").mkdir()
+    told: list[tuple[str, bool]] = []
+
+    def staged_then(change: str) -> CheckpointStore:
+        ahead.stage_ahead(root)
+        staged = ahead._staged[root.resolve() / ".planloop" / "shadow.git"]
+        assert staged.done.wait(30) and staged.ok
+        (root / "a.py").write_text(change)  # after the staging: only a scan sees it
+        store = CheckpointStore(root)
+        store.on_progress = lambda m, done: told.append((m, done))
+        return store
+
+    with staged_then("A = 2\n") as store:
+        c1 = store.snapshot("one", untouched_since_start=True)
+        assert store.file_at(c1, "a.py") == b"A = 1\n"  # the staged index, not a new scan
+        assert told[0] == ("first checkpoint: recording the workspace…", False) and told[1][1]
+        c2 = store.snapshot("two", untouched_since_start=True)  # consumed: a scan
+        assert store.file_at(c2, "a.py") == b"A = 2\n"
+    with staged_then("A = 3\n") as store:
+        c3 = store.snapshot("three")  # nobody vouched: a scan
+        assert store.file_at(c3, "a.py") == b"A = 3\n"
+        assert ahead.take(store.shadow_dir) is None  # and the staging is gone
+    with staged_then("A = 3\n") as store:  # staged as c3 holds it
+        assert store.revert(c2, c3).restored == ["a.py"]  # the work tree moved: stale
+        c4 = store.snapshot("four", untouched_since_start=True)
+        assert store.file_at(c4, "a.py") == b"A = 2\n"
+
+
 def test_whitelisting_gitignore_cannot_pull_planloop_dir_into_checkpoints(ws: Path) -> None:
     (ws / ".gitignore").write_text("*\n!*/\n!*.*\n!.planloop\n!.planloop/**\n")
     (ws / "app.py").write_text("APP = 1\n")

@@ -630,3 +630,77 @@ def test_revert_marks_the_step_and_its_dependents_and_reports_conflicts(
     reverts = [e for e in orch.store.events(plan.plan_id) if e["type"] == "revert"]
     assert [e["step_id"] for e in reverts] == ["todo", "notes"]
     assert reverts[0]["conflicts"][0]["path"] == "TODO.md"
+
+
+def test_an_edit_only_step_records_its_own_writes_not_what_changed_beside_it(
+    calc_ws: Path, tmp_path: Path
+) -> None:
+    """A step that wrote only through the file tools changed exactly the paths it noted,
+    so its after-checkpoint stages those (no scan of a 100k-file tree): a file someone
+    else changes meanwhile is not put on the step (the next step's before-checkpoint, a
+    full scan, has it), and an ignored file it wrote stays out as a full scan leaves it
+    out. (A step that runs a command is scanned whole: see the allow-list test above.)"""
+    (calc_ws / ".gitignore").write_text("*.log\n")
+    HAS_SQUARE = {"kind": "file_contains", "path": "calculator/calc.py", "pattern": "def square"}
+    s = script(
+        tmp_path,
+        [submit(GOAL, [step("edit", checks=[HAS_SQUARE]), step("next", checks=[HAS_SQUARE])])],
+        [
+            write("calculator/calc.py", calc_with(calc_ws, SQUARE_OK)),
+            write("debug.log", "noise\n"),
+            report(True, "added square"),
+            report(True, "nothing to do"),
+        ],
+    )
+
+    class Meanwhile(list):  # the user edits another file while "edit" runs
+        def append(self, ev: dict) -> None:
+            if ev["type"] == "tool_started" and ev.get("step_id") == "edit":
+                (calc_ws / "USER_NOTES.md").write_text("mine\n")
+            super().append(ev)
+
+    orch = session(calc_ws, s, events=Meanwhile())
+    orch.create_plan(GOAL)
+    res = orch.run(all_steps=True)
+    assert res.state == "done", res.reason
+    plan = orch.status().plan
+    edit, nxt = plan.step("edit").result, plan.step("next").result
+    assert edit is not None and nxt is not None
+    assert [f.path for f in edit.files_changed] == ["calculator/calc.py"]
+    assert (calc_ws / "debug.log").exists()
+    cp = orch.cp
+    assert cp.file_at(edit.checkpoint_after, "debug.log") is None
+    assert cp.file_at(edit.checkpoint_after, "USER_NOTES.md") is None
+    assert cp.file_at(nxt.checkpoint_before, "USER_NOTES.md") == b"mine\n"
+    assert b"def square" in (cp.file_at(edit.checkpoint_after, "calculator/calc.py") or b"")
+
+
+@pytest.mark.parametrize("baseline", [False, True])
+def test_the_first_step_uses_the_start_up_staging_unless_something_ran_first(
+    calc_ws: Path, tmp_path: Path, baseline: bool
+) -> None:
+    """``planloop run`` stages the work tree while Python loads; the first step's
+    before-checkpoint uses that index when nothing was written or run since start-up (a
+    file changed after the staging is then absent, which shows the staging was used).
+    Workspace checks run for the baseline first are commands: then it scans again."""
+    from planloop.checkpoints import ahead
+
+    own = [{"kind": "file_contains", "path": "calculator/calc.py", "pattern": "def square"}]
+    s = script(
+        tmp_path,
+        [submit(GOAL, [step("square", checks=own)])],
+        [write("calculator/calc.py", calc_with(calc_ws, SQUARE_OK)), report(True)],
+    )
+    checks = ["echo base > base.txt"] if baseline else []
+    orch = session(calc_ws, s, workspace_checks=checks)
+    orch.create_plan(GOAL)
+    ahead.stage_ahead(calc_ws)
+    ahead._staged[calc_ws.resolve() / ".planloop" / "shadow.git"].done.wait(30)
+    (calc_ws / "late.txt").write_text("changed after the staging\n")
+    res = orch.run(all_steps=True)
+    assert res.state == "done", res.reason
+    sq = orch.status().plan.step("square").result
+    assert sq is not None and [f.path for f in sq.files_changed] == ["calculator/calc.py"]
+    late = orch.cp.file_at(sq.checkpoint_before, "late.txt")
+    assert late == (b"changed after the staging\n" if baseline else None)
+    assert (orch.cp.file_at(sq.checkpoint_before, "base.txt") is not None) == baseline

@@ -112,6 +112,30 @@ def test_goal_words_lift_matching_files(repo: Path) -> None:
     assert estimate_tokens(tiny) <= 12
 
 
+def test_a_file_open_in_the_editor_ranks_above_an_otherwise_equal_one(repo: Path) -> None:
+    """leaf.py and leaf2.py are alike (used by nobody, no goal word): the open one goes
+    first, in a full map (lifted at render time: the stored index knows nothing of the
+    editor) and in a partial one (the cheap signals lift it)."""
+    (repo / "pkg" / "leaf2.py").write_text("def lonely2():\n    return 0\n")
+    cache = repo / ".planloop" / "repomap"
+    plain = RepoMap(Workspace(repo), cache).render("tidy up", 3000)
+    assert plain.index("pkg/leaf2.py:") < plain.index("pkg/leaf.py:")  # a tie: by name
+    opened = ["pkg/leaf.py", "not/there.py"]  # a file the tree lacks is no error
+    full = RepoMap(Workspace(repo), cache, open_files=lambda: opened).render("tidy up", 3000)
+    assert full.index("pkg/leaf.py:") < full.index("pkg/leaf2.py:")
+    assert RepoMap(Workspace(repo), cache).render("tidy up", 3000) == plain  # not stored
+
+    other = repo.parent / "fresh"
+    other.mkdir()
+    partial = RepoMap(Workspace(repo), other, budget_s=1e-6, open_files=lambda: opened, workers=1)
+    try:
+        text = partial.render("tidy up", 3000)
+        assert text.rstrip().endswith("continuing in the background")
+        assert text.index("pkg/leaf.py") < text.index("pkg/leaf2.py")
+    finally:
+        partial.close()
+
+
 def test_cache_parses_only_what_changed(repo: Path) -> None:
     first = rmap(repo)
     first.render("g", 500)

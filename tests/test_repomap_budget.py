@@ -9,11 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from planloop.cancel import Cancelled, CancelToken
 from planloop.roles.tools import ToolBox
 from planloop.workspace import repomap as R
 from planloop.workspace import repomap_fill as F
@@ -21,6 +23,7 @@ from planloop.workspace import repomap_tags as T
 from planloop.workspace.files import Workspace
 from planloop.workspace.repomap import RepoMap
 from planloop.workspace.repomap_cache import DB_NAME, TagCache
+from planloop.workspace.search_tools import Tools
 
 N = 60  # modules besides the hub; INLINE_MAX is lowered so they go to the workers
 
@@ -146,6 +149,147 @@ def test_repo_map_tool_says_when_its_answer_is_partial(
         assert out.content.rstrip().endswith("of 62 files parsed, continuing in the background")
     finally:
         m.close()
+
+
+# --- cancel ---------------------------------------------------------------------------------
+
+CANCEL_AFTER_S = 0.3
+#: a cancel is honoured between two files: one slow parse, plus a loaded machine's slack
+PROMPT_S = 0.5
+
+
+def cancel_soon() -> CancelToken:
+    token = CancelToken()
+    timer = threading.Timer(CANCEL_AFTER_S, token.cancel)
+    timer.daemon = True
+    timer.start()
+    return token
+
+
+def slow_here(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.05) -> None:
+    parse = R.tag_file
+    monkeypatch.setattr(R, "tag_file", lambda *a: (time.sleep(seconds), parse(*a))[1])
+
+
+def processes_running(marker: str) -> list[str]:
+    """Live processes whose command line holds ``marker`` (to prove a kill)."""
+    found = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmd and state != "Z":
+            found.append(cmd)
+    return found
+
+
+def stored_tags(root: Path) -> int:
+    """How many files the cache holds, after SQLite's own check of the whole file."""
+    with sqlite3.connect(root / ".planloop" / "repomap" / DB_NAME) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        n: int = db.execute("SELECT count(*) FROM tags").fetchone()[0]
+        return n
+
+
+def test_a_cancel_while_the_map_parses_within_its_budget_stops_at_once(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """62 files × 50 ms fit the 5 s budget, so the map parses them itself: a cancel
+    after 0.3 s ends it between two files, keeps what was parsed, corrupts nothing."""
+    monkeypatch.setattr(R, "INLINE_MAX", 100)
+    slow_here(monkeypatch)
+    m = budget_map(repo, 5.0)
+    t = time.monotonic()
+    with pytest.raises(Cancelled):
+        m.render("Refund an invoice", 3000, ".", cancel_soon())
+    assert time.monotonic() - t < CANCEL_AFTER_S + PROMPT_S
+    assert m.fill is None and m._signals is None  # no worker, no search left behind
+    kept = stored_tags(repo)
+    assert 0 < kept < N + 2  # the part parsed before the cancel is not lost
+    monkeypatch.setattr(R, "tag_file", T.tag_file)
+    again = RepoMap(Workspace(repo), repo / ".planloop" / "repomap", workers=0)
+    text = again.render("route the hub", 3000)
+    assert again.stats.parsed == N + 2 - kept  # only the rest is parsed
+    assert text.splitlines()[0] == "app/hub.py:"
+    m.close()
+    again.close()
+
+
+def test_a_cancel_leaves_the_background_workers_filling_the_cache(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With more to parse than the map parses itself, the workers start at once; the
+    map then parses the files the signals lift (here: every file is open) until the
+    cancel. The workers go on (their work is the next plan's) and leave a full index."""
+    slow_here(monkeypatch)
+    every = sorted(p.relative_to(repo).as_posix() for p in (repo / "app").glob("*.py"))
+    m = budget_map(repo, 5.0, open_files=lambda: every, workers=1)
+    try:
+        t = time.monotonic()
+        with pytest.raises(Cancelled):
+            m.render("Refund an invoice", 3000, ".", cancel_soon())
+        assert time.monotonic() - t < CANCEL_AFTER_S + PROMPT_S
+        assert m.fill is not None and m.fill.wait(60)
+    finally:
+        m.close()
+    assert stored_tags(repo) == N + 2
+    later = budget_map(repo, 0.5)
+    assert "continuing in the background" not in later.render("route the hub", 3000)
+    assert later.stats.from_index
+
+
+def test_a_cancel_ends_the_cheap_signals_searches_at_once(repo: Path, tmp_path: Path) -> None:
+    """The map waits up to half its budget for ``rg`` and ``git log``; a cancel kills
+    them instead of waiting (an ``rg`` that never answers stands in for a huge tree)."""
+    rg = tmp_path / "rg"
+    rg.write_text("#!/bin/sh\nexec sleep 31.4159\n")
+    rg.chmod(0o755)
+    ws = Workspace(repo, search_tools=Tools.discover(rg=str(rg)))
+    m = RepoMap(ws, repo / ".planloop" / "repomap", budget_s=5.0)
+    try:
+        t = time.monotonic()
+        with pytest.raises(Cancelled):
+            m.render("Refund an invoice", 3000, ".", cancel_soon())
+        assert time.monotonic() - t < CANCEL_AFTER_S + PROMPT_S
+    finally:
+        m.close()
+    assert not processes_running("sleep 31.4159")
+
+
+def test_a_cancel_stops_a_map_without_budget_and_its_full_priority_workers(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a budget the map waits for workers at full priority; a cancel stops the
+    wait and them (nobody waits for their work any more)."""
+    monkeypatch.setattr(F, "COMMAND", SLOW_WORKER)
+    m = RepoMap(Workspace(repo), repo / ".planloop" / "repomap", workers=2)
+    t = time.monotonic()
+    with pytest.raises(Cancelled):
+        m.render("g", 500, ".", cancel_soon())
+    assert time.monotonic() - t < CANCEL_AFTER_S + PROMPT_S + 0.5  # + SIGTERM's round trip
+    assert m.fill is None
+    stored_tags(repo)  # a worker ended mid-batch leaves a sound database
+    assert not list((repo / ".planloop" / "repomap").glob("todo-*"))
+
+
+def test_a_cancel_while_the_repo_map_tool_answers(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planner's repo_map tool builds the map on the planner's cancel token: the
+    tool answers "cancelled" (the tool loop then stops) instead of a map or a crash."""
+    monkeypatch.setattr(R, "INLINE_MAX", 100)
+    slow_here(monkeypatch)
+    m = budget_map(repo, 5.0)
+    token = cancel_soon()
+    box = ToolBox(Workspace(repo), writable=False, repo_map=lambda p: m.render("g", 500, p, token))
+    t = time.monotonic()
+    out = box.call("repo_map", {"path": "app"})
+    assert time.monotonic() - t < CANCEL_AFTER_S + PROMPT_S
+    assert out.is_error and out.content.startswith("Cancelled by the user")
+    assert token.cancelled
+    m.close()
 
 
 # --- bad input ------------------------------------------------------------------------------

@@ -438,3 +438,43 @@ def test_a_monorepos_many_nested_paths_share_the_planners_cap(tmp_path: Path) ->
     assert "pkg199/AGENTS.md" in rules.followed(
         Plan(goal="g", steps=[Step(**step("s", files=["pkg199/m.py"]))])
     )
+
+
+def test_a_step_asks_only_the_folders_above_its_files_not_the_whole_listing(
+    tmp_path: Path,
+) -> None:
+    """A run on a 100k-file tree must not list every file to find a step's AGENTS.md: it
+    asks about the folders above the step's files, and an ignored folder's file stays out
+    as it does from the full listing."""
+    ws = make_repo(
+        tmp_path,
+        {
+            ".gitignore": "build/\n",
+            "pkg/AGENTS.md": "pkg rules\n",
+            "pkg/a/deep/AGENTS.md": "deep rules\n",
+            "pkg/a/deep/x.py": "x\n",
+            "pkg/b/y.py": "y\n",
+            "other/z.py": "z\n",
+        },
+    )
+    (ws / "build").mkdir()
+    (ws / "build" / "AGENTS.md").write_text("ignored rules\n")
+    (ws / "build" / "out.py").write_text("o\n")
+    asked: list[str] = []
+    searcher = Searcher(ws)
+
+    def listing(rel: str) -> list[str]:
+        asked.append(rel)
+        return searcher.list_files(rel)
+
+    rules = ProjectRules(ws, list_files=listing)
+    got = rules.nearest(["pkg/a/deep/x.py", "pkg/b/y.py", "build/out.py", "other/z.py"])
+    assert got == ["pkg/AGENTS.md", "pkg/a/deep/AGENTS.md"]
+    assert "." not in asked and set(asked) <= {
+        "pkg/AGENTS.md",
+        "pkg/a/deep/AGENTS.md",
+        "build/AGENTS.md",
+    }
+    # the planner's full listing, once wanted, answers the same
+    assert rules.nested_paths() == ["pkg/AGENTS.md", "pkg/a/deep/AGENTS.md"]
+    assert rules.nearest(["pkg/a/deep/x.py", "pkg/b/y.py", "build/out.py"]) == got

@@ -233,3 +233,45 @@ def test_quick_listing_leaves_nested_repositories_to_the_full_one(tree: Path) ->
     s = Searcher(tree, Tools(None, GIT))
     assert s._git_list_light(".") is None and s.map_round().quick() is None
     assert "inner/deep.py" in s.list_files()
+
+
+def test_git_configuration_in_the_environment_still_lets_git_list_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GIT_CONFIG_KEY_0`` reads like a credential's name; scrubbing it alone left git
+    refusing to start ("missing config key"), and every listing and repo map silently fell
+    back to ripgrep and hashing each file. The pairs pass whole; one whose setting may
+    carry a credential is dropped and the rest renumbered, so git still starts."""
+    from planloop.redaction import scrubbed_env
+    from planloop.workspace.listing import FileLister
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    ugit(repo, "init", "-q")
+    (repo / "a.py").write_text("A = 1\n")
+    ugit(repo, "add", "a.py")
+    pairs = {
+        "GIT_CONFIG_COUNT": "3",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": "Authorization: Bearer s3cr3t-t0ken-value",
+        "GIT_CONFIG_KEY_1": "gc.auto",
+        "GIT_CONFIG_VALUE_1": "0",
+        "GIT_CONFIG_KEY_2": "url.https://x:s3cr3t@host/.insteadOf",
+        "GIT_CONFIG_VALUE_2": "https://host/",
+    }
+    for k, v in pairs.items():
+        monkeypatch.setenv(k, v)
+    env = scrubbed_env()
+    assert {k: v for k, v in env.items() if k.startswith("GIT_CONFIG_")} == {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "gc.auto",
+        "GIT_CONFIG_VALUE_0": "0",
+    }
+    assert "s3cr3t" not in repr(env)
+    lister = FileLister(repo)
+    assert lister.in_git and lister.git_state() is not None
+    assert lister.list_files() == ["a.py"]
+    # an incomplete list is what git refuses: none of it is passed on
+    monkeypatch.delenv("GIT_CONFIG_VALUE_1")
+    assert not any(k.startswith("GIT_CONFIG_") for k in scrubbed_env())
+    assert FileLister(repo).in_git

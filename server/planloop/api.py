@@ -14,19 +14,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from planloop.cancel import CancelToken
 from planloop.checkpoints.store import FileDiff, RevertResult
 from planloop.config import Config
-from planloop.doctor import (
-    McpServerCheck,
-    ModelCheck,
-    SandboxCheck,
-    check_mcp,
-    check_models,
-    check_sandbox,
-)
 from planloop.document.edits import EditResult, check_edit
 from planloop.document.markdown import render_markdown
 from planloop.document.plan import Plan, RunMode, Step
@@ -36,6 +28,9 @@ from planloop.loop.results import ReplanResult, Status
 from planloop.roles.questions import Answerer, PendingQuestion, WaitingForAnswer
 from planloop.state.record import RunRecord
 from planloop.state.store import EventLog
+
+if TYPE_CHECKING:  # the doctor's checks load only when a doctor runs
+    from planloop.doctor import McpServerCheck, ModelCheck, SandboxCheck
 
 Side = Literal["before", "after"]
 
@@ -76,6 +71,8 @@ class Session:
 
     def check_models(self) -> list[ModelCheck]:
         """Each role's model, endpoint and key presence, proven by one tiny live request."""
+        from planloop.doctor import check_models
+
         models = self._o.models()  # the current plan's, as a run would use them
         roles = self._o.roles
         return check_models(
@@ -95,10 +92,14 @@ class Session:
     def check_mcp(self) -> list[McpServerCheck]:
         """Each MCP server started as a run would start it (a project's file only with the
         consent already given: the doctor asks nobody), then stopped."""
+        from planloop.doctor import check_mcp
+
         return check_mcp(self._o.mcp, None)
 
     def check_sandbox(self) -> SandboxCheck:
         """Whether model commands can run sandboxed here (one trivial sandboxed command)."""
+        from planloop.doctor import check_sandbox
+
         return check_sandbox(self._o.ws.sandbox)
 
     # --- queries ------------------------------------------------------------------------

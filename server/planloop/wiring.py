@@ -6,7 +6,7 @@ lacks. Models are created lazily: reading a plan or a diff must not need an API 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from planloop.api import Session
@@ -43,6 +43,7 @@ def build_orchestrator(
     sink: EventSink | None = None,
     buffer_text: Callable[[Path], str | None] | None = None,
     on_write: Callable[[Path, str, str], None] | None = None,
+    open_files: Callable[[], Sequence[str]] | None = None,
     wrap_model: Callable[[Model, str], Model] | None = None,
     model_for: Callable[[str], Model] | None = None,
     mcp_servers: list[ServerSpec] | None = None,
@@ -55,7 +56,9 @@ def build_orchestrator(
     ``mcpServers``, ACP's session/new; :func:`planloop.mcp_tools.sources.client_server`
     reads one), beside the ones the settings and the project's files define.
     ``wrap_mcp(client)``: the MCP client in a wrapper, or another in its place (eval's
-    cassettes record at the port, and replay without the servers)."""
+    cassettes record at the port, and replay without the servers).
+    ``open_files()``: the absolute paths of the files open in the editor (the language
+    server's buffers), a signal the repo map ranks by."""
     root = root.resolve()
     if not root.is_dir():
         from planloop.errors import PlanloopError
@@ -115,6 +118,7 @@ def build_orchestrator(
         executor_model=executor,
         approver=approver,
         sink=sink,
+        open_files=open_files,
     )
 
 
@@ -142,10 +146,12 @@ def open_session(
     sink: EventSink | None = None,
     buffer_text: Callable[[Path], str | None] | None = None,
     on_write: Callable[[Path, str, str], None] | None = None,
+    open_files: Callable[[], Sequence[str]] | None = None,
     mcp_servers: list[ServerSpec] | None = None,
 ) -> Session:
     """The core API over a workspace: what every front end talks to. ``mcp_servers``:
-    the MCP servers a client hands over (see :func:`build_orchestrator`)."""
+    the MCP servers a client hands over, ``open_files`` the editor's open files (see
+    :func:`build_orchestrator`)."""
     return Session(
         build_orchestrator(
             root,
@@ -154,6 +160,7 @@ def open_session(
             sink=sink,
             buffer_text=buffer_text,
             on_write=on_write,
+            open_files=open_files,
             mcp_servers=mcp_servers,
         )
     )

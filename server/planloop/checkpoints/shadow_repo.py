@@ -345,14 +345,15 @@ class ShadowRepo:
 
     # --- capturing the work tree -------------------------------------------------------------
 
-    def write_tree(self) -> tuple[str, list[str]]:
+    def write_tree(self, paths: list[str] | None = None) -> tuple[str, list[str]]:
         """Stage the whole workspace in the shadow index and write it as a tree; the tree's
-        sha and git's complaints about files it could not read (those are left out)."""
-        self._sync_excludes()
+        sha and git's complaints about files it could not read (those are left out).
+
+        ``paths``: only these changed since the index was last staged (a step that wrote
+        through planloop's own file tools and ran no command); they are staged on top of
+        it, which costs a few files rather than a scan of the whole tree."""
         state = self.read_state()
-        if state.get("seeded_index") == "fresh":
-            self._borrow.prepare_seeded_index()
-        warnings = self._add_all()
+        warnings = self.stage(paths)
         rc, out, err = self.run(["write-tree"])
         if rc != 0 and self.borrowed is not None and MISSING_RE.search(err):
             # the user's objects lost what the index points at (gc, a re-clone, .git gone):
@@ -371,6 +372,16 @@ class ShadowRepo:
         if self.borrowed is not None:
             self._borrow.localize_changes(tree, state)
         return tree, warnings
+
+    def stage(self, paths: list[str] | None = None) -> list[str]:
+        """Bring the shadow index up to the workspace (all of it, or only ``paths``);
+        git's complaints about files it could not read. ``[]`` trusts the index as it is:
+        the caller knows it was staged whole since anything could have changed."""
+        self._sync_excludes()
+        if self.read_state().get("seeded_index") == "fresh":
+            self._borrow.prepare_seeded_index()
+            paths = None  # a borrowed index is the user's: it needs the whole scan once
+        return self._add_all() if paths is None else self._add_paths(paths)
 
     # --- borrowing the user's objects (see borrowing.py) ------------------------------------
 
@@ -431,6 +442,40 @@ class ShadowRepo:
             if not rel.startswith(".planloop/"):
                 own.append(rel)
         return [f":(exclude,top,literal){d}" for d in own]
+
+    def _add_paths(self, paths: list[str]) -> list[str]:
+        """Stage ``paths`` as ``add -A`` would (an ignored file stays out, a missing one is
+        dropped); anything unusual (a nested repository, a damaged index) falls back to
+        the whole scan, which knows how to handle it."""
+        own = tuple(d.removeprefix(":(exclude,top,literal)") for d in self._own_dirs())
+        wanted = [
+            p
+            for p in dict.fromkeys(paths)
+            if p and p != "." and not any(p == d or p.startswith(d + "/") for d in own)
+        ]
+        present = [p for p in wanted if os.path.lexists(self.root / p)]
+        gone = [p for p in wanted if p not in present]
+        if gone:
+            # index-only removal of entries that may not exist: update-index takes that
+            with tempfile.TemporaryFile() as f:
+                f.write(b"".join(os.fsencode(p) + b"\0" for p in gone))
+                f.seek(0)
+                rc, _, err = self.run(
+                    ["update-index", "--force-remove", "-z", "--stdin"], istream=f
+                )
+            if rc != 0:
+                return self._add_all()
+        if not present:
+            return []
+        rc, _, err = self.run(["add", "-A", "--ignore-errors", "--", *present])
+        if rc == 0:
+            return []
+        if _EMBEDDED_RE.search(err) or _UNBORN_RE.search(err) or "fatal:" in err:
+            return self._add_all()
+        warnings = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        if warnings:
+            log.warning("some files could not be checkpointed: %s", "; ".join(warnings))
+        return warnings
 
     def _add_all(self, retried: bool = False) -> list[str]:
         # The exclude pathspecs outrank every ignore file: even a whitelisting .gitignore

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from planloop import faults
+from planloop.checkpoints import ahead
+from planloop.checkpoints.ahead import DEFAULT_SHADOW
 from planloop.checkpoints.diff import Entry, FileDiff, parse_entries, split_patches
 from planloop.checkpoints.integrity import CheckpointError
 from planloop.checkpoints.revert import Conflict, RevertResult, revert_entries
@@ -57,7 +59,6 @@ __all__ = [
     "RevertResult",
 ]
 
-DEFAULT_SHADOW = Path(".planloop") / "shadow.git"
 REF_ROOT = "refs/planloop/"
 DEFAULT_REF_PREFIX = REF_ROOT + "auto/"
 
@@ -152,21 +153,38 @@ class CheckpointStore:
 
     # --- taking checkpoints -----------------------------------------------------------------
 
-    def snapshot(self, message: str, ref: str | None = None, *, parent: str | None = None) -> str:
+    def snapshot(
+        self,
+        message: str,
+        ref: str | None = None,
+        *,
+        parent: str | None = None,
+        paths: list[str] | None = None,
+        untouched_since_start: bool = False,
+    ) -> str:
         """Commit the whole workspace as it is now; return the checkpoint's commit sha.
 
         ``ref`` (``refs/planloop/...``, or a name placed under it) keeps the checkpoint
-        alive; without one it is kept under ``refs/planloop/auto/``.
+        alive; without one it is kept under ``refs/planloop/auto/``. ``paths``: the only
+        files that changed since the last snapshot (the caller knows every write), so
+        only they are read again; None scans the whole workspace.
+        ``untouched_since_start``: nothing was written or run in the workspace since the
+        process started, so a staging begun then (:mod:`~planloop.checkpoints.ahead`)
+        stands for the scan.
         """
         shadow = self._shadow
-        first = not (self.shadow_dir / "index").exists()
-        started = time.monotonic()
+        staged = ahead.take(self.shadow_dir)  # only the first snapshot may use it
+        use = staged if staged and staged.ok and untouched_since_start and paths is None else None
+        first = use.first if use else not (self.shadow_dir / "index").exists()
+        started = time.monotonic() - (use.took_s if use else 0.0)
         if first and self.on_progress is not None:
             self.on_progress("first checkpoint: recording the workspace…", False)
         with self._mutex, shadow.exclusive(create=True):
             shadow.open(create=True)
             self.last_warnings = []  # cleared first: a failed snapshot leaves none behind
-            tree, self.last_warnings = shadow.write_tree()
+            tree, self.last_warnings = shadow.write_tree([] if use else paths)
+            if use:
+                self.last_warnings = use.warnings
             args = ["commit-tree", tree, "-m", message or "checkpoint"]
             if parent:
                 args += ["-p", self.resolve(parent)]
@@ -194,9 +212,23 @@ class CheckpointStore:
         """The ref prefix under which every checkpoint of one plan lives."""
         return f"{REF_ROOT}{plan_id}/"
 
-    def step_snapshot(self, plan_id: str, step_id: str, label: str, message: str) -> str:
+    def step_snapshot(
+        self,
+        plan_id: str,
+        step_id: str,
+        label: str,
+        message: str,
+        *,
+        paths: list[str] | None = None,
+        untouched_since_start: bool = False,
+    ) -> str:
         """Snapshot kept as a checkpoint of one step; ``label`` is e.g. ``1/before``."""
-        return self.snapshot(message, ref=f"{self.plan_prefix(plan_id)}{step_id}/{label}")
+        return self.snapshot(
+            message,
+            ref=f"{self.plan_prefix(plan_id)}{step_id}/{label}",
+            paths=paths,
+            untouched_since_start=untouched_since_start,
+        )
 
     def clean_plans(self, keep_plan_ids: list[str]) -> int:
         """Drop the checkpoints of every plan but ``keep_plan_ids``; bytes freed."""
@@ -298,6 +330,7 @@ class CheckpointStore:
     def revert(self, before: str, after: str, paths: list[str] | None = None) -> RevertResult:
         """Put back the files that changed from ``before`` to ``after`` (optionally only
         ``paths``) as they were at ``before``; files changed since ``after`` are conflicts."""
+        ahead.take(self.shadow_dir)  # the work tree changes: an early staging is stale
         with self._mutex, self._shadow.exclusive():
             b, a = self.resolve(before), self.resolve(after)
             entries = self._entries(b, a)
@@ -355,6 +388,7 @@ class CheckpointStore:
     def reset_shadow(self) -> Path | None:
         """Move a damaged shadow repository aside (``shadow.git.broken-<timestamp>``) so the
         next snapshot starts fresh; returns where it went, or None if there was none."""
+        ahead.take(self.shadow_dir)  # its index goes with it
         with self._mutex:
             self._known.clear()
             return self._shadow.move_aside()

@@ -110,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     """Exactly one exit code for every outcome, and never a traceback without ``--debug``."""
     args = build_parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False))
+    if args.cmd == "run":  # git stages the work tree while Python loads the rest
+        from pathlib import Path
+
+        from planloop.checkpoints.ahead import stage_ahead
+
+        stage_ahead(Path(args.workspace))
     with console.configured(getattr(args, "color", None)):
         try:
             return int(command(args.cmd)(args))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 
 from rich.cells import cell_len
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
 from rich.style import Style
@@ -29,6 +28,8 @@ GAP = "  "
 def markdown(text: str) -> None:
     """A Markdown document: rendered on a terminal, the document itself otherwise."""
     if console.out.is_terminal:
+        from rich.markdown import Markdown  # markdown-it and pygments: only on a terminal
+
         console.out.print(Markdown(text))
     else:
         # the exact text, as print() writes it: rich would expand tabs and drop control

@@ -51,7 +51,7 @@ from planloop.loop.journal import Journal, RunEnded, RunResult
 from planloop.loop.recovery import close_interrupted, recover
 from planloop.loop.results import ReplanResult, Status, replan_decision
 from planloop.loop.revisions import RevisionDesk
-from planloop.loop.roles import ModelFactory, Roles
+from planloop.loop.roles import ModelFactory, OpenFiles, Roles
 from planloop.loop.step_changes import StepSpan, revert_step, step_span
 from planloop.loop.step_decisions import StepDecider, evidence_of
 from planloop.loop.step_runner import StepRunner
@@ -83,6 +83,7 @@ class Orchestrator:
         approver: Approver,
         sink: EventSink | None = None,
         mcp: McpTools | None = None,
+        open_files: OpenFiles | None = None,
     ) -> None:
         self.root = root
         #: the user's MCP servers: started for a plan or a run, stopped with it
@@ -110,6 +111,7 @@ class Orchestrator:
             command_gate=lambda command: self.desk.command_gate(command),
             mcp=mcp,
             mcp_gate=lambda tool, arguments: self.desk.tool_gate(tool, arguments),
+            open_files=open_files,
         )
         self.runner = StepRunner(
             ws=workspace,

@@ -7,7 +7,8 @@ through the journal and charge their turns to the run's ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from planloop.config import ROLES, Config, ModelChoice, RememberedModels, Role, choose_model
@@ -25,6 +26,8 @@ from planloop.workspace.files import Workspace
 
 #: builds a role's model from its spec (``anthropic:…``, ``scripted:…``)
 ModelFactory = Callable[[str], Model]
+#: the absolute paths of the files open in the editor, asked when a map is made
+OpenFiles = Callable[[], Sequence[str]]
 #: an acting role: the executor, or the joint agent built on it
 A = TypeVar("A", bound=Executor)
 
@@ -42,8 +45,10 @@ class Roles:
         command_gate: Callable[[str], str | None],
         mcp: McpTools | None = None,
         mcp_gate: Callable[[str, dict[str, Any]], str | None] | None = None,
+        open_files: OpenFiles | None = None,
     ) -> None:
         self.mcp = mcp
+        self.open_files = open_files
         self.mcp_gate = mcp_gate
         self.config = config
         self.ws = ws
@@ -84,7 +89,7 @@ class Roles:
         if self._rules is None:
             self._rules = ProjectRules(
                 self.ws.root,
-                list_files=lambda: self.ws.searcher.list_files("."),
+                list_files=lambda rel: self.ws.searcher.list_files(rel),
                 max_bytes=self.config.rules_max_bytes,
                 warn=lambda path, message: self.journal.event(
                     RulesWarning(path=path, message=message)
@@ -102,8 +107,8 @@ class Roles:
     def _repo_map(self) -> RepoMapFn:
         """The repo map, cached under .planloop/repomap/, made within
         ``repo_map_budget_s`` (the rest is parsed in the background until the process
-        ends); its progress goes to the front ends only (``tell``: progress is not a
-        decision worth a log line)."""
+        ends), the files open in the editor lifted; its progress goes to the front ends
+        only (``tell``: progress is not a decision worth a log line)."""
         from planloop.workspace.repomap import RepoMap
 
         def progress(message: str, done: int, total: int, finished: bool) -> None:
@@ -118,8 +123,22 @@ class Roles:
             self.journal.store.dir / "repomap",
             on_progress=progress,
             budget_s=self.config.repo_map_budget_s,
+            open_files=self._open_rels if self.open_files is not None else None,
         )
-        return lambda goal, budget, path: rm.render(goal, budget, path)
+        return lambda goal, budget, path, cancel: rm.render(goal, budget, path, cancel)
+
+    def _open_rels(self) -> list[str]:
+        """The open files inside this workspace, relative to it (an editor has files of
+        other folders and of no folder open too: those are not this map's business)."""
+        assert self.open_files is not None
+        root = self.ws.root
+        out = []
+        for p in self.open_files():
+            try:
+                out.append(Path(p).relative_to(root).as_posix())
+            except ValueError:
+                continue
+        return out
 
     @property
     def planner(self) -> Planner:

@@ -51,6 +51,7 @@ from planloop.events import (
 )
 from planloop.loop.baseline import WorkspaceBaseline
 from planloop.loop.journal import Journal
+from planloop.loop.step_changes import ANY
 from planloop.mcp_port import McpTools
 from planloop.models.base import ModelError
 from planloop.roles.executor import Executor
@@ -169,7 +170,13 @@ class StepRunner:
         rec.state = "running"
         rec.reason = f"running {step.id}"
         self.journal.save(rec)
-        before = self._snapshot(rec, step, f"{n}/before", f"before {step.id} attempt {n}")
+        before = self.cp.step_snapshot(
+            rec.plan.plan_id,
+            step.id,
+            f"{n}/before",
+            f"before {step.id} attempt {n}",
+            untouched_since_start=self.ws.mutations == 0,
+        )
         step.attempt_log.append(Attempt(n=n, before=before))
         step.result = StepResult(
             checkpoint_before=before, usage={role: prior}, cost_usd=prior.cost_usd
@@ -196,7 +203,10 @@ class StepRunner:
             finally:
                 self.ws.write_ahead = None
         usage = tab.usage  # this attempt's turns
-        after, changes = self._close(rec, step, "after", f"after {step.id} attempt {n}")
+        # a step that only wrote through the file tools changed exactly what it noted:
+        # its after-checkpoint stages those paths, not a scan of the whole tree
+        only = None if ANY in noted else sorted(noted)
+        after, changes = self._close(rec, step, "after", f"after {step.id} attempt {n}", paths=only)
         checks: list[CheckResult] = []
         if not outcome.blocked:
             try:
@@ -246,16 +256,29 @@ class StepRunner:
         )
         return step.result
 
-    def _snapshot(self, rec: RunRecord, step: Step, label: str, message: str) -> str:
-        return self.cp.step_snapshot(rec.plan.plan_id, step.id, label, message)
+    def _snapshot(
+        self,
+        rec: RunRecord,
+        step: Step,
+        label: str,
+        message: str,
+        paths: list[str] | None = None,
+    ) -> str:
+        return self.cp.step_snapshot(rec.plan.plan_id, step.id, label, message, paths=paths)
 
     def _close(
-        self, rec: RunRecord, step: Step, label: str, message: str
+        self,
+        rec: RunRecord,
+        step: Step,
+        label: str,
+        message: str,
+        paths: list[str] | None = None,
     ) -> tuple[str, list[FileChange]]:
         """Record the open attempt's after-checkpoint and what it changed, save, and only
-        then drop its write-ahead record of touched paths (the checkpoint supersedes it)."""
+        then drop its write-ahead record of touched paths (the checkpoint supersedes it).
+        ``paths``: every path the attempt wrote, when it wrote nothing else."""
         a = step.attempt_log[-1]
-        after = self._snapshot(rec, step, f"{a.n}/{label}", message)
+        after = self._snapshot(rec, step, f"{a.n}/{label}", message, paths)
         changes = self.cp.changes(a.before, after)
         a.after = after
         a.files = sorted({p for c in changes for p in (c.path, c.old_path) if p})

@@ -122,6 +122,7 @@ class FolderSession:
             sink=self.pump.sink,
             buffer_text=ctx.buffers.buffer_text,
             on_write=ctx.buffers.written,
+            open_files=ctx.buffers.open_paths,
             mcp_servers=lsp.mcp_servers,
         )
         reader = open_session(

@@ -197,7 +197,19 @@ def render() -> str:
         if m.result is not None:
             w(f"type Result = {_result_type(m.result)};")
         w("```\n")
-    w("Progress titles: `planloop: planning`, `planloop: re-planning`, `planloop: <step title>`.\n")
+    w(
+        "Progress titles: `planloop: planning`, `planloop: re-planning`, `planloop: <step "
+        "title>`. Reports say what the work is doing: a tool call's line, a check's result, "
+        "and long work inside it — a first checkpoint, and the repo map with the line the "
+        "CLI prints (`map: 4,100 of 79,864 files parsed, continuing in the background` when "
+        "its time budget ran out first). A cancel stops the map between two files.\n"
+    )
+    w(
+        "Open documents: the server follows `textDocument/didOpen`, `didChange` and "
+        "`didClose` for every file, not only the plan document. A step never writes over a "
+        "buffer with unsaved changes (the step stops and names the file), and the files open "
+        "in a folder rank higher in the planner's repo map of that folder.\n"
+    )
     w("## Approvals\n")
     w(P.approval_flow())
     w("## The plan document\n")

@@ -14,7 +14,6 @@ person (the approval desk) for the rest.
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import functools
 import logging
@@ -24,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planloop.cancel import CancelToken
 from planloop.config import McpSettings
@@ -34,9 +33,13 @@ from planloop.mcp_port import ToolResult
 from planloop.mcp_tools.condense import fence, result_text
 from planloop.mcp_tools.consent import Ask, Consent
 from planloop.mcp_tools.names import NameTable
-from planloop.mcp_tools.server import Connection, ToolInfo, message_of
 from planloop.mcp_tools.sources import Loaded, ServerSpec
 from planloop.models.base import ToolSpec
+
+if TYPE_CHECKING:  # asyncio and the connections load when a server starts, not before
+    import asyncio
+
+    from planloop.mcp_tools.server import Connection, ToolInfo
 
 #: how often a waiting call looks at the cancel token
 _POLL_S = 0.05
@@ -113,6 +116,10 @@ class McpHub:
             self._start(ask)
 
     def _start(self, ask: Ask | None) -> None:
+        import asyncio
+
+        from planloop.mcp_tools.server import Connection, message_of
+
         loaded = self.load()
         for p in loaded.problems:
             self._warn("(config)", p)
@@ -231,6 +238,8 @@ class McpHub:
             self._loop.call_soon_threadsafe(conn.abort)
 
     def close(self) -> None:
+        import asyncio
+
         self._flush()  # a server that died late in the run: told before its run ends
         with self._lock:
             if self._opened == 0:
@@ -324,6 +333,10 @@ class McpHub:
     # --- calls ---------------------------------------------------------------------------
 
     def call(self, name: str, arguments: dict[str, Any], cancel: CancelToken | None) -> ToolResult:
+        import asyncio
+
+        from planloop.mcp_tools.server import message_of
+
         where = self.table.resolve(name)
         if where is None:
             return ToolResult(f"Unknown MCP tool {name!r}.", True, f"{name} ✗ unknown tool")

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from planloop.cancel import CancelToken
+from planloop.cancel import Cancelled, CancelToken
 from planloop.document.markdown import render_markdown
 from planloop.document.plan import (
     McpCall,
@@ -94,8 +94,9 @@ MAP_INTRO = """Repository map: the files most relevant to this goal, ranked by h
 of the code uses them, with their definitions (line number: line). Not every file is shown;
 the repo_map tool maps one folder, and search and read_file show the rest."""
 
-#: (goal, token budget, folder) → the map text; the planner's port to the repo map
-RepoMapFn = Callable[[str, int, str], str]
+#: (goal, token budget, folder, cancel) → the map text; the planner's port to the repo
+#: map (a cancel stops the build with :class:`~planloop.cancel.Cancelled`)
+RepoMapFn = Callable[[str, int, str, CancelToken | None], str]
 
 
 class PlannerError(PlanloopError):
@@ -253,16 +254,21 @@ class Planner:
 
     # --- internals ---------------------------------------------------------------------
 
-    def system_prompt(self, goal: str, *, asking: bool = False) -> str:
+    def system_prompt(
+        self, goal: str, *, asking: bool = False, cancel: CancelToken | None = None
+    ) -> str:
         """The fixed instructions, then the repo map for this goal (when on): both stay
         the same on every turn, so they are the cached prefix of each request. The
-        project rules come before the map: they are the same for every goal."""
+        project rules come before the map: they are the same for every goal. A cancel
+        while the map is built raises :class:`~planloop.cancel.Cancelled` at once."""
         system = SYSTEM.format(ask=ASK_RULE.format(n=self.max_questions) if asking else NO_ASK_RULE)
         base = system if self.rules is None else self.rules.system(system, self.rules.for_planner())
         if self.repo_map is None:
             return base
         try:
-            text = self.repo_map(goal, self.repo_map_tokens, ".")
+            text = self.repo_map(goal, self.repo_map_tokens, ".", cancel)
+        except Cancelled:
+            raise
         except Exception as e:  # a map is a head start, never a reason not to plan
             log.warning("no repo map for this plan: %s", e)
             return base
@@ -286,7 +292,7 @@ class Planner:
     ) -> Plan:
         repo_map = self.repo_map
         folder_map = (
-            (lambda path: repo_map(goal, self.repo_map_tokens, path))
+            (lambda path: repo_map(goal, self.repo_map_tokens, path, cancel))
             if repo_map is not None
             else None
         )
@@ -315,7 +321,7 @@ class Planner:
         # a resumed conversation already holds ask_user calls: keep offering the tool (past
         # the cap it only answers "submit the plan"), or the history would name an unknown tool
         asking = answerer is not None and (self.max_questions > 0 or resume is not None)
-        system = self.system_prompt(goal, asking=asking)
+        system = self.system_prompt(goal, asking=asking, cancel=cancel)
         tools = [
             *PLANNER_TOOLS,
             *([REPO_MAP_TOOL] if repo_map is not None else []),

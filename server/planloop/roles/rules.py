@@ -10,7 +10,8 @@ Which files:
 - at the root, in this order: ``AGENTS.md``, ``CLAUDE.md``,
   ``.github/copilot-instructions.md``, ``.planloop/rules.md`` — every role gets them;
 - nested ``AGENTS.md`` files, found in the Searcher's listing (``git ls-files`` in a
-  repository: no Python walk of a 100k-file tree, and ignored folders stay out). A step
+  repository: no Python walk of a 100k-file tree, and ignored folders stay out; a run asks
+  only about the folders above its step's files). A step
   gets the one nearest to each of its files (the deepest folder above it), so a package's
   own conventions win for the steps that touch it. The planner gets their paths, so it
   knows where conventions change, not their text (it plans every folder at once).
@@ -43,8 +44,9 @@ DEFAULT_MAX_BYTES = 32_000
 INTRO = """Project rules: the project's own instructions, written by its maintainers for coding
 agents. Follow them (they win over your general habits); each file's text is quoted below."""
 
-#: the file listing (relative POSIX paths) the nested AGENTS.md files are found in
-ListFiles = Callable[[], list[str]]
+#: the file listing (relative POSIX paths) under a folder or of one file (``"."``: all);
+#: the nested AGENTS.md files are found in it
+ListFiles = Callable[[str], list[str]]
 #: (the file, the message naming it and its sizes)
 WarnFn = Callable[[str, str], None]
 
@@ -72,6 +74,7 @@ class ProjectRules:
     _root_files: list[RuleFile] | None = None
     _nested_paths: list[str] | None = None
     _nested: dict[tuple[str, int], RuleFile | None] = field(default_factory=dict)
+    _probed: dict[str, bool] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- what exists ---------------------------------------------------------------------
@@ -86,6 +89,7 @@ class ProjectRules:
             self._root_files = None
             self._nested_paths = None
             self._nested.clear()
+            self._probed.clear()
             self.warnings.clear()
 
     def root_files(self) -> list[RuleFile]:
@@ -112,7 +116,7 @@ class ProjectRules:
                 found: list[str] = []
                 if self.list_files is not None and self.max_bytes > 0:
                     try:
-                        listed = self.list_files()
+                        listed = self.list_files(".")
                     except Exception as e:  # rules are a help, never a reason not to run
                         self._warning(
                             ".", f"project rules: cannot list files for nested AGENTS.md: {e}"
@@ -124,19 +128,44 @@ class ProjectRules:
             return list(self._nested_paths)
 
     def nearest(self, files: Iterable[str]) -> list[str]:
-        """For each file, the nested AGENTS.md in the deepest folder above it (deduped)."""
-        by_dir = {posixpath.dirname(p): p for p in self.nested_paths()}
+        """For each file, the nested AGENTS.md in the deepest folder above it (deduped).
+
+        A run needs only the folders above its step's files: when the whole listing was
+        not wanted yet (the planner wants it, a run does not), those few folders are asked
+        instead, which keeps a step's start on a 100k-file tree from listing every file."""
+        with self._lock:
+            known = self._nested_paths
+        is_rule = self._listed_rule if known is None else set(known).__contains__
         out: list[str] = []
         for f in files:
             d = posixpath.dirname(posixpath.normpath(f.replace(os.sep, "/")).lstrip("/"))
-            while d and d != ".":
-                hit = by_dir.get(d)
-                if hit is not None:
-                    if hit not in out:
-                        out.append(hit)
+            while d and d != "." and not d.startswith(".."):
+                candidate = f"{d}/{NESTED_NAME}"
+                if is_rule(candidate):
+                    if candidate not in out:
+                        out.append(candidate)
                     break
                 d = posixpath.dirname(d)
         return sorted(out)
+
+    def _listed_rule(self, rel: str) -> bool:
+        """Whether ``rel`` is a nested AGENTS.md the listing would hold: on disk (one stat,
+        the common answer being no) and then listed (ignored folders stay out)."""
+        if self.list_files is None or self.max_bytes <= 0:
+            return False
+        with self._lock:
+            seen = self._probed.get(rel)
+        if seen is not None:
+            return seen
+        found = False
+        if (self.root / rel).is_file():
+            try:
+                found = rel in self.list_files(rel)
+            except Exception as e:  # rules are a help, never a reason not to run
+                self._warning(rel, f"project rules: cannot list {rel}: {e}")
+        with self._lock:
+            self._probed[rel] = found
+        return found
 
     def followed(self, plan: Plan) -> list[str]:
         """The files a plan's roles follow: the root files and each step's nearest."""

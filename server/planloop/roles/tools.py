@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from planloop.cancel import CancelToken
+from planloop.cancel import Cancelled, CancelToken
 from planloop.document.plan import McpCall, Outcome
 from planloop.mcp_port import McpTools, is_mcp
 from planloop.models.base import ToolSpec
@@ -332,6 +332,8 @@ class ToolBox:
         try:
             with hold:
                 return self._call(name, input)
+        except Cancelled:  # the repo map stopped building: the loop ends at its next check
+            return ToolOutput("Cancelled by the user; the tool was stopped.", True, f"{name} ✗")
         except WorkspaceError as exc:
             return _error(name, input, str(exc))
         except Exception as exc:  # a tool bug must reach the model as text, not end the step
@@ -428,6 +430,8 @@ class ToolBox:
             if refusal is not None:
                 self._record(McpCall(tool=name, arguments=input, is_error=True, result=refusal))
                 return ToolOutput(f"Tool not called: {refusal}", True, f"{name} ✗ refused")
+        if self.writable and self.ws.write_ahead is not None:
+            self.ws.write_ahead("*")  # a server may write anything, as a command may
         result = self.mcp.call(name, input, self.cancel)
         self._record(
             McpCall(tool=name, arguments=input, is_error=result.is_error, result=result.text)

@@ -85,6 +85,8 @@ class Workspace:
         #: written, while a step attempt runs: the write-ahead record that lets an attempt
         #: killed before its after-checkpoint still be diffed and reverted exactly
         self.write_ahead: Callable[[str], None] | None = None
+        #: writes and commands so far: none means a checkpoint staged at start-up still holds
+        self.mutations = 0
 
         #: ripgrep / git grep / Python, chosen on first use (see ``search.py``)
         self.searcher = Searcher(self.root, search_tools)
@@ -208,6 +210,7 @@ class Workspace:
             raise WorkspaceError(
                 f"cannot create the folder for {rel}: a file is in the way ({exc.filename})"
             ) from exc
+        self.mutations += 1
         if self.write_ahead is not None:
             self.write_ahead(self.rel(path))
         mode = path.stat().st_mode & 0o7777 if path.exists() else None
@@ -327,6 +330,7 @@ class Workspace:
             raise WorkspaceError("empty command")
         if cancel is not None and cancel.cancelled:
             return CommandResult(command, None, "", False, True, False, 0.0, timeout_s)
+        self.mutations += 1
         if self.write_ahead is not None:
             self.write_ahead("*")
         try:

@@ -482,9 +482,10 @@ _OTHER_RE = re.compile(r"\? ([^\0]+)\0")
 class Pending(Generic[T]):
     """Work run on a thread so a caller with a deadline can stop waiting for it: the repo
     map's listing of a very large tree (git alone can take seconds at a million files)
-    goes on after the map has answered without it. The caller gets the result from
-    :meth:`wait` in time; once it gave up, ``on_late`` gets the result first (on the
-    thread), and a later :meth:`wait` sees it only when ``on_late`` is done with it."""
+    goes on after the map has answered without it. The caller gets the result when
+    :meth:`wait` says the work is done; once it has given up (:meth:`give_up`),
+    ``on_late`` gets the result first (on the thread), and a later :meth:`wait` sees it
+    only when ``on_late`` is done with it."""
 
     def __init__(self, work: Callable[[], T], on_late: Callable[[T], None]) -> None:
         self._work = work
@@ -527,14 +528,17 @@ class Pending(Generic[T]):
         return self._done.is_set()
 
     def wait(self, timeout: float) -> bool:
-        """Whether the work ended within ``timeout`` (then :meth:`result` has it); if not,
-        the caller has given up and ``on_late`` gets the result."""
-        self._done.wait(max(0.0, timeout))
+        """Whether the work has ended within ``timeout`` (then :meth:`result` has it)."""
+        return self._done.wait(max(0.0, timeout))
+
+    def give_up(self) -> bool:
+        """The caller waits no longer: from now on ``on_late`` gets the result. True when
+        the work ended meanwhile after all (then :meth:`result` has it)."""
         with self._lock:
-            if not self._done.is_set():
-                self._late = True
-                return False
-            return True
+            if self._done.is_set():
+                return True
+            self._late = True
+            return False
 
     def result(self) -> T:
         if self._error is not None:

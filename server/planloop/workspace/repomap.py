@@ -50,11 +50,12 @@ from typing import Any
 
 import numpy as np
 
+from planloop.cancel import Cancelled, CancelToken
 from planloop.workspace import repomap_fill
 from planloop.workspace.files import Workspace
 from planloop.workspace.listing import GitState, Pending
 from planloop.workspace.repomap_cache import Def, FileTags, RankedIndex, TagCache, Texts
-from planloop.workspace.repomap_rank import Signals, pagerank_columns, used_count
+from planloop.workspace.repomap_rank import OPEN_LIFT, Signals, pagerank_columns, used_count
 from planloop.workspace.repomap_tags import MAX_PARSE_BYTES, SUFFIXES, Grammars, tag_file
 
 log = logging.getLogger("planloop.repomap")
@@ -204,7 +205,8 @@ class RepoMap:
 
     ``budget_s``: the seconds a map may take before it settles for what is parsed by
     then (None: parse everything first, as a bench or a background worker wants).
-    ``open_files``: the workspace-relative files open in the editor (a cheap signal).
+    ``open_files``: the workspace-relative files open in the editor (a cheap signal: it
+    lifts them in every map, parsed in full or not).
     ``workers``: background parse processes (None: one per core; 0: parse here only).
     """
 
@@ -230,6 +232,9 @@ class RepoMap:
         self.fill: repomap_fill.Fill | None = None
         self._tree: _Tree | None = None
         self._signals: Signals | None = None
+        #: the signals of the build under way (a cancel ends their searches at once)
+        self._live: Signals | None = None
+        self._cancel: CancelToken | None = None
         self._lifts: dict[str, float] = {}
         self.phases: dict[str, float] = {}
         self._phase_at = time.monotonic()
@@ -253,13 +258,20 @@ class RepoMap:
         self.stop()
         self.cache.close()
 
-    def render(self, goal: str, budget: int = DEFAULT_TOKENS, path: str = ".") -> str:
+    def render(
+        self,
+        goal: str,
+        budget: int = DEFAULT_TOKENS,
+        path: str = ".",
+        cancel: CancelToken | None = None,
+    ) -> str:
         """The map for ``goal`` within ``budget`` tokens ("" when the budget is 0 or there
         are no files); ``path`` narrows it to one directory (ranked within the whole). A
-        map made before every file was parsed ends with a line that says so."""
+        map made before every file was parsed ends with a line that says so. ``cancel``:
+        see :meth:`index`."""
         if budget <= 0:
             return ""
-        index = self.index(goal)
+        index = self.index(goal, cancel)
         if path not in (".", ""):
             index = index.under(self.ws.rel(self.ws.resolve(path)).rstrip("/") + "/")
         if not len(index):
@@ -270,7 +282,9 @@ class RepoMap:
         if room <= 0:
             return ""
         words = _goal_regex(goal)
-        best_at = _best(index, words, room)
+        # a partial map's ranks hold the open files' lift already (the cheap signals)
+        opened = () if index.partial or self.open_files is None else self.open_files()
+        best_at = _best(index, words, room, opened)
         best = [(index.ranks[i], index.rels[i]) for i in best_at]
         wanted = {index.rels[i]: index.cids[i] for i in best_at}
         tags = self.cache.get_many([c for c in wanted.values() if c])
@@ -284,12 +298,44 @@ class RepoMap:
         text = _fit(best, defs, room, words, str(self.ws.root) + os.sep)
         return text + note if text else ""
 
-    def index(self, goal: str = "") -> RankedIndex:
+    def index(self, goal: str = "", cancel: CancelToken | None = None) -> RankedIndex:
         """Every file's rank and definition names: the stored index when the tree is
         unchanged (asked first by the quick key, then by the full fingerprint), else
         rebuilt from the cached tags, parsing what the cache has not seen — all of it
         without a time budget; within one, what the budget allows (the rest in the
-        background)."""
+        background).
+
+        ``cancel`` stops the build between files and between its phases with
+        :class:`~planloop.cancel.Cancelled` (a cancel must never wait for a map): the
+        cheap signals' searches are killed at once, what was parsed is stored first.
+        Background workers already started keep filling the cache (whole SQLite batches,
+        at idle priority once the budget is over: the next plan wants their work); the
+        ones an unbudgeted map was waiting for at full priority are stopped."""
+        if cancel is None:
+            return self._index(goal)
+        cancel.raise_if_cancelled()
+        self._cancel = cancel
+        forget = cancel.on_cancel(self._kill_signals)
+        try:
+            return self._index(goal)
+        except Cancelled:
+            self._drop_signals()
+            raise
+        finally:
+            forget()
+            self._cancel = None
+
+    def _kill_signals(self) -> None:
+        """On the canceller's thread: end the searches, so a wait for them returns now."""
+        live = self._live
+        if live is not None:
+            live.kill()
+
+    def _check(self) -> None:
+        if self._cancel is not None:
+            self._cancel.raise_if_cancelled()
+
+    def _index(self, goal: str) -> RankedIndex:
         start = time.monotonic()
         self.phases = {}
         self._phase_at = start
@@ -322,7 +368,10 @@ class RepoMap:
                 workers=self.workers,
             )
             if self.fill is not None:
-                self.fill.wait(24 * 3600)
+                while not self.fill.wait(0.1):
+                    if self._cancel is not None and self._cancel.cancelled:
+                        self.stop()  # at full priority for a caller who is gone
+                        self._check()
                 self.fill = None
             parsed = len(todo)
             known = self.cache.known(tree.ids.values())
@@ -373,7 +422,7 @@ class RepoMap:
             pending = self._listing = Pending(self._list, self._listed_late)
         wait = max(LISTING_MIN_S, (deadline - start) * LISTING_SHARE)
         self._prefetched = None
-        if not pending.wait(start + min(wait, LISTING_MIN_S) - time.monotonic()):
+        if not self._wait(pending, start + min(wait, LISTING_MIN_S)):
             # a big tree: read what a late answer starts from while git goes on
             stale = self.cache.last_index()
             self._prefetched = (stale,)
@@ -382,11 +431,25 @@ class RepoMap:
                 # with the last map to fall back on, the listing may have all the time
                 # but what showing that map takes (the signals only lift it)
                 wait = max(LISTING_MIN_S, deadline - start - _rendering(len(stale)))
-            if not pending.wait(start + wait - time.monotonic()):
+            if not self._wait(pending, start + wait) and not pending.give_up():
                 return None
             self._prefetched = None
         self._listing = None
         return pending.result()
+
+    def _wait(self, pending: Pending[Any], until: float) -> bool:
+        """Wait for the listing until ``until``, a cancel ending the wait at once."""
+        while True:
+            left = until - time.monotonic()
+            if pending.wait(min(0.05, max(0.0, left))):
+                return True
+            if self._cancel is not None and self._cancel.cancelled:
+                # the listing's result goes nowhere now: the next map lists anew
+                pending.give_up()
+                self._listing = None
+                self._check()
+            if left <= 0:
+                return False
 
     def _list(self) -> _Tree | tuple[RankedIndex, MapStats]:
         round_ = self.ws.searcher.map_round()
@@ -399,6 +462,7 @@ class RepoMap:
         files, state = round_.files_and_state()
         del round_  # git's output: tens of megabytes at a million files
         self._lap("listing parsed")
+        self._check()
         code = [f for f in files if f.endswith(SUFFIXES)]
         key = self._fingerprint(files, code, state)
         cached = self.cache.index(key)
@@ -408,6 +472,7 @@ class RepoMap:
             return _complete(cached), MapStats(len(files), 0, 0.0, True)
         ids = self.ws.searcher.content_ids(code, MAX_PARSE_BYTES, state)
         self._lap("content ids")
+        self._check()
         return _Tree(files, code, ids, key, quick)
 
     def _listed_late(self, listed: _Tree | tuple[RankedIndex, MapStats]) -> None:
@@ -498,7 +563,9 @@ class RepoMap:
                 start + max(0.0, (left - self._reserve(len(tree.files))) * SIGNALS_SHARE)
             )
             self._lap("cheap signals")
-            self._lifts = lifts
+            self._live = None
+            self._lifts = lifts  # cut short by a cancel: what was found, for the next map
+            self._check()
             if self.on_progress is not None:
                 self.on_progress(
                     f"map: parsing {len(todo):,} files in the background", 0, len(todo), False
@@ -556,13 +623,14 @@ class RepoMap:
         log.debug("repo map: %s %.3f s", name, self.phases[name])
 
     def _drop_signals(self) -> None:
+        self._live = None
         if self._signals is not None:
             self._signals.stop()
             self._signals = None
 
     def _start_signals(self, goal: str) -> Signals:
         tools = self.ws.searcher.tools
-        return Signals(
+        self._live = Signals(
             self.ws.root,
             _goal_words(goal),
             rg=tools.rg,
@@ -570,6 +638,7 @@ class RepoMap:
             git=tools.git if self.ws.searcher.in_git else None,
             open_files=self.open_files() if self.open_files is not None else (),
         )
+        return self._live
 
     @staticmethod
     def _reserve(known: int) -> float:
@@ -595,9 +664,12 @@ class RepoMap:
         began = time.monotonic()
         batch: list[tuple[str, FileTags | None]] = []
         done = 0
+        cancel = self._cancel
         for rel in todo:
             if deadline is not None and time.monotonic() >= deadline:
                 break
+            if cancel is not None and cancel.cancelled:
+                break  # what is parsed is stored below, then the caller raises
             cid = ids[rel]
             if cid in known:
                 continue
@@ -612,6 +684,7 @@ class RepoMap:
             if report and self.on_progress is not None and done % PROGRESS_EVERY == 0:
                 self.on_progress(f"repo map: parsed {done}/{total} files", done, total, False)
         self.cache.put_many(batch)
+        self._check()
         if report and self.on_progress is not None:
             took = time.monotonic() - began
             self.on_progress(f"repo map: parsed {done} files in {took:.1f} s", done, total, True)
@@ -733,11 +806,14 @@ def _goal_regex(goal: str) -> re.Pattern[str] | None:
     return re.compile("|".join(words), re.I) if words else None
 
 
-def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[int]:
+def _best(
+    index: RankedIndex, goal: re.Pattern[str] | None, limit: int, opened: Sequence[str] = ()
+) -> list[int]:
     """Where the best files are in ``index``, best first: rank, times 10 when the goal's words are in the path,
-    times 10 when in the file's definitions. Goal words are found by one literal scan per
-    word over all paths and one over all names (C speed), not one search per file; ties
-    go to the later path (the paths are sorted), as ``(rank, path)`` ordered them."""
+    times 10 when in the file's definitions, times ``OPEN_LIFT`` when open in the editor.
+    Goal words are found by one literal scan per word over all paths and one over all
+    names (C speed), not one search per file; ties go to the later path (the paths are
+    sorted), as ``(rank, path)`` ordered them."""
     n = len(index.rels)
     ranks = np.asarray(index.ranks, dtype=float).copy()
     if goal is not None and n:
@@ -745,6 +821,10 @@ def _best(index: RankedIndex, goal: re.Pattern[str] | None, limit: int) -> list[
         for texts in (index.rels, index.names):
             hit = texts.hits(words) if isinstance(texts, Texts) else list(_hits(list(texts), words))
             ranks[np.asarray(hit, np.int64)] *= 10.0
+    for rel in set(opened):
+        at = _find(index.rels, rel)
+        if at is not None:
+            ranks[at] *= OPEN_LIFT
     # each shown file costs a few tokens: no more than budget/5 can ever fit
     top = max(1, limit // 5)
     order: list[int] = np.lexsort((np.arange(n), ranks))[::-1][:top].tolist()

@@ -15,6 +15,7 @@ the editor (path words are weighed by the map itself, for parsed files too).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -286,6 +287,13 @@ class Signals:
                 proc.kill()
             proc.wait()
             t.join(1.0)
+
+    def kill(self) -> None:
+        """A cancel (from another thread): end the searches without waiting for them, so
+        :meth:`lifts` returns with what they printed so far."""
+        for _name, proc, _t in self._procs:
+            with contextlib.suppress(OSError):
+                proc.kill()
 
     def lifts(self, deadline: float) -> dict[str, float]:
         """rel → how much the cheap signals lift it, from what was found by ``deadline``."""
