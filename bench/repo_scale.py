@@ -47,6 +47,7 @@ first_plan_ratio ≤ 2, run_ratio ≤ 3, map_budget_ok = 1, planloop_ratio ≤ 0
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import pstats
@@ -440,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     # this process times some parts itself (the first map): same git environment as the
     # planloop children, or those figures would come from a different git setup
     os.environ.update({k: v for k, v in _env().items() if k.startswith("GIT_")})
+    # an installed planloop has its bytecode; a checkout run where PYTHONDONTWRITEBYTECODE
+    # is set would compile every changed module again in each timed child
+    compileall.compile_dir(str(ROOT / "server" / "planloop"), quiet=1)
     repo = args.cache / f"repo{args.files}"
     build(repo, args.files)
     if args.build_only:

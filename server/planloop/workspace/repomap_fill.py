@@ -26,11 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import planloop
-from planloop.workspace.repomap_cache import FileTags, TagCache
-from planloop.workspace.repomap_tags import MAX_PARSE_BYTES, Grammars, tag_file
 from planloop.workspace.search_tools import child_env
+
+if TYPE_CHECKING:  # the cache and the parsers load in a worker: a tool pausing it needs neither
+    from planloop.workspace.repomap_cache import FileTags, TagCache
 
 log = logging.getLogger("planloop.repomap")
 
@@ -257,6 +259,9 @@ def run(
     # a Ctrl-C at the terminal reaches the whole foreground group: it is for planloop,
     # which stops its workers itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from planloop.workspace.repomap_cache import TagCache
+    from planloop.workspace.repomap_tags import Grammars, tag_file
+
     cache = TagCache(cache_dir)
     grammars = Grammars()
     base = str(root) + os.sep
@@ -333,6 +338,8 @@ def main(argv: list[str], finish: Callable[[Path, Path], None] | None = None) ->
         print("usage: ROOT CACHE_DIR TODO SHARD SHARDS NICE_AT PARENT_PID TOKEN", file=sys.stderr)
         return 2
     root, cache_dir, todo, shard, shards, nice_at, parent, token = argv
+    from planloop.workspace.repomap_tags import MAX_PARSE_BYTES
+
     return run(
         Path(root),
         Path(cache_dir),
