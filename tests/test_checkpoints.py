@@ -242,10 +242,13 @@ def test_inherited_git_env_pointing_at_user_repo_is_overridden(
     record = tmp_path / "git-calls.txt"
     real_git = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
     wrapper = bindir / "git"
+    # one write per call: git processes may run side by side (a background copy), and
+    # O_APPEND keeps one write whole, not a sequence of them
     wrapper.write_text(
         "#!/bin/sh\n"
-        f'{{ echo "ARGS $*"; env | grep -E \'^(GIT_DIR|GIT_INDEX_FILE|GIT_WORK_TREE|'
-        f"GIT_OBJECT_DIRECTORY|ANTHROPIC_API_KEY)='; echo END; }} >> '{record}'\n"
+        f'rec="$(echo "ARGS $*"; env | grep -E \'^(GIT_DIR|GIT_INDEX_FILE|GIT_WORK_TREE|'
+        f"GIT_OBJECT_DIRECTORY|ANTHROPIC_API_KEY)='; echo END)\"\n"
+        f"printf '%s\\n' \"$rec\" >> '{record}'\n"
         f'exec {real_git} "$@"\n'
     )
     wrapper.chmod(0o755)
@@ -393,7 +396,7 @@ def test_a_staging_begun_at_start_up_stands_for_the_first_scan_only_when_vouched
     def staged_then(change: str) -> CheckpointStore:
         ahead.stage_ahead(root)
         staged = ahead._staged[root.resolve() / ".planloop" / "shadow.git"]
-        assert staged.done.wait(30) and staged.ok
+        assert staged.wait(30).ok
         (root / "a.py").write_text(change)  # after the staging: only a scan sees it
         store = CheckpointStore(root)
         store.on_progress = lambda m, done: told.append((m, done))

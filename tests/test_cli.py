@@ -799,3 +799,15 @@ def test_a_waiting_question_remembers_its_planner_for_answer(ws: Path, tmp_path:
     assert "option 1: NOTES.md" in res.stdout
     assert record(ws).plan.questions[0].answer == "NOTES.md"
     assert status(ws)["planner_spec"] == f"scripted:{s}"
+
+
+def test_plan_makes_the_checkpoint_repository_while_the_planner_works(tmp_path: Path) -> None:
+    """The first run's before-checkpoint should cost a warm index's scan, not a checkpoint
+    repository's creation and first full hash: ``plan`` stages it meanwhile."""
+    ws = fresh_copy(tmp_path / "calc")
+    s = write_script(tmp_path / "script.json", [two_step_plan()], [])
+    plan = planloop(ws, "plan", GOAL, "--yes", *models(s))
+    assert plan.returncode == 0, plan.stderr
+    shadow = ws / ".planloop" / "shadow.git"
+    assert (shadow / "index").is_file() and (shadow / "HEAD").is_file()
+    assert not list(shadow.glob("refs/planloop/*"))  # staged, no checkpoint taken

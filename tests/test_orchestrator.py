@@ -695,7 +695,7 @@ def test_the_first_step_uses_the_start_up_staging_unless_something_ran_first(
     orch = session(calc_ws, s, workspace_checks=checks)
     orch.create_plan(GOAL)
     ahead.stage_ahead(calc_ws)
-    ahead._staged[calc_ws.resolve() / ".planloop" / "shadow.git"].done.wait(30)
+    assert ahead._staged[calc_ws.resolve() / ".planloop" / "shadow.git"].wait(30).ok
     (calc_ws / "late.txt").write_text("changed after the staging\n")
     res = orch.run(all_steps=True)
     assert res.state == "done", res.reason

@@ -4,9 +4,11 @@ A step's before-checkpoint scans the whole work tree (``git add -A`` into the sh
 index: about a ``git status``). On a 100k-file repository that scan and Python loading
 planloop (about half a second) would otherwise run one after the other, although the
 first needs only git and the second only the interpreter. ``planloop run`` calls
-:func:`stage_ahead` before it imports the rest, so git stages on one core while Python
-imports on the other; the first snapshot of the run then writes its tree from that
-index instead of scanning again.
+:func:`stage_ahead` before it imports the rest: a small child process (its own
+interpreter, so it never waits for the parent's) stages on one core while the parent
+imports on the other, and the run's first snapshot writes its tree from that index
+instead of scanning again. ``planloop plan`` starts one too, while the planner works,
+so the first run finds the checkpoint repository made and its index warm.
 
 That is only sound while nothing has written to the workspace since: the snapshot uses
 the staging only when its caller vouches that nothing was written or run there since
@@ -18,7 +20,11 @@ second is left to the next whole scan, as one changed during an edit-only step i
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +40,7 @@ DEFAULT_SHADOW = Path(".planloop") / "shadow.git"
 class Staged:
     """What the early staging did: whether it finished, and what a snapshot reports."""
 
-    done: threading.Event = field(default_factory=threading.Event)
+    proc: subprocess.Popen[bytes] | None = None
     ok: bool = False
     #: the shadow index did not exist before: this was the workspace's first checkpoint scan
     first: bool = False
@@ -42,50 +48,71 @@ class Staged:
     warnings: list[str] = field(default_factory=list)
     took_s: float = 0.0
 
+    def wait(self, timeout_s: float | None = None) -> Staged:
+        """The child's answer, once it has ended (a child that failed or said nothing
+        is a staging not to use: the snapshot scans for itself)."""
+        if self.proc is None:
+            return self
+        try:
+            out, _ = self.proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return self  # left running: its lock dies with it, and nobody uses it
+        rc, self.proc = self.proc.returncode, None
+        try:
+            got = json.loads(out or b"{}")
+            self.ok = rc == 0 and bool(got.get("ok"))
+            self.first = bool(got.get("first"))
+            self.warnings = [str(w) for w in got.get("warnings", [])]
+            self.took_s = float(got.get("took_s", 0.0))
+        except (ValueError, AttributeError, TypeError):
+            self.ok = False
+        return self
+
 
 _staged: dict[Path, Staged] = {}
 _lock = threading.Lock()
 
 
-def stage_ahead(root: Path) -> None:
-    """Start staging ``root`` into its checkpoint index in the background. Only where a
-    plan was made (``.planloop/`` exists): a command that stops early (no plan, a run
-    already going) must not leave a checkpoint repository behind where there was none."""
+def stage_ahead(root: Path, *, create: bool = False) -> None:
+    """Start staging ``root`` into its checkpoint index in a child process. Only where a
+    plan was made (``.planloop/`` exists) unless ``create``: a command that stops early (no
+    plan, a run already going) must not leave a checkpoint repository behind where there
+    was none."""
     try:
         root = root.resolve()
-        if not (root / DEFAULT_SHADOW.parent).is_dir():
+        if not root.is_dir() or not (create or (root / DEFAULT_SHADOW.parent).is_dir()):
             return
     except OSError:
         return
     key = root / DEFAULT_SHADOW
-    staged = Staged()
     with _lock:
         if key in _staged:
             return
-        _staged[key] = staged
-
-    def work() -> None:
-        t = time.monotonic()
         try:
-            # imported here: the caller is in a hurry to import everything else
-            from planloop.checkpoints.shadow_repo import ShadowRepo
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "planloop.checkpoints.ahead", str(root)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as e:
+            log.info("cannot stage the workspace ahead (%s); the snapshot scans itself", e)
+            return
+        _staged[key] = Staged(proc=proc)
 
-            shadow = ShadowRepo(root, key)
-            try:
-                with shadow.mutex, shadow.exclusive(create=True):
-                    shadow.open(create=True)
-                    staged.first = not (key / "index").exists()
-                    staged.warnings = shadow.stage(None)
-                staged.ok = True
-            finally:
-                shadow.close()
-        except Exception as e:  # the snapshot scans for itself, and reports what fails
-            log.info("staging the workspace ahead failed (%s); the snapshot scans itself", e)
-        finally:
-            staged.took_s = time.monotonic() - t
-            staged.done.set()
 
-    threading.Thread(target=work, name="planloop-stage-ahead", daemon=True).start()
+def finish_all(timeout_s: float = 60.0) -> None:
+    """Let the stagings nobody took end before the process does (at exit): a staging the
+    plan started is the first run's head start, and a child left behind would finish
+    alone anyway."""
+    with _lock:
+        pending = list(_staged.values())
+    deadline = time.monotonic() + timeout_s
+    for staged in pending:
+        staged.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(finish_all)
 
 
 def take(shadow_dir: Path) -> Staged | None:
@@ -93,6 +120,39 @@ def take(shadow_dir: Path) -> Staged | None:
     none. Either way it is gone afterwards: only the first snapshot may use it."""
     with _lock:
         staged = _staged.pop(shadow_dir, None)
-    if staged is not None:
-        staged.done.wait()
-    return staged
+    return staged.wait() if staged is not None else None
+
+
+def _stage(root: Path) -> dict[str, object]:
+    """The child's work: the whole work tree staged into the shadow index, under the
+    shadow's writer lock (created first where there is none)."""
+    from planloop.checkpoints.shadow_repo import ShadowRepo
+
+    t = time.monotonic()
+    key = root / DEFAULT_SHADOW
+    shadow = ShadowRepo(root, key)
+    try:
+        with shadow.mutex, shadow.exclusive(create=True):
+            shadow.open(create=True)
+            first = not (key / "index").exists()
+            warnings = shadow.stage(None)
+    finally:
+        shadow.close()
+    return {"ok": True, "first": first, "warnings": warnings, "took_s": time.monotonic() - t}
+
+
+def main(argv: list[str]) -> int:
+    """``python -m planloop.checkpoints.ahead ROOT``: one JSON line on stdout."""
+    if len(argv) != 1:
+        print("usage: python -m planloop.checkpoints.ahead ROOT", file=sys.stderr)
+        return 2
+    try:
+        answer = _stage(Path(argv[0]))
+    except Exception as e:  # the parent's snapshot scans for itself, and reports what fails
+        answer = {"ok": False, "error": str(e)}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    return 0 if answer.get("ok") else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -66,6 +66,8 @@ class BorrowedObjects:
 
     def __init__(self, shadow: ShadowGit) -> None:
         self._shadow = shadow
+        #: the due tree this process's background copy is storing (None: no copy running)
+        self.copying: str | None = None
 
     def prepare_seeded_index(self) -> None:
         """A copy of the user's index may hold what the shadow never captures: submodules
@@ -104,7 +106,9 @@ class BorrowedObjects:
         repository. Only file contents unchanged since the first checkpoint stay borrowed."""
         wanted: list[str] = []
         due = self._shadow.read_state().get("trees_due")
-        if isinstance(due, str) and due:
+        if not isinstance(due, str) or not due or due == self.copying:
+            due = None  # none due, or this process's background copy is on it
+        if due:
             wanted = self._trees_of(due)  # the background copy never finished: now, inline
         if state.get("localize_trees") or self._shadow.read_state().get("localize_trees"):
             # the first checkpoint's trees are copied after it returns (see
@@ -127,7 +131,7 @@ class BorrowedObjects:
         if copied:
             log.info("stored %d borrowed objects in the checkpoint repository", copied)
         changes: dict[str, Any] = {"last_tree": tree, "localize_trees": False}
-        if isinstance(due, str) and due:
+        if due:
             changes["trees_due"] = None
         self._shadow.write_state(**changes)
 
@@ -140,15 +144,26 @@ class BorrowedObjects:
         """Copy the first checkpoint's tree objects into the shadow's own store (a tree the
         user's gc prunes would make that whole checkpoint unreadable). Called off the
         critical path; a crash before it ends leaves ``trees_due`` set and the next
-        snapshot does it inline."""
+        snapshot does it inline.
+
+        The lock is held only to read and clear ``trees_due``: copying objects (a new pack
+        beside the others) cannot disturb a snapshot, and a quick step's after-checkpoint
+        would otherwise wait for the whole copy. That snapshot leaves the due trees to
+        this copy (:attr:`copying`) instead of copying them again inline."""
         with self._shadow.exclusive():
             due = self._shadow.read_state().get("trees_due")
             if not isinstance(due, str) or not due:
                 return
+            self.copying = due
+        try:
             copied = self._copy_local(self._trees_of(due))
             if copied:
                 log.info("stored %d borrowed tree objects in the checkpoint repository", copied)
-            self._shadow.write_state(trees_due=None)
+            with self._shadow.exclusive():
+                if self._shadow.read_state().get("trees_due") == due:
+                    self._shadow.write_state(trees_due=None)
+        finally:
+            self.copying = None
 
     def _trees_of(self, tree: str) -> list[str]:
         rc, out, _ = self._shadow.run(["ls-tree", "-r", "-d", "-z", tree])

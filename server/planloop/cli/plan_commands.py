@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from planloop.approvals import NoApprover
 from planloop.cancel import CancelToken
+from planloop.checkpoints.ahead import stage_ahead
 from planloop.cli import console
 from planloop.cli.approver import TerminalAnswerer, choose_approver
 from planloop.cli.common import ctrl_c_cancels, finish, labels, planned, session_for, waiting
@@ -27,6 +28,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     progress = Spinner.for_stdout()
     session = session_for(args, choose_approver(args, progress), make_printer(progress))
     labels(session, new_plan=True)
+    # the checkpoint repository is made and its index staged while the planner works, so
+    # the first run starts from a warm index (see checkpoints/ahead.py)
+    stage_ahead(session.root, create=True)
     cancel = CancelToken()
     try:
         with ctrl_c_cancels(cancel):
