@@ -386,7 +386,7 @@ def test_a_staging_begun_at_start_up_stands_for_the_first_scan_only_when_vouched
     root.mkdir()
     ugit(root, "init", "-q")
     (root / "a.py").write_text("A = 1\n")
-    ahead.stage_ahead(root)  # no plan was made here: nothing is created
+    ahead.stage_ahead(root, always=True)  # no plan was made here: nothing is created
     assert (
         not (root / ".planloop").exists() and ahead.take(root / ".planloop" / "shadow.git") is None
     )
@@ -394,7 +394,7 @@ def test_a_staging_begun_at_start_up_stands_for_the_first_scan_only_when_vouched
     told: list[tuple[str, bool]] = []
 
     def staged_then(change: str) -> CheckpointStore:
-        ahead.stage_ahead(root)
+        ahead.stage_ahead(root, always=True)
         staged = ahead._staged[root.resolve() / ".planloop" / "shadow.git"]
         assert staged.wait(30).ok
         (root / "a.py").write_text(change)  # after the staging: only a scan sees it

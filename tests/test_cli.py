@@ -803,11 +803,29 @@ def test_a_waiting_question_remembers_its_planner_for_answer(ws: Path, tmp_path:
 
 def test_plan_makes_the_checkpoint_repository_while_the_planner_works(tmp_path: Path) -> None:
     """The first run's before-checkpoint should cost a warm index's scan, not a checkpoint
-    repository's creation and first full hash: ``plan`` stages it meanwhile."""
-    ws = fresh_copy(tmp_path / "calc")
+    repository's creation and first full hash: on a big tree ``plan`` stages it meanwhile
+    (here 10,000 index entries, written straight into the index: no files to make). A
+    small tree is not worth the child process: its first checkpoint is made by the run."""
     s = write_script(tmp_path / "script.json", [two_step_plan()], [])
-    plan = planloop(ws, "plan", GOAL, "--yes", *models(s))
-    assert plan.returncode == 0, plan.stderr
-    shadow = ws / ".planloop" / "shadow.git"
-    assert (shadow / "index").is_file() and (shadow / "HEAD").is_file()
-    assert not list(shadow.glob("refs/planloop/*"))  # staged, no checkpoint taken
+    for entries, staged in ((10_000, True), (10, False)):
+        ws = fresh_copy(tmp_path / f"calc{entries}")
+        env = {**cli_env(), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+        git = ["git", "-C", str(ws)]
+        subprocess.run([*git, "init", "-q"], check=True, env=env)
+        blob = subprocess.run(
+            [*git, "hash-object", "-w", "--stdin"],
+            input="x\n",
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout.strip()
+        info = "".join(f"100644 {blob}\tgen/f{i}.txt\n" for i in range(entries))
+        subprocess.run(
+            [*git, "update-index", "--index-info"], input=info, text=True, check=True, env=env
+        )
+        plan = planloop(ws, "plan", GOAL, "--yes", *models(s))
+        assert plan.returncode == 0, plan.stderr
+        shadow = ws / ".planloop" / "shadow.git"
+        assert (shadow / "index").is_file() == staged, entries
+        assert not list(shadow.glob("refs/planloop/*"))  # staged at most, no checkpoint

@@ -694,7 +694,7 @@ def test_the_first_step_uses_the_start_up_staging_unless_something_ran_first(
     checks = ["echo base > base.txt"] if baseline else []
     orch = session(calc_ws, s, workspace_checks=checks)
     orch.create_plan(GOAL)
-    ahead.stage_ahead(calc_ws)
+    ahead.stage_ahead(calc_ws, always=True)
     assert ahead._staged[calc_ws.resolve() / ".planloop" / "shadow.git"].wait(30).ok
     (calc_ws / "late.txt").write_text("changed after the staging\n")
     res = orch.run(all_steps=True)

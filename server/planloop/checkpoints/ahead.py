@@ -73,14 +73,39 @@ _staged: dict[Path, Staged] = {}
 _lock = threading.Lock()
 
 
-def stage_ahead(root: Path, *, create: bool = False) -> None:
+#: the smallest tree (entries in the user's git index) worth a child process: below it
+#: the scan takes less than starting one
+MIN_ENTRIES = 10_000
+
+
+def tracked_entries(root: Path) -> int:
+    """How many entries the git index of the repository whose work tree is ``root`` says
+    it holds (its header, 12 bytes read); 0 when there is none to read."""
+    dotgit = root / ".git"
+    try:
+        gitdir = dotgit
+        if dotgit.is_file():  # a linked worktree: "gitdir: <its own git dir>"
+            line = dotgit.read_text(errors="replace").strip()
+            gitdir = Path(line.removeprefix("gitdir:").strip())
+            gitdir = gitdir if gitdir.is_absolute() else root / gitdir
+        with open(gitdir / "index", "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return 0
+    return int.from_bytes(head[8:12], "big") if head[:4] == b"DIRC" else 0
+
+
+def stage_ahead(root: Path, *, create: bool = False, always: bool = False) -> None:
     """Start staging ``root`` into its checkpoint index in a child process. Only where a
     plan was made (``.planloop/`` exists) unless ``create``: a command that stops early (no
     plan, a run already going) must not leave a checkpoint repository behind where there
-    was none."""
+    was none. Only for a tree of :data:`MIN_ENTRIES` or more unless ``always``: on a small
+    one the child would cost more than the scan it saves."""
     try:
         root = root.resolve()
         if not root.is_dir() or not (create or (root / DEFAULT_SHADOW.parent).is_dir()):
+            return
+        if not always and tracked_entries(root) < MIN_ENTRIES:
             return
     except OSError:
         return
