@@ -34,9 +34,9 @@ def slow_worker(seconds: float) -> list[str]:
         sys.executable,
         "-c",
         "import sys, time\n"
-        "from planloop.workspace import repomap as R, repomap_fill as F\n"
-        "parse = F.tag_file\n"
-        f"F.tag_file = lambda *a: (time.sleep({seconds}), parse(*a))[1]\n"
+        "from planloop.workspace import repomap as R, repomap_fill as F, repomap_tags as T\n"
+        "parse = T.tag_file\n"  # the worker looks it up when it starts
+        f"T.tag_file = lambda *a: (time.sleep({seconds}), parse(*a))[1]\n"
         "sys.exit(F.main(sys.argv[1:], R._finish))\n",
     ]
 
