@@ -198,9 +198,11 @@ def build(repo: Path, n: int) -> None:
     print(f"built {n} files in {time.perf_counter() - t:.0f} s: {repo}", file=sys.stderr)
 
 
-def du_mb(path: Path) -> float:
+def du_mb(path: Path, skip: str = "") -> float:
+    """Disk use under ``path`` in MB, leaving out every folder named ``skip``."""
     total = 0
-    for dirpath, _, files in os.walk(path):
+    for dirpath, dirnames, files in os.walk(path):
+        dirnames[:] = [d for d in dirnames if d != skip]
         for f in files:
             try:
                 total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
@@ -365,18 +367,6 @@ def breakdown(prof: Path, total: float) -> str:
     return ",".join(f"{k}:{v:.2f}" for k, v in got.items())
 
 
-def du_tree(path: Path, skip: str) -> float:
-    total = 0
-    for dirpath, dirnames, files in os.walk(path):
-        dirnames[:] = [d for d in dirnames if d != skip]
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
-            except OSError:
-                pass
-    return total / 1e6
-
-
 def first_plan_and_run(repo: Path, cache: Path, rg: str, rounds: int) -> str:
     """The issue-24 figures: the first plan and the first one-step run, each against the
     same work done by rg/git in this run."""
@@ -415,7 +405,7 @@ def first_plan_and_run(repo: Path, cache: Path, rg: str, rounds: int) -> str:
     took, _ = cli(repo, spec, "run", profile=prof)
     parts = breakdown(prof, statistics.median(runs))
     subprocess.run(["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True)
-    repo_mb = du_tree(repo, ".planloop")
+    repo_mb = du_mb(repo, skip=".planloop")
     first_plan_s, answers_s = statistics.median(plans), statistics.median(answers)
     first_run_s, status_s = statistics.median(runs), statistics.median(statuses)
     map_s, map_max_s = statistics.median(waits), max(waits)

@@ -434,20 +434,24 @@ class ShadowRepo:
             pass
         atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
-    def _own_dirs(self) -> list[str]:
-        """planloop's directories inside the workspace, as exclude pathspecs."""
+    def _own_dir_names(self) -> list[str]:
+        """planloop's directories inside the workspace (workspace-relative)."""
         own = [".planloop"]
         with contextlib.suppress(ValueError):
             rel = self.shadow_dir.relative_to(self.root).as_posix()
             if not rel.startswith(".planloop/"):
                 own.append(rel)
-        return [f":(exclude,top,literal){d}" for d in own]
+        return own
+
+    def _own_dirs(self) -> list[str]:
+        """planloop's directories inside the workspace, as exclude pathspecs."""
+        return [f":(exclude,top,literal){d}" for d in self._own_dir_names()]
 
     def _add_paths(self, paths: list[str]) -> list[str]:
         """Stage ``paths`` as ``add -A`` would (an ignored file stays out, a missing one is
         dropped); anything unusual (a nested repository, a damaged index) falls back to
         the whole scan, which knows how to handle it."""
-        own = tuple(d.removeprefix(":(exclude,top,literal)") for d in self._own_dirs())
+        own = self._own_dir_names()
         wanted = [
             p
             for p in dict.fromkeys(paths)

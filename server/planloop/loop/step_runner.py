@@ -170,9 +170,9 @@ class StepRunner:
         rec.state = "running"
         rec.reason = f"running {step.id}"
         self.journal.save(rec)
-        before = self.cp.step_snapshot(
-            rec.plan.plan_id,
-            step.id,
+        before = self._snapshot(
+            rec,
+            step,
             f"{n}/before",
             f"before {step.id} attempt {n}",
             untouched_since_start=self.ws.mutations == 0,
@@ -263,8 +263,17 @@ class StepRunner:
         label: str,
         message: str,
         paths: list[str] | None = None,
+        *,
+        untouched_since_start: bool = False,
     ) -> str:
-        return self.cp.step_snapshot(rec.plan.plan_id, step.id, label, message, paths=paths)
+        return self.cp.step_snapshot(
+            rec.plan.plan_id,
+            step.id,
+            label,
+            message,
+            paths=paths,
+            untouched_since_start=untouched_since_start,
+        )
 
     def _close(
         self,
