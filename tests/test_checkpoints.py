@@ -393,10 +393,13 @@ def test_a_staging_begun_at_start_up_stands_for_the_first_scan_only_when_vouched
     (root / ".planloop").mkdir()
     told: list[tuple[str, bool]] = []
 
+    trees: list[str] = []
+
     def staged_then(change: str) -> CheckpointStore:
         ahead.stage_ahead(root, always=True)
         staged = ahead._staged[root.resolve() / ".planloop" / "shadow.git"]
-        assert staged.wait(30).ok
+        assert staged.wait(30).ok and len(staged.tree) == 40
+        trees.append(staged.tree)
         (root / "a.py").write_text(change)  # after the staging: only a scan sees it
         store = CheckpointStore(root)
         store.on_progress = lambda m, done: told.append((m, done))
@@ -405,6 +408,7 @@ def test_a_staging_begun_at_start_up_stands_for_the_first_scan_only_when_vouched
     with staged_then("A = 2\n") as store:
         c1 = store.snapshot("one", untouched_since_start=True)
         assert store.file_at(c1, "a.py") == b"A = 1\n"  # the staged index, not a new scan
+        assert shadow_git(store, "rev-parse", f"{c1}^{{tree}}").strip() == trees[0]
         assert told[0] == ("first checkpoint: recording the workspace…", False) and told[1][1]
         c2 = store.snapshot("two", untouched_since_start=True)  # consumed: a scan
         assert store.file_at(c2, "a.py") == b"A = 2\n"
@@ -1029,3 +1033,19 @@ def test_gc_auto_policy_runs_every_gc_every_snapshots(ws: Path) -> None:
         assert list(pack_dir.glob("*.pack")), "git gc --auto did not run after 3 snapshots"
         assert not list((store.shadow_dir / "objects" / "17").glob("*"))
         assert store.file_at(last, "f2.txt") == blobs[2]
+
+
+def test_git_missing_is_one_clear_error(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shadow runs git as a plain process: no git to run is a CheckpointError that
+    says so, at the creation of the repository as at any later command."""
+    from planloop.checkpoints import shadow_repo
+
+    monkeypatch.setattr(shadow_repo, "GIT", str(ws / "no-such-git"))
+    with CheckpointStore(ws) as store, pytest.raises(CheckpointError, match="git was not found"):
+        store.snapshot("one")
+    monkeypatch.undo()
+    with CheckpointStore(ws) as store:
+        store.snapshot("one")
+    monkeypatch.setattr(shadow_repo, "GIT", str(ws / "no-such-git"))
+    with CheckpointStore(ws) as store, pytest.raises(CheckpointError, match="git was not found"):
+        store.snapshot("two")

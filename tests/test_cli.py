@@ -829,3 +829,73 @@ def test_plan_makes_the_checkpoint_repository_while_the_planner_works(tmp_path: 
         shadow = ws / ".planloop" / "shadow.git"
         assert (shadow / "index").is_file() == staged, entries
         assert not list(shadow.glob("refs/planloop/*"))  # staged at most, no checkpoint
+
+
+def test_the_console_script_skips_teardown_but_not_what_a_normal_exit_does(
+    tmp_path: Path,
+) -> None:
+    """``entry`` ends the process without freeing every object (tens of milliseconds),
+    yet first waits for threads that are not daemons, runs the atexit handlers and
+    flushes output a pipe still holds; the exit code is main's."""
+    script = tmp_path / "entry.py"
+    script.write_text(
+        "import atexit, sys, threading, time\n"
+        "import planloop.cli as cli\n"
+        "out = sys.argv[1]\n"
+        "def fake_main(argv=None):\n"
+        "    atexit.register(lambda: open(out + '/atexit', 'w').write('ran'))\n"
+        "    def late():\n"
+        "        time.sleep(0.3)\n"
+        "        open(out + '/thread', 'w').write('done')\n"
+        "    threading.Thread(target=late).start()\n"
+        "    sys.stdout.write('still buffered')\n"
+        "    return 3\n"
+        "cli.main = fake_main\n"
+        "cli.entry()\n"
+        "open(out + '/after', 'w').write('entry returned')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 3 and proc.stdout == "still buffered", proc.stderr
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "done"
+    assert not (tmp_path / "after").exists()
+
+
+def test_loading_a_command_leaves_garbage_collection_as_it_was() -> None:
+    import gc
+
+    from planloop.cli import command
+
+    assert gc.isenabled()
+    command("status")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        command("status")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_run_starts_its_staging_before_rich_gitpython_or_pydantic_load() -> None:
+    """What ``main`` loads before it starts the early staging and the sandbox probe, and
+    all the staging's child loads: none of the heavy libraries."""
+    code = (
+        "import sys\n"
+        "from planloop.cli.parser import build_parser\n"
+        "build_parser().parse_args(['run'])\n"
+        "import planloop.checkpoints.ahead, planloop.checkpoints.shadow_repo\n"
+        "import planloop.workspace.bwrap\n"
+        "print(sorted(m for m in ('rich', 'git', 'pydantic', 'asyncio') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "[]"

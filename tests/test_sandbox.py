@@ -673,3 +673,32 @@ def test_explain_refusal_silent_on_ordinary_failures() -> None:
 def test_explain_refusal_both() -> None:
     line = explain_refusal("x: Read-only file system\ny: Network is unreachable")
     assert line is not None and "write outside the writable workspace or a network access" in line
+
+
+def test_a_probe_started_early_answers_when_first_asked(tmp_path: Path) -> None:
+    """``planloop run`` starts the probe before it loads the rest; the first question
+    reads that process's answer (a refusal as much as a success) and starts no other."""
+    from planloop.workspace import bwrap as bw
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    count = tmp_path / "count"
+    fake = bindir / "bwrap"
+    fake.write_text(
+        f"#!/bin/sh\necho x >> {count}\n"
+        "echo 'bwrap: No permissions to create new namespace' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    old = os.environ["PATH"]
+    os.environ["PATH"] = f"{bindir}{os.pathsep}{old}"
+    try:
+        bw.start_probe(tmp_path / "ws")
+    finally:
+        os.environ["PATH"] = old
+    assert str(fake) in bw._started
+    status = bw.probe_bwrap(str(fake))
+    assert not status.available and "No permissions to create new namespace" in status.reason
+    assert str(fake) not in bw._started
+    assert count.read_text().count("x") == 1  # the early process answered
+    bw.probe_bwrap(str(fake))  # asked again without an early one: it runs again
+    assert count.read_text().count("x") == 2

@@ -6,7 +6,7 @@ planloop (about half a second) would otherwise run one after the other, although
 first needs only git and the second only the interpreter. ``planloop run`` calls
 :func:`stage_ahead` before it imports the rest: a small child process (its own
 interpreter, so it never waits for the parent's) stages on one core while the parent
-imports on the other, and the run's first snapshot writes its tree from that index
+imports on the other, and writes the tree, which the run's first snapshot commits
 instead of scanning again. ``planloop plan`` starts one too, while the planner works,
 so the first run finds the checkpoint repository made and its index warm.
 
@@ -46,6 +46,8 @@ class Staged:
     first: bool = False
     #: files git could not read (left out, as a snapshot leaves them out)
     warnings: list[str] = field(default_factory=list)
+    #: the tree written from the staged index: the first snapshot commits it as it is
+    tree: str = ""
     took_s: float = 0.0
 
     def wait(self, timeout_s: float | None = None) -> Staged:
@@ -63,6 +65,7 @@ class Staged:
             self.ok = rc == 0 and bool(got.get("ok"))
             self.first = bool(got.get("first"))
             self.warnings = [str(w) for w in got.get("warnings", [])]
+            self.tree = str(got.get("tree", ""))
             self.took_s = float(got.get("took_s", 0.0))
         except (ValueError, AttributeError, TypeError):
             self.ok = False
@@ -149,8 +152,9 @@ def take(shadow_dir: Path) -> Staged | None:
 
 
 def _stage(root: Path) -> dict[str, object]:
-    """The child's work: the whole work tree staged into the shadow index, under the
-    shadow's writer lock (created first where there is none)."""
+    """The child's work: the whole work tree staged into the shadow index and written
+    as a tree (what a snapshot does before its commit), under the shadow's writer lock
+    (created first where there is none)."""
     from planloop.checkpoints.shadow_repo import ShadowRepo
 
     t = time.monotonic()
@@ -160,10 +164,11 @@ def _stage(root: Path) -> dict[str, object]:
         with shadow.mutex, shadow.exclusive(create=True):
             shadow.open(create=True)
             first = not (key / "index").exists()
-            warnings = shadow.stage(None)
+            tree, warnings = shadow.write_tree(None)
     finally:
         shadow.close()
-    return {"ok": True, "first": first, "warnings": warnings, "took_s": time.monotonic() - t}
+    took = time.monotonic() - t
+    return {"ok": True, "first": first, "warnings": warnings, "tree": tree, "took_s": took}
 
 
 def main(argv: list[str]) -> int:

@@ -24,8 +24,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-import git
-
 from planloop.fsutil import atomic_write
 
 log = logging.getLogger("planloop.checkpoints")
@@ -247,6 +245,8 @@ def seed(gitdir: Path, root: Path) -> None:
     objects = common / "objects"
     if not (objects / "pack").is_dir() and not objects.is_dir():
         return
+    import git  # the user's config, includes and all; only when a shadow is made
+
     try:
         cfg = git.GitConfigParser(str(common / "config"), read_only=True)
         fmt = str(cfg.get_value("extensions", "objectformat", default="sha1")).lower()

@@ -20,10 +20,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING
 
 from planloop.checkpoints.diff import Entry, State
+
+if TYPE_CHECKING:  # the caller hands a repository in; loading gitpython is its business
+    import git
 
 
 @dataclass

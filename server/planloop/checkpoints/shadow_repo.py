@@ -48,15 +48,13 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
-
-import git
-from git.exc import GitCommandNotFound
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from planloop.checkpoints.borrowing import BORROW_FILE, BorrowedObjects, seed, user_exclude
 from planloop.checkpoints.integrity import (
@@ -69,8 +67,13 @@ from planloop.checkpoints.integrity import (
 from planloop.checkpoints.shadow_config import CONFIG_VERSION, configure, git_env
 from planloop.fsutil import atomic_write, atomic_write_bytes
 
+if TYPE_CHECKING:
+    import git
+
 # One logger for the whole checkpoint subsystem, whichever module does the work.
 log = logging.getLogger("planloop.checkpoints")
+
+GIT = "git"
 
 _EMBEDDED_RE = re.compile(r"^warning: adding embedded git repository: (.+)$", re.M)
 _UNBORN_RE = re.compile(r"^error: '(.+)/' does not have a commit checked out$", re.M)
@@ -106,7 +109,6 @@ class ShadowRepo:
         self.gc_detach = gc_detach
         self.mutex = threading.RLock()
         self._lock = WriterLock(shadow_dir, timeout_s=lock_timeout_s, stale_s=stale_lock_s)
-        self._git = git.Git(str(self.root))
         self._repo: git.Repo | None = None
         self._ready = False
         self._borrowed: str | None = None
@@ -140,39 +142,48 @@ class ShadowRepo:
         self,
         args: list[str],
         *,
-        istream: Any = None,
+        istream: IO[bytes] | None = None,
         hold_lock: bool = True,
         literal: bool = True,
         borrowed: bool = True,
     ) -> tuple[int, bytes, str]:
         """Run git on the shadow; (exit code, stdout bytes, stderr text). ``hold_lock=False``
         for a git that may outlive the lock (a detached gc) and must not keep it held;
-        ``borrowed=False`` hides the user's objects (to see what the shadow holds itself)."""
+        ``borrowed=False`` hides the user's objects (to see what the shadow holds itself).
+
+        A plain subprocess, not gitpython's: the early staging's child process runs only
+        this, and importing gitpython (and its ``git version`` probe) was most of its
+        start-up."""
         cmd = [
-            git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git",
+            GIT,
             f"--git-dir={self.shadow_dir}",
             f"--work-tree={self.root}",
             *args,
         ]
         fd = self._lock.fd
         pass_fds = (fd,) if hold_lock and fd is not None else ()
-        env = git_env(self.shadow_dir, self.root, self.borrowed if borrowed else None)
+        env = {
+            **os.environ,
+            "LANGUAGE": "C",  # git's messages are matched in English
+            "LC_ALL": "C",
+            **git_env(self.shadow_dir, self.root, self.borrowed if borrowed else None),
+        }
         if not literal:  # pathspec magic wanted: callers give it explicitly, paths stay literal
             env["GIT_LITERAL_PATHSPECS"] = "0"
         try:
-            rc, out, err = self._git.execute(
+            proc = subprocess.run(
                 cmd,
+                cwd=self.root,
                 env=env,
-                istream=istream,
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
+                stdin=istream if istream is not None else subprocess.DEVNULL,
+                capture_output=True,
                 pass_fds=pass_fds,
+                check=False,
             )
-        except GitCommandNotFound as e:
+        except FileNotFoundError as e:
             raise CheckpointError(f"git was not found ({e}); checkpoints need git ≥ 2.32") from e
-        return rc, out, err
+        err = proc.stderr.decode("utf-8", "surrogateescape")
+        return proc.returncode, proc.stdout, err.removesuffix("\n")
 
     def out(self, args: list[str], what: str | None = None) -> bytes:
         """git's stdout; a failure is reported as damage of the shadow."""
@@ -196,6 +207,8 @@ class ShadowRepo:
     def gitpython(self) -> git.Repo:
         """gitpython on the shadow, for reading objects without a git process per read."""
         if self._repo is None:
+            import git  # only readers need it; see run()
+
             self.open()
             try:
                 repo = git.Repo(str(self.shadow_dir))
@@ -218,9 +231,8 @@ class ShadowRepo:
                 )
             self._create()
         try:
-            cfg = git.GitConfigParser(str(self.shadow_dir / "config"), read_only=True)
-            version = str(cfg.get_value("planloop", "configVersion", default=""))
-        except Exception as e:
+            version = _config_version(self.shadow_dir / "config")
+        except OSError as e:
             self.fail("reading the configuration", str(e))
         if version != CONFIG_VERSION:
             configure(self.shadow_dir)
@@ -241,8 +253,25 @@ class ShadowRepo:
             # `git init --bare` refuses to run when GIT_WORK_TREE is inherited, and gitpython
             # cannot unset a variable; so init with our own GIT_DIR/GIT_WORK_TREE and make
             # the repository bare in configure().
-            env = {**git_env(tmp, self.root), "GIT_TEMPLATE_DIR": ""}
-            git.Repo.init(str(tmp), mkdir=False, quiet=True, env=env).close()
+            env = {**os.environ, **git_env(tmp, self.root), "GIT_TEMPLATE_DIR": ""}
+            try:
+                made = subprocess.run(
+                    [GIT, "init", "--quiet"],
+                    cwd=tmp,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    check=False,
+                )
+            except FileNotFoundError as e:
+                raise CheckpointError(
+                    f"git was not found ({e}); checkpoints need git ≥ 2.32"
+                ) from e
+            if made.returncode != 0:
+                raise CheckpointError(
+                    "cannot create the checkpoint repository: "
+                    + made.stderr.decode("utf-8", "replace").strip()
+                )
             configure(tmp)
             seed(tmp, self.root)
             try:
@@ -518,6 +547,22 @@ class ShadowRepo:
             if warnings:
                 log.warning("some files could not be checkpointed: %s", "; ".join(warnings))
         return warnings
+
+
+def _config_version(path: Path) -> str:
+    """``planloop.configVersion`` from the shadow's config, which :func:`configure` writes
+    whole (so a line-wise read is exact); "" when absent or the file is not ours as
+    written, which rewrites it."""
+    section = ""
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line.strip("[]").strip().lower()
+        elif section == "planloop" and "=" in line:
+            key, value = (part.strip() for part in line.split("=", 1))
+            if key.lower() == "configversion":
+                return value
+    return ""
 
 
 def _exclude_line(rel: str) -> str:

@@ -182,9 +182,12 @@ class CheckpointStore:
         with self._mutex, shadow.exclusive(create=True):
             shadow.open(create=True)
             self.last_warnings = []  # cleared first: a failed snapshot leaves none behind
-            tree, self.last_warnings = shadow.write_tree([] if use else paths)
-            if use:
-                self.last_warnings = use.warnings
+            if use and use.tree:
+                tree, self.last_warnings = use.tree, use.warnings
+            else:
+                tree, self.last_warnings = shadow.write_tree([] if use else paths)
+                if use:
+                    self.last_warnings = use.warnings
             args = ["commit-tree", tree, "-m", message or "checkpoint"]
             if parent:
                 args += ["-p", self.resolve(parent)]

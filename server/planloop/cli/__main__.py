@@ -1,7 +1,5 @@
 """``python -m planloop.cli``: the console script without its installed wrapper."""
 
-import sys
+from planloop.cli import entry
 
-from planloop.cli import main
-
-sys.exit(main())
+entry()

@@ -18,32 +18,11 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Literal, TextIO
 
 from rich.console import Console
 
-ColorChoice = Literal["auto", "always", "never"]
-COLOR_CHOICES: tuple[ColorChoice, ...] = ("auto", "always", "never")
-
-
-@dataclass(frozen=True)
-class Look:
-    """How one stream is written: rich layout on a terminal, and colour or not."""
-
-    terminal: bool
-    color: bool
-
-
-def decide(choice: ColorChoice, isatty: bool, environ: Mapping[str, str]) -> Look:
-    """An explicit ``--color`` wins over ``NO_COLOR``; ``auto`` colours only a terminal."""
-    if choice == "always":
-        color = True
-    elif choice == "never":
-        color = False
-    else:
-        color = isatty and not environ.get("NO_COLOR")
-    return Look(terminal=isatty, color=color)
+from planloop.cli.look import ColorChoice, Look, decide
 
 
 def _isatty(stream: TextIO) -> bool:

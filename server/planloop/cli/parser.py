@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from planloop import __version__
-from planloop.cli.console import COLOR_CHOICES
+from planloop.cli.look import COLOR_CHOICES
 from planloop.lsp.launch import add_serve_arguments
 
 

@@ -116,10 +116,6 @@ class McpHub:
             self._start(ask)
 
     def _start(self, ask: Ask | None) -> None:
-        import asyncio
-
-        from planloop.mcp_tools.server import Connection, message_of
-
         loaded = self.load()
         for p in loaded.problems:
             self._warn("(config)", p)
@@ -135,13 +131,18 @@ class McpHub:
                     if s not in kept
                 ]
             specs = kept
+        self.table = NameTable()
+        self._tools = {}
+        self.connections = {}
+        if not specs:
+            return
+        import asyncio  # with the connections, only where a server starts
+
+        from planloop.mcp_tools.server import Connection, message_of
+
         self.connections = {s.name: Connection(s, self.log_dir) for s in specs}
         for c in self.connections.values():
             c.on_fault = lambda message, name=c.spec.name: self._warn_later(name, message)
-        self.table = NameTable()
-        self._tools = {}
-        if not specs:
-            return
         import mcp.client.stdio  # imported here (~1 s), not inside the first start timeout
 
         # the SDK's grace period before it terminates a stdio server (read when it stops
@@ -238,8 +239,6 @@ class McpHub:
             self._loop.call_soon_threadsafe(conn.abort)
 
     def close(self) -> None:
-        import asyncio
-
         self._flush()  # a server that died late in the run: told before its run ends
         with self._lock:
             if self._opened == 0:
@@ -251,6 +250,8 @@ class McpHub:
             self._loop = self._thread = None
             if loop is None:
                 return
+            import asyncio  # a loop ran, so it is loaded already
+
             for conn in self.connections.values():
                 if conn._stop is not None:
                     loop.call_soon_threadsafe(conn._stop.set)

@@ -123,23 +123,59 @@ def wrap(
 # --- the probe --------------------------------------------------------------------
 
 
-def probe_bwrap(exe: str) -> SandboxStatus:
-    if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
-        return unavailable(f"bubblewrap not found at {exe}", INSTALL_FIX)
+#: probes started ahead of the question (see :func:`start_probe`), by bwrap path
+_started: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def _probe_argv(exe: str) -> list[str]:
     # the flags real commands use, so a kernel that refuses one of them is caught here
     argv = [exe, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net"]
     argv += ["--unshare-ipc"]
     if os.geteuid() == 0:
         argv += ["--cap-drop", "ALL"]
-    argv += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true"]
+    return [*argv, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true"]
+
+
+def start_probe(root: Path) -> None:
+    """Start the probe's trivial sandboxed command now; :func:`probe_bwrap` reads its
+    answer when a run first asks. ``planloop run`` calls this before it loads the rest,
+    so the kernel's namespace set-up (tens of milliseconds) happens beside Python's
+    imports instead of before the first step. A probe nobody asks for ends on its own."""
+    exe = find_bwrap(root)
+    if exe is None or exe in _started or not os.access(exe, os.X_OK):
+        return
     try:
-        done = subprocess.run(
-            argv,
+        _started[exe] = subprocess.Popen(
+            _probe_argv(exe),
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=15,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+    except OSError:
+        pass  # asked later, the probe runs again and reports why
+
+
+def probe_bwrap(exe: str) -> SandboxStatus:
+    if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+        return unavailable(f"bubblewrap not found at {exe}", INSTALL_FIX)
+    early = _started.pop(exe, None)
+    try:
+        if early is not None:
+            try:
+                got_out, got_err = early.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                early.kill()
+                early.communicate()
+                raise
+            done = subprocess.CompletedProcess(early.args, early.returncode, got_out, got_err)
+        else:
+            done = subprocess.run(
+                _probe_argv(exe),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=15,
+                check=False,
+            )
     except subprocess.TimeoutExpired:
         return unavailable(f"{exe} did not finish a trivial sandboxed command in 15 s", "")
     except OSError as exc:
