@@ -255,3 +255,35 @@ def test_first_checkpoints_trees_copied_inline_when_the_background_never_ran(
     assert all(own_objects(again, trees).values())
     assert not again._shadow.trees_due
     again.close()
+
+
+def test_the_plans_staging_copies_the_first_checkpoints_trees_the_runs_leaves_them(
+    tmp_path: Path,
+) -> None:
+    """``plan`` stages in a child while the planner works, and there nobody waits: it also
+    copies the first checkpoint's trees out of the user's store and takes git's first gc
+    look, so the first run does neither. A run's staging, which the run may wait for,
+    leaves the trees to the background copy after the first snapshot."""
+    from planloop.checkpoints import ahead
+
+    for copy_trees in (True, False):
+        repo = tmp_path / f"ws-{copy_trees}"
+        (repo / "keep").mkdir(parents=True)
+        (repo / "keep" / "k.py").write_text("K = 1\n")
+        (repo / "b.py").write_text("B = 1\n")
+        ugit(repo, "init", "-q", "-b", "main")
+        ugit(repo, "add", "-A")
+        ugit(repo, "commit", "-qm", "one")  # the user's own commit: its trees are theirs
+        got = ahead._stage(repo.resolve(), copy_trees)
+        assert got["ok"] and isinstance(got["tree"], str)
+        store = CheckpointStore(repo)
+        listing = store._shadow.out(["ls-tree", "-r", "-d", "--format=%(objectname)", got["tree"]])
+        trees = [got["tree"], *listing.decode().split()]
+        state = store._shadow.read_state()
+        if copy_trees:
+            assert all(own_objects(store, trees).values())
+            assert not state.get("trees_due") and state.get("gc_checked")
+        else:
+            assert not all(own_objects(store, trees).values())
+            assert state.get("trees_due") == got["tree"] and not state.get("gc_checked")
+        store.close()

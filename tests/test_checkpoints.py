@@ -361,6 +361,27 @@ def test_a_snapshot_of_named_paths_stages_only_them_as_a_full_scan_would(
         # a full scan later finds c.py: the named snapshot left the index consistent
         c3 = store.snapshot("three")
         assert [f.path for f in store.changes(c2, c3)] == ["c.py"]
+        # only paths the index tracks (the usual edit): one index update, the same result
+        (root / "a.py").write_text("A = 4\n")
+        (root / "n.py").unlink()
+        ran: list[str] = []
+        real_run = store._shadow.run
+
+        def recording(args: list[str], **kw: object) -> tuple[int, bytes, str]:
+            ran.append(args[0])
+            return real_run(args, **kw)  # type: ignore[arg-type]
+
+        store._shadow.run = recording  # type: ignore[method-assign]
+        c3b = store.snapshot("three-b", paths=["a.py", "n.py", "never.py"])
+        store._shadow.run = real_run  # type: ignore[method-assign]
+        assert "update-index" in ran and "add" not in ran  # no walk of the directories
+        assert [(f.path, f.status) for f in store.changes(c3, c3b)] == [
+            ("a.py", "modified"),
+            ("n.py", "deleted"),
+        ]
+        (root / "y.log").write_text("ignored, existing, named alone\n")
+        c3c = store.snapshot("three-c", paths=["y.log"])
+        assert store.changes(c3b, c3c) == []
         # a nested repository written into: the whole scan, which knows to leave it out
         inner = root / "inner"
         inner.mkdir()

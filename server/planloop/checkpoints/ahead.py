@@ -118,7 +118,13 @@ def stage_ahead(root: Path, *, create: bool = False, always: bool = False) -> No
             return
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "planloop.checkpoints.ahead", str(root)],
+                [
+                    sys.executable,
+                    "-m",
+                    "planloop.checkpoints.ahead",
+                    *(["--copy-trees"] if create else []),
+                    str(root),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -151,10 +157,10 @@ def take(shadow_dir: Path) -> Staged | None:
     return staged.wait() if staged is not None else None
 
 
-def _stage(root: Path) -> dict[str, object]:
+def _stage(root: Path, copy_trees: bool = False) -> dict[str, object]:
     """The child's work: the whole work tree staged into the shadow index and written
     as a tree (what a snapshot does before its commit), under the shadow's writer lock
-    (created first where there is none)."""
+    (created first where there is none); ``copy_trees`` when nobody waits for it."""
     from planloop.checkpoints.shadow_repo import ShadowRepo
 
     t = time.monotonic()
@@ -165,6 +171,14 @@ def _stage(root: Path) -> dict[str, object]:
             shadow.open(create=True)
             first = not (key / "index").exists()
             tree, warnings = shadow.write_tree(None)
+            if copy_trees:
+                shadow.note_snapshot()  # git's first look at whether a gc is due, taken now
+        if copy_trees:
+            # While a planner works, time is cheap: the trees of a first checkpoint are
+            # copied out of the user's store here (BorrowedObjects.localize_due_trees), so
+            # the first run finds them copied (its tree is this one, or differs by the
+            # files changed since, whose trees are new and the shadow's own).
+            shadow.localize_due_trees()
     finally:
         shadow.close()
     took = time.monotonic() - t
@@ -172,12 +186,15 @@ def _stage(root: Path) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m planloop.checkpoints.ahead ROOT``: one JSON line on stdout."""
-    if len(argv) != 1:
-        print("usage: python -m planloop.checkpoints.ahead ROOT", file=sys.stderr)
+    """``python -m planloop.checkpoints.ahead [--copy-trees] ROOT``: one JSON line on
+    stdout."""
+    copy_trees = argv[:1] == ["--copy-trees"]
+    args = argv[1:] if copy_trees else argv
+    if len(args) != 1:
+        print("usage: python -m planloop.checkpoints.ahead [--copy-trees] ROOT", file=sys.stderr)
         return 2
     try:
-        answer = _stage(Path(argv[0]))
+        answer = _stage(Path(args[0]), copy_trees)
     except Exception as e:  # the parent's snapshot scans for itself, and reports what fails
         answer = {"ok": False, "error": str(e)}
     sys.stdout.write(json.dumps(answer) + "\n")

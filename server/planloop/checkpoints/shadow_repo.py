@@ -486,6 +486,19 @@ class ShadowRepo:
             for p in dict.fromkeys(paths)
             if p and p != "." and not any(p == d or p.startswith(d + "/") for d in own)
         ]
+        if not wanted:
+            return []
+        # The usual edit: every path is in the index already (changed or deleted), and one
+        # index update does what `add -A` does without its walk of the directories (a
+        # third of the time on a 100k-entry index). A path git does not track yet (new,
+        # ignored, a directory) makes it refuse the whole update, the index untouched,
+        # and `add -A` below decides as a scan would.
+        with tempfile.TemporaryFile() as f:
+            f.write(b"".join(os.fsencode(p) + b"\0" for p in wanted))
+            f.seek(0)
+            rc, _, _ = self.run(["update-index", "--remove", "-z", "--stdin"], istream=f)
+        if rc == 0:
+            return []
         present = [p for p in wanted if os.path.lexists(self.root / p)]
         gone = [p for p in wanted if p not in present]
         if gone:
