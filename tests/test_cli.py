@@ -899,3 +899,23 @@ def test_a_run_starts_its_staging_before_rich_gitpython_or_pydantic_load() -> No
         [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, check=True
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_command_loads_without_the_pydantic_plugin_search_and_leaves_the_variable_alone() -> None:
+    """The search for third-party pydantic plugins reads every installed package's
+    metadata; planloop's models are defined with it off, and the variable is gone again
+    (commands planloop starts never see it), or left as the user set it."""
+    code = (
+        "import os\n"
+        "from planloop.cli import command\n"
+        "command('run')\n"
+        "import pydantic.plugin._loader as loader\n"
+        "print(loader._plugins is None, os.environ.get('PYDANTIC_DISABLE_PLUGINS'))\n"
+    )
+    env = {k: v for k, v in cli_env().items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    for given, expected in ((None, "True None"), ("logfire", "False logfire")):
+        run_env = env if given is None else {**env, "PYDANTIC_DISABLE_PLUGINS": given}
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=run_env, capture_output=True, text=True, check=True
+        )
+        assert proc.stdout.strip() == expected

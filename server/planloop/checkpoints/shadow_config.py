@@ -65,8 +65,9 @@ def configure(gitdir: Path) -> None:
 
 
 def git_env(gitdir: Path, work_tree: Path, borrowed: str | None = None) -> dict[str, str]:
-    """Every variable that could point git elsewhere is set explicitly: gitpython can only
-    add to os.environ, and a planloop started from a git hook inherits GIT_DIR & co.
+    """Every variable that could point git elsewhere is set explicitly: a git child's
+    environment is os.environ with these on top, and a planloop started from a git hook
+    inherits GIT_DIR & co.
     ``borrowed``: the user's object directory, read as an alternate (git only reads from
     an alternate; new objects always go to the shadow's own directory)."""
     s = str(gitdir)

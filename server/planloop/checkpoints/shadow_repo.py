@@ -250,8 +250,8 @@ class ShadowRepo:
             atomic_write(parent / ".gitignore", "*\n")
         tmp = Path(tempfile.mkdtemp(prefix=self.shadow_dir.name + ".init-", dir=parent))
         try:
-            # `git init --bare` refuses to run when GIT_WORK_TREE is inherited, and gitpython
-            # cannot unset a variable; so init with our own GIT_DIR/GIT_WORK_TREE and make
+            # `git init --bare` refuses to run when GIT_WORK_TREE is inherited (a planloop
+            # started from a git hook); so init with our own GIT_DIR/GIT_WORK_TREE and make
             # the repository bare in configure().
             env = {**os.environ, **git_env(tmp, self.root), "GIT_TEMPLATE_DIR": ""}
             try:
