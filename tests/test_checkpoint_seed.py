@@ -287,3 +287,37 @@ def test_the_plans_staging_copies_the_first_checkpoints_trees_the_runs_leaves_th
             assert not all(own_objects(store, trees).values())
             assert state.get("trees_due") == got["tree"] and not state.get("gc_checked")
         store.close()
+
+
+def test_a_steps_change_list_is_the_one_read_while_its_objects_were_stored(repo: Path) -> None:
+    """Storing both sides of a step's change reads the change (``diff-tree -M --numstat``);
+    the step's change list right after is those rows, not a second git process, and
+    exactly what a store that never saw the snapshot reads from git."""
+    store = CheckpointStore(repo)
+    b = store.snapshot("before", "refs/planloop/p/s/before")
+    (repo / "b.py").write_text("B = 'step'\nmore\n")
+    (repo / "lib" / "c.py").rename(repo / "lib" / "moved.py")  # a rename, found by -M
+    (repo / "lib" / "d.py").write_text("D = 4\n")
+    a = store.snapshot("after", "refs/planloop/p/s/after")
+    ran: list[str] = []
+    real_run = store._shadow.run
+
+    def recording(args: list[str], **kw: object) -> tuple[int, bytes, str]:
+        ran.append(args[0])
+        return real_run(args, **kw)  # type: ignore[arg-type]
+
+    store._shadow.run = recording  # type: ignore[method-assign]
+    mine = store.changes(b, a)
+    assert "diff-tree" not in ran
+    fresh = CheckpointStore(repo)
+    assert mine == fresh.changes(b, a)
+    assert {(c.path, c.status) for c in mine} == {
+        ("b.py", "modified"),
+        ("lib/moved.py", "renamed"),
+        ("lib/d.py", "added"),
+    }
+    assert store.changes(a, b) == fresh.changes(a, b)  # the other way round: read from git
+    assert "diff-tree" in ran
+    fresh.close()
+    store._shadow.run = real_run  # type: ignore[method-assign]
+    store.close()

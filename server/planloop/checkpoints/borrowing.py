@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
+from planloop.checkpoints.diff import Entry, parse_entries
 from planloop.fsutil import atomic_write
 
 log = logging.getLogger("planloop.checkpoints")
@@ -66,6 +67,9 @@ class BorrowedObjects:
         self._shadow = shadow
         #: the due tree this process's background copy is storing (None: no copy running)
         self.copying: str | None = None
+        #: the last snapshot's change as read here: (tree before, tree after, its rows),
+        #: the same rows ``CheckpointStore.changes`` asks git for right after a step
+        self.last_diff: tuple[str, str, list[Entry]] | None = None
 
     def prepare_seeded_index(self) -> None:
         """A copy of the user's index may hold what the shadow never captures: submodules
@@ -114,17 +118,18 @@ class BorrowedObjects:
             self._shadow.write_state(trees_due=tree)
         last = state.get("last_tree")
         if isinstance(last, str) and last and last != tree:
+            # the rows the step's own change list reads (renames, line counts): one git
+            # process serves both (see last_diff)
             rc, out, _ = self._shadow.run(
-                ["diff-tree", "-r", "-z", "--no-renames", "--raw", last, tree]
+                ["diff-tree", "-r", "-M", "-z", "--raw", "--numstat", "--no-ext-diff", last, tree]
             )
             if rc == 0:
-                for field in out.split(b"\0"):
-                    if field.startswith(b":"):
-                        parts = field[1:].split(b" ")
-                        if len(parts) >= 4:
-                            for mode, sha in ((parts[0], parts[2]), (parts[1], parts[3])):
-                                if mode not in (b"000000", b"160000") and sha.strip(b"0"):
-                                    wanted.append(sha.decode())
+                entries = parse_entries(out)
+                self.last_diff = (last, tree, entries)
+                for e in entries:
+                    for mode, sha in ((e.old_mode, e.old_sha), (e.new_mode, e.new_sha)):
+                        if mode not in ("000000", "160000") and sha.strip("0"):
+                            wanted.append(sha)
         copied = self._copy_local(wanted)
         if copied:
             log.info("stored %d borrowed objects in the checkpoint repository", copied)

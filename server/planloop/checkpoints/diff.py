@@ -11,8 +11,10 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from planloop.document.plan import FileChange
+if TYPE_CHECKING:  # loaded when a change is handed out: the staging child never does
+    from planloop.document.plan import FileChange
 
 log = logging.getLogger("planloop.checkpoints")
 
@@ -37,6 +39,8 @@ class FileDiff:
     new_mode: str = ""
 
     def to_change(self) -> FileChange:
+        from planloop.document.plan import FileChange
+
         return FileChange(
             path=self.path,
             status=self.status,  # type: ignore[arg-type]

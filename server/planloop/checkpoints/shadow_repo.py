@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from planloop.checkpoints.borrowing import BORROW_FILE, BorrowedObjects, seed, user_exclude
+from planloop.checkpoints.diff import Entry
 from planloop.checkpoints.integrity import (
     MISSING_RE,
     CheckpointError,
@@ -413,6 +414,12 @@ class ShadowRepo:
         return self._add_all() if paths is None else self._add_paths(paths)
 
     # --- borrowing the user's objects (see borrowing.py) ------------------------------------
+
+    @property
+    def last_diff(self) -> tuple[str, str, list[Entry]] | None:
+        """The last snapshot's change, as read while storing its objects (see
+        :attr:`BorrowedObjects.last_diff`); None where nothing is borrowed."""
+        return self._borrow.last_diff
 
     @property
     def trees_due(self) -> bool:

@@ -28,6 +28,7 @@ directory and the way to start fresh: delete ``.planloop/shadow.git`` or call
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -105,6 +106,8 @@ class CheckpointStore:
         )
         self._mutex = self._shadow.mutex
         self._known: set[str] = set()  # commit shas verified to exist
+        #: the trees of the checkpoints this store made lately (to reuse a diff already read)
+        self._trees: dict[str, str] = {}
         self._background: threading.Thread | None = None
         #: told (message, finished) around a first snapshot, the one that may take seconds
         self.on_progress: Callable[[str, bool], None] | None = None
@@ -200,6 +203,9 @@ class CheckpointStore:
                     raise CheckpointError(f"bad checkpoint ref name {ref!r}: {err.strip()}")
                 shadow.fail("update-ref", err)
             self._known.add(commit)
+            self._trees[commit] = tree
+            if len(self._trees) > 64:
+                del self._trees[next(iter(self._trees))]
             shadow.note_snapshot()
         self._start_background()
         if first and self.on_progress is not None:
@@ -427,6 +433,10 @@ class CheckpointStore:
 
     def _entries(self, before: str, after: str, spec: list[str] | None = None) -> list[Entry]:
         b, a = self.resolve(before), self.resolve(after)
+        known = self._shadow.last_diff
+        if not spec and known is not None and (self._trees.get(b), self._trees.get(a)) == known[:2]:
+            # a step's change list right after its after-checkpoint: read by that snapshot
+            return [dataclasses.replace(e) for e in known[2]]
         args = ["diff-tree", "-r", "-M", "-z", "--raw", "--numstat", "--no-ext-diff", b, a]
         if spec:
             args += ["--", *spec]
