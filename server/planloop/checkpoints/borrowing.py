@@ -197,20 +197,28 @@ class BorrowedObjects:
         missing = self._absent(shas, borrowed=False)  # not in the shadow's own store
         if not missing:
             return 0
-        gone = set(self._absent(missing, borrowed=True))  # nor in the user's (any more)
-        missing = [m for m in missing if m not in gone]
-        if not missing:
-            return 0
-        # one pack of them in the shadow's own store; pack-objects reads them through the
-        # alternate (it packs borrowed objects unless told --local) and writes only here
-        with tempfile.TemporaryFile() as f:
-            f.write(("\n".join(missing) + "\n").encode())
-            f.seek(0)
-            pack = str(self._shadow.shadow_dir / "objects" / "pack" / "pack")
-            rc, _, err = self._shadow.run(["pack-objects", "-q", "--window=10", pack], istream=f)
+        rc, err = self._pack(missing)
+        if rc != 0:
+            # some are in neither store any more (the user's gc came first): pack the rest
+            gone = set(self._absent(missing, borrowed=True))
+            missing = [m for m in missing if m not in gone]
+            if not missing:
+                return 0
+            rc, err = self._pack(missing)
         if rc != 0:
             self._shadow.fail("git pack-objects", err)
         return len(missing)
+
+    def _pack(self, shas: list[str]) -> tuple[int, str]:
+        """One pack of ``shas`` in the shadow's own store: pack-objects reads them through
+        the alternate (it packs borrowed objects unless told --local) and writes only here;
+        git's exit code and complaint (an object it cannot find fails it whole)."""
+        with tempfile.TemporaryFile() as f:
+            f.write(("\n".join(shas) + "\n").encode())
+            f.seek(0)
+            pack = str(self._shadow.shadow_dir / "objects" / "pack" / "pack")
+            rc, _, err = self._shadow.run(["pack-objects", "-q", "--window=10", pack], istream=f)
+        return rc, err
 
 
 def user_git_dirs(root: Path) -> tuple[Path, Path] | None:
