@@ -290,15 +290,17 @@ def test_the_plans_staging_copies_the_first_checkpoints_trees_the_runs_leaves_th
 
 
 def test_a_steps_change_list_is_the_one_read_while_its_objects_were_stored(repo: Path) -> None:
-    """Storing both sides of a step's change reads the change (``diff-tree -M --numstat``);
-    the step's change list right after is those rows, not a second git process, and
-    exactly what a store that never saw the snapshot reads from git."""
+    """Storing both sides of an edit-only step's change reads the change as its change
+    list does (``diff-tree -M --numstat``); the change list right after is those rows,
+    not a second git process, and exactly what a store that never saw the snapshot
+    reads from git. A whole scan reads only the plain listing (no contents)."""
     store = CheckpointStore(repo)
     b = store.snapshot("before", "refs/planloop/p/s/before")
     (repo / "b.py").write_text("B = 'step'\nmore\n")
     (repo / "lib" / "c.py").rename(repo / "lib" / "moved.py")  # a rename, found by -M
     (repo / "lib" / "d.py").write_text("D = 4\n")
-    a = store.snapshot("after", "refs/planloop/p/s/after")
+    wrote = ["b.py", "lib/c.py", "lib/moved.py", "lib/d.py"]  # an edit-only step's paths
+    a = store.snapshot("after", "refs/planloop/p/s/after", paths=wrote)
     ran: list[str] = []
     real_run = store._shadow.run
 
@@ -318,6 +320,32 @@ def test_a_steps_change_list_is_the_one_read_while_its_objects_were_stored(repo:
     }
     assert store.changes(a, b) == fresh.changes(a, b)  # the other way round: read from git
     assert "diff-tree" in ran
+    (repo / "b.py").write_text("B = 'scanned'\n")
+    c = store.snapshot("scan")  # a whole scan: its change list is asked of git
+    ran.clear()
+    assert [x.path for x in store.changes(a, c)] == ["b.py"] and "diff-tree" in ran
     fresh.close()
     store._shadow.run = real_run  # type: ignore[method-assign]
     store.close()
+
+
+def test_an_edit_only_snapshot_after_the_users_objects_vanish_still_keeps_its_change(
+    repo: Path,
+) -> None:
+    """The change list's rows read both sides' contents; when the old side is gone with
+    the user's objects they cannot be read, and the plain listing still says what to
+    keep: the snapshot succeeds and the step's new contents are the shadow's own."""
+    store = CheckpointStore(repo)
+    b = store.snapshot("before", "refs/planloop/p/s/before")
+    shutil.rmtree(repo / ".git" / "objects")  # b.py's old contents were only borrowed
+    (repo / "b.py").write_text("B = 'after the loss'\n")
+    a = store.snapshot("after", "refs/planloop/p/s/after", paths=["b.py"])
+    assert store.file_at(a, "b.py") == b"B = 'after the loss'\n"
+    new = blob_in_shadow(store, a, "b.py")
+    assert own_objects(store, [new]) == {new: True}
+    assert store._shadow.last_diff is None or store._shadow.last_diff[:2] != (b, a)
+    store.close()
+
+
+def blob_in_shadow(store: CheckpointStore, commit: str, path: str) -> str:
+    return store._shadow.out(["rev-parse", f"{commit}:{path}"]).decode().strip()

@@ -1070,3 +1070,16 @@ def test_git_missing_is_one_clear_error(ws: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(shadow_repo, "GIT", str(ws / "no-such-git"))
     with CheckpointStore(ws) as store, pytest.raises(CheckpointError, match="git was not found"):
         store.snapshot("two")
+
+
+def test_a_missing_shadow_config_is_written_again_not_reported_as_damage(ws: Path) -> None:
+    with CheckpointStore(ws) as store:
+        first = store.snapshot("one")
+        config = store.shadow_dir / "config"
+    config.unlink()
+    with CheckpointStore(ws) as store:
+        (ws / "later.txt").write_text("later\n")
+        second = store.snapshot("two")
+        assert store.file_at(second, "later.txt") == b"later\n"
+        assert store.file_at(first, "later.txt") is None
+    assert "configVersion" in config.read_text()

@@ -702,3 +702,32 @@ def test_a_probe_started_early_answers_when_first_asked(tmp_path: Path) -> None:
     assert count.read_text().count("x") == 1  # the early process answered
     bw.probe_bwrap(str(fake))  # asked again without an early one: it runs again
     assert count.read_text().count("x") == 2
+
+
+def test_the_early_probe_never_raises_and_is_not_started_when_the_sandbox_is_off(
+    bwrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from planloop import cli
+    from planloop.workspace import bwrap as bw
+
+    def unreadable(*_: object) -> str:
+        raise PermissionError("a PATH entry that cannot be searched")
+
+    monkeypatch.setattr(bw, "find_bwrap", unreadable)
+    bw.start_probe(tmp_path)  # no exception, no probe
+    assert not bw._started
+    monkeypatch.undo()
+    monkeypatch.delenv("PLANLOOP_SANDBOX", raising=False)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    # no plan here: run stops at once, after main has (or has not) started the probe
+    assert cli.main(["run", "--workspace", str(ws), "--sandbox", "off"]) != 0
+    assert not bw._started
+    monkeypatch.setenv("PLANLOOP_SANDBOX", "off")
+    assert cli.main(["run", "--workspace", str(ws)]) != 0
+    assert not bw._started
+    monkeypatch.delenv("PLANLOOP_SANDBOX")
+    assert cli.main(["run", "--workspace", str(ws)]) != 0
+    assert list(bw._started) == [find_bwrap(ws)]  # on: the probe runs beside the imports
+    bw._reap()
+    assert not bw._started

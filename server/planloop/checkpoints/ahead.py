@@ -98,12 +98,15 @@ def tracked_entries(root: Path) -> int:
     return int.from_bytes(head[8:12], "big") if head[:4] == b"DIRC" else 0
 
 
-def stage_ahead(root: Path, *, create: bool = False, always: bool = False) -> None:
+def stage_ahead(
+    root: Path, *, create: bool = False, always: bool = False, copy_trees: bool = False
+) -> None:
     """Start staging ``root`` into its checkpoint index in a child process. Only where a
     plan was made (``.planloop/`` exists) unless ``create``: a command that stops early (no
     plan, a run already going) must not leave a checkpoint repository behind where there
     was none. Only for a tree of :data:`MIN_ENTRIES` or more unless ``always``: on a small
-    one the child would cost more than the scan it saves."""
+    one the child would cost more than the scan it saves. ``copy_trees`` where nobody
+    waits for the child (``plan``): it also copies the first checkpoint's trees."""
     try:
         root = root.resolve()
         if not root.is_dir() or not (create or (root / DEFAULT_SHADOW.parent).is_dir()):
@@ -122,7 +125,7 @@ def stage_ahead(root: Path, *, create: bool = False, always: bool = False) -> No
                     sys.executable,
                     "-m",
                     "planloop.checkpoints.ahead",
-                    *(["--copy-trees"] if create else []),
+                    *(["--copy-trees"] if copy_trees else []),
                     str(root),
                 ],
                 stdin=subprocess.DEVNULL,

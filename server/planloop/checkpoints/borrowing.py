@@ -100,12 +100,19 @@ class BorrowedObjects:
             self._shadow.write_excludes(nested)
         self._shadow.write_state(seeded_index="used", localize_trees=True)
 
-    def localize_changes(self, tree: str, state: dict[str, Any]) -> None:
+    def localize_changes(self, tree: str, state: dict[str, Any], *, rows: bool = False) -> None:
         """Copy into the shadow what it must never lose with the user's objects: after the
         first snapshot every tree object (a tree the user's gc may prune would make a whole
         checkpoint unreadable), and on every snapshot both sides of each changed file, so a
         step's diff and its revert stay readable whatever happens to the user's
-        repository. Only file contents unchanged since the first checkpoint stay borrowed."""
+        repository. Only file contents unchanged since the first checkpoint stay borrowed.
+
+        ``rows``: read the change as ``CheckpointStore.changes`` does (renames, line counts)
+        and keep it (:attr:`last_diff`), for a step's after-checkpoint whose change list
+        is asked for next. Only there: those rows read every changed file's contents,
+        which a snapshot after a pull of thousands of files should not pay, and which
+        fail when a file's old contents are gone from the user's store (the plain
+        listing then still says what to copy)."""
         wanted: list[str] = []
         due = self._shadow.read_state().get("trees_due")
         if not isinstance(due, str) or not due or due == self.copying:
@@ -118,18 +125,13 @@ class BorrowedObjects:
             self._shadow.write_state(trees_due=tree)
         last = state.get("last_tree")
         if isinstance(last, str) and last and last != tree:
-            # the rows the step's own change list reads (renames, line counts): one git
-            # process serves both (see last_diff)
-            rc, out, _ = self._shadow.run(
-                ["diff-tree", "-r", "-M", "-z", "--raw", "--numstat", "--no-ext-diff", last, tree]
-            )
-            if rc == 0:
-                entries = parse_entries(out)
-                self.last_diff = (last, tree, entries)
-                for e in entries:
-                    for mode, sha in ((e.old_mode, e.old_sha), (e.new_mode, e.new_sha)):
-                        if mode not in ("000000", "160000") and sha.strip("0"):
-                            wanted.append(sha)
+            entries = self._rows(last, tree) if rows else None
+            if entries is None:
+                entries = self._listing(last, tree)
+            for e in entries:
+                for mode, sha in ((e.old_mode, e.old_sha), (e.new_mode, e.new_sha)):
+                    if mode not in ("000000", "160000") and sha.strip("0"):
+                        wanted.append(sha)
         copied = self._copy_local(wanted)
         if copied:
             log.info("stored %d borrowed objects in the checkpoint repository", copied)
@@ -137,6 +139,25 @@ class BorrowedObjects:
         if due:
             changes["trees_due"] = None
         self._shadow.write_state(**changes)
+
+    def _rows(self, last: str, tree: str) -> list[Entry] | None:
+        """The change as the step's change list reads it, kept in :attr:`last_diff`;
+        None when git cannot read a side (gone from the user's store)."""
+        rc, out, _ = self._shadow.run(
+            ["diff-tree", "-r", "-M", "-z", "--raw", "--numstat", "--no-ext-diff", last, tree]
+        )
+        if rc != 0:
+            return None
+        entries = parse_entries(out)
+        self.last_diff = (last, tree, entries)
+        return entries
+
+    def _listing(self, last: str, tree: str) -> list[Entry]:
+        """Which files changed, both sides' blobs: trees only, no contents read."""
+        rc, out, _ = self._shadow.run(
+            ["diff-tree", "-r", "-z", "--no-renames", "--raw", last, tree]
+        )
+        return parse_entries(out) if rc == 0 else []
 
     @property
     def trees_due(self) -> bool:

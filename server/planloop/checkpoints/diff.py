@@ -98,7 +98,7 @@ class Entry:
 
 def parse_entries(out: bytes) -> list[Entry]:
     """Parse ``diff-tree -r -M -z --raw --numstat``: all raw rows first, then one numstat
-    row per file in the same order."""
+    row per file in the same order (without ``--numstat``, the raw rows alone)."""
     tokens = out.split(b"\0")
     entries: list[Entry] = []
     i = 0
@@ -113,7 +113,7 @@ def parse_entries(out: bytes) -> list[Entry]:
             i += 2
         entries.append(Entry(letter, new, old, old_mode, new_mode, old_sha, new_sha))
     for e in entries:
-        if i >= len(tokens):
+        if i >= len(tokens) or not tokens[i]:  # no --numstat rows: a plain listing
             break
         added, removed, tail = tokens[i].decode(errors="replace").split("\t", 2)
         i += 3 if tail == "" else 1  # a rename's paths follow in their own tokens

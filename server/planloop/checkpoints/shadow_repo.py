@@ -74,7 +74,8 @@ if TYPE_CHECKING:
 # One logger for the whole checkpoint subsystem, whichever module does the work.
 log = logging.getLogger("planloop.checkpoints")
 
-GIT = "git"
+#: the git every process on the shadow runs: the one gitpython's readers use too
+GIT = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE") or "git"
 
 _EMBEDDED_RE = re.compile(r"^warning: adding embedded git repository: (.+)$", re.M)
 _UNBORN_RE = re.compile(r"^error: '(.+)/' does not have a commit checked out$", re.M)
@@ -182,6 +183,8 @@ class ShadowRepo:
                 check=False,
             )
         except FileNotFoundError as e:
+            if not self.root.is_dir():
+                raise CheckpointError(f"the workspace {self.root} is gone") from e
             raise CheckpointError(f"git was not found ({e}); checkpoints need git ≥ 2.32") from e
         err = proc.stderr.decode("utf-8", "surrogateescape")
         return proc.returncode, proc.stdout, err.removesuffix("\n")
@@ -400,7 +403,7 @@ class ShadowRepo:
             self.fail("git write-tree", err)
         tree = out.decode().strip()
         if self.borrowed is not None:
-            self._borrow.localize_changes(tree, state)
+            self._borrow.localize_changes(tree, state, rows=paths is not None)
         return tree, warnings
 
     def stage(self, paths: list[str] | None = None) -> list[str]:
@@ -499,7 +502,9 @@ class ShadowRepo:
         # index update does what `add -A` does without its walk of the directories (a
         # third of the time on a 100k-entry index). A path git does not track yet (new,
         # ignored, a directory) makes it refuse the whole update, the index untouched,
-        # and `add -A` below decides as a scan would.
+        # and `add -A` below decides as a scan would. (A tracked file another program
+        # replaced by a directory mid-step leaves the index; the directory's files are
+        # the next whole scan's, as any file the step did not write.)
         with tempfile.TemporaryFile() as f:
             f.write(b"".join(os.fsencode(p) + b"\0" for p in wanted))
             f.seek(0)
@@ -574,7 +579,11 @@ def _config_version(path: Path) -> str:
     whole (so a line-wise read is exact); "" when absent or the file is not ours as
     written, which rewrites it."""
     section = ""
-    for line in path.read_text(errors="replace").splitlines():
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    for line in text.splitlines():
         line = line.strip()
         if line.startswith("["):
             section = line.strip("[]").strip().lower()

@@ -87,32 +87,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-_NO_PLUGINS = "PYDANTIC_DISABLE_PLUGINS"
-
-
 def command(name: str) -> Callable[[argparse.Namespace], int]:
     module, function = COMMANDS[name]
     if not module:  # defined here
         here: Callable[[argparse.Namespace], int] = globals()[function]
         return here
-    # A command's imports make objects that all live on: collecting garbage among them
-    # while they load is wasted time. And planloop's own models want no third-party
-    # pydantic plugin, whose search reads every installed package's metadata: it is
-    # switched off (pydantic's documented variable) while they are defined, and the
-    # variable is put back before anything runs, so no command planloop starts sees it.
-    # Together, tens of milliseconds of a run's start.
+    # a command's imports make objects that all live on: collecting garbage among them
+    # while they load is wasted time
     collecting = gc.isenabled()
     gc.disable()
-    ours = _NO_PLUGINS not in os.environ  # the user's own setting stays as it is
-    if ours:
-        os.environ[_NO_PLUGINS] = "__all__"
     try:
         found: Callable[[argparse.Namespace], int] = getattr(
             importlib.import_module(f"planloop.cli.{module}"), function
         )
     finally:
-        if ours:
-            os.environ.pop(_NO_PLUGINS, None)
         if collecting:
             gc.enable()
     return found
@@ -141,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         from planloop.workspace.bwrap import start_probe
 
         stage_ahead(Path(args.workspace))
-        start_probe(Path(args.workspace))  # and the kernel answers the sandbox's probe
+        if (getattr(args, "sandbox", None) or os.environ.get("PLANLOOP_SANDBOX")) != "off":
+            start_probe(Path(args.workspace))  # and the kernel answers the sandbox's probe
     # rich loads only now: parsing needs none of it, and a run's staging has started
     from planloop.cli import console
 
@@ -170,9 +159,15 @@ def entry() -> NoReturn:
     daemons are waited for, the ``atexit`` handlers run (logging's flush, the early
     staging's child) and both streams are flushed."""
     code = main()
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # what the interpreter does first: threading's own exit hooks (which wake idle
+    # concurrent.futures workers), then every thread that is not a daemon joined
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    else:  # pragma: no cover - an interpreter without it: join them ourselves
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -30,7 +30,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     labels(session, new_plan=True)
     # the checkpoint repository is made and its index staged while the planner works, so
     # the first run starts from a warm index (see checkpoints/ahead.py)
-    stage_ahead(session.root, create=True)
+    stage_ahead(session.root, create=True, copy_trees=True)
     cancel = CancelToken()
     try:
         with ctrl_c_cancels(cancel):

@@ -7,6 +7,7 @@ read-only first and the protected entries last, and nothing writable can uncover
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 from collections.abc import Sequence
@@ -140,19 +141,33 @@ def start_probe(root: Path) -> None:
     """Start the probe's trivial sandboxed command now; :func:`probe_bwrap` reads its
     answer when a run first asks. ``planloop run`` calls this before it loads the rest,
     so the kernel's namespace set-up (tens of milliseconds) happens beside Python's
-    imports instead of before the first step. A probe nobody asks for ends on its own."""
-    exe = find_bwrap(root)
-    if exe is None or exe in _started or not os.access(exe, os.X_OK):
-        return
+    imports instead of before the first step. Never raises (asked later, the probe runs
+    again and reports what fails); a probe nobody asks for is reaped at exit."""
     try:
+        exe = find_bwrap(root)
+        if exe is None or exe in _started or not os.access(exe, os.X_OK):
+            return
         _started[exe] = subprocess.Popen(
             _probe_argv(exe),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-    except OSError:
-        pass  # asked later, the probe runs again and reports why
+    except Exception:
+        return
+    if len(_started) == 1:
+        atexit.register(_reap)
+
+
+def _reap() -> None:
+    """End the probes nobody asked for (``--die-with-parent`` would only on our exit)."""
+    while _started:
+        _, proc = _started.popitem()
+        try:
+            proc.communicate(timeout=1)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
 
 
 def probe_bwrap(exe: str) -> SandboxStatus:
