@@ -284,3 +284,30 @@ def test_a_failed_replan_still_counts_the_planners_paid_turns(
     assert res.state == "error" and "failed validation 3 times" in res.reason
     st = orch.status()
     assert st.cost_usd > before and st.planner_usage.calls == 4
+
+
+def test_a_save_that_changes_only_the_run_record_leaves_the_plans_copy_alone(
+    calc_ws: Path, tmp_path: Path
+) -> None:
+    """Most of a step's saves change run.json alone: the plan's Markdown copy beside it is
+    compared, not rewritten (two writes and four fsyncs a save); a copy that no longer
+    says what the plan says (damaged, edited, gone) is written again."""
+    from planloop.state.store import PlanStore
+
+    s = priced_script(tmp_path, [submit(GOAL, [step("square")])], [])
+    orch = session(calc_ws, s)
+    orch.create_plan(GOAL)
+    store = PlanStore(calc_ws)
+    rec = store.load()
+    copy = store.plan_dir(rec.plan.plan_id) / "plan.md"
+    before = copy.stat()
+    store.save(rec)  # the same plan: only run.json's updated_at changes
+    after = copy.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    right = copy.read_text()
+    copy.write_bytes(b"\xff garbage")
+    store.save(rec)
+    assert copy.read_text() == right
+    copy.unlink()
+    store.save(rec)
+    assert copy.read_text() == right
