@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from planloop.checkpoints.store import CheckpointError, CheckpointStore
-from test_checkpoints import USER_ENV, make_user_repo, ugit, user_repo_fingerprint
+from test_checkpoints import USER_ENV, git_commands, make_user_repo, ugit, user_repo_fingerprint
 
 
 def own_objects(store: CheckpointStore, shas: list[str]) -> dict[str, bool]:
@@ -230,18 +230,23 @@ def test_first_checkpoint_reports_progress(repo: Path) -> None:
     store.close()
 
 
-def test_first_checkpoints_trees_copied_inline_when_the_background_never_ran(
-    tmp_path: Path,
-) -> None:
-    """A process killed before the background copy ends: the next snapshot copies the
-    first checkpoint's trees itself, so they never stay borrowed."""
-    repo = tmp_path / "ws"
+def committed_tree(repo: Path) -> Path:
+    """A user repository whose one commit holds a folder: its trees are the user's."""
     (repo / "keep").mkdir(parents=True)
     (repo / "keep" / "k.py").write_text("K = 1\n")
     (repo / "b.py").write_text("B = 1\n")
     ugit(repo, "init", "-q", "-b", "main")
     ugit(repo, "add", "-A")
-    ugit(repo, "commit", "-qm", "one")  # the user's own commit: its trees are theirs
+    ugit(repo, "commit", "-qm", "one")
+    return repo
+
+
+def test_first_checkpoints_trees_copied_inline_when_the_background_never_ran(
+    tmp_path: Path,
+) -> None:
+    """A process killed before the background copy ends: the next snapshot copies the
+    first checkpoint's trees itself, so they never stay borrowed."""
+    repo = committed_tree(tmp_path / "ws")
     store = CheckpointStore(repo)
     store._start_background = lambda: None  # type: ignore[method-assign]  # "killed"
     first = store.snapshot("first")
@@ -267,13 +272,7 @@ def test_the_plans_staging_copies_the_first_checkpoints_trees_the_runs_leaves_th
     from planloop.checkpoints import ahead
 
     for copy_trees in (True, False):
-        repo = tmp_path / f"ws-{copy_trees}"
-        (repo / "keep").mkdir(parents=True)
-        (repo / "keep" / "k.py").write_text("K = 1\n")
-        (repo / "b.py").write_text("B = 1\n")
-        ugit(repo, "init", "-q", "-b", "main")
-        ugit(repo, "add", "-A")
-        ugit(repo, "commit", "-qm", "one")  # the user's own commit: its trees are theirs
+        repo = committed_tree(tmp_path / f"ws-{copy_trees}")
         got = ahead._stage(repo.resolve(), copy_trees)
         assert got["ok"] and isinstance(got["tree"], str)
         store = CheckpointStore(repo)
@@ -301,15 +300,8 @@ def test_a_steps_change_list_is_the_one_read_while_its_objects_were_stored(repo:
     (repo / "lib" / "d.py").write_text("D = 4\n")
     wrote = ["b.py", "lib/c.py", "lib/moved.py", "lib/d.py"]  # an edit-only step's paths
     a = store.snapshot("after", "refs/planloop/p/s/after", paths=wrote)
-    ran: list[str] = []
-    real_run = store._shadow.run
-
-    def recording(args: list[str], **kw: object) -> tuple[int, bytes, str]:
-        ran.append(args[0])
-        return real_run(args, **kw)  # type: ignore[arg-type]
-
-    store._shadow.run = recording  # type: ignore[method-assign]
-    mine = store.changes(b, a)
+    with git_commands(store) as ran:
+        mine = store.changes(b, a)
     assert "diff-tree" not in ran
     fresh = CheckpointStore(repo)
     assert mine == fresh.changes(b, a)
@@ -318,14 +310,15 @@ def test_a_steps_change_list_is_the_one_read_while_its_objects_were_stored(repo:
         ("lib/moved.py", "renamed"),
         ("lib/d.py", "added"),
     }
-    assert store.changes(a, b) == fresh.changes(a, b)  # the other way round: read from git
+    with git_commands(store) as ran:
+        assert store.changes(a, b) == fresh.changes(a, b)  # the other way round: from git
     assert "diff-tree" in ran
     (repo / "b.py").write_text("B = 'scanned'\n")
     c = store.snapshot("scan")  # a whole scan: its change list is asked of git
-    ran.clear()
-    assert [x.path for x in store.changes(a, c)] == ["b.py"] and "diff-tree" in ran
+    with git_commands(store) as ran:
+        assert [x.path for x in store.changes(a, c)] == ["b.py"]
+    assert "diff-tree" in ran
     fresh.close()
-    store._shadow.run = real_run  # type: ignore[method-assign]
     store.close()
 
 

@@ -7,6 +7,7 @@ shared with test_checkpoints_property.py.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -14,7 +15,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -330,6 +333,23 @@ def test_ignored_node_modules_2k_files_not_captured(tmp_path: Path) -> None:
     assert (root / ".git" / "info" / "exclude").read_bytes() == exclude_bytes
 
 
+@contextlib.contextmanager
+def git_commands(store: CheckpointStore) -> Iterator[list[str]]:
+    """The git subcommands the store's shadow runs meanwhile, in order."""
+    ran: list[str] = []
+    real_run = store._shadow.run
+
+    def recording(args: list[str], **kw: Any) -> tuple[int, bytes, str]:
+        ran.append(args[0])
+        return real_run(args, **kw)
+
+    store._shadow.run = recording  # type: ignore[method-assign]
+    try:
+        yield ran
+    finally:
+        store._shadow.run = real_run  # type: ignore[method-assign]
+
+
 def test_a_snapshot_of_named_paths_stages_only_them_as_a_full_scan_would(
     tmp_path: Path,
 ) -> None:
@@ -364,16 +384,8 @@ def test_a_snapshot_of_named_paths_stages_only_them_as_a_full_scan_would(
         # only paths the index tracks (the usual edit): one index update, the same result
         (root / "a.py").write_text("A = 4\n")
         (root / "n.py").unlink()
-        ran: list[str] = []
-        real_run = store._shadow.run
-
-        def recording(args: list[str], **kw: object) -> tuple[int, bytes, str]:
-            ran.append(args[0])
-            return real_run(args, **kw)  # type: ignore[arg-type]
-
-        store._shadow.run = recording  # type: ignore[method-assign]
-        c3b = store.snapshot("three-b", paths=["a.py", "n.py", "never.py"])
-        store._shadow.run = real_run  # type: ignore[method-assign]
+        with git_commands(store) as ran:
+            c3b = store.snapshot("three-b", paths=["a.py", "n.py", "never.py"])
         assert "update-index" in ran and "add" not in ran  # no walk of the directories
         assert [(f.path, f.status) for f in store.changes(c3, c3b)] == [
             ("a.py", "modified"),

@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
@@ -46,7 +45,7 @@ class ShadowGit(Protocol):
         self,
         args: list[str],
         *,
-        istream: Any = None,
+        input: bytes | None = None,
         hold_lock: bool = True,
         literal: bool = True,
         borrowed: bool = True,
@@ -198,12 +197,9 @@ class BorrowedObjects:
         ]
 
     def _absent(self, shas: list[str], *, borrowed: bool) -> list[str]:
-        with tempfile.TemporaryFile() as f:
-            f.write(("\n".join(shas) + "\n").encode())
-            f.seek(0)
-            rc, out, err = self._shadow.run(
-                ["cat-file", "--batch-check"], istream=f, borrowed=borrowed
-            )
+        rc, out, err = self._shadow.run(
+            ["cat-file", "--batch-check"], input=_lines(shas), borrowed=borrowed
+        )
         if rc != 0:
             self._shadow.fail("git cat-file", err)
         return [ln.split(b" ")[0].decode() for ln in out.splitlines() if ln.endswith(b" missing")]
@@ -234,12 +230,15 @@ class BorrowedObjects:
         """One pack of ``shas`` in the shadow's own store: pack-objects reads them through
         the alternate (it packs borrowed objects unless told --local) and writes only here;
         git's exit code and complaint (an object it cannot find fails it whole)."""
-        with tempfile.TemporaryFile() as f:
-            f.write(("\n".join(shas) + "\n").encode())
-            f.seek(0)
-            pack = str(self._shadow.shadow_dir / "objects" / "pack" / "pack")
-            rc, _, err = self._shadow.run(["pack-objects", "-q", "--window=10", pack], istream=f)
+        pack = str(self._shadow.shadow_dir / "objects" / "pack" / "pack")
+        rc, _, err = self._shadow.run(
+            ["pack-objects", "-q", "--window=10", pack], input=_lines(shas)
+        )
         return rc, err
+
+
+def _lines(shas: list[str]) -> bytes:
+    return ("\n".join(shas) + "\n").encode()
 
 
 def user_git_dirs(root: Path) -> tuple[Path, Path] | None:

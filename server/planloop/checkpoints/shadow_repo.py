@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from planloop.checkpoints.borrowing import BORROW_FILE, BorrowedObjects, seed, user_exclude
 from planloop.checkpoints.diff import Entry
@@ -144,14 +144,15 @@ class ShadowRepo:
         self,
         args: list[str],
         *,
-        istream: IO[bytes] | None = None,
+        input: bytes | None = None,
         hold_lock: bool = True,
         literal: bool = True,
         borrowed: bool = True,
     ) -> tuple[int, bytes, str]:
         """Run git on the shadow; (exit code, stdout bytes, stderr text). ``hold_lock=False``
         for a git that may outlive the lock (a detached gc) and must not keep it held;
-        ``borrowed=False`` hides the user's objects (to see what the shadow holds itself).
+        ``borrowed=False`` hides the user's objects (to see what the shadow holds itself);
+        ``input``: git's stdin.
 
         A plain subprocess, not gitpython's: the early staging's child process runs only
         this, and importing gitpython (and its ``git version`` probe) was most of its
@@ -177,7 +178,8 @@ class ShadowRepo:
                 cmd,
                 cwd=self.root,
                 env=env,
-                stdin=istream if istream is not None else subprocess.DEVNULL,
+                input=input,
+                stdin=None if input is not None else subprocess.DEVNULL,
                 capture_output=True,
                 pass_fds=pass_fds,
                 check=False,
@@ -197,10 +199,7 @@ class ShadowRepo:
         return out
 
     def stdin(self, args: list[str], text: str) -> bytes:
-        with tempfile.TemporaryFile() as f:
-            f.write(os.fsencode(text))
-            f.seek(0)
-            rc, out, err = self.run(args, istream=f)
+        rc, out, err = self.run(args, input=os.fsencode(text))
         if rc != 0:
             self.fail(f"git {args[0]}", err)
         return out
@@ -505,22 +504,16 @@ class ShadowRepo:
         # and `add -A` below decides as a scan would. (A tracked file another program
         # replaced by a directory mid-step leaves the index; the directory's files are
         # the next whole scan's, as any file the step did not write.)
-        with tempfile.TemporaryFile() as f:
-            f.write(b"".join(os.fsencode(p) + b"\0" for p in wanted))
-            f.seek(0)
-            rc, _, _ = self.run(["update-index", "--remove", "-z", "--stdin"], istream=f)
+        rc, _, _ = self.run(["update-index", "--remove", "-z", "--stdin"], input=_nul(wanted))
         if rc == 0:
             return []
         present = [p for p in wanted if os.path.lexists(self.root / p)]
         gone = [p for p in wanted if p not in present]
         if gone:
             # index-only removal of entries that may not exist: update-index takes that
-            with tempfile.TemporaryFile() as f:
-                f.write(b"".join(os.fsencode(p) + b"\0" for p in gone))
-                f.seek(0)
-                rc, _, err = self.run(
-                    ["update-index", "--force-remove", "-z", "--stdin"], istream=f
-                )
+            rc, _, err = self.run(
+                ["update-index", "--force-remove", "-z", "--stdin"], input=_nul(gone)
+            )
             if rc != 0:
                 return self._add_all()
         if not present:
@@ -572,6 +565,11 @@ class ShadowRepo:
             if warnings:
                 log.warning("some files could not be checkpointed: %s", "; ".join(warnings))
         return warnings
+
+
+def _nul(paths: list[str]) -> bytes:
+    """Paths as ``--stdin -z`` reads them."""
+    return b"".join(os.fsencode(p) + b"\0" for p in paths)
 
 
 def _config_version(path: Path) -> str:

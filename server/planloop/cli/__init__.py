@@ -155,19 +155,14 @@ def entry() -> NoReturn:
     """The console script and ``python -m planloop.cli``: :func:`main`, then an exit
     without the interpreter's teardown. Freeing every module and object one by one takes
     50-90 ms after the work is done, as long as a quick ``planloop run`` spends on its
-    checkpoints; what a normal exit does first still happens here: threads that are not
-    daemons are waited for, the ``atexit`` handlers run (logging's flush, the early
-    staging's child) and both streams are flushed."""
+    checkpoints; what a normal exit does first still happens here: threading's exit (its
+    hooks, threads that are not daemons waited for), the ``atexit`` handlers (logging's
+    flush, the early staging's child) and both streams flushed."""
     code = main()
-    # what the interpreter does first: threading's own exit hooks (which wake idle
-    # concurrent.futures workers), then every thread that is not a daemon joined
-    shutdown = getattr(threading, "_shutdown", None)
-    if shutdown is not None:
-        shutdown()
-    else:  # pragma: no cover - an interpreter without it: join them ourselves
-        for thread in threading.enumerate():
-            if thread is not threading.main_thread() and not thread.daemon:
-                thread.join()
+    # what the interpreter's exit does first, in its order: threading's own exit hooks
+    # (which wake idle concurrent.futures workers) and every non-daemon thread joined,
+    # then the atexit handlers
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

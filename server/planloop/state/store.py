@@ -210,7 +210,7 @@ class PlanStore:
         atomic_write(d / "run.json", rec.model_dump_json(indent=2))
         markdown = render_markdown(rec.plan)
         copy = d / "plan.md"
-        if _text_or_none(copy) != markdown:  # most of a step's saves change run.json alone
+        if _read_text(copy) != markdown:  # most of a step's saves change run.json alone
             atomic_write(copy, markdown)
         if self._is_current(rec.plan.plan_id):
             self.write_document(markdown)
@@ -482,11 +482,3 @@ def _read_model(path: Path, model: type[M]) -> M:
             f"{path} is corrupt or was edited into an invalid shape ({describe(e, limit=1)}); "
             "planloop left it as it is — fix it, or move it aside to start that plan afresh"
         ) from e
-
-
-def _text_or_none(path: Path) -> str | None:
-    """A file's text, or None when it cannot be read as such (then it is written again)."""
-    try:
-        return path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None

@@ -155,8 +155,6 @@ def start_probe(root: Path) -> None:
         )
     except Exception:
         return
-    if len(_started) == 1:
-        atexit.register(_reap)
 
 
 def _reap() -> None:
@@ -168,6 +166,9 @@ def _reap() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+atexit.register(_reap)
 
 
 def probe_bwrap(exe: str) -> SandboxStatus:
