@@ -281,7 +281,9 @@ def test_inherited_git_env_pointing_at_user_repo_is_overridden(
     for call in calls:  # (the shadow is initialised in a sibling temp dir, then renamed)
         env = dict(line.split("=", 1) for line in call.splitlines()[1:])
         assert env["GIT_DIR"].startswith(shadow), call
-        assert env["GIT_INDEX_FILE"] == env["GIT_DIR"] + "/index", call
+        # the shadow's index, or (a diff of two trees) a file there that never exists
+        unread = call.split()[3] == "diff-tree"
+        assert env["GIT_INDEX_FILE"] == env["GIT_DIR"] + ("/no-index" if unread else "/index"), call
         assert env["GIT_OBJECT_DIRECTORY"] == env["GIT_DIR"] + "/objects", call
         assert env["GIT_WORK_TREE"] == str(root), call
         assert env.get("ANTHROPIC_API_KEY", "") == "", call
@@ -662,6 +664,36 @@ def test_diff_counts_renames_and_path_filter(ws: Path) -> None:
         assert [d.path for d in store.diff(c1, c2, [str(ws / "keep.py")])] == ["keep.py"]
         assert store.diff(c1, c2, ["nothing-here"]) == []
         assert store.diff(c1, c1) == []
+
+
+def test_comparing_checkpoints_reads_no_index_and_keeps_the_work_trees_attributes(
+    ws: Path,
+) -> None:
+    """git would load the bare shadow's whole index for every diff, only to look for
+    .gitattributes (15 ms of 19 on a 100k-entry index): diffs run on an empty index, so
+    an unreadable index does not stop them, and the work tree's .gitattributes still
+    decide what is binary."""
+    (ws / ".gitattributes").write_text("marked.txt -diff\n")
+    (ws / "marked.txt").write_text("x\ny\n")
+    (ws / "plain.txt").write_text("x\ny\n")
+    with CheckpointStore(ws) as store:
+        c1 = store.snapshot("one")
+        (ws / "marked.txt").write_text("x\nz\n")
+        (ws / "plain.txt").write_text("x\nz\n")
+        c2 = store.snapshot("two")
+        index = store._shadow.shadow_dir / "index"
+        kept = index.read_bytes()
+        index.write_bytes(b"not an index")  # git refuses this index outright
+        try:
+            fresh = CheckpointStore(ws)  # nothing remembered from the snapshot
+            changes = {c.path: (c.added, c.removed) for c in fresh.changes(c1, c2)}
+            patches = {d.path: d.patch for d in fresh.diff(c1, c2)}
+            fresh.close()
+        finally:
+            index.write_bytes(kept)
+    assert changes == {"marked.txt": (0, 0), "plain.txt": (1, 1)}
+    assert "Binary files" in patches["marked.txt"] and "+z" in patches["plain.txt"]
+    assert not (store._shadow.shadow_dir / "no-index").exists()
 
 
 def test_diff_falls_back_to_one_diff_per_file_with_the_same_patches(

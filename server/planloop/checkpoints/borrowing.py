@@ -143,7 +143,8 @@ class BorrowedObjects:
         """The change as the step's change list reads it, kept in :attr:`last_diff`;
         None when git cannot read a side (gone from the user's store)."""
         rc, out, _ = self._shadow.run(
-            ["diff-tree", "-r", "-M", "-z", "--raw", "--numstat", "--no-ext-diff", last, tree]
+            ["diff-tree", "-r", "-M", "-z", "--raw", "--numstat", "--no-ext-diff", last, tree],
+            index=False,
         )
         if rc != 0:
             return None
@@ -154,7 +155,7 @@ class BorrowedObjects:
     def _listing(self, last: str, tree: str) -> list[Entry]:
         """Which files changed, both sides' blobs: trees only, no contents read."""
         rc, out, _ = self._shadow.run(
-            ["diff-tree", "-r", "-z", "--no-renames", "--raw", last, tree]
+            ["diff-tree", "-r", "-z", "--no-renames", "--raw", last, tree], index=False
         )
         return parse_entries(out) if rc == 0 else []
 

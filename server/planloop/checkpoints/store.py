@@ -440,17 +440,21 @@ class CheckpointStore:
         args = ["diff-tree", "-r", "-M", "-z", "--raw", "--numstat", "--no-ext-diff", b, a]
         if spec:
             args += ["--", *spec]
-        return parse_entries(self._shadow.out(args, "diffing checkpoints"))
+        return parse_entries(self._shadow.out(args, "diffing checkpoints", index=False))
 
     def _patches(self, b: str, a: str, spec: list[str], entries: list[Entry]) -> list[str]:
         args = ["diff-tree", "-r", "-M", "-p", "--no-ext-diff", "--no-color", b, a]
         patches = split_patches(
-            self._shadow.out([*args, "--", *spec] if spec else args, "diffing checkpoints"),
+            self._shadow.out(
+                [*args, "--", *spec] if spec else args, "diffing checkpoints", index=False
+            ),
             entries,
         )
         if patches is not None:
             return patches
         return [  # one diff per file, when the sections of one diff did not line up
-            self._shadow.out([*args, "--", *{e.path, e.old_path}]).decode("utf-8", "replace")
+            self._shadow.out([*args, "--", *{e.path, e.old_path}], index=False).decode(
+                "utf-8", "replace"
+            )
             for e in entries
         ]
