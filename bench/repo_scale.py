@@ -23,9 +23,14 @@ directories), committed and packed like a real clone, plus a few untracked files
   holds the first request back (the planner's map on an empty cache, timed in this
   process), and ``map_budget_ok=1`` when that was within ``repo_map_budget_s`` (2 s);
 - ``first_run_s``: the first ``planloop run`` of that one-file step against
-  ``git_status_s``; ``run_breakdown`` (a second, profiled run) says where its time went:
-  imports (loading planloop), checkpoints, checks, model calls, plan and state writes,
-  the rest (the interpreter's start, the plan's loading, the step itself);
+  ``git_status_s``, handed to the warm planloop the plan started (as a user's run after a
+  plan is); ``first_run_cold_s``/``cold_run_ratio``: the same run with
+  ``PLANLOOP_WARM=off`` (from a copy of the same ``.planloop/``, the order alternating
+  by round); ``run_breakdown`` (a third, cold, profiled run) says where a cold run's time
+  went: imports (loading planloop), checkpoints, checks, model calls, plan and state
+  writes, the rest (the interpreter's start, the plan's loading, the step itself). The
+  planloop children get a runtime directory of their own, so their warm process is this
+  run's alone (stopped at the end);
 - ``planloop_mb``: ``.planloop/`` after that first plan and one step, against
   ``repo_mb``: the repository on disk (work tree and ``.git``); ``map_cache_mb``: the map's
   cache once every file is parsed.
@@ -34,8 +39,8 @@ Prints one line (its last):
 ``search_s=… rg_s=… search_ratio=… list_s=… gitls_s=… map_first_s=… map_cached_s=…
 map_tokens=… checkpoint_first_s=… git_status_s=… checkpoint_ratio=… disk_mb=… git_mb=…
 disk_ratio=… first_plan_s=… answers_s=… first_plan_ratio=… map_s=… map_max_s=… map_budget_ok=…
-first_run_s=… run_ratio=… run_breakdown=… planloop_mb=… repo_mb=… planloop_ratio=…
-map_cache_mb=… load=…``
+first_run_s=… run_ratio=… first_run_cold_s=… cold_run_ratio=… run_breakdown=… planloop_mb=…
+repo_mb=… planloop_ratio=… map_cache_mb=… load=…``
 Targets (issue 13): search_ratio ≤ 1.5, list_s ≤ 0.5, map_cached_s ≤ 1.0, map_tokens ≤
 budget, checkpoint_first_s ≤ 2, checkpoint_ratio ≤ 3, disk_ratio ≤ 0.1; (issue 24):
 first_plan_ratio ≤ 2, run_ratio ≤ 3, map_budget_ok = 1, planloop_ratio ≤ 0.1.
@@ -48,14 +53,17 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import pstats
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -297,14 +305,33 @@ def script(path: Path) -> None:
     path.write_text(json.dumps({"planner": planner, "executor": executor}))
 
 
+#: the planloop children's runtime directory: their warm process (planloop.cli.warm) is
+#: this run's own, started by its first command and stopped at the end
+WARM_DIR = Path(tempfile.mkdtemp(prefix="planloop-bench-run-"))
+
+
+def stop_warm() -> None:
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"planloop.cli" in line and str(WARM_DIR).encode() in line:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(WARM_DIR, ignore_errors=True)
+
+
 def cli(
-    repo: Path, spec: str, *args: str, profile: Path | None = None
+    repo: Path, spec: str, *args: str, profile: Path | None = None, warm: bool = True
 ) -> tuple[float, list[tuple[float, str]]]:
     """Run ``planloop ARGS`` in ``repo``: its wall time and its output lines, each with
-    the second it appeared."""
+    the second it appeared. ``warm=False``: with no warm planloop."""
     env = _env()
     env.update(PLANLOOP_PLANNER=spec, PLANLOOP_EXECUTOR=spec, PLANLOOP_MODE="split")
     env["PYTHONPATH"] = str(ROOT / "server")
+    env["XDG_RUNTIME_DIR"] = str(WARM_DIR)
+    env["PLANLOOP_WARM"] = "on" if warm and profile is None else "off"
     pre = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
     cmd = [sys.executable, *pre, "-m", "planloop.cli", *args, "--color", "never"]
     t = time.perf_counter()
@@ -374,7 +401,7 @@ def first_plan_and_run(repo: Path, cache: Path, rg: str, rounds: int) -> str:
     script(spec_file)
     spec = f"scripted:{spec_file}"
     subprocess.run(["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True)
-    plans, runs, answers, statuses = [], [], [], []
+    plans, runs, colds, answers, statuses = [], [], [], [], []
     waits: list[float] = []
     planloop_mb = 0.0
     for r in range(rounds):
@@ -392,28 +419,41 @@ def first_plan_and_run(repo: Path, cache: Path, rg: str, rounds: int) -> str:
         took, lines = cli(repo, spec, "plan", GOAL, "--yes")
         plans.append(took)
         statuses.append(timed(run_cmd, ["git", "status", "--porcelain"], repo))
-        took, lines = cli(repo, spec, "run")
-        runs.append(took)
-        assert "RETRIES" in (repo / STEP_FILE).read_text(), lines
-        if r == 0:
-            planloop_mb = du_mb(repo / ".planloop")
+        planned = cache / "repo-scale-planned"
+        shutil.rmtree(planned, ignore_errors=True)
+        shutil.copytree(repo / ".planloop", planned, symlinks=True)
+        for warm in (True, False) if r % 2 == 0 else (False, True):
+            if warm != (r % 2 == 0):  # the second run of the round: the same state again
+                shutil.rmtree(repo / ".planloop")
+                shutil.copytree(planned, repo / ".planloop", symlinks=True)
+                subprocess.run(
+                    ["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True
+                )
+            took, lines = cli(repo, spec, "run", warm=warm)
+            (runs if warm else colds).append(took)
+            assert "RETRIES" in (repo / STEP_FILE).read_text(), lines
+            if r == 0 and warm:
+                planloop_mb = du_mb(repo / ".planloop")
+        shutil.rmtree(planned, ignore_errors=True)
     # where the first run's time goes: the same again, profiled
     shutil.rmtree(repo / ".planloop", ignore_errors=True)
     subprocess.run(["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True)
     cli(repo, spec, "plan", GOAL, "--yes")
     prof = cache / "repo-scale-run.prof"
     took, _ = cli(repo, spec, "run", profile=prof)
-    parts = breakdown(prof, statistics.median(runs))
+    parts = breakdown(prof, statistics.median(colds))
     subprocess.run(["git", "checkout", "-q", "--", STEP_FILE], cwd=repo, env=_env(), check=True)
     repo_mb = du_mb(repo, skip=".planloop")
     first_plan_s, answers_s = statistics.median(plans), statistics.median(answers)
     first_run_s, status_s = statistics.median(runs), statistics.median(statuses)
+    cold_s = statistics.median(colds)
     map_s, map_max_s = statistics.median(waits), max(waits)
     return (
         f"first_plan_s={first_plan_s:.2f} answers_s={answers_s:.2f} "
         f"first_plan_ratio={first_plan_s / answers_s:.2f} map_s={map_s:.2f} map_max_s={map_max_s:.2f} "
         f"map_budget_ok={int(map_s <= MAP_BUDGET_S)} first_run_s={first_run_s:.2f} "
-        f"run_ratio={first_run_s / status_s:.2f} run_breakdown={parts} "
+        f"run_ratio={first_run_s / status_s:.2f} first_run_cold_s={cold_s:.2f} "
+        f"cold_run_ratio={cold_s / status_s:.2f} run_breakdown={parts} "
         f"planloop_mb={planloop_mb:.1f} repo_mb={repo_mb:.1f} "
         f"planloop_ratio={planloop_mb / repo_mb:.3f}"
     )
@@ -461,7 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd(["git", "status", "--porcelain"], repo)
     run_cmd([rg, "-c", NONE], repo)
     load = os.getloadavg()[0]
-    first = first_plan_and_run(repo, args.cache, rg, args.rounds)
+    try:
+        first = first_plan_and_run(repo, args.cache, rg, args.rounds)
+    finally:
+        stop_warm()
     if args.only_first:
         print(f"{first} load={load:.1f}")
         return 0

@@ -6,6 +6,7 @@ import atexit
 import compileall
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +25,30 @@ from standin_openai import openai_standin  # noqa: E402, F401 - the Chat Complet
 # planner + executor split, so the whole process (module-scoped fixtures, the CLI and
 # language-server children) runs split unless a test sets the mode itself.
 os.environ["PLANLOOP_MODE"] = "split"
+# A warm planloop (planloop.cli.warm) started by one test's command would outlive it and
+# serve the next test's; tests/test_warm.py turns it on, each test with a warm process
+# of its own.
+os.environ["PLANLOOP_WARM"] = "off"
+# and where a test's environment leaves it on anyway, its warm process is the test run's
+# own (its socket in a directory of this run's), stopped when the run ends
+os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="planloop-test-run-")
+
+
+def _stop_warm_processes(where: str) -> None:
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"serve_warm" in line and where.encode() in line:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    shutil.rmtree(where, ignore_errors=True)
+
+
+atexit.register(_stop_warm_processes, os.environ["XDG_RUNTIME_DIR"])  # one per worker
 # the user's own settings and trusted folders (~/.config/planloop) must not steer a test:
 # the whole process and its children (which many tests give an environment without
 # PLANLOOP_*) read a config directory of their own instead

@@ -844,7 +844,7 @@ def test_the_console_script_skips_teardown_but_not_what_a_normal_exit_does(
         "import atexit, sys, threading, time\n"
         "import planloop.cli as cli\n"
         "out = sys.argv[1]\n"
-        "def fake_main(argv=None):\n"
+        "def fake_main(argv=None, *, warm=False):\n"
         "    atexit.register(lambda: open(out + '/atexit', 'w').write('ran'))\n"
         "    def late():\n"
         "        time.sleep(0.3)\n"

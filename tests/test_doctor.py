@@ -30,7 +30,7 @@ def doctor(ws: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
     res = subprocess.run(
         [PLANLOOP, "doctor", *args],
         cwd=ws,
-        env={**base, **env, "COLUMNS": "200"},
+        env={**base, **env, "COLUMNS": "200", "PLANLOOP_WARM": "off"},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

@@ -72,6 +72,7 @@ def run(ws: Path, env_extra: dict[str, str], *args: str) -> subprocess.Completed
     env.update(env_extra, COLUMNS="200", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PLANLOOP_MODE"] = "split"  # these scripts were written for the split loop
+    env["PLANLOOP_WARM"] = "off"  # each test's process starts as a user's would, cold
     res = subprocess.run(
         [PLANLOOP, *args],
         cwd=ws,

@@ -32,7 +32,7 @@ def cli(
     ws: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PLANLOOP_"))}
-    base.update(PLANLOOP_MODE="split", COLUMNS="200")
+    base.update(PLANLOOP_MODE="split", COLUMNS="200", PLANLOOP_WARM="off")
     base["PATH"] = os.path.dirname(sys.executable) + os.pathsep + base.get("PATH", "")
     res = subprocess.run(
         [PLANLOOP, *args],

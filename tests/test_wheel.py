@@ -42,7 +42,7 @@ def test_the_installed_wheel_runs_the_demo_outside_the_repository(tmp_path: Path
         if not k.startswith(("ANTHROPIC_", "PLANLOOP_", "PYTHON", "VIRTUAL_ENV"))
         and k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
     }
-    env.update(COLUMNS="200", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(COLUMNS="200", PIP_DISABLE_PIP_VERSION_CHECK="1", PLANLOOP_WARM="off")
     dist, venv, cwd, tmp = (tmp_path / d for d in ("dist", "venv", "cwd", "tmp"))
     for d in (cwd, tmp):
         d.mkdir()

@@ -15,23 +15,21 @@ This module is the entry point (``planloop = "planloop.cli:entry"``, which calls
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import gc
 import importlib
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
-from planloop.cli.exits import ERROR_EXIT, error_exit
-from planloop.cli.parser import build_parser
-from planloop.errors import PlanloopError
-from planloop.redaction import redact
+# all a command handed to a warm planloop loads: the rest is imported where it is used
+from planloop.cli.warm import COLD_COMMANDS, handoff, start_beside
 
 if TYPE_CHECKING:  # the import graph sees them; at run time, see COMMANDS
+    import argparse
+
     from planloop.cli import (  # noqa: F401  (for the graph only)
         decision_commands,
         eval_command,
@@ -40,7 +38,7 @@ if TYPE_CHECKING:  # the import graph sees them; at run time, see COMMANDS
         plan_commands,
     )
 
-__all__ = ["entry", "main"]
+__all__ = ["entry", "main", "run_main"]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -108,6 +106,10 @@ def command(name: str) -> Callable[[argparse.Namespace], int]:
 
 def _fail(message: str, debug: bool) -> None:
     if debug:
+        import traceback
+
+        from planloop.redaction import redact
+
         sys.stderr.write(redact(traceback.format_exc()))
     # soft_wrap: rich would otherwise wrap at 80 columns when stderr is not a terminal
     from rich.markup import escape
@@ -118,8 +120,15 @@ def _fail(message: str, debug: bool) -> None:
     console.err.print(f"[red]error:[/] {escape(one_line(message))}", soft_wrap=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Exactly one exit code for every outcome, and never a traceback without ``--debug``."""
+def main(argv: list[str] | None = None, *, warm: bool = False) -> int:
+    """Exactly one exit code for every outcome, and never a traceback without ``--debug``.
+    ``warm``: planloop is loaded already (see :mod:`.warm`), so no staging ahead: its
+    point is to overlap git's scan with the loading, and a child process of its own
+    would start later than the scan in this one."""
+    from planloop.cli.exits import ERROR_EXIT, error_exit
+    from planloop.cli.parser import build_parser
+    from planloop.errors import PlanloopError
+
     args = build_parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     if args.cmd == "run":  # git stages the work tree while Python loads the rest
@@ -128,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         from planloop.checkpoints.ahead import stage_ahead
         from planloop.workspace.bwrap import start_probe
 
-        stage_ahead(Path(args.workspace))
+        if not warm:
+            stage_ahead(Path(args.workspace))
         if (getattr(args, "sandbox", None) or os.environ.get("PLANLOOP_SANDBOX")) != "off":
             start_probe(Path(args.workspace))  # and the kernel answers the sandbox's probe
     # rich loads only now: parsing needs none of it, and a run's staging has started
@@ -151,22 +161,65 @@ def main(argv: list[str] | None = None) -> int:
             return ERROR_EXIT["internal"]
 
 
-def entry() -> NoReturn:
-    """The console script and ``python -m planloop.cli``: :func:`main`, then an exit
-    without the interpreter's teardown. Freeing every module and object one by one takes
-    50-90 ms after the work is done, as long as a quick ``planloop run`` spends on its
-    checkpoints; what a normal exit does first still happens here: threading's exit (its
-    hooks, threads that are not daemons waited for), the ``atexit`` handlers (logging's
-    flush, the early staging's child) and both streams flushed."""
-    code = main()
-    # what the interpreter's exit does first, in its order: threading's own exit hooks
-    # (which wake idle concurrent.futures workers) and every non-daemon thread joined,
-    # then the atexit handlers
+def load_commands() -> None:
+    """Every command's modules but the cold ones': what a warm process loads once for all."""
+    from planloop.cli import console  # noqa: F401  (rich)
+
+    for name, (module, _) in COMMANDS.items():
+        if module and name not in COLD_COMMANDS:
+            importlib.import_module(f"planloop.cli.{module}")
+
+
+def serve_warm(path: str, print_: str) -> None:
+    """The warm process's start (see :mod:`.warm`): this CLI's commands, served."""
+    from planloop.cli.warm import serve
+
+    serve(path, print_, load=load_commands, run=lambda argv: run_main(argv, warm=True))
+
+
+def run_main(argv: list[str], *, warm: bool = False) -> int:
+    """:func:`main`, then what the interpreter's exit does first, in its order: threading's
+    own exit hooks (which wake idle concurrent.futures workers) and every non-daemon
+    thread joined, the ``atexit`` handlers (logging's flush, the early staging's child),
+    both streams flushed. What it skips, the caller's ``os._exit`` skips: freeing every
+    module and object one by one, 50-90 ms after the work is done."""
+    try:
+        code = main(argv, warm=warm)
+    except SystemExit as e:  # argparse's --help and usage errors
+        code = _exit_code(e)
     threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
+    _flush()
+    return code
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """What the interpreter makes of a ``SystemExit``."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    sys.stderr.write(f"{exc.code}\n")
+    return 1
+
+
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe or stream: nothing more to say
             pass
+
+
+def entry() -> NoReturn:
+    """The console script and ``python -m planloop.cli``: the command handed to a warm
+    planloop when one is running (:mod:`.warm`), else run here, with a warm one started
+    beside it for the next command; then an exit without the interpreter's teardown."""
+    argv = sys.argv[1:]
+    code = handoff(argv)
+    if code is None:
+        start_beside(argv)
+        code = run_main(argv)
+    else:
+        _flush()
     os._exit(code)
