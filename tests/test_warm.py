@@ -87,32 +87,35 @@ def gone(pid: int, timeout: float = 20.0) -> bool:
 
 
 @pytest.fixture
-def run_dir(tmp_path: Path) -> Iterator[Path]:
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
+def run_dir() -> Iterator[Path]:
+    """A runtime directory of the test's own: short, as a socket's path must be (pytest's
+    own temporary paths under xdist are too long for one)."""
+    run = Path(tempfile.mkdtemp(prefix="plw-"))
     yield run
     for pid in warm_pids(run):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    shutil.rmtree(run, ignore_errors=True)
 
 
 def env_for(run: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PLANLOOP_WARM": "on", "XDG_RUNTIME_DIR": str(run), **extra}
 
 
-def wait_warm(run: Path, timeout: float = 90.0) -> Path:
-    """The warm process's socket, once it listens and its successor (loading the SDKs
-    meanwhile) has taken over: one warm process left, so a test's command is the child of
-    the one that stays."""
+def wait_warm(run: Path, timeout: float = 90.0) -> tuple[Path, int]:
+    """The warm process's socket and pid, once its successor (which loads the SDKs) serves:
+    the process a test's commands are then children of."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        socks = list((run / "planloop").glob("warm-*.sock"))
-        if socks and len(warm_pids(run)) == 1:
-            time.sleep(0.2)
-            if len(warm_pids(run)) == 1:
-                return socks[0]
+        for sock in (run / "planloop").glob("warm-*.sock"):
+            try:
+                pid, state = Path(f"{sock}.pid").read_text().split()
+            except (OSError, ValueError):
+                continue
+            if state == "sdks" and _cmdline(int(pid)):
+                return sock, int(pid)
         time.sleep(0.05)
     raise AssertionError("no warm process started")
 
@@ -179,20 +182,22 @@ def test_what_a_warm_command_prints_and_exits_with_is_what_a_cold_one_does(
     ]
     for argv in cases:
         got = {}
-        for mode in ("on", "off"):
+        for mode in ("require", "off"):  # require: a cold start would fail the command
             done = subprocess.run(
                 [*CLI, *argv], cwd=calc_ws, env={**env, "PLANLOOP_WARM": mode}, capture_output=True
             )
             got[mode] = (done.returncode, done.stdout, done.stderr)
-        assert got["on"] == got["off"], argv
-    assert got["on"][0] == 0 and b"note" in got["on"][1]
+        assert got["require"] == got["off"], argv
+    assert got["require"][0] == 0 and b"note" in got["require"][1]
 
 
-def test_ctrl_c_reaches_the_warm_child_and_its_commands_as_it_would_a_cold_run(
-    calc_ws: Path, tmp_path: Path, run_dir: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_a_signal_reaches_the_warm_child_and_its_commands_as_it_would_a_cold_run(
+    calc_ws: Path, tmp_path: Path, run_dir: Path, signum: int
 ) -> None:
     """The same interrupted run, warm and cold (each in its own copy of the folder): the
-    check is stopped, the exit code and what the run's state says afterwards are the same."""
+    check is stopped, the exit code (a signal's death included) and what the run's state
+    says afterwards are the same."""
     cold_ws = tmp_path / "cold"
     shutil.copytree(calc_ws, cold_ws)
     seen = {}
@@ -210,32 +215,37 @@ def test_ctrl_c_reaches_the_warm_child_and_its_commands_as_it_would_a_cold_run(
         )
         check = running("sleep 27.1828")
         assert (cmd.pid in ancestors(check)) == (mode == "off")
-        cmd.send_signal(signal.SIGINT)
+        cmd.send_signal(signum)
         cmd.communicate(timeout=60)
-        assert gone(check), f"the check outlived Ctrl-C ({mode})"
+        assert gone(check), f"the check outlived the signal ({mode})"
         status = subprocess.run(
             [*CLI, "status", "--json"], cwd=ws, env=env, capture_output=True, text=True
         )
         seen[mode] = (cmd.returncode, json.loads(status.stdout)["state"])
     assert seen["on"] == seen["off"], seen
-    assert seen["on"][0] != 0 and seen["on"][1] != "running"
+    assert seen["on"][0] != 0
+    if signum == signal.SIGINT:  # handled: the run ends its step and says so
+        assert seen["on"][1] != "running"
 
 
 def test_a_command_killed_outright_takes_its_warm_child_with_it(
     calc_ws: Path, tmp_path: Path, run_dir: Path
 ) -> None:
     env = planned(calc_ws, tmp_path, env_for(run_dir), "sleep 31.4159")
-    wait_warm(run_dir)
+    _, serving = wait_warm(run_dir)
     cmd = subprocess.Popen(
-        [*CLI, "run"], cwd=calc_ws, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*CLI, "run"],
+        cwd=calc_ws,
+        env={**env, "PLANLOOP_WARM": "require"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     check = running("sleep 31.4159")
-    serving = set(warm_pids(run_dir))
-    child = next(p for p in ancestors(check) if _parent(p) in serving)
+    child = next(p for p in ancestors(check) if _parent(p) == serving)
     cmd.kill()
     cmd.wait(10)
     assert gone(child), "the warm child kept running after its command was killed"
-    assert set(warm_pids(run_dir)) & serving, "the warm process itself must stay"
+    assert _cmdline(serving), "the warm process itself must stay"
 
 
 def test_a_terminal_prompt_is_answered_through_the_warm_child(
@@ -246,11 +256,11 @@ def test_a_terminal_prompt_is_answered_through_the_warm_child(
     env = planned(calc_ws, tmp_path, env_for(run_dir), "true", yes=False)
     for k in ("PLANLOOP_WARM", "XDG_RUNTIME_DIR", "PLANLOOP_PLANNER", "PLANLOOP_EXECUTOR"):
         monkeypatch.setenv(k, env[k])
-    wait_warm(run_dir)
+    _, serving = wait_warm(run_dir)
+    monkeypatch.setenv("PLANLOOP_WARM", "require")
     term = Terminal([*CLI, "run", "--all"], calc_ws)
     term.expect("Approve?")
-    serving = warm_pids(run_dir)
-    assert any(_parent(p) in serving for p in _pids()), "the prompt is not the warm child's"
+    assert [p for p in _pids() if _parent(p) == serving], "the prompt is not the warm child's"
     term.type("n")
     term.expect("Feedback for the planner")
     term.type("")
@@ -264,7 +274,6 @@ def test_a_changed_planloop_file_sends_the_command_cold_and_ends_the_warm_proces
     env = planned(calc_ws, tmp_path, env_for(run_dir), "true")
     wait_warm(run_dir)
     serving = warm_pids(run_dir)
-    assert serving
     touched = Path(warm.__file__).with_name("eval_command.py")
     before = touched.stat()
     os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
@@ -318,7 +327,7 @@ def test_a_peer_of_another_user_is_never_served(calc_ws: Path, tmp_path: Path) -
 
 def _peer_is_refused(calc_ws: Path, tmp_path: Path, run_dir: Path) -> None:
     env = planned(calc_ws, tmp_path, env_for(run_dir), "true")
-    sock = wait_warm(run_dir)
+    sock, _ = wait_warm(run_dir)
     run_dir.chmod(0o711)
     sock.parent.chmod(0o711)
     sock.chmod(0o666)
@@ -331,13 +340,13 @@ def _peer_is_refused(calc_ws: Path, tmp_path: Path, run_dir: Path) -> None:
             os.setuid(65534)
             s = socket.socket(socket.AF_UNIX)
             s.connect(str(sock))
-            body = json.dumps({"argv": ["status"], "fingerprint": ""}).encode()
-            socket.send_fds(s, [struct.pack("!I", len(body))], [0, 1, 2])
-            s.sendall(body)
-            s.settimeout(20)
             try:
+                body = json.dumps({"argv": ["status"], "fingerprint": ""}).encode()
+                socket.send_fds(s, [struct.pack("!I", len(body))], [0, 1, 2])
+                s.sendall(body)
+                s.settimeout(20)
                 os.write(answer_w, b"got:" + s.recv(100))
-            except ConnectionResetError:  # closed unread: refused too
+            except (ConnectionResetError, BrokenPipeError):  # closed on it: refused too
                 os.write(answer_w, b"got:")
         except BaseException as e:
             os.write(answer_w, f"error: {e}".encode())
@@ -354,3 +363,73 @@ def _peer_is_refused(calc_ws: Path, tmp_path: Path, run_dir: Path) -> None:
         [*CLI, "status", "--color", "never"], cwd=calc_ws, env=env, capture_output=True
     )
     assert again.returncode == 0
+
+
+def _knock(sock: Path) -> str:
+    """Python code that connects to ``sock`` and asks it to run ``planloop status`` as a
+    command would, then prints what came back."""
+    return (
+        "import json, socket, struct, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n"
+        f"    s.connect({str(sock)!r})\n"
+        "    body = json.dumps({'argv': ['status']}).encode()\n"
+        "    socket.send_fds(s, [struct.pack('!I', len(body))], [0, 1, 2])\n"
+        "    s.sendall(body)\n"
+        "    s.settimeout(20)\n"
+        "    print('answer:', s.recv(100))\n"
+        "except OSError as e:\n"
+        "    print('answer:', type(e).__name__)\n"
+    )
+
+
+def test_a_peer_in_other_namespaces_is_never_served(
+    calc_ws: Path, tmp_path: Path, run_dir: Path
+) -> None:
+    """A sandboxed command is the same user: what refuses it is that it lives in other
+    namespaces (here bubblewrap's, with the socket left in view on purpose)."""
+    planned(calc_ws, tmp_path, env_for(run_dir), "true")
+    sock, serving = wait_warm(run_dir)
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        pytest.skip("no bubblewrap here")
+    inside = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid"]
+    done = subprocess.run(
+        [*inside, "--", sys.executable, "-c", _knock(sock)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    refusals = ("answer: b''", "answer: ConnectionResetError", "answer: BrokenPipeError")
+    assert done.stdout.strip() in refusals, done.stdout
+    assert _cmdline(serving), "refusing must not end the warm process"
+    outside = subprocess.run([sys.executable, "-c", _knock(sock)], capture_output=True, text=True)
+    assert '"pid"' in outside.stdout or "refused" in outside.stdout, outside.stdout
+
+
+def test_the_sandbox_covers_the_warm_sockets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second lock: a model command does not even see the directories warm processes
+    listen in, network or not (the network sandbox leaves /run in view)."""
+    from planloop.workspace.bwrap import wrap
+    from planloop.workspace.sandbox_rules import SandboxSpec
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("no bubblewrap here")
+    # outside /tmp, which the sandbox replaces anyway
+    runtime = Path(tempfile.mkdtemp(prefix="planloop-warm-runtime-", dir="/var/tmp"))
+    try:
+        (runtime / "planloop").mkdir(mode=0o700)
+        (runtime / "planloop" / "warm-0.sock").write_text("")
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        for network in (False, True):
+            spec = SandboxSpec(root=ws, network=network)
+            argv = wrap(["ls", "-A", str(runtime / "planloop")], spec, None)
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0 and done.stdout == "", (network, done.stdout, done.stderr)
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)

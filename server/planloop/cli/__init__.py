@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 # all a command handed to a warm planloop loads: the rest is imported where it is used
-from planloop.cli.warm import COLD_COMMANDS, handoff, start_beside
+from planloop.cli.warm import COLD_COMMANDS, eligible, handoff, setting, start_beside
 
 if TYPE_CHECKING:  # the import graph sees them; at run time, see COMMANDS
     import argparse
@@ -171,8 +171,8 @@ def load_commands() -> None:
 
 
 def serve_warm(path: str, print_: str) -> None:
-    """The warm process's start (see :mod:`.warm`): this CLI's commands, served."""
-    from planloop.cli.warm import serve
+    """The warm process's start (see :mod:`.warm_server`): this CLI's commands, served."""
+    from planloop.cli.warm_server import serve
 
     serve(path, print_, load=load_commands, run=lambda argv: run_main(argv, warm=True))
 
@@ -216,7 +216,13 @@ def entry() -> NoReturn:
     planloop when one is running (:mod:`.warm`), else run here, with a warm one started
     beside it for the next command; then an exit without the interpreter's teardown."""
     argv = sys.argv[1:]
-    code = handoff(argv)
+    try:
+        code = handoff(argv)
+    except KeyboardInterrupt:  # Ctrl-C before anything ran
+        os._exit(130)
+    if code is None and setting(os.environ) == "require" and eligible(argv, os.environ):
+        sys.stderr.write("planloop: PLANLOOP_WARM=require, and no warm planloop took the command\n")
+        os._exit(1)
     if code is None:
         start_beside(argv)
         code = run_main(argv)

@@ -1,32 +1,24 @@
-"""Warm start: a command run by a planloop that has already loaded itself.
+"""Warm start, the command's side: hand the command to a planloop that has loaded itself.
 
-Loading planloop (pydantic and the plan's models, the typed events, rich) is most of a
-short command: 0.4 s of the 0.75 s a one-step ``planloop run`` took on a 100k-file
-repository whose ``git status`` takes 0.25 s. So a command that finds no warm process
-starts one beside itself; it loads every command's modules and waits on a socket. The
-next command connects and hands over its three standard streams (as file descriptors),
-arguments, folder, environment and umask; the warm process forks, and the child runs
-:func:`planloop.cli.main` as a fresh process would, then reports the exit code. The
-command the shell sees stays a small process that passes its signals on (Ctrl-C, a
-closed terminal, ``kill``, Ctrl-Z and ``fg``) to the child's process group and exits
-with the child's code; when it is killed outright, the child kills itself as well.
+Loading planloop (pydantic and the plan's models, the typed events, rich; a real run's
+model SDK, anthropic's alone 2 s) is most of a short command: 0.4 s of the 0.75 s a
+one-step ``planloop run`` took on a 100k-file repository whose ``git status`` takes
+0.25 s. So a command that finds no warm process starts one beside itself
+(:mod:`.warm_server`): it loads every command's modules and waits on a socket. The next
+command connects and hands over its three standard streams (as file descriptors),
+arguments, folder, environment, umask and the signals it ignores; the warm process forks,
+and the child runs the command as a fresh process would, then reports the exit code.
+The command the shell sees stays a small process that passes its signals on (Ctrl-C, a
+closed terminal, ``kill``, Ctrl-Z and ``fg``) and exits with the child's code, or dies of
+the signal the child died of; when it is killed outright, the child kills itself too.
 
-What keeps it honest:
+A warm process serves only a command started the same way: the same user, mount, pid
+and other namespaces (a sandboxed command never reaches it), interpreter, ``sys.path``,
+flags, the environment Python's start-up reads, priority, limits, groups and cgroup (the
+fingerprint). ``PLANLOOP_WARM=off`` neither uses nor starts one; ``require`` fails a
+command that finds none (for tests and benchmarks).
 
-- One warm process per user and Python set-up: the interpreter, ``sys.path``, its flags
-  and the environment Python's start-up reads. A command started any other way is
-  refused by the warm process and starts cold.
-- Its socket is in a directory only the user can enter (``$XDG_RUNTIME_DIR/planloop``,
-  else ``/tmp/planloop-<uid>``: mode 0700, the user's, not a symlink), and it answers
-  only a peer of the same user (``SO_PEERCRED``).
-- It holds no secrets: it starts with only what Python's start-up reads, and each
-  command's own environment replaces the child's.
-- It loads nothing of a workspace's: the child does all of that, as a cold command would.
-- When a file it loaded changed (planloop upgraded or edited, a package installed), it
-  refuses, exits, and the command starts cold.
-- It exits after 15 idle minutes; ``PLANLOOP_WARM=off`` neither uses nor starts one.
-
-This module loads only the standard library: the commands that hand over must stay small.
+This module loads only the standard library: the commands that hand over stay small.
 """
 
 from __future__ import annotations
@@ -35,59 +27,80 @@ import contextlib
 import fcntl
 import json
 import os
-import select
 import signal
 import socket
 import stat
 import struct
 import sys
-import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import FrameType
 from typing import IO, Any
 
 #: servers that own their standard streams, and the demo (it drives ``main`` itself)
 COLD_COMMANDS = frozenset({"serve", "acp", "demo"})
-IDLE_S = 15 * 60.0
-#: the longest a peer may take to send its request before the warm process moves on
-REQUEST_TIMEOUT_S = 10.0
-_LENGTH = struct.Struct("!I")
+#: the header of a request: the length of its body; the streams travel with it
+LENGTH = struct.Struct("!I")
+#: how long a command waits for the warm process to take it before it starts cold
+ANSWER_TIMEOUT_S = 30.0
 #: what Python's start-up, and the loading of planloop's modules, read from the
-#: environment (GitPython settles on its git when it loads)
+#: environment (GitPython settles on its git when it loads, the SDKs on their logging)
 _STARTUP_PREFIXES = ("PYTHON", "PYDANTIC", "LC_", "GIT_PYTHON")
-_STARTUP_NAMES = frozenset({"LANG", "LANGUAGE"})
+_STARTUP_NAMES = frozenset({"LANG", "LANGUAGE", "ANTHROPIC_LOG", "OPENAI_LOG"})
 #: passed on to the warm process besides those: where things are, never credentials
 _PLACES = frozenset({"PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "VIRTUAL_ENV"})
-#: passed on to the child and stopped there; Ctrl-Z stops the child, then this process
-_FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGWINCH,
-    signal.SIGCONT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-)
+#: what a terminal sends to its whole foreground process group: passed on to the child's
+#: group (its git and check processes got them too in a cold run); Ctrl-Z stops the
+#: child's group, then this process, as the shell expects of a stopped job
+_TO_GROUP = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGWINCH, signal.SIGCONT)
+#: what is sent to one process (``kill PID``): passed on to the child alone
+_TO_CHILD = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+#: the namespaces a peer must share with the warm process
+NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup")
 
 
-def enabled(environ: Mapping[str, str]) -> bool:
-    wanted = environ.get("PLANLOOP_WARM", "").strip().lower() not in ("off", "0", "false", "no")
-    return wanted and hasattr(socket, "SO_PEERCRED") and hasattr(socket, "send_fds")
+def setting(environ: Mapping[str, str]) -> str:
+    """``off``, ``require`` or ``on`` (the default)."""
+    value = environ.get("PLANLOOP_WARM", "").strip().lower()
+    if value in ("off", "0", "false", "no"):
+        return "off"
+    return "require" if value == "require" else "on"
 
 
 def eligible(argv: list[str], environ: Mapping[str, str]) -> bool:
-    return bool(argv) and argv[0] not in COLD_COMMANDS and argv[0].isalpha() and enabled(environ)
+    supported = hasattr(socket, "SO_PEERCRED") and os.path.isdir("/proc/self/ns")
+    return (
+        supported
+        and bool(argv)
+        and argv[0] not in COLD_COMMANDS
+        and argv[0].isalpha()
+        and setting(environ) != "off"
+    )
 
 
 def _startup(name: str) -> bool:
     return name.startswith(_STARTUP_PREFIXES) or name in _STARTUP_NAMES
 
 
+def namespaces(pid: int | str = "self") -> list[str]:
+    """The namespaces of a process, as the kernel names them; [] when unreadable."""
+    try:
+        return [os.readlink(f"/proc/{pid}/ns/{name}") for name in NAMESPACES]
+    except OSError:
+        return []
+
+
 def fingerprint(environ: Mapping[str, str]) -> str:
-    """Everything that makes a fresh interpreter load planloop differently: a warm
-    process serves only a command whose fingerprint is its own."""
+    """Everything that makes a fresh process of this command differ from a warm child:
+    how Python loads planloop, and what the process runs with."""
+    import resource
+
+    limits = [resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n[:7] == "RLIMIT_"]
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            cgroup = f.read()
+    except OSError:
+        cgroup = ""
     return json.dumps(
         [
             sys.executable,
@@ -97,6 +110,12 @@ def fingerprint(environ: Mapping[str, str]) -> str:
             sorted((k, str(v)) for k, v in sys._xoptions.items()),
             sys.getfilesystemencoding(),
             sorted((k, v) for k, v in environ.items() if _startup(k)),
+            os.getuid(),
+            sorted(os.getgroups()),
+            os.getpriority(os.PRIO_PROCESS, 0),
+            limits,
+            cgroup,
+            namespaces(),
         ]
     )
 
@@ -132,7 +151,11 @@ def socket_path(environ: Mapping[str, str], print_: str) -> str | None:
     return path if len(os.fsencode(path)) < 100 else None  # sockaddr_un holds 108 bytes
 
 
-# --- the command the shell started ---------------------------------------------------------
+def peer_uid(sock: socket.socket) -> tuple[int, int]:
+    """The pid and uid of the process at the other end (the kernel's word)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return pid, uid
 
 
 def handoff(argv: list[str], environ: Mapping[str, str] = os.environ) -> int | None:
@@ -146,28 +169,40 @@ def handoff(argv: list[str], environ: Mapping[str, str] = os.environ) -> int | N
     if path is None:
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    with sock:
-        try:
-            sock.connect(path)
-            request = _request(argv, environ, print_)
-        except OSError:  # nobody listening, or the folder is gone: a cold start says so
-            return None
-        try:
-            socket.send_fds(sock, [_LENGTH.pack(len(request))], [0, 1, 2])
-            sock.sendall(request)
-        except OSError:  # a closed standard stream, or the warm process just left
-            return None
-        replies = sock.makefile("rb")
-        started = _reply(replies)
-        if started is None or not isinstance(started.get("pid"), int):
-            return None  # refused before anything ran
-        child = started["pid"]
-        before = _pass_signals_to(child)
-        try:
+    child = _Signals()
+    ended: dict[str, Any] | None = None
+    try:
+        with sock:
+            try:
+                sock.connect(path)
+                if peer_uid(sock)[1] != os.getuid():  # never hand a terminal to a stranger
+                    return None
+                request = _request(argv, environ, print_, child.ignored())
+            except OSError:  # nobody listening, or the folder is gone: a cold start says so
+                return None
+            child.catch()  # from here on a Ctrl-C is the child's, once it is known
+            try:
+                socket.send_fds(sock, [LENGTH.pack(len(request))], [0, 1, 2])
+                sock.sendall(request)
+                sock.settimeout(ANSWER_TIMEOUT_S)
+                replies = sock.makefile("rb")
+                started = _reply(replies)
+            except OSError:  # a closed standard stream, or the warm process left or hung
+                child.cold()
+                return None
+            if started is None or not isinstance(started.get("pid"), int):
+                child.cold()  # refused before anything ran
+                return None
+            sock.settimeout(None)
+            child.started(started["pid"])
             ended = _reply(replies)
-        finally:
-            for signum, handler in before.items():
-                signal.signal(signum, handler)
+    finally:
+        child.release()
+    if ended is not None and isinstance(ended.get("signal"), int):
+        # the child died of a signal: so does this process, as the shell would have seen
+        signum: int = ended["signal"]
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
     if ended is None or not isinstance(ended.get("exit"), int):
         sys.stderr.write("planloop: the command's process ended without an exit code\n")
         return 1
@@ -175,7 +210,64 @@ def handoff(argv: list[str], environ: Mapping[str, str] = os.environ) -> int | N
     return code
 
 
-def _request(argv: list[str], environ: Mapping[str, str], print_: str) -> bytes:
+class _Signals:
+    """This process's signals, passed on to the child once it runs; one that came before
+    (while the warm process was asked) is passed on as soon as the child is known, or
+    acted on here if the command starts cold after all. A signal this process ignores
+    (``nohup``, a script's ``&``) is not passed on, and the child ignores it too."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.early: list[int] = []
+        self.before: dict[int, Any] = {}
+
+    def ignored(self) -> list[int]:
+        every = (*_TO_GROUP, *_TO_CHILD, signal.SIGTSTP)
+        return [int(s) for s in every if signal.getsignal(s) == signal.SIG_IGN]
+
+    def catch(self) -> None:
+        skip = self.ignored()
+        for signum in (*_TO_GROUP, *_TO_CHILD):
+            if signum not in skip:
+                self.before[signum] = signal.signal(signum, self._forward)
+        if signal.SIGTSTP not in skip:
+            self.before[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, self._stop)
+
+    def started(self, pid: int) -> None:
+        self.pid = pid
+        for signum in self.early:
+            self._forward(signum, None)
+
+    def cold(self) -> None:
+        """Nothing ran: the caller starts cold, unless Ctrl-C (or another signal that
+        ends a process) came meanwhile, which then acts here as it would have."""
+        self.release()
+        for signum in self.early:
+            if signum not in (signal.SIGWINCH, signal.SIGCONT):
+                signal.raise_signal(signum)
+
+    def release(self) -> None:
+        for signum, handler in self.before.items():
+            signal.signal(signum, handler)
+        self.before = {}
+
+    def _forward(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.pid:
+            self.early.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if signum in _TO_CHILD:
+                os.kill(self.pid, signum)
+            else:
+                os.killpg(self.pid, signum)
+
+    def _stop(self, _signum: int, frame: FrameType | None) -> None:
+        if self.pid:
+            self._forward(signal.SIGTSTP, frame)
+        os.kill(os.getpid(), signal.SIGSTOP)  # as the shell expects of a stopped job
+
+
+def _request(argv: list[str], environ: Mapping[str, str], print_: str, ignored: list[int]) -> bytes:
     umask = os.umask(0o077)
     os.umask(umask)
     streams = (sys.stdin, sys.stdout, sys.stderr)
@@ -187,41 +279,34 @@ def _request(argv: list[str], environ: Mapping[str, str], print_: str) -> bytes:
             "cwd": os.getcwd(),
             "env": dict(environ),
             "umask": umask,
-            "stdio": [[getattr(s, "encoding", None), getattr(s, "errors", None)] for s in streams],
+            "ignored": ignored,
+            "stdio": [
+                [getattr(s, "encoding", None), getattr(s, "errors", None), _through(s)]
+                for s in streams
+            ],
         }
     ).encode()
 
 
+def _through(stream: object) -> bool:
+    """Whether the stream writes through (``python -u``, ``PYTHONUNBUFFERED``)."""
+    return bool(getattr(stream, "write_through", False))
+
+
 def _reply(replies: IO[bytes]) -> dict[str, Any] | None:
+    line = replies.readline()
     try:
-        line = replies.readline()
         got = json.loads(line) if line else None
-    except (OSError, ValueError):
+    except ValueError:
         return None
     return got if isinstance(got, dict) else None
 
 
-def _pass_signals_to(group: int) -> dict[int, Any]:
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signum)
-
-    def stop(_signum: int, frame: FrameType | None) -> None:
-        forward(signal.SIGTSTP, frame)
-        os.kill(os.getpid(), signal.SIGSTOP)  # as the shell expects of a stopped job
-
-    before: dict[int, Any] = {}
-    for signum in _FORWARDED:
-        before[signum] = signal.signal(signum, forward)
-    before[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, stop)
-    return before
-
-
 def start_beside(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
     """Start a warm process for the next command, unless one is starting or serving
-    (it holds a lock beside its socket). Never fails the command: a warm start is only
-    a speed-up."""
-    if not eligible(argv, environ):
+    (it holds a lock beside its socket), or this interpreter was started with options
+    a new one would not repeat. Never fails the command: a warm start is a speed-up."""
+    if not eligible(argv, environ) or sys._xoptions or sys.flags.inspect:
         return
     print_ = fingerprint(environ)
     path = socket_path(environ, print_)
@@ -234,7 +319,7 @@ def start_beside(argv: list[str], environ: Mapping[str, str] = os.environ) -> No
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        return  # held: one is on its way, or serving another set-up's commands
+        return  # held: one is on its way, or serving
     finally:
         os.close(fd)  # closing lets go of the lock just taken, for the warm process
     import subprocess
@@ -260,303 +345,3 @@ def start_beside(argv: list[str], environ: Mapping[str, str] = os.environ) -> No
             env=env,
             start_new_session=True,
         )
-
-
-# --- the warm process -----------------------------------------------------------------------
-
-
-def serve(
-    path: str,
-    print_: str,
-    *,
-    load: Callable[[], None],
-    run: Callable[[list[str]], int],
-    idle_s: float = IDLE_S,
-) -> None:
-    """Load (``load``: every command's modules), listen, fork a child per command that
-    ``run``s it (the CLI's main and what an exit does first), until idle or stale."""
-    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return  # another one won the race
-    if fingerprint(os.environ) != print_:
-        return  # started some other way than the command that asked (never expected)
-    _load(load, _PLANLOOP)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # a socket left by a warm process that was killed
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    os.umask(0o077)
-    listener.bind(path)
-    listener.listen(16)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    _Server(path, print_, idle_s, lock, listener, load, run).run(grow=True)
-
-
-#: what a command loads while it runs, besides its own modules (the early staging's
-#: module, the sandbox probe, git's reader)
-_PLANLOOP = ("planloop.checkpoints.ahead", "planloop.workspace.bwrap", "git")
-#: the model SDKs: 2.7 s to load (anthropic's types alone, 2 s), so a successor loads them
-#: while the first warm process already serves
-_SDKS = ("anthropic", "openai")
-
-
-def _load(load: Callable[[], None], extra: tuple[str, ...]) -> None:
-    """What ``load`` loads and ``extra``, nothing collected meanwhile (it is all kept),
-    then set aside from the collector so a child's collections never touch (and copy)
-    these pages."""
-    import gc
-    import importlib
-
-    gc.disable()
-    try:
-        load()
-        for name in extra:
-            with contextlib.suppress(ImportError):
-                importlib.import_module(name)
-    finally:
-        gc.collect()
-        gc.freeze()
-        gc.enable()
-
-
-class _Server:
-    """The accept loop over one listening socket, which outlives a warm process when it
-    hands over to its successor."""
-
-    def __init__(
-        self,
-        path: str,
-        print_: str,
-        idle_s: float,
-        lock: int,
-        listener: socket.socket,
-        load: Callable[[], None],
-        run: Callable[[list[str]], int],
-    ) -> None:
-        self.path, self.print_, self.idle_s = path, print_, idle_s
-        self.lock, self.listener = lock, listener
-        self.load, self.run_command = load, run
-        self.ours = os.stat(path).st_ino
-        #: a successor still loading: its pid and the pipe it will say "ready" on
-        self.successor: tuple[int, int] | None = None
-
-    def run(self, *, grow: bool, loaded: dict[str, int] | None = None) -> None:
-        """``loaded``: the stamps of what the process it was forked from had loaded, so a
-        file changed since then still counts as changed."""
-        loaded = {**_stamp(), **(loaded or {})}
-        self.successor = self._successor(loaded) if grow else None
-        handed_over = False
-        try:
-            handed_over = self._loop(loaded)
-        finally:
-            if not handed_over:  # the last one out takes the socket away
-                if self.successor is not None:  # still loading: it would serve nobody
-                    with contextlib.suppress(OSError):
-                        os.kill(self.successor[0], signal.SIGKILL)
-                with contextlib.suppress(OSError):
-                    if os.stat(self.path).st_ino == self.ours:
-                        os.unlink(self.path)
-            self.listener.close()
-
-    def _successor(self, loaded: dict[str, int]) -> tuple[int, int]:
-        """A copy of this process that loads the SDKs too, then serves instead of it: its
-        pid, and the read end of the pipe it says so on."""
-        ready, say = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                os.close(ready)
-                _load(self.load, _SDKS)
-                os.write(say, b"1")
-                os.close(say)
-                self.run(grow=False, loaded=loaded)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(say)
-        return pid, ready
-
-    def _loop(self, loaded: dict[str, int]) -> bool:
-        """Serve until idle or stale (False) or until the successor serves (True)."""
-        self.listener.setblocking(False)
-        while True:
-            waits: list[Any] = [self.listener]
-            if self.successor is not None:
-                waits.append(self.successor[1])
-            readable, _, _ = select.select(waits, [], [], self.idle_s)
-            if not readable:
-                return False
-            if self.successor is not None and self.successor[1] in readable:
-                took_over = os.read(self.successor[1], 1) == b"1"
-                os.close(self.successor[1])
-                self.successor = None  # serving now, or failed to load: serve alone
-                if took_over:
-                    return True
-                continue
-            try:
-                conn, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                continue  # taken by the successor as it began
-            conn.setblocking(True)
-            with conn:
-                if not self._serve(conn, loaded):
-                    return False
-
-    def _serve(self, conn: socket.socket, loaded: dict[str, int]) -> bool:
-        """One command; False when the warm process should end (planloop changed)."""
-        if not _same_user(conn):
-            return True
-        got = _read_request(conn)
-        if got is None:
-            return True
-        request, fds = got
-        try:
-            if request.get("fingerprint") != self.print_:
-                _send(conn, {"refused": "another Python set-up"})
-                return True
-            if _changed(loaded):
-                _send(conn, {"refused": "planloop changed since it was loaded"})
-                return False
-            if os.fork() == 0:  # the child: never returns into the loop
-                code = 70
-                try:
-                    self.listener.close()
-                    os.close(self.lock)
-                    if self.successor is not None:
-                        os.close(self.successor[1])
-                    code = _child(conn, request, fds, self.run_command)
-                finally:
-                    os._exit(code)
-            return True
-        except OSError:
-            return True
-        finally:
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-
-def _stamp() -> dict[str, int]:
-    """When what was loaded last changed: each of planloop's own files (edited in place
-    in a checkout), and the directory of every other loaded module (an upgrade writes new
-    files there, which changes the directory; 4,000 files loaded with the SDKs, about 400
-    directories). Not the directories of ``sys.path`` themselves: ``python -m`` puts the
-    folder it started in there, and every file made or deleted in it would stale this."""
-    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    seen: dict[str, int] = {}
-    for module in list(sys.modules.values()):
-        place = getattr(module, "__file__", None)
-        if not isinstance(place, str):
-            continue
-        if not os.path.abspath(place).startswith(ours):
-            place = os.path.dirname(place)
-        if place not in seen:
-            try:
-                seen[place] = os.stat(place).st_mtime_ns
-            except OSError:
-                seen[place] = -1
-    return seen
-
-
-def _changed(loaded: dict[str, int]) -> bool:
-    for place, stamp in loaded.items():
-        try:
-            now = os.stat(place).st_mtime_ns
-        except OSError:
-            now = -1
-        if now != stamp:
-            return True
-    return False
-
-
-def _same_user(conn: socket.socket) -> bool:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return bool(uid == os.getuid())
-
-
-def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
-    conn.settimeout(REQUEST_TIMEOUT_S)
-    fds: list[int] = []
-    try:
-        head, fds, _flags, _addr = socket.recv_fds(conn, _LENGTH.size, 3)
-        if len(head) != _LENGTH.size or len(fds) != 3:
-            raise ValueError("a request without its header or its three streams")
-        (size,) = _LENGTH.unpack(head)
-        body = bytearray()
-        while len(body) < size:
-            chunk = conn.recv(min(size - len(body), 1 << 16))
-            if not chunk:
-                raise ValueError("the request was cut short")
-            body += chunk
-        request = json.loads(body)
-        if not isinstance(request, dict):
-            raise ValueError("a request that is not an object")
-        return request, fds
-    except (OSError, ValueError):
-        for fd in fds:
-            os.close(fd)
-        return None
-
-
-def _send(conn: socket.socket, message: dict[str, Any]) -> None:
-    conn.sendall(json.dumps(message).encode() + b"\n")
-
-
-def _child(
-    conn: socket.socket, request: dict[str, Any], fds: list[int], run: Callable[[list[str]], int]
-) -> int:
-    """Become the command's process: its streams, folder, environment and umask, a
-    process group of its own for its signals, then planloop's main."""
-    import threading
-
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.setpgid(0, 0)
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-    conn.settimeout(None)
-    _send(conn, {"pid": os.getpid()})
-    finished = threading.Event()
-
-    def watch() -> None:  # the command killed outright: so is its work, as in a cold start
-        with contextlib.suppress(OSError):
-            conn.recv(1)
-        if not finished.is_set():
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    threading.Thread(target=watch, daemon=True, name="planloop-warm-watch").start()
-    stdio = request.get("stdio") or [[None, None]] * 3
-    streams = []
-    for fd, (encoding, errors) in enumerate(stdio):
-        mode = "r" if fd == 0 else "w"
-        line = fd == 2 or (fd == 1 and os.isatty(1))
-        stream = open(  # noqa: SIM115 - the process's own streams, never closed
-            fd, mode, buffering=1 if line else -1, encoding=encoding, errors=errors, closefd=False
-        )
-        streams.append(stream)
-    sys.stdin, sys.stdout, sys.stderr = streams
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc, assignment]
-    argv = [str(a) for a in request.get("argv", [])]
-    sys.argv = [str(request.get("argv0", "planloop")), *argv]
-    os.environ.clear()
-    os.environ.update({str(k): str(v) for k, v in dict(request.get("env", {})).items()})
-    # what the standard library settled from the warm process's environment: the time
-    # zone, and the temporary directory (if anything asked for it while loading)
-    time.tzset()
-    if "tempfile" in sys.modules:
-        sys.modules["tempfile"].tempdir = None  # type: ignore[attr-defined]
-    os.umask(int(request.get("umask", 0o022)))
-    try:
-        os.chdir(str(request.get("cwd", "/")))
-    except OSError as e:
-        sys.stderr.write(f"planloop: the folder the command was started in is gone ({e})\n")
-        code = 1
-    else:
-        code = run(argv)
-    finished.set()
-    with contextlib.suppress(OSError):
-        _send(conn, {"exit": code})
-    return code

@@ -29,6 +29,7 @@ from planloop.workspace.sandbox_rules import (
     protected_entries,
     real_path,
     unavailable,
+    warm_dirs,
 )
 
 
@@ -117,6 +118,9 @@ def wrap(
             args += ["--tmpfs", str(real), "--remount-ro", str(real)]
         elif real.exists():
             args += ["--ro-bind", "/dev/null", str(real)]
+    for warm in warm_dirs(os.environ):
+        real = real_path(warm)
+        args += ["--tmpfs", str(real), "--remount-ro", str(real)]
     args += ["--chdir", str(root), "--", *argv]
     return args
 

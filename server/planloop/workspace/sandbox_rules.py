@@ -182,6 +182,17 @@ def credential_paths(home: Path, root: Path) -> list[Path]:
     return [p for p in found if os.path.lexists(p)]
 
 
+def warm_dirs(environ: Mapping[str, str]) -> list[Path]:
+    """Where warm planloop processes listen (``cli/warm.py``'s ``socket_dir``): a socket
+    that runs planloop commands is a capability, covered like the credentials (the warm
+    process also refuses any peer in other namespaces, so this is the second lock)."""
+    found = [Path(environ.get("TMPDIR") or "/tmp") / f"planloop-{os.getuid()}"]
+    runtime = environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        found.append(Path(runtime) / "planloop")
+    return [p for p in found if p.is_dir()]
+
+
 def masked_dirs(spec: SandboxSpec) -> list[Path]:
     return [MASKED_TMP] if spec.network else [MASKED_TMP, MASKED_RUN]
 
