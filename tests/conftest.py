@@ -29,8 +29,9 @@ os.environ["PLANLOOP_MODE"] = "split"
 # serve the next test's; tests/test_warm.py turns it on, each test with a warm process
 # of its own.
 os.environ["PLANLOOP_WARM"] = "off"
-# and where a test's environment leaves it on anyway, its warm process is the test run's
-# own (its socket in a directory of this run's), stopped when the run ends
+# Tests that build their environment without PLANLOOP_* run their commands warm: each
+# worker's warm process is its own (its socket in a directory of this run's), stopped when
+# the worker ends; what they check then holds for a warm command as for a cold one
 os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="planloop-test-run-")
 
 

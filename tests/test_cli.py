@@ -44,6 +44,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PLANLOOP_"))}
     env["PLANLOOP_MODE"] = "split"  # these scripts were written for the split loop
+    env["PLANLOOP_WARM"] = "off"  # each command its own process (tests/test_warm.py: warm)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["COLUMNS"] = "200"  # rich wraps at 80 columns without a terminal

@@ -37,6 +37,7 @@ allow = ["sleep*"]
 def cli_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PLANLOOP_"))}
     env["PLANLOOP_MODE"] = "split"  # these scripts were written for the split loop
+    env["PLANLOOP_WARM"] = "off"  # the process signalled is the command's own (warm: test_warm)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["COLUMNS"] = "200"

@@ -248,6 +248,31 @@ def test_a_command_killed_outright_takes_its_warm_child_with_it(
     assert _cmdline(serving), "the warm process itself must stay"
 
 
+def test_a_warm_child_that_dies_of_a_signal_takes_its_command_with_it(
+    calc_ws: Path, tmp_path: Path, run_dir: Path
+) -> None:
+    """The child SIGKILLs itself mid-step (PLANLOOP_FAULT): the warm process reports it and
+    the command dies of the same signal, as a cold run's process would have."""
+    cold_ws = tmp_path / "cold"
+    shutil.copytree(calc_ws, cold_ws)
+    codes = {}
+    for mode, ws in (("require", calc_ws), ("off", cold_ws)):
+        env = planned(ws, tmp_path, env_for(run_dir), "true")
+        if mode == "require":
+            wait_warm(run_dir)
+        done = subprocess.run(
+            [*CLI, "run"],
+            cwd=ws,
+            env={**env, "PLANLOOP_WARM": mode, "PLANLOOP_FAULT": "tool@1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        codes[mode] = done.returncode
+        assert "Traceback" not in done.stderr, done.stderr
+    assert codes["require"] == codes["off"] == -signal.SIGKILL
+
+
 def test_a_terminal_prompt_is_answered_through_the_warm_child(
     calc_ws: Path, tmp_path: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,7 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["COLUMNS"] = "200"
     env["PLANLOOP_MODE"] = "split"  # these scripts were written for the split loop
+    env["PLANLOOP_WARM"] = "off"  # the process killed is the command's own (warm: test_warm)
     env.update(extra or {})
     return env
 

@@ -201,7 +201,9 @@ def handoff(argv: list[str], environ: Mapping[str, str] = os.environ) -> int | N
     if ended is not None and isinstance(ended.get("signal"), int):
         # the child died of a signal: so does this process, as the shell would have seen
         signum: int = ended["signal"]
-        signal.signal(signum, signal.SIG_DFL)
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):  # (those have no handler to reset)
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
     if ended is None or not isinstance(ended.get("exit"), int):
         sys.stderr.write("planloop: the command's process ended without an exit code\n")
