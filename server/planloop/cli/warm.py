@@ -162,7 +162,7 @@ def handoff(argv: list[str], environ: Mapping[str, str] = os.environ) -> int | N
     """Run the command in the warm process: its exit code, or None when there is none
     to run it (none started, another set-up, planloop changed, a standard stream
     closed): then nothing has run and the caller starts cold."""
-    if not eligible(argv, environ):
+    if not eligible(argv, environ) or _in_background():
         return None
     print_ = fingerprint(environ)
     path = socket_path(environ, print_)
@@ -210,6 +210,16 @@ def handoff(argv: list[str], environ: Mapping[str, str] = os.environ) -> int | N
         return 1
     code: int = ended["exit"]
     return code
+
+
+def _in_background() -> bool:
+    """Started in the background of a terminal (``planloop run &``): cold, so a question
+    at the terminal stops it until ``fg``, as the terminal does to a background reader (a
+    warm child has no terminal of its own to be stopped by)."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) != os.getpgrp()
+    except OSError:
+        return False
 
 
 class _Signals:
