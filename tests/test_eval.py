@@ -328,3 +328,39 @@ def test_a_mismatch_shows_where_the_texts_differ_with_context(tmp_path: Path) ->
     )
     assert "(END)." in r.reason and "(end)." in r.reason
     assert "keep sub() exactly as it is (" in r.reason  # context before the difference
+
+
+def test_the_copies_are_removed_even_while_a_dying_process_still_writes_there(
+    tmp_path: Path,
+) -> None:
+    """A killed worker's sandboxed command dies a moment after its worker: the removal of
+    the copies goes on meanwhile instead of leaving what it wrote behind."""
+    from planloop.eval.runner import _remove
+
+    copies = tmp_path / "planloop-eval-x"
+    (copies / "000" / "task").mkdir(parents=True)
+    straggler = subprocess.Popen(  # writes into the copies for 0.5 s more
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "d = Path(sys.argv[1]) / '000' / 'task'\n"
+            "stop = time.monotonic() + 0.5\n"
+            "print('writing', flush=True)\n"
+            "while time.monotonic() < stop:\n"
+            "    try:\n"
+            "        d.mkdir(parents=True, exist_ok=True)\n"
+            "        (d / 'late.txt').write_text('x')\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    time.sleep(0.005)\n",
+            str(copies),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert straggler.stdout is not None and straggler.stdout.readline() == "writing\n"
+    _remove(copies)  # one rmtree here would leave what the straggler writes next
+    assert straggler.wait(10) == 0
+    assert not copies.exists()

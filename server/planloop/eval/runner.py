@@ -302,9 +302,27 @@ def run_eval(
     finally:
         for proc, _ in running.values():
             _kill(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
     report.runs = [done[i] for i in sorted(done)]
     return report
+
+
+def _remove(tmp: Path, wait_s: float = 3.0, quiet_s: float = 0.1) -> None:
+    """The runs' copies, gone. A killed worker's sandboxed command runs in a session of its
+    own and dies only when the kernel delivers its parent's death: a file it still writes
+    can make one removal fail or come back, so the removal goes on until the copies stay
+    gone for ``quiet_s`` (at most ``wait_s``)."""
+    end = time.monotonic() + wait_s
+    gone_since: float | None = None
+    while time.monotonic() < end:
+        if tmp.exists():  # (still, or again since the last look)
+            shutil.rmtree(tmp, ignore_errors=True)
+            gone_since = None
+        elif gone_since is None:
+            gone_since = time.monotonic()
+        elif time.monotonic() - gone_since >= quiet_s:
+            return
+        time.sleep(0.02)
 
 
 def _base(spec: _Spec) -> RunReport:
