@@ -139,6 +139,18 @@ def planned(
     return env
 
 
+def start_run(ws: Path, env: dict[str, str], **streams: int) -> subprocess.Popen[str]:
+    """``planloop run`` started in ``ws``, its output read through pipes (stderr apart,
+    unless ``streams`` say otherwise)."""
+    return subprocess.Popen(
+        [*CLI, "run", "--color", "never"],
+        cwd=ws,
+        env=env,
+        text=True,
+        **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **streams},
+    )
+
+
 def test_a_run_is_handed_to_the_warm_process_with_its_streams_folder_and_environment(
     calc_ws: Path, tmp_path: Path, run_dir: Path
 ) -> None:
@@ -147,14 +159,7 @@ def test_a_run_is_handed_to_the_warm_process_with_its_streams_folder_and_environ
     environment (the models are named only there) and streams, and its exit code."""
     env = planned(calc_ws, tmp_path, env_for(run_dir), "sleep 3.1416")
     wait_warm(run_dir)
-    cmd = subprocess.Popen(
-        [*CLI, "run", "--color", "never"],
-        cwd=calc_ws,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    cmd = start_run(calc_ws, env)
     check = running("sleep 3.1416")
     chain = ancestors(check)
     assert cmd.pid not in chain, "the check ran under the command itself: a cold start"
@@ -205,14 +210,7 @@ def test_a_signal_reaches_the_warm_child_and_its_commands_as_it_would_a_cold_run
         env = planned(ws, tmp_path, env_for(run_dir, PLANLOOP_WARM=mode), "sleep 27.1828")
         if mode == "on":
             wait_warm(run_dir)
-        cmd = subprocess.Popen(
-            [*CLI, "run", "--color", "never"],
-            cwd=ws,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        cmd = start_run(ws, env, stderr=subprocess.STDOUT)
         check = running("sleep 27.1828")
         assert (cmd.pid in ancestors(check)) == (mode == "off")
         cmd.send_signal(signum)
@@ -233,13 +231,8 @@ def test_a_command_killed_outright_takes_its_warm_child_with_it(
 ) -> None:
     env = planned(calc_ws, tmp_path, env_for(run_dir), "sleep 31.4159")
     _, serving = wait_warm(run_dir)
-    cmd = subprocess.Popen(
-        [*CLI, "run"],
-        cwd=calc_ws,
-        env={**env, "PLANLOOP_WARM": "require"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    cmd = start_run(calc_ws, {**env, "PLANLOOP_WARM": "require"}, **quiet)
     check = running("sleep 31.4159")
     child = next(p for p in ancestors(check) if _parent(p) == serving)
     cmd.kill()
@@ -293,23 +286,47 @@ def test_a_terminal_prompt_is_answered_through_the_warm_child(
     assert "rejected" in term.seen
 
 
-def test_a_changed_planloop_file_sends_the_command_cold_and_ends_the_warm_process(
+def test_a_changed_install_sends_the_command_cold_and_ends_the_warm_process(
     calc_ws: Path, tmp_path: Path, run_dir: Path
 ) -> None:
-    env = planned(calc_ws, tmp_path, env_for(run_dir), "true")
+    """A package installed where a loaded module lives (here a private directory on
+    PYTHONPATH, whose sitecustomize every interpreter loads): the warm process refuses,
+    ends, and the command runs cold. Nothing shared is touched, so other tests' warm
+    processes stay as they are."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("")
+    env = planned(calc_ws, tmp_path, env_for(run_dir, PYTHONPATH=str(site)), "true")
     wait_warm(run_dir)
     serving = warm_pids(run_dir)
-    touched = Path(warm.__file__).with_name("eval_command.py")
-    before = touched.stat()
-    os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
-    try:
-        done = subprocess.run(
-            [*CLI, "run", "--color", "never"], cwd=calc_ws, env=env, capture_output=True, text=True
-        )
-    finally:
-        os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns))
+    (site / "installed_later.py").write_text("")  # the directory changed
+    done = subprocess.run(
+        [*CLI, "run", "--color", "never"], cwd=calc_ws, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0 and "every step passed" in done.stdout, done.stderr
     assert all(gone(p) for p in serving), "a stale warm process kept serving"
+
+
+def test_what_is_stamped_is_each_of_planloops_files_and_every_other_modules_directory(
+    tmp_path: Path,
+) -> None:
+    """A checkout's file edited in place changes only that file; an upgrade elsewhere
+    writes files into the package's directory: so each is stamped as it changes."""
+    import json as some_library
+
+    from planloop.cli import warm_server
+
+    stamps = warm_server._stamp()
+    assert str(Path(warm.__file__)) in stamps
+    assert os.path.dirname(some_library.__file__) in stamps
+    assert some_library.__file__ not in stamps
+    edited = tmp_path / "module.py"
+    edited.write_text("A = 1\n")
+    loaded = {str(edited): warm_server._state(str(edited))}
+    assert not warm_server._changed(loaded)
+    time.sleep(0.01)
+    edited.write_text("A = 2\n")
+    assert warm_server._changed(loaded)
 
 
 def test_off_neither_uses_nor_starts_a_warm_process(calc_ws: Path, run_dir: Path) -> None:

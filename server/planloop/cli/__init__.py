@@ -20,7 +20,6 @@ import gc
 import importlib
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
@@ -183,6 +182,8 @@ def run_main(argv: list[str], *, warm: bool = False) -> int:
     thread joined, the ``atexit`` handlers (logging's flush, the early staging's child),
     both streams flushed. What it skips, the caller's ``os._exit`` skips: freeing every
     module and object one by one, 50-90 ms after the work is done."""
+    import threading  # here: a command handed to a warm planloop needs none of it
+
     try:
         code = main(argv, warm=warm)
     except SystemExit as e:  # argparse's --help and usage errors
